@@ -1,0 +1,233 @@
+// Bucket: the store's public face. The CLI (daemon/) and the filesystem (fs/)
+// use only this header (plus types.h/status.h).
+//
+// A bucket is a directory (SPEC §3): catalog.db (SQLite, WAL), chunks/,
+// staging/ and a lock file. Two faces:
+//  - the key API of the original library (Put/Get/Delete/List by "a/b/c"
+//    keys; directories on the way are created by Put);
+//  - the inode API the mount uses (inode numbers are catalog ids).
+//
+// Thread-safety: a Bucket may be used from many threads at once. Contents
+// are chunked, hashed and compressed outside catalog transactions.
+// Durability: a call that commits a version returns only after its chunks
+// are durable and the catalog row is committed (survives kill -9); Sync()
+// makes everything committed survive a power cut.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari {
+
+class Env;
+class Catalog;
+class ChunkStore;
+
+// Pull-style input. Read returns bytes read, 0 at end of stream.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+};
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status Write(std::string_view data) = 0;
+};
+// Sources/sinks on a file descriptor (not owned). `what` names it in errors.
+class FdSource : public ByteSource {
+ public:
+  FdSource(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  Result<size_t> Read(char* buf, size_t n) override;
+
+ private:
+  int fd_;
+  std::string what_;
+};
+class FdSink : public ByteSink {
+ public:
+  FdSink(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  Status Write(std::string_view data) override;
+
+ private:
+  int fd_;
+  std::string what_;
+};
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string_view s) : s_(s) {}
+  Result<size_t> Read(char* buf, size_t n) override;
+
+ private:
+  std::string_view s_;
+};
+class StringSink : public ByteSink {
+ public:
+  Status Write(std::string_view data) override {
+    out.append(data);
+    return Status::OK();
+  }
+  std::string out;
+};
+
+// Called now and then during long work; total 0 = unknown.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// Which version of a file: an explicit number, the one current at a time, or
+// (neither) the current one.
+struct VersionSelector {
+  std::optional<VersionNo> version;
+  std::optional<int64_t> at_time_ns;
+};
+
+struct PutOptions {
+  Xattrs metadata;                  // user.* xattrs; replaces the file's live set
+  std::optional<int64_t> mtime_ns;  // default: now
+  uint32_t mode = 0644;             // for a file created by this put
+  uint32_t uid = 0, gid = 0;        // idem (default: the caller's)
+  ProgressFn progress;
+};
+
+struct FileListing {
+  std::string key;
+  bool deleted = false;  // no live name; history kept
+  Attr attr;
+  std::optional<VersionInfo> latest;
+  uint64_t version_count = 0;
+};
+
+struct FsckReport {
+  uint64_t chunks_checked = 0, versions_checked = 0, bytes_checked = 0;
+  uint64_t orphan_chunks = 0;          // files no catalog row references (harmless)
+  std::vector<std::string> problems;   // one line each, naming what is wrong
+  std::vector<std::string> damaged;    // "KEY@VERSION" of every unreadable version
+  bool ok() const { return problems.empty() && damaged.empty(); }
+};
+
+struct GcReport {
+  uint64_t chunks_removed = 0;
+  uint64_t bytes_freed = 0;
+  uint64_t orphans_removed = 0;
+};
+
+struct BucketStats {
+  uint64_t files = 0, versions = 0, chunks = 0;
+  uint64_t logical_bytes = 0;  // sum of all versions' sizes
+  uint64_t stored_bytes = 0;   // chunk files on disk
+  uint64_t raw_chunk_bytes = 0;
+};
+
+struct FsStats {  // statfs of the storage holding the bucket
+  uint64_t block_size = 4096, blocks = 0, blocks_free = 0, blocks_avail = 0;
+  uint64_t files = 0, files_free = 0;
+};
+
+// Random-access reader of one version. Thread-compatible (one user at a time
+// or external locking); keeps a small cache of decoded chunks.
+class VersionReader {
+ public:
+  virtual ~VersionReader() = default;
+  virtual const VersionInfo& info() const = 0;
+  // Reads up to n bytes at offset (short only at end). Corruption on a bad chunk.
+  virtual Status ReadAt(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
+};
+
+class Bucket {
+ public:
+  struct OpenOptions {
+    bool read_only = false;
+    Env* env = nullptr;                // nullptr: Env::Default()
+    std::optional<Codec> compression;  // override for new writes (and store it)
+    std::optional<int> level;
+  };
+
+  // Creates a bucket directory (mode 0700; parents created). Exists if a
+  // catalog is already there; InvalidArgument for bad settings.
+  static Status Create(const std::string& dir, const BucketSettings& settings,
+                       Env* env = nullptr);
+  // NotFound (with the `katamari init` hint) if there is no bucket,
+  // NewerFormat, Permission, ... otherwise.
+  static Result<std::unique_ptr<Bucket>> Open(const std::string& dir, const OpenOptions& opts);
+  ~Bucket();
+  Bucket(const Bucket&) = delete;
+  Bucket& operator=(const Bucket&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  const BucketSettings& settings() const;
+  std::string StagingDir() const;  // dir/staging: private scratch for write sessions
+  Status Sync();                   // everything committed survives a power cut
+
+  // ---- key API. Keys are relative '/'-separated paths ("docs/a.txt").
+  Result<VersionInfo> Put(std::string_view key, ByteSource& src, const PutOptions& opts);
+  Result<VersionInfo> Resolve(std::string_view key, const VersionSelector& sel);
+  Status Get(std::string_view key, const VersionSelector& sel, ByteSink& out,
+             const ProgressFn& progress = {});
+  Status Delete(std::string_view key);                       // delete marker
+  Status DeleteVersion(std::string_view key, VersionNo vno);  // permanent
+  Status Purge(std::string_view key);                         // every version
+  Result<std::vector<FileListing>> List(std::string_view prefix, bool include_deleted);
+  Result<std::vector<VersionInfo>> Versions(std::string_view key);
+  Result<VersionInfo> Restore(std::string_view key, const VersionSelector& sel);
+  Result<FsckReport> Fsck(const ProgressFn& progress = {});
+  Result<GcReport> Gc(const ProgressFn& progress = {});
+  Result<BucketStats> Stats();
+  Result<FsStats> StatFs();
+
+  // ---- inode API (the mount). `at` = nullopt: live namespace.
+  Result<Attr> GetAttr(InodeId ino);
+  Result<Attr> Lookup(InodeId parent, std::string_view name, std::optional<Seq> at = {});
+  Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
+  Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
+                        uint32_t uid, uint32_t gid, std::string_view symlink_target = {});
+  Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
+  Status Unlink(InodeId parent, std::string_view name);
+  Status RemoveDir(InodeId parent, std::string_view name);
+  // flags: kRenameNoReplace / kRenameExchange (see catalog.h values 1 / 2).
+  // Returns the inode that received the content if the editor pattern merged
+  // the source into an existing target (see Catalog::RenameResult).
+  Result<std::optional<InodeId>> Rename(InodeId parent, std::string_view name,
+                                        InodeId new_parent, std::string_view new_name,
+                                        unsigned flags);
+  struct AttrChange {
+    std::optional<uint32_t> mode, uid, gid;
+    std::optional<int64_t> atime_ns, mtime_ns;
+  };
+  Result<Attr> SetAttr(InodeId ino, const AttrChange& change);
+  Result<std::string> ReadLink(InodeId ino);
+  Result<Xattrs> GetXattrs(InodeId ino);
+  Status SetXattr(InodeId ino, std::string_view name, std::string_view value, int flags);
+  Status RemoveXattr(InodeId ino, std::string_view name);
+
+  // Versions by inode.
+  Result<std::vector<VersionInfo>> ListVersions(InodeId ino);
+  Result<VersionInfo> GetVersion(InodeId ino, VersionNo vno);
+  Result<VersionInfo> VersionAt(InodeId ino, Seq at);
+  Status DeleteVersion(InodeId ino, VersionNo vno);
+  Status PurgeHistory(InodeId ino);
+  Seq SeqAtTime(int64_t time_ns);
+  Result<std::string> PathOf(InodeId ino);
+
+  // Content.
+  Result<std::unique_ptr<VersionReader>> OpenVersion(InodeId ino, VersionNo vno);
+  // Chunks `src` and commits it as the next version of `ino` (see Put for
+  // durability). mtime_ns nullopt = now; xattrs nullopt = live set.
+  Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
+                                    std::optional<int64_t> mtime_ns,
+                                    const ProgressFn& progress = {});
+
+ private:
+  Bucket() = default;
+  struct Shared;
+  std::string dir_;
+  std::unique_ptr<Shared> s_;
+};
+
+}  // namespace katamari

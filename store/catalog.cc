@@ -1,0 +1,2 @@
+// placeholder: filled in by the issue-2 work.
+namespace katamari {}

@@ -1,0 +1,181 @@
+// Catalog: the bucket's SQLite database (catalog.db, WAL mode). Private to store/.
+//
+// MVCC (SPEC §4): every mutating call is one SQLite transaction that first
+// inserts a row into `commits` (next Seq, wall-clock time). Rows describing
+// names (dentries) and versions are never rewritten to change history: a name
+// is removed by closing its dentry (seq_end = that commit's Seq) and a new
+// dentry row is opened for a rename. Reading "as of Seq S" sees exactly the
+// rows with seq_start <= S < seq_end. Inode attributes (mode, owner, times)
+// and live xattrs are current state, updated in place.
+//
+// Schema, format version and migrations are documented in docs/catalog.md.
+// Opening a catalog whose format is newer than kFormatVersion fails with
+// NewerFormat; older formats are migrated forward step by step.
+//
+// Thread-safety: all methods may be called from any thread; calls are
+// serialized internally (one connection, one mutex). Heavy work (hashing,
+// compression) never happens inside these calls.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari {
+
+inline constexpr unsigned kRenameNoReplace = 1;  // == RENAME_NOREPLACE
+inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
+
+class Catalog {
+ public:
+  static constexpr int kFormatVersion = 1;
+
+  // Creates a new catalog.db at `path` (Exists if there is one) with the
+  // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
+  static Result<std::unique_ptr<Catalog>> Create(const std::string& path,
+                                                 const BucketSettings& settings,
+                                                 uint32_t root_uid, uint32_t root_gid);
+  // Opens an existing catalog (NotFound if absent, NewerFormat if its format
+  // is newer than this build, Corruption if it is not a katamari catalog).
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& path, bool read_only);
+  ~Catalog();
+
+  const BucketSettings& settings() const;
+  int format_version() const;
+  Status SetCompression(Codec codec, int level);
+
+  // Makes every committed transaction durable (fsyncs the WAL).
+  Status Sync();
+
+  // ---- MVCC clock
+  Seq CurrentSeq();
+  // Newest Seq whose commit time <= time_ns; Seq(0) if none (empty bucket).
+  Seq SeqAtTime(int64_t time_ns);
+  // Wall-clock time of a commit.
+  Result<int64_t> TimeOfSeq(Seq seq);
+
+  // ---- namespace; `at` = nullopt reads the live state, else as of that Seq
+  Result<Attr> GetAttr(InodeId ino);
+  Result<InodeId> Lookup(InodeId parent, std::string_view name, std::optional<Seq> at = {});
+  // Live name if there is one, else the most recently closed dentry of that
+  // name (a deleted file whose history is kept). `*live` tells which.
+  Result<InodeId> LookupAny(InodeId parent, std::string_view name, bool* live);
+  Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
+  // Names in a live directory whose last dentry is closed and whose inode
+  // still has versions (for `ls --deleted`).
+  Result<std::vector<DirEntry>> ReadDirDeleted(InodeId dir);
+  // One live path of an inode ("a/b/c.txt"), or its last path if deleted; for
+  // messages and listings. NotFound if the inode never had a name.
+  Result<std::string> PathOf(InodeId ino);
+
+  struct NewNode {
+    FileKind kind = FileKind::kRegular;
+    uint32_t mode = 0644;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::string symlink_target;  // kSymlink only
+    int64_t time_ns = 0;         // atime = mtime = ctime
+  };
+  // Creates `name` in live directory `parent`. Exists if the name is live.
+  // A regular file whose name has a deleted history revives that inode
+  // (version numbering continues, SPEC §5). Names: 1..255 bytes, no '/' or NUL
+  // (InvalidArgument / NameTooLong otherwise).
+  Result<Attr> CreateNode(InodeId parent, std::string_view name, const NewNode& node);
+  Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
+  // Removes a non-directory name (IsDir for a directory). With versioning
+  // off, an inode left without names is purged (versions dropped).
+  Status Unlink(InodeId parent, std::string_view name);
+  // NotEmpty if it has live entries; NotDir if not a directory.
+  Status RemoveDir(InodeId parent, std::string_view name);
+
+  struct RenameResult {
+    // Set when the editor pattern applied: the source regular file was moved
+    // over an existing regular file (both single-linked, versioning on), so
+    // the source's current content became a new version of *this* inode (the
+    // target keeps its inode and history) and the source inode lost its name.
+    std::optional<InodeId> merged_into;
+  };
+  Result<RenameResult> Rename(InodeId parent, std::string_view name, InodeId new_parent,
+                              std::string_view new_name, unsigned flags);
+
+  struct AttrChange {
+    std::optional<uint32_t> mode;  // permission bits
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+    std::optional<int64_t> atime_ns;
+    std::optional<int64_t> mtime_ns;
+    std::optional<int64_t> ctime_ns;
+  };
+  Result<Attr> SetAttr(InodeId ino, const AttrChange& change);
+  Result<std::string> ReadLink(InodeId ino);
+
+  // Live user xattrs (snapshotted into each new version).
+  Result<Xattrs> GetXattrs(InodeId ino);
+  // flags: 0, 1 = XATTR_CREATE (Exists if present), 2 = XATTR_REPLACE (NotFound if absent).
+  Status SetXattr(InodeId ino, std::string_view name, std::string_view value, int flags);
+  Status RemoveXattr(InodeId ino, std::string_view name);  // NotFound if absent
+
+  // ---- versions
+  struct NewVersion {
+    InodeId ino;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    Sha256 sha256;
+    std::vector<ChunkRef> chunks;         // in file order; sum(raw_len) == size
+    std::optional<Xattrs> xattrs;         // nullopt: snapshot the live xattrs
+    std::optional<VersionNo> restored_from;
+  };
+  // One transaction: new Seq; chunk rows inserted or their reference counts
+  // raised; the version row; the inode's size, mtime and current version. With
+  // versioning off, the inode's older versions are dropped in the same
+  // transaction. The caller has made every chunk durable before this call.
+  Result<VersionInfo> AddVersion(const NewVersion& v);
+  Result<VersionInfo> GetVersion(InodeId ino, VersionNo vno);
+  Result<std::vector<VersionInfo>> ListVersions(InodeId ino);  // oldest first
+  // The version current at `at` (newest existing version with seq <= at).
+  Result<VersionInfo> VersionAt(InodeId ino, Seq at);
+  Result<std::vector<ChunkRef>> VersionChunks(InodeId ino, VersionNo vno);
+  // Permanently deletes one version (reference counts lowered). Deleting the
+  // newest makes the previous one current.
+  Status DeleteVersion(InodeId ino, VersionNo vno);
+  // Deletes every version and every closed name of the inode; the inode row
+  // goes too if it has no live name.
+  Status PurgeHistory(InodeId ino);
+
+  // ---- chunks
+  // For each id: whether a chunk row exists (its file was durable when the
+  // row was committed), i.e. a writer may reference it without writing it.
+  std::vector<bool> HaveChunks(const std::vector<ChunkId>& ids);
+  // Deletes chunk rows whose reference count is 0 and returns them; the
+  // caller removes the files afterwards (a crash in between leaves orphans).
+  Result<std::vector<ChunkRef>> TakeGarbageChunks();
+  // Every chunk row (fsck, gc orphan sweep).
+  Result<std::vector<ChunkRef>> AllChunks();
+
+  // ---- whole-bucket facts
+  struct VersionKey {
+    InodeId ino;
+    VersionNo vno;
+  };
+  Result<std::vector<VersionKey>> AllVersions();  // fsck
+  struct Stats {
+    uint64_t inodes = 0, files = 0, versions = 0, chunks = 0;
+    uint64_t chunk_stored_bytes = 0;  // sum over chunk rows
+    uint64_t chunk_raw_bytes = 0;
+    uint64_t logical_bytes = 0;       // sum of sizes of all versions
+  };
+  Result<Stats> GetStats();
+
+  struct Impl;
+
+ private:
+  explicit Catalog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace katamari

@@ -1,0 +1,75 @@
+// ChunkStore: content-addressed chunk files under <bucket>/chunks/.
+//
+// Layout: chunks/<first two hex of id>/<64 hex id>; the byte format of a chunk
+// file is in docs/chunk-format.md. Crash order (STYLE 11): Write() puts the
+// bytes under a temporary name in the same fan-out directory and renames it
+// into place, but does NOT sync. The caller makes a batch durable with
+// SyncBatch() (one syncfs) and only then commits catalog rows that reference
+// the chunks. A crash before that leaves harmless orphans that gc sweeps.
+// The write path never deletes a chunk; only Remove() (gc) does.
+//
+// Thread-safe: Write/Read/Remove may run concurrently from many threads.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/env.h"
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari {
+
+inline constexpr size_t kChunkHeaderSize = 24;
+
+class ChunkStore {
+ public:
+  // `root` is the bucket directory; chunks live in root + "/chunks". `env` is
+  // not owned and must outlive the store.
+  ChunkStore(Env* env, std::string root, Codec codec, int level);
+
+  // Creates chunks/ and its 256 fan-out directories (idempotent).
+  Status Init();
+
+  // Codec for new writes (compression may change after init).
+  void SetCodec(Codec codec, int level);
+
+  // The id a plaintext chunk would get (SHA-256 now; keyed HMAC once encrypted).
+  ChunkId IdOf(std::string_view plaintext) const;
+
+  // Compresses and writes one chunk whose id the caller computed with IdOf().
+  // Returns its ref (stored_len = size of the chunk file). Not yet durable.
+  Result<ChunkRef> Write(const ChunkId& id, std::string_view plaintext);
+
+  // Makes every Write() that returned before this call durable (syncfs plus
+  // the rename's directory entries).
+  Status SyncBatch();
+
+  // Reads, decodes and verifies one chunk into *out (exactly ref.raw_len
+  // bytes). A missing file, bad header, codec error, wrong length or id
+  // mismatch is a Corruption status naming the chunk id; never wrong bytes.
+  Status Read(const ChunkRef& ref, std::string* out) const;
+
+  // Whether the chunk file exists (no verification).
+  bool Exists(const ChunkId& id) const;
+
+  Status Remove(const ChunkId& id);
+
+  // Every chunk file present (ids parsed from names; stray temp files older
+  // than `min_tmp_age_sec` are removed on the way).
+  Result<std::vector<ChunkId>> List(int64_t min_tmp_age_sec = 3600);
+
+  std::string PathOf(const ChunkId& id) const;
+
+ private:
+  Env* env_;
+  std::string root_;
+  std::string dir_;
+  std::atomic<uint32_t> codec_level_;  // codec << 16 | level
+};
+
+}  // namespace katamari

@@ -1,0 +1,25 @@
+// Per-chunk compression: zstd, zlib or none. Private to store/.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari {
+
+// Compresses `in` with `codec` at `level` into *out (replacing its content).
+// Returns the codec actually used: kNone when compression would not shrink the
+// data (the caller then stores `in` raw). Thread-safe (per-thread contexts).
+Result<Codec> Compress(Codec codec, int level, std::string_view in, std::string* out);
+
+// Decompresses exactly `raw_len` bytes; any size mismatch or codec error is a
+// Corruption status naming `what` (e.g. the chunk id).
+Status Decompress(Codec codec, std::string_view in, size_t raw_len, std::string* out,
+                  std::string_view what);
+
+// Valid level ranges: zstd 1..19, zlib 1..9, none ignores the level.
+Status ValidateLevel(Codec codec, int level);
+
+}  // namespace katamari

@@ -1,0 +1,103 @@
+// Value types shared by the store's public face (bucket.h) and its private parts.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace katamari {
+
+// Distinct integer id types so an inode number is never passed as a version.
+template <class Tag>
+struct StrongId {
+  uint64_t value = 0;
+  constexpr StrongId() = default;
+  constexpr explicit StrongId(uint64_t v) : value(v) {}
+  constexpr auto operator<=>(const StrongId&) const = default;
+};
+using InodeId = StrongId<struct InodeTag>;     // catalog row id == FUSE inode number
+using VersionNo = StrongId<struct VersionTag>; // 1, 2, 3 ... never reused per file
+using Seq = StrongId<struct SeqTag>;           // commit sequence number, MVCC clock
+
+inline constexpr InodeId kRootInode{1};
+
+// 32 bytes: a SHA-256 digest, or (encrypted buckets) an HMAC-SHA256 chunk id.
+struct Digest {
+  std::array<uint8_t, 32> bytes{};
+  auto operator<=>(const Digest&) const = default;
+  std::string Hex() const;
+  // Parses 64 lowercase/uppercase hex chars; nullopt on anything else.
+  static std::optional<Digest> FromHex(std::string_view hex);
+};
+using Sha256 = Digest;
+using ChunkId = Digest;
+
+enum class Codec : uint8_t { kNone = 0, kZstd = 1, kZlib = 2 };
+const char* CodecName(Codec c);                          // "none", "zstd", "zlib"
+std::optional<Codec> ParseCodec(std::string_view name);  // also accepts "zstandard"
+
+enum class FileKind : uint8_t { kRegular = 1, kDirectory = 2, kSymlink = 3 };
+
+using Xattrs = std::map<std::string, std::string>;  // name ("user.x") -> value bytes
+
+// Settings fixed at `katamari init`, stored in the catalog. Compression and
+// level may later be changed for new writes (every chunk records its codec).
+struct BucketSettings {
+  Codec compression = Codec::kZstd;
+  int level = 3;
+  uint32_t chunk_min = 16 * 1024;
+  uint32_t chunk_avg = 64 * 1024;
+  uint32_t chunk_max = 256 * 1024;
+  bool versioning = true;
+};
+
+// Current (mutable) attributes of an inode. For regular files `size` and
+// `current_version` describe the newest committed version (0 when none yet).
+struct Attr {
+  InodeId ino;
+  FileKind kind = FileKind::kRegular;
+  uint32_t mode = 0;  // permission bits only (07777); kind is in `kind`
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 1;  // live names pointing here (dirs: 2 + subdirs)
+  uint64_t size = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  VersionNo current_version;  // 0 = no version
+};
+
+// One immutable version of a regular file.
+struct VersionInfo {
+  InodeId ino;
+  VersionNo version;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;        // file mtime recorded with the content
+  Seq seq;                     // commit that created it
+  int64_t commit_time_ns = 0;  // wall clock of that commit
+  Sha256 sha256;               // of the whole plaintext content
+  uint64_t stored_size = 0;    // on-disk bytes of all its chunks (shared ones included)
+  uint64_t new_bytes = 0;      // on-disk bytes of chunks this version added first
+  uint64_t chunk_count = 0;
+  Xattrs xattrs;               // user.* metadata snapshot at commit
+  std::optional<VersionNo> restored_from;
+};
+
+struct DirEntry {
+  std::string name;
+  InodeId ino;
+  FileKind kind = FileKind::kRegular;
+};
+
+// A chunk as referenced from a version: its id and length of plaintext.
+struct ChunkRef {
+  ChunkId id;
+  uint32_t raw_len = 0;
+  uint32_t stored_len = 0;  // bytes of the chunk file on disk
+};
+
+}  // namespace katamari
