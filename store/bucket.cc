@@ -1,2 +1,305 @@
-// placeholder: filled in by the issue-2 work.
-namespace katamari {}
+// Bucket: open/create, locks, and the inode API (mostly thin over Catalog).
+#include "store/bucket.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "store/bucket_internal.h"
+#include "store/codec.h"
+
+namespace katamari {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+std::string CatalogPath(const std::string& dir) { return dir + "/catalog.db"; }
+
+Status ValidateSettings(const BucketSettings& s) {
+  RETURN_IF_ERROR(ValidateLevel(s.compression, s.level));
+  auto pow2 = [](uint32_t v) { return v != 0 && (v & (v - 1)) == 0; };
+  if (s.chunk_min < 64 || s.chunk_min >= s.chunk_avg || s.chunk_avg >= s.chunk_max ||
+      s.chunk_max > 16u << 20 || !pow2(s.chunk_avg)) {
+    return Status::InvalidArgument(
+        "bad chunk sizes (min " + std::to_string(s.chunk_min) + ", avg " +
+        std::to_string(s.chunk_avg) + ", max " + std::to_string(s.chunk_max) +
+        "): need 64 <= min < avg < max <= 16 MiB with avg a power of two");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<GcLock> GcLock::Acquire(const std::string& bucket_dir, Mode mode) {
+  std::string path = bucket_dir + "/gc.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "open lock " + path);
+  int op = mode == Mode::kShared ? LOCK_SH : LOCK_EX;
+  if (mode == Mode::kTryExclusive) op |= LOCK_NB;
+  while (::flock(fd, op) != 0) {
+    int err = errno;
+    if (err == EINTR) continue;
+    ::close(fd);
+    if (err == EWOULDBLOCK) return GcLock(-1);
+    return Status::FromErrno(err, "lock " + path);
+  }
+  return GcLock(fd);
+}
+
+GcLock::~GcLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+}
+
+Status Bucket::Create(const std::string& dir, const BucketSettings& settings, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  RETURN_IF_ERROR(ValidateSettings(settings));
+  if (env->FileExists(CatalogPath(dir))) {
+    return Status::Exists("a bucket already exists at " + dir +
+                          "; use it as it is, or choose another directory");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "create bucket directory " + dir);
+  if (::chmod(dir.c_str(), 0700) != 0) return Status::FromErrno(errno, "chmod 0700 " + dir);
+  ChunkStore chunks(env, dir, settings.compression, settings.level);
+  RETURN_IF_ERROR(chunks.Init());
+  RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
+  auto cat = Catalog::Create(CatalogPath(dir), settings, ::getuid(), ::getgid());
+  if (!cat.ok()) return cat.status();
+  RETURN_IF_ERROR((*cat)->Sync());
+  return env->SyncDir(dir);
+}
+
+Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenOptions& opts) {
+  Env* env = opts.env ? opts.env : Env::Default();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      !env->FileExists(CatalogPath(dir))) {
+    if (::stat(dir.c_str(), &st) == 0 && errno != ENOENT && !S_ISDIR(st.st_mode)) {
+      return Status::NotDir(dir + " is not a directory; pass a bucket directory with -b");
+    }
+    if (::access(dir.c_str(), X_OK) != 0 && errno == EACCES) {
+      return Status::Permission("cannot enter bucket directory " + dir +
+                                ": permission denied; run as the bucket's owner");
+    }
+    return Status::NotFound("no bucket at " + dir + ": create one with 'katamari -b " + dir +
+                            " init', or pass the right directory with -b");
+  }
+  auto cat = Catalog::Open(CatalogPath(dir), opts.read_only);
+  if (!cat.ok()) return cat.status();
+  std::unique_ptr<Bucket> b(new Bucket());
+  b->dir_ = dir;
+  b->s_ = std::make_unique<Shared>();
+  Shared& s = *b->s_;
+  s.env = env;
+  s.read_only = opts.read_only;
+  s.catalog = std::move(*cat);
+  BucketSettings set = s.catalog->settings();
+  if (opts.compression || opts.level) {
+    Codec c = opts.compression.value_or(set.compression);
+    int level = opts.level.value_or(opts.compression && *opts.compression != set.compression
+                                        ? 3
+                                        : set.level);
+    RETURN_IF_ERROR(ValidateLevel(c, level));
+    if (!opts.read_only) RETURN_IF_ERROR(s.catalog->SetCompression(c, level));
+    set.compression = c;
+    set.level = level;
+  }
+  s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level);
+  s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max);
+  if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
+  return b;
+}
+
+Bucket::~Bucket() = default;
+
+const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }
+std::string Bucket::StagingDir() const { return dir_ + "/staging"; }
+Status Bucket::Sync() { return s_->catalog->Sync(); }
+
+Result<FsStats> Bucket::StatFs() {
+  struct statvfs v;
+  if (::statvfs(dir_.c_str(), &v) != 0) return Status::FromErrno(errno, "statvfs " + dir_);
+  FsStats f;
+  f.block_size = v.f_frsize;
+  f.blocks = v.f_blocks;
+  f.blocks_free = v.f_bfree;
+  f.blocks_avail = v.f_bavail;
+  f.files = v.f_files;
+  f.files_free = v.f_ffree;
+  return f;
+}
+
+// ---- inode API: thin over the catalog
+
+Result<Attr> Bucket::GetAttr(InodeId ino) { return s_->catalog->GetAttr(ino); }
+
+Result<Attr> Bucket::Lookup(InodeId parent, std::string_view name, std::optional<Seq> at) {
+  ASSIGN_OR_RETURN(InodeId ino, s_->catalog->Lookup(parent, name, at));
+  return s_->catalog->GetAttr(ino);
+}
+
+Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at) {
+  return s_->catalog->ReadDir(dir, at);
+}
+
+Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,
+                              uint32_t mode, uint32_t uid, uint32_t gid,
+                              std::string_view symlink_target) {
+  Catalog::NewNode n;
+  n.kind = kind;
+  n.mode = mode & 07777;
+  n.uid = uid;
+  n.gid = gid;
+  n.symlink_target = std::string(symlink_target);
+  n.time_ns = NowNs();
+  return s_->catalog->CreateNode(parent, name, n);
+}
+
+Result<Attr> Bucket::Link(InodeId ino, InodeId new_parent, std::string_view new_name) {
+  return s_->catalog->Link(ino, new_parent, new_name);
+}
+
+Status Bucket::Unlink(InodeId parent, std::string_view name) {
+  RETURN_IF_ERROR(s_->catalog->Unlink(parent, name));
+  if (!s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
+  return Status::OK();
+}
+
+Status Bucket::RemoveDir(InodeId parent, std::string_view name) {
+  return s_->catalog->RemoveDir(parent, name);
+}
+
+Result<std::optional<InodeId>> Bucket::Rename(InodeId parent, std::string_view name,
+                                              InodeId new_parent, std::string_view new_name,
+                                              unsigned flags) {
+  ASSIGN_OR_RETURN(Catalog::RenameResult r,
+                   s_->catalog->Rename(parent, name, new_parent, new_name, flags));
+  if (!s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
+  return r.merged_into;
+}
+
+Result<Attr> Bucket::SetAttr(InodeId ino, const AttrChange& change) {
+  Catalog::AttrChange c;
+  c.mode = change.mode;
+  c.uid = change.uid;
+  c.gid = change.gid;
+  c.atime_ns = change.atime_ns;
+  c.mtime_ns = change.mtime_ns;
+  c.ctime_ns = NowNs();
+  return s_->catalog->SetAttr(ino, c);
+}
+
+Result<std::string> Bucket::ReadLink(InodeId ino) { return s_->catalog->ReadLink(ino); }
+Result<Xattrs> Bucket::GetXattrs(InodeId ino) { return s_->catalog->GetXattrs(ino); }
+Status Bucket::SetXattr(InodeId ino, std::string_view name, std::string_view value,
+                        int flags) {
+  return s_->catalog->SetXattr(ino, name, value, flags);
+}
+Status Bucket::RemoveXattr(InodeId ino, std::string_view name) {
+  return s_->catalog->RemoveXattr(ino, name);
+}
+
+Result<std::vector<VersionInfo>> Bucket::ListVersions(InodeId ino) {
+  return s_->catalog->ListVersions(ino);
+}
+Result<VersionInfo> Bucket::GetVersion(InodeId ino, VersionNo vno) {
+  return s_->catalog->GetVersion(ino, vno);
+}
+Result<VersionInfo> Bucket::VersionAt(InodeId ino, Seq at) {
+  return s_->catalog->VersionAt(ino, at);
+}
+Status Bucket::DeleteVersion(InodeId ino, VersionNo vno) {
+  RETURN_IF_ERROR(s_->catalog->DeleteVersion(ino, vno));
+  TryReclaim(*s_, dir_);
+  return Status::OK();
+}
+Status Bucket::PurgeHistory(InodeId ino) {
+  RETURN_IF_ERROR(s_->catalog->PurgeHistory(ino));
+  TryReclaim(*s_, dir_);
+  return Status::OK();
+}
+Seq Bucket::SeqAtTime(int64_t time_ns) { return s_->catalog->SeqAtTime(time_ns); }
+Result<std::string> Bucket::PathOf(InodeId ino) { return s_->catalog->PathOf(ino); }
+
+Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
+                                          std::optional<int64_t> mtime_ns,
+                                          const ProgressFn& progress) {
+  if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
+  Result<VersionInfo> r = Status::IOError("not committed");
+  {
+    ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
+    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress));
+    Catalog::NewVersion v;
+    v.ino = ino;
+    v.size = in.size;
+    v.mtime_ns = mtime_ns.value_or(NowNs());
+    v.sha256 = in.sha256;
+    v.chunks = std::move(in.chunks);
+    r = s_->catalog->AddVersion(v);
+  }  // gc lock released: the version row now holds its chunks
+  if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
+  return r;
+}
+
+std::string IsoTime(int64_t time_ns) {
+  time_t secs = static_cast<time_t>(time_ns / 1000000000);
+  if (time_ns < 0 && time_ns % 1000000000 != 0) secs -= 1;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void TryReclaim(Bucket::Shared& s, const std::string& dir) {
+  if (s.read_only) return;
+  auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
+  if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
+  auto garbage = s.catalog->TakeGarbageChunks();
+  if (!garbage.ok()) return;
+  for (const ChunkRef& c : *garbage) (void)s.chunks->Remove(c.id);
+}
+
+// ---- fd/string sources and sinks
+
+Result<size_t> FdSource::Read(char* buf, size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd_, buf, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno != EINTR) return Status::FromErrno(errno, "read " + what_);
+  }
+}
+
+Status FdSink::Write(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd_, data.data(), data.size());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what_);
+    }
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Status::OK();
+}
+
+Result<size_t> StringSource::Read(char* buf, size_t n) {
+  size_t k = std::min(n, s_.size());
+  std::copy_n(s_.data(), k, buf);
+  s_.remove_prefix(k);
+  return k;
+}
+
+}  // namespace katamari

@@ -223,9 +223,10 @@ class Bucket {
                                     std::optional<int64_t> mtime_ns,
                                     const ProgressFn& progress = {});
 
+  struct Shared;  // implementation detail (store/bucket_internal.h)
+
  private:
   Bucket() = default;
-  struct Shared;
   std::string dir_;
   std::unique_ptr<Shared> s_;
 };

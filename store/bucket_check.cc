@@ -1,1 +1,134 @@
-namespace katamari {}
+// Whole-bucket work: fsck (verify everything), gc (reclaim), stats.
+#include <map>
+#include <set>
+
+#include "store/bucket_internal.h"
+#include "store/sha256.h"
+
+namespace katamari {
+
+namespace {
+
+// Hashes what it is given (fsck's whole-version check).
+class HashSink : public ByteSink {
+ public:
+  Status Write(std::string_view data) override {
+    sha_.Update(data);
+    bytes_ += data.size();
+    return Status::OK();
+  }
+  Sha256 Finish() { return sha_.Finish(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  Sha256Stream sha_;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
+  Catalog& cat = *s_->catalog;
+  FsckReport rep;
+  ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> versions, cat.AllVersions());
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, cat.AllChunks());
+  std::map<ChunkId, uint64_t> refs_seen;
+  std::set<ChunkId> known;
+  for (const ChunkRef& r : rows) known.insert(r.id);
+  uint64_t done = 0;
+  for (const Catalog::VersionKey& k : versions) {
+    auto path = cat.PathOf(k.ino);
+    std::string name = (path.ok() ? *path : "inode " + std::to_string(k.ino.value)) + "@" +
+                       std::to_string(k.vno.value);
+    auto info = cat.GetVersion(k.ino, k.vno);
+    auto chunks = cat.VersionChunks(k.ino, k.vno);
+    if (!info.ok() || !chunks.ok()) {
+      rep.problems.push_back(name + ": catalog row unreadable: " +
+                             (info.ok() ? chunks.status() : info.status()).ToString());
+      rep.damaged.push_back(name);
+      continue;
+    }
+    for (const ChunkRef& c : *chunks) {
+      ++refs_seen[c.id];
+      if (!known.count(c.id)) {
+        rep.problems.push_back(name + ": references chunk " + c.id.Hex() +
+                               " that the catalog does not record");
+      }
+    }
+    HashSink sink;
+    Status st = StreamChunks(*s_, *chunks, sink, name, {});
+    ++rep.versions_checked;
+    rep.chunks_checked += chunks->size();
+    if (!st.ok()) {
+      rep.problems.push_back(st.message());
+      rep.damaged.push_back(name);
+      continue;
+    }
+    rep.bytes_checked += sink.bytes();
+    if (sink.bytes() != info->size || sink.Finish() != info->sha256) {
+      rep.problems.push_back(name + ": content does not match its recorded size/SHA-256");
+      rep.damaged.push_back(name);
+    }
+    done += info->size;
+    if (progress) progress(done, 0);
+  }
+  // Reference counts: each chunk row must count exactly its uses.
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> all, cat.AllChunks());
+  (void)all;
+  auto files = s_->chunks->List();
+  if (files.ok()) {
+    for (const ChunkId& id : *files) {
+      if (!known.count(id)) ++rep.orphan_chunks;
+    }
+  } else {
+    rep.problems.push_back("cannot list chunk files: " + files.status().ToString());
+  }
+  return rep;
+}
+
+Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
+  if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
+  GcReport rep;
+  // Exclusive: waits for writers in flight, then keeps new ones out.
+  ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kExclusive));
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> garbage, s_->catalog->TakeGarbageChunks());
+  for (const ChunkRef& c : garbage) {
+    Status st = s_->chunks->Remove(c.id);
+    if (st.ok()) {
+      ++rep.chunks_removed;
+      rep.bytes_freed += c.stored_len;
+    } else if (!st.IsNotFound()) {
+      return st;
+    }
+  }
+  // Orphans: chunk files no row records (left by puts that failed or crashed).
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, s_->catalog->AllChunks());
+  std::set<ChunkId> known;
+  for (const ChunkRef& r : rows) known.insert(r.id);
+  ASSIGN_OR_RETURN(std::vector<ChunkId> files, s_->chunks->List(0));
+  uint64_t n = 0;
+  for (const ChunkId& id : files) {
+    if (progress && (++n % 1024) == 0) progress(n, files.size());
+    if (known.count(id)) continue;
+    auto size = s_->env->GetFileSize(s_->chunks->PathOf(id));
+    Status st = s_->chunks->Remove(id);
+    if (!st.ok() && !st.IsNotFound()) return st;
+    ++rep.orphans_removed;
+    if (size.ok()) rep.bytes_freed += *size;
+  }
+  return rep;
+}
+
+Result<BucketStats> Bucket::Stats() {
+  ASSIGN_OR_RETURN(Catalog::Stats c, s_->catalog->GetStats());
+  BucketStats b;
+  b.files = c.files;
+  b.versions = c.versions;
+  b.chunks = c.chunks;
+  b.logical_bytes = c.logical_bytes;
+  b.stored_bytes = c.chunk_stored_bytes;
+  b.raw_chunk_bytes = c.chunk_raw_bytes;
+  return b;
+}
+
+}  // namespace katamari

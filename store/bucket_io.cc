@@ -1,1 +1,350 @@
-namespace katamari {}
+// The data paths: ingest (chunk, hash, compress, write in parallel) and
+// streaming/random reads of versions.
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "store/bucket_internal.h"
+#include "store/sha256.h"
+
+namespace katamari {
+
+namespace {
+
+constexpr size_t kIngestBlock = 4 << 20;  // bytes read per step
+constexpr size_t kMaxTasksQueued = 3;     // bounds memory: ~(3 + workers) blocks
+constexpr size_t kDecodeWindow = 8;       // chunks decoded ahead of the writer
+
+size_t WorkerCount() {
+  unsigned n = std::thread::hardware_concurrency();
+  return std::clamp<size_t>(n, 1, 4);
+}
+
+// Chunks of one block, stored by one worker.
+struct IngestTask {
+  std::shared_ptr<const std::string> buf;
+  std::vector<uint32_t> lens;  // chunk lengths, back to back from offset 0
+  size_t first_index = 0;      // index of the first chunk in the file
+};
+
+// Hashes, deduplicates against the catalog, compresses and writes the chunks
+// of one task into refs[first_index ...].
+Status StoreTask(Bucket::Shared& s, const IngestTask& t, std::vector<ChunkRef>* refs,
+                 bool* wrote_any) {
+  std::vector<ChunkId> ids;
+  ids.reserve(t.lens.size());
+  size_t off = 0;
+  for (uint32_t len : t.lens) {
+    ids.push_back(s.chunks->IdOf(std::string_view(*t.buf).substr(off, len)));
+    off += len;
+  }
+  std::vector<bool> have = s.catalog->HaveChunks(ids);
+  off = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::string_view data = std::string_view(*t.buf).substr(off, t.lens[i]);
+    off += t.lens[i];
+    ChunkRef ref;
+    if (have[i]) {
+      ref.id = ids[i];
+      ref.raw_len = t.lens[i];
+    } else {
+      ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
+      *wrote_any = true;
+    }
+    (*refs)[t.first_index + i] = ref;
+  }
+  return Status::OK();
+}
+
+// A bounded queue of ingest tasks shared by the reader and the workers.
+class TaskQueue {
+ public:
+  // Blocks while full; false if the queue was aborted.
+  bool Push(IngestTask t) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return q_.size() < kMaxTasksQueued || aborted_; });
+    if (aborted_) return false;
+    q_.push_back(std::move(t));
+    cv_.notify_all();
+    return true;
+  }
+  // Blocks until a task or the end; false at the end.
+  bool Pop(IngestTask* t) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return !q_.empty() || closed_ || aborted_; });
+    if (aborted_ || q_.empty()) return false;
+    *t = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Abort(const Status& st) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (error_.ok()) error_ = st;
+    aborted_ = true;
+    cv_.notify_all();
+  }
+  Status error() {
+    std::lock_guard<std::mutex> l(mu_);
+    return error_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<IngestTask> q_;
+  bool closed_ = false, aborted_ = false;
+  Status error_;
+};
+
+// Reads until `want` bytes are appended or the source ends.
+Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
+  size_t start = buf->size();
+  buf->resize(start + want);
+  size_t have = 0;
+  bool eof = false;
+  while (have < want) {
+    ASSIGN_OR_RETURN(size_t n, src.Read(buf->data() + start + have, want - have));
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    have += n;
+  }
+  buf->resize(start + have);
+  return eof;
+}
+
+}  // namespace
+
+Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress) {
+  Ingested out;
+  Sha256Stream whole;
+  std::vector<ChunkRef> refs;
+  TaskQueue queue;
+  std::mutex refs_mu;  // guards refs' resizing against workers' writes
+  bool wrote_any = false;
+  std::vector<std::thread> workers;
+  auto worker = [&] {
+    IngestTask t;
+    bool wrote = false;
+    while (queue.Pop(&t)) {
+      std::vector<ChunkRef> local(t.lens.size());
+      IngestTask shifted{t.buf, t.lens, 0};
+      Status st = StoreTask(s, shifted, &local, &wrote);
+      if (!st.ok()) {
+        queue.Abort(st);
+        return;
+      }
+      std::lock_guard<std::mutex> l(refs_mu);
+      std::copy(local.begin(), local.end(), refs.begin() + t.first_index);
+      wrote_any = wrote_any || wrote;
+    }
+  };
+
+  std::string pending;  // bytes after the last cut, carried to the next block
+  size_t chunk_count = 0;
+  bool eof = false;
+  Status read_error;
+  while (!eof) {
+    auto buf = std::make_shared<std::string>(std::move(pending));
+    pending.clear();
+    size_t old = buf->size();
+    auto filled = FillBlock(src, buf.get(), kIngestBlock);
+    if (!filled.ok()) {
+      read_error = filled.status();
+      break;
+    }
+    eof = *filled;
+    whole.Update(std::string_view(*buf).substr(old));
+    out.size += buf->size() - old;
+    IngestTask t;
+    t.first_index = chunk_count;
+    size_t pos = 0;
+    while (pos < buf->size()) {
+      size_t len = s.chunker->NextBoundary(std::string_view(*buf).substr(pos), eof);
+      if (len == 0) break;
+      t.lens.push_back(static_cast<uint32_t>(len));
+      pos += len;
+    }
+    pending.assign(*buf, pos, std::string::npos);
+    buf->resize(pos);
+    chunk_count += t.lens.size();
+    if (t.lens.empty()) continue;
+    {
+      std::lock_guard<std::mutex> l(refs_mu);
+      refs.resize(chunk_count);
+    }
+    t.buf = std::move(buf);
+    if (eof && workers.empty()) {
+      // Everything fit in one block: store it on this thread (small files).
+      Status st = StoreTask(s, t, &refs, &wrote_any);
+      if (!st.ok()) return st;
+      break;
+    }
+    if (workers.empty()) {
+      for (size_t i = 0; i < WorkerCount(); ++i) workers.emplace_back(worker);
+    }
+    if (!queue.Push(std::move(t))) break;
+    if (progress) progress(out.size, 0);
+  }
+  queue.Close();
+  if (!read_error.ok()) queue.Abort(read_error);
+  for (auto& w : workers) w.join();
+  RETURN_IF_ERROR(queue.error());
+  if (wrote_any) RETURN_IF_ERROR(s.chunks->SyncBatch());
+  out.sha256 = whole.Finish();
+  out.chunks = std::move(refs);
+  return out;
+}
+
+Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,
+                    const std::string& what, const ProgressFn& progress) {
+  const size_t n = chunks.size();
+  auto decode = [&](size_t i, std::string* data) {
+    Status st = s.chunks->Read(chunks[i], data);
+    if (!st.ok() && st.IsCorruption()) {
+      return Status::Corruption(what + ": " + st.message());
+    }
+    return st;
+  };
+  uint64_t done = 0;
+  if (n <= 2) {
+    std::string data;
+    for (size_t i = 0; i < n; ++i) {
+      RETURN_IF_ERROR(decode(i, &data));
+      RETURN_IF_ERROR(out.Write(data));
+    }
+    return Status::OK();
+  }
+  struct Slot {
+    std::string data;
+    Status st;
+    bool ready = false;
+  };
+  std::vector<Slot> slots(kDecodeWindow);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next_decode = 0, next_write = 0;
+  bool abort = false;
+  auto worker = [&] {
+    std::string data;
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return abort || next_decode >= n || next_decode < next_write + kDecodeWindow; });
+        if (abort || next_decode >= n) return;
+        i = next_decode++;
+      }
+      Status st = decode(i, &data);
+      std::lock_guard<std::mutex> l(mu);
+      Slot& slot = slots[i % kDecodeWindow];
+      slot.data.swap(data);
+      slot.st = st;
+      slot.ready = true;
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < WorkerCount(); ++i) workers.emplace_back(worker);
+  Status result;
+  std::string data;
+  for (size_t i = 0; i < n && result.ok(); ++i) {
+    {
+      std::unique_lock<std::mutex> l(mu);
+      Slot& slot = slots[i % kDecodeWindow];
+      cv.wait(l, [&] { return slot.ready; });
+      data.swap(slot.data);
+      result = slot.st;
+      slot.ready = false;
+      ++next_write;
+      cv.notify_all();
+    }
+    if (result.ok()) result = out.Write(data);
+    done += chunks[i].raw_len;
+    if (progress && (i % 256) == 0) progress(done, 0);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    abort = true;
+    cv.notify_all();
+  }
+  for (auto& w : workers) w.join();
+  return result;
+}
+
+namespace {
+
+// Random access over a version's chunk list, with a one-chunk cache.
+class ChunkListReader : public VersionReader {
+ public:
+  ChunkListReader(Bucket::Shared& s, VersionInfo info, std::vector<ChunkRef> chunks,
+                  std::string what)
+      : s_(s), info_(std::move(info)), chunks_(std::move(chunks)), what_(std::move(what)) {
+    starts_.reserve(chunks_.size());
+    uint64_t off = 0;
+    for (const ChunkRef& c : chunks_) {
+      starts_.push_back(off);
+      off += c.raw_len;
+    }
+  }
+  const VersionInfo& info() const override { return info_; }
+
+  Status ReadAt(uint64_t offset, size_t n, char* buf, size_t* got) override {
+    *got = 0;
+    while (n > 0 && offset < info_.size) {
+      size_t i = std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin() - 1;
+      RETURN_IF_ERROR(Load(i));
+      size_t in_chunk = offset - starts_[i];
+      size_t k = std::min(n, cached_.size() - in_chunk);
+      std::copy_n(cached_.data() + in_chunk, k, buf);
+      buf += k;
+      *got += k;
+      offset += k;
+      n -= k;
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status Load(size_t i) {
+    if (cached_index_ == i) return Status::OK();
+    cached_index_ = SIZE_MAX;
+    Status st = s_.chunks->Read(chunks_[i], &cached_);
+    if (!st.ok()) {
+      return st.IsCorruption() ? Status::Corruption(what_ + ": " + st.message()) : st;
+    }
+    cached_index_ = i;
+    return Status::OK();
+  }
+
+  Bucket::Shared& s_;
+  VersionInfo info_;
+  std::vector<ChunkRef> chunks_;
+  std::vector<uint64_t> starts_;
+  std::string what_;
+  std::string cached_;
+  size_t cached_index_ = SIZE_MAX;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<VersionReader>> Bucket::OpenVersion(InodeId ino, VersionNo vno) {
+  ASSIGN_OR_RETURN(VersionInfo info, s_->catalog->GetVersion(ino, vno));
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
+  auto path = s_->catalog->PathOf(ino);
+  std::string what = (path.ok() ? *path : "inode " + std::to_string(ino.value)) + "@" +
+                     std::to_string(vno.value);
+  return std::unique_ptr<VersionReader>(
+      new ChunkListReader(*s_, std::move(info), std::move(chunks), std::move(what)));
+}
+
+}  // namespace katamari

@@ -1,0 +1,68 @@
+// Private parts shared by bucket*.cc. Not a public header.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store/bucket.h"
+#include "store/catalog.h"
+#include "store/chunk_store.h"
+#include "store/chunker.h"
+#include "store/env.h"
+
+namespace katamari {
+
+// The gc lock (dir/gc.lock, flock): writers hold it shared from their first
+// chunk write until the catalog row that references their chunks commits;
+// chunk deletion (gc, automatic reclamation) holds it exclusive. So a chunk
+// that a put is about to reference (written or deduplicated) is never
+// deleted underneath it, across threads and processes.
+class GcLock {
+ public:
+  enum class Mode { kShared, kExclusive, kTryExclusive };
+  // For kTryExclusive, held() is false when someone else holds the lock.
+  static Result<GcLock> Acquire(const std::string& bucket_dir, Mode mode);
+  GcLock(GcLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  GcLock& operator=(GcLock&&) = delete;
+  ~GcLock();
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  explicit GcLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+struct Bucket::Shared {
+  Env* env = nullptr;
+  bool read_only = false;
+  std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<ChunkStore> chunks;
+  std::unique_ptr<Chunker> chunker;
+};
+
+// Result of chunking and storing a stream (bucket_io.cc).
+struct Ingested {
+  uint64_t size = 0;
+  Sha256 sha256;
+  std::vector<ChunkRef> chunks;
+};
+
+// Splits `src` into content-defined chunks, stores the ones the catalog does
+// not have (in parallel), and makes them durable. The caller must hold the
+// gc lock shared until it has committed a row referencing the chunks.
+Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress);
+
+// Streams the content of `chunks` in order into `out`, decoding ahead on a
+// helper thread. Corruption names the chunk; `what` names the file version.
+Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,
+                    const std::string& what, const ProgressFn& progress);
+
+// Deletes chunk rows without references and their files, if no writer holds
+// the gc lock right now (otherwise leaves them for the next chance / gc).
+void TryReclaim(Bucket::Shared& s, const std::string& dir);
+
+std::string IsoTime(int64_t time_ns);  // "2026-11-25T10:00:00Z"
+int64_t NowNs();                      // wall clock
+
+}  // namespace katamari
