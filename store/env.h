@@ -56,6 +56,12 @@ class Env {
   virtual Result<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
   virtual bool FileExists(const std::string& path) = 0;
   virtual Result<uint64_t> GetFileSize(const std::string& path) = 0;
+  // Last modification time, seconds since the epoch. Added for ChunkStore's
+  // stale-temp sweep; the default says NotSupported so that Envs written
+  // before it still compile (ChunkStore then keeps temps it cannot date).
+  virtual Result<int64_t> GetFileModificationTime(const std::string& path) {
+    return Status::NotSupported("GetFileModificationTime on " + path);
+  }
 };
 
 }  // namespace katamari
