@@ -14,6 +14,11 @@ namespace katamari {
 // data (the caller then stores `in` raw). Thread-safe (per-thread contexts).
 Result<Codec> Compress(Codec codec, int level, std::string_view in, std::string* out);
 
+// Like Compress, but appends after the current content of *out (e.g. after a
+// file header, saving a copy). When kNone is returned *out is left exactly as
+// it was on entry; on error its tail past the original size is unspecified.
+Result<Codec> CompressAppend(Codec codec, int level, std::string_view in, std::string* out);
+
 // Decompresses exactly `raw_len` bytes; any size mismatch or codec error is a
 // Corruption status naming `what` (e.g. the chunk id).
 Status Decompress(Codec codec, std::string_view in, size_t raw_len, std::string* out,
