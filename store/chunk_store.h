@@ -43,6 +43,11 @@ class ChunkStore {
 
   // Compresses and writes one chunk whose id the caller computed with IdOf().
   // Returns its ref (stored_len = size of the chunk file). Not yet durable.
+  // If a chunk file with this id already exists and verifies, it is reused
+  // as is (never renamed over); if it does not verify it is replaced. On
+  // failure no final-named file is left that was not there before, and the
+  // temp file is removed (best effort); errors keep the Env's code (NoSpace,
+  // IOError, ...).
   Result<ChunkRef> Write(const ChunkId& id, std::string_view plaintext);
 
   // Makes every Write() that returned before this call durable (syncfs plus
@@ -66,6 +71,11 @@ class ChunkStore {
   std::string PathOf(const ChunkId& id) const;
 
  private:
+  Status WriteFileAtomically(const std::string& tmp, const std::string& path,
+                             std::string_view head, std::string_view tail);
+  Status CheckHeader(const ChunkRef& ref, std::string_view file) const;
+  void SweepTemp(const std::string& path, int64_t now, int64_t min_age_sec);
+
   Env* env_;
   std::string root_;
   std::string dir_;
