@@ -1,0 +1,306 @@
+// init, put, get, rm, restore: the commands that change or read content.
+#include "daemon/cli_commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace katamari::cli {
+namespace {
+
+constexpr int64_t kNsPerSec = 1000000000;
+
+// Closes a file descriptor on scope exit.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+// Removes a temporary output file unless Keep() was called: a failed `get -o`
+// leaves no partial file behind.
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(std::string path) : path_(std::move(path)) {}
+  ~TempFileGuard() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+  void Keep() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
+
+int64_t TimespecNs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+}
+
+std::string Errno(int err) { return std::strerror(err); }
+
+// Converts --version/--at into a selector; prints a usage error on a bad time.
+bool MakeSelector(const SelectorArgs& a, VersionSelector* sel) {
+  if (a.version) sel->version = VersionNo(*a.version);
+  if (a.at) {
+    auto t = ParseTime(*a.at);
+    if (!t) {
+      PrintError("--at: cannot read time '" + *a.at + "'",
+                 "use 2026-11-25T10:00:00Z, 2026-11-25T10:00Z, 2026-11-25 (end of that day, "
+                 "UTC) or @UNIX_SECONDS");
+      return false;
+    }
+    sel->at_time_ns = *t;
+  }
+  return true;
+}
+
+// "k=v" -> ("user.k", "v"). A name that already says "user." is kept.
+bool ParseMeta(const std::vector<std::string>& items, Xattrs* out) {
+  for (const std::string& item : items) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      PrintError("--meta '" + item + "': expected KEY=VALUE", "write it as --meta author=ann");
+      return false;
+    }
+    std::string name = item.substr(0, eq);
+    if (name.rfind("user.", 0) != 0) name = "user." + name;
+    (*out)[name] = item.substr(eq + 1);
+  }
+  return true;
+}
+
+std::string Describe(const std::string& key, const VersionSelector& sel) {
+  if (sel.version) return key + "@" + std::to_string(sel.version->value);
+  if (sel.at_time_ns) return key + "@" + FormatTime(*sel.at_time_ns);
+  return key;
+}
+
+// Writes version `info` of `key` into `path` through a temporary file in the
+// same directory, renamed into place only when complete.
+int GetToFile(Bucket& bucket, const std::string& key, const VersionInfo& info,
+              const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string tmpl = (slash == std::string::npos ? "" : dir) + "." + base + ".katamari-XXXXXX";
+  UniqueFd fd(mkostemp(tmpl.data(), O_CLOEXEC));
+  if (fd.get() < 0) {
+    int err = errno;
+    PrintError("cannot create a temporary file in " + dir + " for " + path + ": " + Errno(err),
+               "check that the directory exists and is writable");
+    return kExitFailure;
+  }
+  TempFileGuard guard(tmpl);
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd.get(), 0666 & ~mask);
+
+  Progress progress("get " + key, info.size);
+  FdSink sink(fd.get(), path);
+  VersionSelector exact;
+  exact.version = info.version;
+  Status st = bucket.Get(key, exact, sink, progress.Fn());
+  progress.Finish();
+  if (!st.ok()) return ReportStatus("get " + key + "@" + std::to_string(info.version.value), st);
+
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = info.mtime_ns / kNsPerSec;
+  times[0].tv_nsec = times[1].tv_nsec = info.mtime_ns % kNsPerSec;
+  futimens(fd.get(), times);
+  if (::close(fd.release()) != 0) {
+    int err = errno;
+    PrintError("write " + path + ": " + Errno(err), "check free space and retry");
+    return kExitFailure;
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    PrintError("rename " + tmpl + " to " + path + ": " + Errno(err),
+               "check that " + path + " is not a directory");
+    return kExitFailure;
+  }
+  guard.Keep();
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunInit(const GlobalOptions& g, const InitArgs& a) {
+  if (a.encrypt) {
+    PrintError("init --encrypt: encryption is not available yet",
+               "create the bucket without --encrypt");
+    return kExitUsage;
+  }
+  BucketSettings s;
+  auto codec = ParseCodec(a.compression);
+  if (!codec) {
+    PrintError("--compression '" + a.compression + "': unknown codec", "use zstd, zlib or none");
+    return kExitUsage;
+  }
+  s.compression = *codec;
+  s.level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 3 : 0);
+  s.versioning = !a.no_versioning;
+  struct SizeOpt {
+    const char* name;
+    const std::optional<std::string>& text;
+    uint32_t* field;
+  } sizes[] = {{"--chunk-min", a.chunk_min, &s.chunk_min},
+               {"--chunk-avg", a.chunk_avg, &s.chunk_avg},
+               {"--chunk-max", a.chunk_max, &s.chunk_max}};
+  for (const SizeOpt& o : sizes) {
+    if (!o.text) continue;
+    auto v = ParseSize(*o.text);
+    if (!v || *v == 0) {
+      PrintError(std::string(o.name) + " '" + *o.text + "': not a size",
+                 "give bytes with an optional K, M or G suffix, e.g. 64K");
+      return kExitUsage;
+    }
+    *o.field = *v;
+  }
+  if (s.chunk_min > s.chunk_avg || s.chunk_avg > s.chunk_max) {
+    PrintError("chunk sizes must satisfy min <= avg <= max",
+               "got " + std::to_string(s.chunk_min) + " / " + std::to_string(s.chunk_avg) +
+                   " / " + std::to_string(s.chunk_max));
+    return kExitUsage;
+  }
+  Status st = Bucket::Create(g.bucket_dir, s);
+  if (st.code() == Status::Code::kExists) {
+    PrintError("a bucket already exists at " + g.bucket_dir,
+               "use it as it is, or pass -b with another directory");
+    return kExitFailure;
+  }
+  if (!st.ok()) return ReportStatus("init " + g.bucket_dir, st);
+  std::cout << "created bucket " << g.bucket_dir << " (" << CodecName(s.compression);
+  if (s.compression != Codec::kNone) std::cout << " level " << s.level;
+  std::cout << ", versioning " << (s.versioning ? "on" : "off") << ")\n";
+  return kExitOk;
+}
+
+int RunPut(const GlobalOptions& g, const PutArgs& a) {
+  PutOptions opts;
+  if (!ParseMeta(a.meta, &opts.metadata)) return kExitUsage;
+  opts.uid = geteuid();
+  opts.gid = getegid();
+  if (a.mode) {
+    auto m = ParseMode(*a.mode);
+    if (!m) {
+      PrintError("--mode '" + *a.mode + "': not an octal mode", "use e.g. --mode 0640");
+      return kExitUsage;
+    }
+    opts.mode = *m;
+  }
+  const bool from_stdin = a.file == "-";
+  UniqueFd owned(from_stdin ? -1 : ::open(a.file.c_str(), O_RDONLY | O_CLOEXEC));
+  int fd = from_stdin ? STDIN_FILENO : owned.get();
+  if (fd < 0) {
+    int err = errno;
+    PrintError("cannot open " + a.file + ": " + Errno(err), "check the path and its permissions");
+    return kExitFailure;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    PrintError("cannot stat " + a.file + ": " + Errno(err), "check the path");
+    return kExitFailure;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    PrintError("cannot put " + a.file + ": it is a directory", "put the files in it one by one");
+    return kExitFailure;
+  }
+  if (!from_stdin) {
+    opts.mtime_ns = TimespecNs(st.st_mtim);
+    if (!a.mode) opts.mode = st.st_mode & 07777;
+  }
+
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/false, &code);
+  if (!bucket) return code;
+  Progress progress("put " + a.key, S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0);
+  opts.progress = progress.Fn();
+  FdSource src(fd, from_stdin ? std::string("stdin") : a.file);
+  auto info = bucket->Put(a.key, src, opts);
+  progress.Finish();
+  if (!info.ok()) return ReportStatus("put " + a.key, info.status());
+  std::cout << info->sha256.Hex() << "\n";
+  return kExitOk;
+}
+
+int RunGet(const GlobalOptions& g, const GetArgs& a) {
+  VersionSelector sel;
+  if (!MakeSelector(a.sel, &sel)) return kExitUsage;
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/true, &code);
+  if (!bucket) return code;
+  // Resolve once, then read that exact version: a put racing with us cannot
+  // make the bytes and the version we name disagree.
+  auto info = bucket->Resolve(a.key, sel);
+  if (!info.ok()) return ReportStatus("get " + Describe(a.key, sel), info.status());
+  if (a.output && *a.output != "-") return GetToFile(*bucket, a.key, *info, *a.output);
+
+  Progress progress("get " + a.key, info->size);
+  FdSink sink(STDOUT_FILENO, "stdout");
+  VersionSelector exact;
+  exact.version = info->version;
+  Status st = bucket->Get(a.key, exact, sink, progress.Fn());
+  progress.Finish();
+  if (!st.ok()) return ReportStatus("get " + a.key + "@" + std::to_string(info->version.value), st);
+  return kExitOk;
+}
+
+int RunRm(const GlobalOptions& g, const RmArgs& a) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/false, &code);
+  if (!bucket) return code;
+  Status st;
+  std::string what = "rm " + a.key;
+  if (a.version) {
+    what += "@" + std::to_string(*a.version);
+    st = bucket->DeleteVersion(a.key, VersionNo(*a.version));
+  } else if (a.purge) {
+    what += " --purge";
+    st = bucket->Purge(a.key);
+  } else {
+    st = bucket->Delete(a.key);
+  }
+  if (!st.ok()) return ReportStatus(what, st);
+  return kExitOk;
+}
+
+int RunRestore(const GlobalOptions& g, const RestoreArgs& a) {
+  if (!a.sel.version && !a.sel.at) {
+    PrintError("restore " + a.key + ": which version?", "pass --version N or --at TIME");
+    return kExitUsage;
+  }
+  VersionSelector sel;
+  if (!MakeSelector(a.sel, &sel)) return kExitUsage;
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/false, &code);
+  if (!bucket) return code;
+  auto info = bucket->Restore(a.key, sel);
+  if (!info.ok()) return ReportStatus("restore " + Describe(a.key, sel), info.status());
+  std::cout << "restored " << a.key;
+  if (info->restored_from) std::cout << " version " << info->restored_from->value;
+  std::cout << " as version " << info->version.value << " (sha256 " << info->sha256.Hex()
+            << ")\n";
+  return kExitOk;
+}
+
+}  // namespace katamari::cli

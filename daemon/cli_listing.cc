@@ -1,0 +1,273 @@
+// ls, versions, fsck, gc, stats: the commands that report. Each prints an
+// aligned table for people or, with --json, stable field names for scripts.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "daemon/cli_commands.h"
+
+namespace katamari::cli {
+namespace {
+
+using Json = nlohmann::json;
+
+// A table with a header row; columns flagged numeric are right-aligned. The
+// last column is not padded so long metadata does not add trailing blanks.
+class Table {
+ public:
+  Table(std::vector<std::string> header, std::vector<bool> numeric)
+      : numeric_(std::move(numeric)) {
+    rows_.push_back(std::move(header));
+  }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print(std::ostream& out) const {
+    std::vector<size_t> width(numeric_.size(), 0);
+    for (const auto& row : rows_) {
+      for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    }
+    for (const auto& row : rows_) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        bool last = i + 1 == row.size();
+        std::string pad(width[i] - row[i].size(), ' ');
+        if (numeric_[i]) {
+          line += pad + row[i];
+        } else {
+          line += row[i] + (last ? "" : pad);
+        }
+        if (!last) line += "  ";
+      }
+      out << line << "\n";
+    }
+  }
+
+ private:
+  std::vector<bool> numeric_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+Json VersionJson(const VersionInfo& v) {
+  Json j;
+  j["version"] = v.version.value;
+  j["size"] = v.size;
+  j["stored_bytes"] = v.stored_size;
+  j["new_bytes"] = v.new_bytes;
+  j["chunks"] = v.chunk_count;
+  PutTime(j, "mtime", v.mtime_ns);
+  PutTime(j, "committed", v.commit_time_ns);
+  j["seq"] = v.seq.value;
+  j["sha256"] = v.sha256.Hex();
+  j["metadata"] = MetadataJson(v.xattrs);
+  j["restored_from"] = v.restored_from ? Json(v.restored_from->value) : Json(nullptr);
+  return j;
+}
+
+Json ListingJson(const FileListing& f) {
+  Json j;
+  j["key"] = f.key;
+  j["deleted"] = f.deleted;
+  j["size"] = f.latest ? f.latest->size : f.attr.size;
+  j["versions"] = f.version_count;
+  j["latest_version"] = f.latest ? Json(f.latest->version.value) : Json(nullptr);
+  j["sha256"] = f.latest ? Json(f.latest->sha256.Hex()) : Json(nullptr);
+  PutTime(j, "mtime", f.latest ? f.latest->mtime_ns : f.attr.mtime_ns);
+  if (f.latest) {
+    PutTime(j, "committed", f.latest->commit_time_ns);
+  } else {
+    j["committed"] = nullptr;
+    j["committed_ns"] = nullptr;
+  }
+  j["metadata"] = MetadataJson(f.latest ? f.latest->xattrs : Xattrs{});
+  return j;
+}
+
+double Ratio(uint64_t num, uint64_t den) {
+  return den == 0 ? 0.0 : static_cast<double>(num) / static_cast<double>(den);
+}
+
+std::string Fixed(double v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+}  // namespace
+
+int RunLs(const GlobalOptions& g, const LsArgs& a) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/true, &code);
+  if (!bucket) return code;
+  auto files = bucket->List(a.prefix, a.deleted);
+  if (!files.ok()) return ReportStatus("ls " + a.prefix, files.status());
+  if (a.json) {
+    Json arr = Json::array();
+    for (const FileListing& f : *files) arr.push_back(ListingJson(f));
+    PrintJson(arr);
+    return kExitOk;
+  }
+  std::vector<std::string> header = {"KEY", "SIZE", "VERSIONS", "LATEST", "SHA256", "MODIFIED"};
+  std::vector<bool> numeric = {false, true, true, true, false, false};
+  if (a.deleted) {
+    header.push_back("STATE");
+    numeric.push_back(false);
+  }
+  header.push_back("METADATA");
+  numeric.push_back(false);
+  Table table(header, numeric);
+  for (const FileListing& f : *files) {
+    const VersionInfo* v = f.latest ? &*f.latest : nullptr;
+    std::vector<std::string> row = {
+        f.key,
+        std::to_string(v ? v->size : f.attr.size),
+        std::to_string(f.version_count),
+        v ? std::to_string(v->version.value) : "-",
+        v ? v->sha256.Hex() : "-",
+        FormatTime(v ? v->mtime_ns : f.attr.mtime_ns)};
+    if (a.deleted) row.push_back(f.deleted ? "deleted" : "live");
+    row.push_back(MetadataText(v ? v->xattrs : Xattrs{}));
+    table.Add(std::move(row));
+  }
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int RunVersions(const GlobalOptions& g, const VersionsArgs& a) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/true, &code);
+  if (!bucket) return code;
+  auto versions = bucket->Versions(a.key);
+  if (!versions.ok()) return ReportStatus("versions " + a.key, versions.status());
+  if (a.json) {
+    Json arr = Json::array();
+    for (const VersionInfo& v : *versions) arr.push_back(VersionJson(v));
+    PrintJson(arr);
+    return kExitOk;
+  }
+  Table table({"VERSION", "SIZE", "STORED", "NEW", "MODIFIED", "COMMITTED", "SHA256",
+               "RESTORED_FROM", "METADATA"},
+              {true, true, true, true, false, false, false, true, false});
+  for (const VersionInfo& v : *versions) {
+    table.Add({std::to_string(v.version.value), std::to_string(v.size),
+               std::to_string(v.stored_size), std::to_string(v.new_bytes),
+               FormatTime(v.mtime_ns), FormatTime(v.commit_time_ns), v.sha256.Hex(),
+               v.restored_from ? std::to_string(v.restored_from->value) : "-",
+               MetadataText(v.xattrs)});
+  }
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int RunFsck(const GlobalOptions& g, bool json) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/true, &code);
+  if (!bucket) return code;
+  Progress progress("fsck");
+  auto report = bucket->Fsck(progress.Fn());
+  progress.Finish();
+  if (!report.ok()) return ReportStatus("fsck " + g.bucket_dir, report.status());
+  const FsckReport& r = *report;
+  if (json) {
+    Json j;
+    j["ok"] = r.ok();
+    j["chunks_checked"] = r.chunks_checked;
+    j["versions_checked"] = r.versions_checked;
+    j["bytes_checked"] = r.bytes_checked;
+    j["orphan_chunks"] = r.orphan_chunks;
+    j["problems"] = r.problems;
+    j["damaged"] = r.damaged;
+    PrintJson(j);
+  } else {
+    for (const std::string& p : r.problems) std::cout << "problem: " << p << "\n";
+    for (const std::string& d : r.damaged) std::cout << "damaged: " << d << "\n";
+    std::cout << "checked " << r.versions_checked << " versions, " << r.chunks_checked
+              << " chunks (" << FormatBytes(r.bytes_checked) << ")";
+    if (r.orphan_chunks > 0) {
+      std::cout << "; " << r.orphan_chunks << " unreferenced chunk files ('katamari gc' removes "
+                << "them)";
+    }
+    std::cout << "\n" << (r.ok() ? "ok" : "FAILED") << "\n";
+  }
+  if (!r.ok()) {
+    PrintError("fsck " + g.bucket_dir + ": " + std::to_string(r.damaged.size()) +
+                   " damaged versions, " + std::to_string(r.problems.size()) + " problems",
+               "restore the damaged versions from a backup, or remove them with "
+               "'katamari rm KEY --version N'");
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int RunGc(const GlobalOptions& g, bool json) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/false, &code);
+  if (!bucket) return code;
+  Progress progress("gc");
+  auto report = bucket->Gc(progress.Fn());
+  progress.Finish();
+  if (!report.ok()) return ReportStatus("gc " + g.bucket_dir, report.status());
+  if (json) {
+    Json j;
+    j["chunks_removed"] = report->chunks_removed;
+    j["bytes_freed"] = report->bytes_freed;
+    j["orphans_removed"] = report->orphans_removed;
+    PrintJson(j);
+  } else {
+    std::cout << "removed " << report->chunks_removed << " chunks and "
+              << report->orphans_removed << " orphan files, freed "
+              << FormatBytes(report->bytes_freed) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunStats(const GlobalOptions& g, bool json) {
+  int code = kExitOk;
+  auto bucket = OpenBucket(g, /*read_only=*/true, &code);
+  if (!bucket) return code;
+  auto stats = bucket->Stats();
+  if (!stats.ok()) return ReportStatus("stats " + g.bucket_dir, stats.status());
+  const BucketStats& s = *stats;
+  const BucketSettings& set = bucket->settings();
+  // Dedup: logical bytes per distinct chunk byte; compression: distinct chunk
+  // bytes per stored byte; their product is the overall saving.
+  double dedup = Ratio(s.logical_bytes, s.raw_chunk_bytes);
+  double compression = Ratio(s.raw_chunk_bytes, s.stored_bytes);
+  double total = Ratio(s.logical_bytes, s.stored_bytes);
+  if (json) {
+    Json j;
+    j["files"] = s.files;
+    j["versions"] = s.versions;
+    j["chunks"] = s.chunks;
+    j["logical_bytes"] = s.logical_bytes;
+    j["unique_bytes"] = s.raw_chunk_bytes;
+    j["stored_bytes"] = s.stored_bytes;
+    j["dedup_ratio"] = dedup;
+    j["compression_ratio"] = compression;
+    j["total_ratio"] = total;
+    j["settings"] = {{"compression", CodecName(set.compression)},
+                     {"level", set.level},
+                     {"versioning", set.versioning},
+                     {"chunk_min", set.chunk_min},
+                     {"chunk_avg", set.chunk_avg},
+                     {"chunk_max", set.chunk_max}};
+    PrintJson(j);
+    return kExitOk;
+  }
+  std::cout << "files:             " << s.files << "\n"
+            << "versions:          " << s.versions << "\n"
+            << "chunks:            " << s.chunks << "\n"
+            << "logical bytes:     " << s.logical_bytes << " (" << FormatBytes(s.logical_bytes)
+            << ")\n"
+            << "unique bytes:      " << s.raw_chunk_bytes << " ("
+            << FormatBytes(s.raw_chunk_bytes) << ")\n"
+            << "stored bytes:      " << s.stored_bytes << " (" << FormatBytes(s.stored_bytes)
+            << ")\n"
+            << "dedup ratio:       " << Fixed(dedup) << "\n"
+            << "compression ratio: " << Fixed(compression) << "\n"
+            << "total ratio:       " << Fixed(total) << "\n"
+            << "settings:          " << CodecName(set.compression) << " level " << set.level
+            << ", versioning " << (set.versioning ? "on" : "off") << ", chunks "
+            << set.chunk_min << "/" << set.chunk_avg << "/" << set.chunk_max << " bytes\n";
+  return kExitOk;
+}
+
+}  // namespace katamari::cli

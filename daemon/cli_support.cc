@@ -1,0 +1,352 @@
+#include "daemon/cli_support.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+namespace katamari::cli {
+namespace {
+
+constexpr int64_t kNsPerSec = 1000000000;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// What a user can do about each kind of failure. Store messages say what
+// failed and on what; the CLI knows the commands that help.
+const char* HintFor(Status::Code code) {
+  switch (code) {
+    case Status::Code::kNoSpace:
+      return "free space on the bucket's file system (or run 'katamari gc'), then retry";
+    case Status::Code::kPermission:
+    case Status::Code::kReadOnly:
+      return "check that you may write the bucket directory (owner and mode), or run as its "
+             "owner";
+    case Status::Code::kCorruption:
+      return "run 'katamari fsck' to list the damaged versions";
+    case Status::Code::kNewerFormat:
+      return "use a newer katamari to open this bucket";
+    case Status::Code::kBusy:
+      return "retry when the other process is done";
+    case Status::Code::kIOError:
+      return "check the storage device (dmesg) and retry";
+    default:
+      return nullptr;
+  }
+}
+
+// Reads exactly `len` decimal digits at s[*pos]; advances *pos.
+bool ReadDigits(std::string_view s, size_t* pos, size_t len, int* out) {
+  if (*pos + len > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < len; ++i) {
+    char c = s[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += len;
+  *out = v;
+  return true;
+}
+
+bool Expect(std::string_view s, size_t* pos, char c) {
+  if (*pos >= s.size() || s[*pos] != c) return false;
+  ++*pos;
+  return true;
+}
+
+// Reads ".ddddddddd" (1-9 digits) as nanoseconds, if present.
+bool ReadFraction(std::string_view s, size_t* pos, int64_t* ns) {
+  *ns = 0;
+  if (*pos >= s.size() || s[*pos] != '.') return true;
+  ++*pos;
+  size_t digits = 0;
+  int64_t scale = kNsPerSec;
+  while (*pos < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos]))) {
+    if (++digits > 9) return false;
+    scale /= 10;
+    *ns += (s[*pos] - '0') * scale;
+    ++*pos;
+  }
+  return digits > 0;
+}
+
+// UTC calendar fields -> seconds; nullopt if the fields name no real moment
+// (timegm would silently normalize 2026-02-30 into March).
+std::optional<int64_t> UtcSeconds(int year, int mon, int day, int hour, int min, int sec) {
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
+    return std::nullopt;
+  }
+  struct tm tm {};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  time_t t = timegm(&tm);
+  struct tm check {};
+  if (!gmtime_r(&t, &check) || check.tm_mday != day || check.tm_mon != mon - 1) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(t);
+}
+
+std::optional<int64_t> ParseUnixTime(std::string_view s) {
+  size_t pos = 0;
+  int64_t secs = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), secs);
+  if (ec != std::errc() || end == s.data() || s[0] == '-' || s[0] == '+') return std::nullopt;
+  pos = static_cast<size_t>(end - s.data());
+  int64_t frac = 0;
+  if (!ReadFraction(s, &pos, &frac) || pos != s.size()) return std::nullopt;
+  if (secs > INT64_MAX / kNsPerSec - 1) return std::nullopt;
+  return secs * kNsPerSec + frac;
+}
+
+}  // namespace
+
+void PrintError(std::string_view what, std::string_view fix) {
+  std::cerr << "katamari: " << what;
+  if (!fix.empty()) std::cerr << ": " << fix;
+  std::cerr << "\n";
+}
+
+int ReportStatus(std::string_view context, const Status& status) {
+  std::string what(context);
+  if (!status.message().empty()) what += ": " + status.message();
+  const char* hint = HintFor(status.code());
+  PrintError(what, hint ? hint : "");
+  return status.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+std::optional<int64_t> ParseTime(std::string_view s) {
+  if (!s.empty() && s[0] == '@') return ParseUnixTime(s.substr(1));
+  size_t pos = 0;
+  int year, mon, day;
+  if (!ReadDigits(s, &pos, 4, &year) || !Expect(s, &pos, '-') ||
+      !ReadDigits(s, &pos, 2, &mon) || !Expect(s, &pos, '-') ||
+      !ReadDigits(s, &pos, 2, &day)) {
+    return std::nullopt;
+  }
+  if (pos == s.size()) {
+    // A bare date means the end of that day: the version current at midnight.
+    auto start = UtcSeconds(year, mon, day, 0, 0, 0);
+    if (!start) return std::nullopt;
+    return (*start + 86400) * kNsPerSec - 1;
+  }
+  int hour, min, sec = 0;
+  int64_t frac = 0;
+  if (!Expect(s, &pos, 'T') || !ReadDigits(s, &pos, 2, &hour) || !Expect(s, &pos, ':') ||
+      !ReadDigits(s, &pos, 2, &min)) {
+    return std::nullopt;
+  }
+  if (pos < s.size() && s[pos] == ':') {
+    ++pos;
+    if (!ReadDigits(s, &pos, 2, &sec) || !ReadFraction(s, &pos, &frac)) return std::nullopt;
+  }
+  if (!Expect(s, &pos, 'Z') || pos != s.size()) return std::nullopt;
+  auto secs = UtcSeconds(year, mon, day, hour, min, sec);
+  if (!secs) return std::nullopt;
+  return *secs * kNsPerSec + frac;
+}
+
+std::optional<uint32_t> ParseSize(std::string_view s) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  std::string suffix(end, s.data() + s.size());
+  for (char& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  uint64_t mult = 1;
+  if (suffix.empty() || suffix == "b") {
+    mult = 1;
+  } else if (suffix == "k" || suffix == "kb" || suffix == "kib") {
+    mult = 1024;
+  } else if (suffix == "m" || suffix == "mb" || suffix == "mib") {
+    mult = 1024 * 1024;
+  } else if (suffix == "g" || suffix == "gb" || suffix == "gib") {
+    mult = 1024ull * 1024 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  if (n > UINT32_MAX / mult) return std::nullopt;
+  return static_cast<uint32_t>(n * mult);
+}
+
+std::optional<uint32_t> ParseMode(std::string_view s) {
+  uint32_t mode = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), mode, 8);
+  if (ec != std::errc() || end != s.data() + s.size() || mode > 07777) return std::nullopt;
+  return mode;
+}
+
+std::string FormatTime(int64_t time_ns, bool fraction) {
+  int64_t secs = time_ns / kNsPerSec;
+  int64_t ns = time_ns % kNsPerSec;
+  if (ns < 0) {
+    ns += kNsPerSec;
+    secs -= 1;
+  }
+  time_t t = static_cast<time_t>(secs);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t len = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(buf, len);
+  if (fraction && ns != 0) {
+    char frac[16];
+    snprintf(frac, sizeof frac, ".%09" PRId64, ns);
+    std::string f(frac);
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out + "Z";
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) {
+    snprintf(buf, sizeof buf, "%" PRIu64 " B", bytes);
+  } else {
+    snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  }
+  return buf;
+}
+
+nlohmann::json MetadataJson(const Xattrs& xattrs) {
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& [name, value] : xattrs) {
+    std::string_view key = name;
+    if (key.substr(0, 5) == "user.") key.remove_prefix(5);
+    obj[std::string(key)] = value;
+  }
+  return obj;
+}
+
+std::string MetadataText(const Xattrs& xattrs) {
+  if (xattrs.empty()) return "-";
+  std::string out;
+  auto append_escaped = [&out](std::string_view s) {
+    for (unsigned char c : s) {
+      if (c < 0x20 || c == 0x7f || c == '\\' || c == ',') {
+        char buf[8];
+        snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+  };
+  for (const auto& [name, value] : xattrs) {
+    if (!out.empty()) out += ',';
+    std::string_view key = name;
+    if (key.substr(0, 5) == "user.") key.remove_prefix(5);
+    append_escaped(key);
+    out += '=';
+    append_escaped(value);
+  }
+  return out;
+}
+
+void PutTime(nlohmann::json& obj, const std::string& name, int64_t time_ns) {
+  obj[name] = FormatTime(time_ns, /*fraction=*/true);
+  obj[name + "_ns"] = time_ns;
+}
+
+void PrintJson(const nlohmann::json& value) {
+  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+Progress::Progress(std::string label, uint64_t known_total)
+    : active_(isatty(STDERR_FILENO) == 1), label_(std::move(label)), known_total_(known_total) {
+  start_ns_ = NowNs();
+}
+
+Progress::~Progress() { Finish(); }
+
+void Progress::Update(uint64_t done, uint64_t total) {
+  if (!active_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t now = NowNs();
+  if (drawn_ && now - last_draw_ns_ < kNsPerSec / 10) return;
+  last_draw_ns_ = now;
+  drawn_ = true;
+  if (total == 0) total = known_total_;
+  double secs = static_cast<double>(now - start_ns_) / kNsPerSec;
+  std::string line = label_ + ": " + FormatBytes(done);
+  if (total > 0) {
+    char pct[16];
+    snprintf(pct, sizeof pct, " (%d%%)", static_cast<int>(100.0 * done / total));
+    line += " of " + FormatBytes(total) + pct;
+  }
+  if (secs > 0.5) line += ", " + FormatBytes(static_cast<uint64_t>(done / secs)) + "/s";
+  std::cerr << "\r" << line << "\033[K" << std::flush;
+}
+
+ProgressFn Progress::Fn() {
+  if (!active_) return {};
+  return [this](uint64_t done, uint64_t total) { Update(done, total); };
+}
+
+void Progress::Finish() {
+  if (!active_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (drawn_) std::cerr << "\r\033[K" << std::flush;
+  drawn_ = false;
+}
+
+std::string ShellQuote(std::string_view s) {
+  bool plain = !s.empty();
+  for (unsigned char c : s) {
+    if (!(std::isalnum(c) || c == '/' || c == '.' || c == '_' || c == '-' || c == '+' ||
+          c == ':' || c == ',' || c == '@' || c == '%')) {
+      plain = false;
+    }
+  }
+  if (plain) return std::string(s);
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::unique_ptr<Bucket> OpenBucket(const GlobalOptions& g, bool read_only, int* exit_code) {
+  Bucket::OpenOptions opts;
+  opts.read_only = read_only;
+  auto bucket = Bucket::Open(g.bucket_dir, opts);
+  if (bucket.ok()) return std::move(bucket).value();
+  if (bucket.status().IsNotFound()) {
+    std::string dir = ShellQuote(g.bucket_dir);
+    PrintError("no bucket at " + g.bucket_dir,
+               "create one with 'katamari -b " + dir + " init' or pass -b");
+    *exit_code = kExitFailure;
+    return nullptr;
+  }
+  *exit_code = ReportStatus("cannot open bucket " + g.bucket_dir, bucket.status());
+  if (*exit_code == kExitUsage) *exit_code = kExitFailure;
+  return nullptr;
+}
+
+}  // namespace katamari::cli
