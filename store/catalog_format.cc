@@ -1,0 +1,354 @@
+// Schema, settings, migrations and BLOB encodings of catalog.db. The layout
+// is documented in docs/catalog.md; keep the two in step.
+#include "store/catalog_format.h"
+
+#include <cstring>
+#include <optional>
+
+#include "store/catalog_testing.h"
+
+namespace katamari::catalog_format {
+
+// Set only by catalog_testing::ScopedMigrationSteps.
+const std::vector<MigrationStep>* g_step_override = nullptr;
+
+namespace {
+
+// Format 1. Names are BLOBs so they compare bytewise (memcmp) and may hold
+// any bytes but '/' and NUL. A dentry row with seq_end NULL is live.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE commits (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ns INTEGER NOT NULL
+);
+CREATE INDEX commits_by_time ON commits(time_ns);
+CREATE TABLE inodes (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind            INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+  mode            INTEGER NOT NULL,
+  uid             INTEGER NOT NULL,
+  gid             INTEGER NOT NULL,
+  atime_ns        INTEGER NOT NULL,
+  mtime_ns        INTEGER NOT NULL,
+  ctime_ns        INTEGER NOT NULL,
+  symlink_target  BLOB,
+  size            INTEGER NOT NULL DEFAULT 0,
+  current_version INTEGER NOT NULL DEFAULT 0,
+  next_version    INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE dentries (
+  id        INTEGER PRIMARY KEY,
+  parent    INTEGER NOT NULL REFERENCES inodes(id),
+  name      BLOB NOT NULL,
+  ino       INTEGER NOT NULL REFERENCES inodes(id),
+  kind      INTEGER NOT NULL,
+  seq_start INTEGER NOT NULL,
+  seq_end   INTEGER
+);
+CREATE UNIQUE INDEX dentries_live ON dentries(parent, name) WHERE seq_end IS NULL;
+CREATE INDEX dentries_history ON dentries(parent, name, seq_start);
+CREATE INDEX dentries_by_ino ON dentries(ino, seq_end);
+CREATE INDEX dentries_live_subdirs ON dentries(parent) WHERE seq_end IS NULL AND kind = 2;
+CREATE TABLE versions (
+  ino            INTEGER NOT NULL REFERENCES inodes(id),
+  vno            INTEGER NOT NULL,
+  seq            INTEGER NOT NULL,
+  commit_time_ns INTEGER NOT NULL,
+  size           INTEGER NOT NULL,
+  mtime_ns       INTEGER NOT NULL,
+  sha256         BLOB NOT NULL,
+  stored_size    INTEGER NOT NULL,
+  new_bytes      INTEGER NOT NULL,
+  chunk_count    INTEGER NOT NULL,
+  restored_from  INTEGER,
+  xattrs         BLOB NOT NULL,
+  chunks         BLOB NOT NULL,
+  PRIMARY KEY (ino, vno)
+);
+CREATE TABLE chunks (
+  id         BLOB PRIMARY KEY NOT NULL,
+  raw_len    INTEGER NOT NULL,
+  stored_len INTEGER NOT NULL,
+  refs       INTEGER NOT NULL CHECK (refs >= 0)
+) WITHOUT ROWID;
+CREATE INDEX chunks_garbage ON chunks(refs) WHERE refs = 0;
+CREATE TABLE xattrs (
+  ino   INTEGER NOT NULL REFERENCES inodes(id),
+  name  BLOB NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
+)sql";
+
+constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
+constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
+constexpr char kSqlHasMetaTable[] =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'";
+constexpr char kSqlFirstCommit[] = "INSERT INTO commits(seq, time_ns) VALUES(1, ?1)";
+constexpr char kSqlRootInode[] =
+    "INSERT INTO inodes(id, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns) "
+    "VALUES(1, 2, 493, ?1, ?2, ?3, ?3, ?3)";  // 493 = 0755
+
+const std::vector<MigrationStep>& BuiltInSteps() {
+  // Format 1 is the first format: nothing to migrate from yet. A format 2
+  // appends {1, "what", fn} here and bumps Catalog::kFormatVersion.
+  static const std::vector<MigrationStep> steps;
+  return steps;
+}
+
+Status PutInt(sql::Db& db, std::string_view key, int64_t v) {
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlPutMeta));
+  q.BindText(1, key).Bind(2, v);
+  return q.Run();
+}
+Status PutText(sql::Db& db, std::string_view key, std::string_view v) {
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlPutMeta));
+  q.BindText(1, key).BindText(2, v);
+  return q.Run();
+}
+
+Status NotACatalog(const sql::Db& db, std::string_view why) {
+  return Status::Corruption("catalog " + db.path() + " is not a katamari catalog (" +
+                            std::string(why) +
+                            "); point katamari at a bucket directory made by `katamari init`, "
+                            "or restore catalog.db from a backup");
+}
+
+// Reads one meta row; NotFound if absent, Corruption if of the wrong type.
+Result<int64_t> GetMetaInt(sql::Db& db, std::string_view key) {
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlGetMeta));
+  q.BindText(1, key);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound(std::string(key));
+  if (q.Type(0) != SQLITE_INTEGER) {
+    return NotACatalog(db, "meta '" + std::string(key) + "' is not an integer");
+  }
+  return q.Int(0);
+}
+Result<std::string> GetMetaText(sql::Db& db, std::string_view key) {
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlGetMeta));
+  q.BindText(1, key);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound(std::string(key));
+  return q.Str(0);
+}
+
+Status MissingSetting(const sql::Db& db, std::string_view key, const Status& s) {
+  if (!s.IsNotFound()) return s;
+  return NotACatalog(db, "setting '" + std::string(key) + "' is missing");
+}
+
+Status Migrate(sql::Db& db, int from, int to) {
+  ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(db, /*write=*/true));
+  // Another process may have migrated while we waited for the write lock.
+  ASSIGN_OR_RETURN(int64_t cur, GetMetaInt(db, "format_version"));
+  std::span<const MigrationStep> steps = MigrationSteps();
+  while (cur < to) {
+    const MigrationStep* step = nullptr;
+    for (const MigrationStep& s : steps) {
+      if (s.from == cur) step = &s;
+    }
+    if (step == nullptr) {
+      return NotACatalog(db, "format " + std::to_string(cur) +
+                                 " has no migration path to format " + std::to_string(to));
+    }
+    Status s = step->apply(db);
+    if (!s.ok()) {
+      // The transaction rolls back, so the file stays at its old format.
+      using C = Status::Code;
+      if (s.code() == C::kNoSpace || s.code() == C::kBusy || s.code() == C::kReadOnly) return s;
+      return Status::IOError("catalog " + db.path() + ": migration from format " +
+                             std::to_string(cur) + " (" + step->what + ") failed: " +
+                             s.ToString() + "; the catalog was left at format " +
+                             std::to_string(from) + "; report this with the catalog attached");
+    }
+    ++cur;
+    RETURN_IF_ERROR(PutInt(db, "format_version", cur));
+  }
+  return txn.Commit();
+}
+
+}  // namespace
+
+std::span<const MigrationStep> MigrationSteps() {
+  return g_step_override != nullptr ? *g_step_override : BuiltInSteps();
+}
+
+Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
+                    uint32_t root_gid, int64_t now_ns) {
+  RETURN_IF_ERROR(db.Exec(kSchemaV1, "creating the catalog tables"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 1));
+  RETURN_IF_ERROR(PutInt(db, "created_ns", now_ns));
+  RETURN_IF_ERROR(PutText(db, "compression", CodecName(st.compression)));
+  RETURN_IF_ERROR(PutInt(db, "compression_level", st.level));
+  RETURN_IF_ERROR(PutInt(db, "chunk_min", st.chunk_min));
+  RETURN_IF_ERROR(PutInt(db, "chunk_avg", st.chunk_avg));
+  RETURN_IF_ERROR(PutInt(db, "chunk_max", st.chunk_max));
+  RETURN_IF_ERROR(PutInt(db, "versioning", st.versioning ? 1 : 0));
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstCommit));
+    q.Bind(1, now_ns);
+    RETURN_IF_ERROR(q.Run());
+  }
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRootInode));
+  q.BindAll(root_uid, root_gid, now_ns);
+  return q.Run();
+}
+
+Result<int> CheckAndMigrate(sql::Db& db, int supported) {
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlHasMetaTable));
+    auto row = q.Step();
+    if (!row.ok()) {
+      if (row.status().IsCorruption()) return NotACatalog(db, "not an SQLite database");
+      return row.status();
+    }
+    if (q.Int(0) == 0) return NotACatalog(db, "it has no meta table");
+  }
+  auto version = GetMetaInt(db, "format_version");
+  if (!version.ok()) return MissingSetting(db, "format_version", version.status());
+  if (*version > supported) {
+    return Status::NewerFormat("catalog " + db.path() + ": bucket format " +
+                               std::to_string(*version) + " is newer than this katamari " +
+                               "(supports " + std::to_string(supported) +
+                               "); upgrade katamari");
+  }
+  if (*version < supported) {
+    if (db.read_only()) {
+      return Status::ReadOnly("catalog " + db.path() + " has format " +
+                              std::to_string(*version) + " and needs a migration to format " +
+                              std::to_string(supported) +
+                              "; open the bucket read-write once (e.g. `katamari fsck`)");
+    }
+    RETURN_IF_ERROR(Migrate(db, static_cast<int>(*version), supported));
+    ASSIGN_OR_RETURN(version, GetMetaInt(db, "format_version"));
+  }
+  return static_cast<int>(*version);
+}
+
+Result<BucketSettings> LoadSettings(sql::Db& db) {
+  BucketSettings st;
+  auto codec_name = GetMetaText(db, "compression");
+  if (!codec_name.ok()) return MissingSetting(db, "compression", codec_name.status());
+  std::optional<Codec> codec = ParseCodec(*codec_name);
+  if (!codec) {
+    return Status::NewerFormat("catalog " + db.path() + ": unknown compression '" +
+                               *codec_name + "'; upgrade katamari");
+  }
+  st.compression = *codec;
+  int64_t v[5];
+  const char* keys[5] = {"compression_level", "chunk_min", "chunk_avg", "chunk_max",
+                         "versioning"};
+  for (int i = 0; i < 5; ++i) {
+    auto r = GetMetaInt(db, keys[i]);
+    if (!r.ok()) return MissingSetting(db, keys[i], r.status());
+    v[i] = *r;
+  }
+  st.level = static_cast<int>(v[0]);
+  st.chunk_min = static_cast<uint32_t>(v[1]);
+  st.chunk_avg = static_cast<uint32_t>(v[2]);
+  st.chunk_max = static_cast<uint32_t>(v[3]);
+  st.versioning = v[4] != 0;
+  return st;
+}
+
+Status StoreCompression(sql::Db& db, Codec codec, int level) {
+  RETURN_IF_ERROR(PutText(db, "compression", CodecName(codec)));
+  return PutInt(db, "compression_level", level);
+}
+
+// ---- BLOB encodings
+
+namespace {
+
+void PutU32(std::string* out, uint32_t v) {
+  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+               static_cast<char>(v >> 24)};
+  out->append(b, 4);
+}
+uint32_t GetU32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return uint32_t{u[0]} | uint32_t{u[1]} << 8 | uint32_t{u[2]} << 16 | uint32_t{u[3]} << 24;
+}
+
+Status BadBlob(const std::string& what, const char* column) {
+  return Status::Corruption("catalog: the " + std::string(column) + " column of " + what +
+                            " is malformed; run `katamari fsck` and restore catalog.db from a "
+                            "backup");
+}
+
+}  // namespace
+
+std::string EncodeChunks(const std::vector<ChunkRef>& chunks) {
+  std::string out;
+  out.reserve(chunks.size() * kPackedChunkSize);
+  for (const ChunkRef& c : chunks) {
+    out.append(reinterpret_cast<const char*>(c.id.bytes.data()), 32);
+    PutU32(&out, c.raw_len);
+    PutU32(&out, c.stored_len);
+  }
+  return out;
+}
+
+Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::string& what) {
+  if (blob.size() % kPackedChunkSize != 0) return BadBlob(what, "chunks");
+  std::vector<ChunkRef> out(blob.size() / kPackedChunkSize);
+  const char* p = blob.data();
+  for (ChunkRef& c : out) {
+    std::memcpy(c.id.bytes.data(), p, 32);
+    c.raw_len = GetU32(p + 32);
+    c.stored_len = GetU32(p + 36);
+    p += kPackedChunkSize;
+  }
+  return out;
+}
+
+std::string EncodeXattrs(const Xattrs& x) {
+  std::string out;
+  for (const auto& [name, value] : x) {
+    PutU32(&out, static_cast<uint32_t>(name.size()));
+    out.append(name);
+    PutU32(&out, static_cast<uint32_t>(value.size()));
+    out.append(value);
+  }
+  return out;
+}
+
+Result<Xattrs> DecodeXattrs(std::string_view blob, const std::string& what) {
+  Xattrs out;
+  while (!blob.empty()) {
+    std::string_view parts[2];
+    for (std::string_view& part : parts) {
+      if (blob.size() < 4) return BadBlob(what, "xattrs");
+      uint32_t n = GetU32(blob.data());
+      blob.remove_prefix(4);
+      if (blob.size() < n) return BadBlob(what, "xattrs");
+      part = blob.substr(0, n);
+      blob.remove_prefix(n);
+    }
+    out.emplace(std::string(parts[0]), std::string(parts[1]));
+  }
+  return out;
+}
+
+}  // namespace katamari::catalog_format
+
+// ---- test hooks
+
+namespace katamari::catalog_testing {
+
+ScopedMigrationSteps::ScopedMigrationSteps(std::vector<catalog_format::MigrationStep> steps) {
+  catalog_format::g_step_override = new std::vector<catalog_format::MigrationStep>(
+      std::move(steps));
+}
+ScopedMigrationSteps::~ScopedMigrationSteps() {
+  delete catalog_format::g_step_override;
+  catalog_format::g_step_override = nullptr;
+}
+
+}  // namespace katamari::catalog_testing

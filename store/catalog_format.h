@@ -1,0 +1,57 @@
+// The catalog's on-disk format: schema, settings rows, packed BLOB columns and
+// the forward-only migration chain. Described byte by byte in docs/catalog.md;
+// any change here needs a new format version, a migration step and a doc edit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/catalog_db.h"
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari::catalog_format {
+
+// PRAGMA application_id of every catalog: "KTMR" (0x4B544D52).
+inline constexpr int32_t kApplicationId = 0x4B544D52;
+
+// Creates every table and index of the current format, the settings rows,
+// the first commit (seq 1) and the root directory (inode 1). Runs inside the
+// caller's transaction.
+Status CreateSchema(sql::Db& db, const BucketSettings& settings, uint32_t root_uid,
+                    uint32_t root_gid, int64_t now_ns);
+
+// Checks that `db` is a katamari catalog (Corruption otherwise), refuses a
+// newer format (NewerFormat), migrates an older one forward (ReadOnly if the
+// connection may not write) and returns the format version now in the file.
+Result<int> CheckAndMigrate(sql::Db& db, int supported_version);
+
+Result<BucketSettings> LoadSettings(sql::Db& db);
+Status StoreCompression(sql::Db& db, Codec codec, int level);
+
+// One step of the migration chain: turns format `from` into `from + 1`. It
+// runs inside the migration transaction; the chain updates format_version.
+struct MigrationStep {
+  int from = 0;
+  std::string what;  // for messages: "add index x"
+  std::function<Status(sql::Db&)> apply;
+};
+// The steps Open() uses: the built-in chain, or the test override.
+std::span<const MigrationStep> MigrationSteps();
+
+// versions.chunks: per chunk, 32-byte id, u32 LE raw_len, u32 LE stored_len.
+inline constexpr size_t kPackedChunkSize = 40;
+std::string EncodeChunks(const std::vector<ChunkRef>& chunks);
+// `what` names the version in the Corruption message.
+Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::string& what);
+
+// versions.xattrs: per xattr in name order, u32 LE name length, name, u32 LE
+// value length, value. Empty map = empty blob.
+std::string EncodeXattrs(const Xattrs& x);
+Result<Xattrs> DecodeXattrs(std::string_view blob, const std::string& what);
+
+}  // namespace katamari::catalog_format

@@ -1,0 +1,80 @@
+// Catalog::Impl: state and shared helpers of the catalog, split over
+// catalog.cc (open, clock, reads), catalog_ns.cc (namespace changes) and
+// catalog_versions.cc (versions, chunks, xattrs).
+//
+// Locking: every public Catalog method takes `mu` for its whole duration and
+// then calls the helpers below, which assume `mu` is held. There is no other
+// lock in the catalog, so there is no lock order to respect; SQLite's own
+// locks only matter against other processes (busy_timeout).
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/catalog.h"
+#include "store/catalog_db.h"
+#include "store/catalog_format.h"
+
+namespace katamari {
+
+// Wall-clock now in ns (overridable by catalog_testing::ScopedClock).
+int64_t CatalogNowNs();
+
+// Validates a directory entry name: 1..255 bytes, no '/' or NUL, not "." or
+// "..". InvalidArgument / NameTooLong otherwise.
+Status ValidateName(std::string_view name);
+// 'name' quoted for messages.
+std::string QuoteName(std::string_view name);
+
+struct Catalog::Impl {
+  std::string path;
+  std::unique_ptr<sql::Db> db;
+  BucketSettings settings;
+  int format_version = 0;
+  std::mutex mu;
+
+  // A write transaction that has inserted its commits row.
+  struct Write {
+    sql::Txn txn;
+    Seq seq;
+    int64_t time_ns = 0;
+  };
+  // BEGIN IMMEDIATE + the next commit (time strictly after the previous one).
+  Result<Write> BeginWrite();
+
+  struct InodeRow {
+    InodeId id;
+    FileKind kind = FileKind::kRegular;
+    uint64_t size = 0;
+    VersionNo current_version;
+    VersionNo next_version;
+  };
+  Result<InodeRow> LoadInode(InodeId ino);  // NotFound if absent
+  Result<Attr> LoadAttr(InodeId ino);       // NotFound if absent; nlink computed
+  Result<int64_t> LiveNameCount(InodeId ino);
+  // OK if `dir` is a directory that is reachable (root or has a live name).
+  Status CheckLiveDir(InodeId dir);
+  Status SetTimes(InodeId ino, std::optional<int64_t> mtime_ns, int64_t ctime_ns);
+
+  struct Dentry {
+    int64_t id = 0;  // dentries.id
+    InodeId ino;
+    FileKind kind = FileKind::kRegular;
+  };
+  Result<std::optional<Dentry>> FindLive(InodeId parent, std::string_view name);
+  Status CloseDentry(int64_t dentry_id, Seq seq);
+  Status OpenDentry(InodeId parent, std::string_view name, InodeId ino, FileKind kind, Seq seq);
+
+  // catalog_versions.cc
+  Result<Xattrs> LiveXattrs(InodeId ino);
+  // Deletes one version row and lowers its chunks' reference counts.
+  Status DropVersion(InodeId ino, VersionNo vno);
+  // PurgeHistory's body: versions, closed names, and the row if nameless.
+  Status Purge(InodeId ino);
+  // The editor-pattern half of Rename (see Catalog::RenameResult).
+  Status MergeInto(const Write& w, InodeId src, InodeId dst);
+};
+
+}  // namespace katamari

@@ -1,0 +1,617 @@
+// Catalog versions, chunk reference counts, xattrs and whole-bucket facts.
+//
+// Reference counting: chunks.refs is the number of references from version
+// rows, counted per occurrence (a chunk used twice by one version counts
+// twice). Every insert/delete of a version row adjusts it in the same
+// transaction, so refs == 0 exactly when no version needs the chunk.
+#include <algorithm>
+#include <string>
+
+#include "store/catalog.h"
+#include "store/catalog_impl.h"
+
+namespace katamari {
+
+namespace {
+
+using catalog_format::DecodeChunks;
+using catalog_format::DecodeXattrs;
+using catalog_format::EncodeChunks;
+using catalog_format::EncodeXattrs;
+
+// Longest xattr value Linux accepts (XATTR_SIZE_MAX).
+constexpr size_t kMaxXattrValue = 65536;
+// SHA-256 of the empty string: the content of a file that never had a version.
+constexpr char kEmptySha256Hex[] =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#define KATAMARI_VERSION_COLS                                                                \
+  "ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, stored_size, new_bytes, "          \
+  "chunk_count, restored_from, xattrs"
+constexpr char kSqlGetVersion[] =
+    "SELECT " KATAMARI_VERSION_COLS " FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlListVersions[] =
+    "SELECT " KATAMARI_VERSION_COLS " FROM versions WHERE ino = ?1 ORDER BY vno";
+constexpr char kSqlVersionAt[] = "SELECT " KATAMARI_VERSION_COLS
+                                 " FROM versions WHERE ino = ?1 AND seq <= ?2 "
+                                 "ORDER BY vno DESC LIMIT 1";
+constexpr char kSqlNewestVersion[] =
+    "SELECT vno, size, mtime_ns FROM versions WHERE ino = ?1 ORDER BY vno DESC LIMIT 1";
+#undef KATAMARI_VERSION_COLS
+constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlVersionNos[] = "SELECT vno FROM versions WHERE ino = ?1 AND vno < ?2";
+constexpr char kSqlInsertVersion[] =
+    "INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, "
+    "stored_size, new_bytes, chunk_count, restored_from, xattrs, chunks) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+constexpr char kSqlDeleteVersion[] = "DELETE FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlSetContent[] =
+    "UPDATE inodes SET current_version = ?2, size = ?3, mtime_ns = ?4, ctime_ns = ?5 "
+    "WHERE id = ?1";
+constexpr char kSqlSetCurrent[] =
+    "UPDATE inodes SET current_version = ?2, size = ?3 WHERE id = ?1";
+constexpr char kSqlSetNextVersion[] = "UPDATE inodes SET next_version = ?2 WHERE id = ?1";
+constexpr char kSqlInsertChunk[] =
+    "INSERT INTO chunks(id, raw_len, stored_len, refs) VALUES(?1, ?2, ?3, ?4) "
+    "ON CONFLICT(id) DO NOTHING";
+constexpr char kSqlRaiseRefs[] =
+    "UPDATE chunks SET refs = refs + ?2 WHERE id = ?1 RETURNING raw_len, stored_len";
+constexpr char kSqlLowerRefs[] =
+    "UPDATE chunks SET refs = refs - ?2 WHERE id = ?1 AND refs >= ?2";
+constexpr char kSqlHaveChunk[] = "SELECT 1 FROM chunks WHERE id = ?1";
+constexpr char kSqlGarbage[] = "SELECT id, raw_len, stored_len FROM chunks WHERE refs = 0";
+constexpr char kSqlDeleteGarbage[] = "DELETE FROM chunks WHERE refs = 0";
+constexpr char kSqlAllChunks[] = "SELECT id, raw_len, stored_len FROM chunks ORDER BY id";
+constexpr char kSqlAllVersions[] = "SELECT ino, vno FROM versions ORDER BY ino, vno";
+constexpr char kSqlDropClosedNames[] =
+    "DELETE FROM dentries WHERE ino = ?1 AND seq_end IS NOT NULL";
+constexpr char kSqlIsParent[] = "SELECT EXISTS (SELECT 1 FROM dentries WHERE parent = ?1)";
+constexpr char kSqlDropXattrs[] = "DELETE FROM xattrs WHERE ino = ?1";
+constexpr char kSqlDropInode[] = "DELETE FROM inodes WHERE id = ?1";
+constexpr char kSqlClearContent[] =
+    "UPDATE inodes SET current_version = 0, size = 0 WHERE id = ?1";
+constexpr char kSqlLiveXattrs[] = "SELECT name, value FROM xattrs WHERE ino = ?1 ORDER BY name";
+constexpr char kSqlGetXattr[] = "SELECT 1 FROM xattrs WHERE ino = ?1 AND name = ?2";
+constexpr char kSqlPutXattr[] =
+    "INSERT OR REPLACE INTO xattrs(ino, name, value) VALUES(?1, ?2, ?3)";
+constexpr char kSqlRemoveXattr[] = "DELETE FROM xattrs WHERE ino = ?1 AND name = ?2";
+constexpr char kSqlCopyXattrs[] =
+    "INSERT INTO xattrs(ino, name, value) SELECT ?1, name, value FROM xattrs WHERE ino = ?2";
+// The merged target shows the source inode's attributes, as rename(2) would.
+constexpr char kSqlCopyAttrs[] =
+    "UPDATE inodes SET (mode, uid, gid, atime_ns, mtime_ns) = "
+    "(SELECT mode, uid, gid, atime_ns, mtime_ns FROM inodes WHERE id = ?2), ctime_ns = ?3 "
+    "WHERE id = ?1";
+constexpr char kSqlInodeMtime[] = "SELECT mtime_ns FROM inodes WHERE id = ?1";
+constexpr char kSqlStats[] =
+    "SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE kind = 1), "
+    "(SELECT count(*) FROM versions), (SELECT coalesce(sum(size), 0) FROM versions), "
+    "(SELECT count(*) FROM chunks), (SELECT coalesce(sum(stored_len), 0) FROM chunks), "
+    "(SELECT coalesce(sum(raw_len), 0) FROM chunks)";
+
+std::string VersionName(InodeId ino, VersionNo vno) {
+  return "version " + std::to_string(vno.value) + " of inode " + std::to_string(ino.value);
+}
+
+Status RowToVersion(const sql::Query& q, VersionInfo* v) {
+  v->ino = InodeId(q.U64(0));
+  v->version = VersionNo(q.U64(1));
+  v->seq = Seq(q.U64(2));
+  v->commit_time_ns = q.Int(3);
+  v->size = q.U64(4);
+  v->mtime_ns = q.Int(5);
+  ASSIGN_OR_RETURN(v->sha256, q.DigestAt(6));
+  v->stored_size = q.U64(7);
+  v->new_bytes = q.U64(8);
+  v->chunk_count = q.U64(9);
+  if (!q.IsNull(10)) v->restored_from = VersionNo(q.U64(10));
+  ASSIGN_OR_RETURN(v->xattrs, DecodeXattrs(q.Blob(11), VersionName(v->ino, v->version)));
+  return Status::OK();
+}
+
+Result<std::vector<VersionInfo>> CollectVersions(sql::Query& q) {
+  std::vector<VersionInfo> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.emplace_back();
+    RETURN_IF_ERROR(RowToVersion(q, &out.back()));
+  }
+}
+
+// Groups of equal ids in `chunks`, as index ranges into `order`.
+template <class Fn>
+Status ForEachDistinct(const std::vector<ChunkRef>& chunks, Fn fn) {
+  std::vector<size_t> order(chunks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Sorted ids also make the B-tree walk sequential.
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return chunks[a].id < chunks[b].id; });
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i + 1;
+    while (j < order.size() && chunks[order[j]].id == chunks[order[i]].id) ++j;
+    RETURN_IF_ERROR(fn(&order[i], j - i));
+    i = j;
+  }
+  return Status::OK();
+}
+
+struct RefTotals {
+  uint64_t new_bytes = 0;    // stored bytes of rows this call inserted
+  uint64_t stored_size = 0;  // stored bytes of the distinct chunks
+};
+
+// Raises the reference counts of `chunks` (inserting missing rows) and
+// replaces each ref's lengths by the row's: the row is authoritative, and a
+// writer that skipped an existing chunk does not know its stored length.
+Result<RefTotals> AddRefs(Catalog::Impl& impl, std::vector<ChunkRef>* chunks) {
+  RefTotals t;
+  RETURN_IF_ERROR(ForEachDistinct(*chunks, [&](const size_t* idx, size_t n) -> Status {
+    ChunkRef& first = (*chunks)[idx[0]];
+    {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertChunk));
+      q.BindAll(first.id, first.raw_len, first.stored_len, n);
+      RETURN_IF_ERROR(q.Run());
+    }
+    if (impl.db->Changes() == 1) {
+      t.new_bytes += first.stored_len;
+      t.stored_size += first.stored_len;
+      return Status::OK();
+    }
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlRaiseRefs));
+    q.BindAll(first.id, n);
+    RETURN_IF_ERROR(q.Step().status());
+    uint32_t raw = static_cast<uint32_t>(q.Int(0)), stored = static_cast<uint32_t>(q.Int(1));
+    if (raw != first.raw_len) {
+      return Status::Corruption("catalog " + impl.path + ": chunk " + first.id.Hex() +
+                                " is recorded with " + std::to_string(raw) +
+                                " plaintext bytes but the new version says " +
+                                std::to_string(first.raw_len) + "; run `katamari fsck`");
+    }
+    t.stored_size += stored;
+    for (size_t k = 0; k < n; ++k) (*chunks)[idx[k]].stored_len = stored;
+    return Status::OK();
+  }));
+  return t;
+}
+
+Status DropRefs(Catalog::Impl& impl, const std::vector<ChunkRef>& chunks,
+                const std::string& what) {
+  return ForEachDistinct(chunks, [&](const size_t* idx, size_t n) -> Status {
+    const ChunkId& id = chunks[idx[0]].id;
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlLowerRefs));
+    q.BindAll(id, n);
+    RETURN_IF_ERROR(q.Run());
+    if (impl.db->Changes() != 1) {
+      return Status::Corruption("catalog " + impl.path + ": chunk " + id.Hex() + " of " + what +
+                                " has fewer references than " + what +
+                                " holds; run `katamari fsck`");
+    }
+    return Status::OK();
+  });
+}
+
+Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vector<ChunkRef>& c) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertVersion));
+  q.BindAll(v.ino, v.version, v.seq, v.commit_time_ns, v.size, v.mtime_ns, v.sha256,
+            v.stored_size, v.new_bytes, v.chunk_count, v.restored_from);
+  q.Bind(12, std::string_view(EncodeXattrs(v.xattrs)));
+  q.Bind(13, std::string_view(EncodeChunks(c)));
+  RETURN_IF_ERROR(q.Run());
+  ASSIGN_OR_RETURN(sql::Query n, impl.db->Prepare(kSqlSetNextVersion));
+  n.BindAll(v.ino, v.version.value + 1);
+  return n.Run();
+}
+
+Status SetContent(Catalog::Impl& impl, InodeId ino, VersionNo cur, uint64_t size,
+                  int64_t mtime_ns, int64_t ctime_ns) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlSetContent));
+  q.BindAll(ino, cur, size, mtime_ns, ctime_ns);
+  return q.Run();
+}
+
+Result<std::vector<ChunkRef>> LoadChunks(Catalog::Impl& impl, InodeId ino, VersionNo vno) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunks));
+  q.BindAll(ino, vno);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no " + VersionName(ino, vno));
+  return DecodeChunks(q.Blob(0), VersionName(ino, vno));
+}
+
+Result<VersionInfo> LoadVersion(Catalog::Impl& impl, InodeId ino, VersionNo vno) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGetVersion));
+  q.BindAll(ino, vno);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no " + VersionName(ino, vno));
+  VersionInfo v;
+  RETURN_IF_ERROR(RowToVersion(q, &v));
+  return v;
+}
+
+Result<std::vector<VersionNo>> VersionsBelow(Catalog::Impl& impl, InodeId ino, VersionNo limit) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionNos));
+  q.BindAll(ino, limit);
+  std::vector<VersionNo> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(VersionNo(q.U64(0)));
+  }
+}
+
+Status ValidateNewVersion(const Catalog::NewVersion& v) {
+  uint64_t sum = 0;
+  for (const ChunkRef& c : v.chunks) {
+    if (c.raw_len == 0) {
+      return Status::InvalidArgument("a chunk of the new version of inode " +
+                                     std::to_string(v.ino.value) + " is empty");
+    }
+    sum += c.raw_len;
+  }
+  if (sum != v.size) {
+    return Status::InvalidArgument("the chunks of the new version of inode " +
+                                   std::to_string(v.ino.value) + " hold " + std::to_string(sum) +
+                                   " bytes, not the declared size " + std::to_string(v.size));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+// ---- Impl helpers (mu held)
+
+Result<Xattrs> Catalog::Impl::LiveXattrs(InodeId ino) {
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlLiveXattrs));
+  q.Bind(1, ino);
+  Xattrs out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.emplace(q.Str(0), q.Str(1));
+  }
+}
+
+Status Catalog::Impl::DropVersion(InodeId ino, VersionNo vno) {
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, LoadChunks(*this, ino, vno));
+  RETURN_IF_ERROR(DropRefs(*this, chunks, VersionName(ino, vno)));
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDeleteVersion));
+  q.BindAll(ino, vno);
+  return q.Run();
+}
+
+Status Catalog::Impl::Purge(InodeId ino) {
+  ASSIGN_OR_RETURN(InodeRow r, LoadInode(ino));
+  ASSIGN_OR_RETURN(int64_t names, LiveNameCount(ino));
+  if (r.kind == FileKind::kDirectory) {
+    // A directory has no versions. Its old names are what time views walk
+    // to reach its children, so they go only with the whole directory.
+    if (names > 0 || ino == kRootInode) return Status::OK();
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlIsParent));
+    q.Bind(1, ino);
+    RETURN_IF_ERROR(q.Step().status());
+    if (q.Int(0) != 0) return Status::OK();
+  }
+  ASSIGN_OR_RETURN(std::vector<VersionNo> vnos, VersionsBelow(*this, ino, VersionNo(~0ULL >> 1)));
+  for (VersionNo v : vnos) RETURN_IF_ERROR(DropVersion(ino, v));
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDropClosedNames));
+    q.Bind(1, ino);
+    RETURN_IF_ERROR(q.Run());
+  }
+  if (names > 0) {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlClearContent));
+    q.Bind(1, ino);
+    return q.Run();
+  }
+  for (const char* sql : {kSqlDropXattrs, kSqlDropInode}) {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(sql));
+    q.Bind(1, ino);
+    RETURN_IF_ERROR(q.Run());
+  }
+  return Status::OK();
+}
+
+Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
+  ASSIGN_OR_RETURN(InodeRow s, LoadInode(src));
+  ASSIGN_OR_RETURN(InodeRow d, LoadInode(dst));
+  VersionInfo v;
+  std::vector<ChunkRef> chunks;
+  if (s.current_version.value != 0) {
+    ASSIGN_OR_RETURN(v, LoadVersion(*this, src, s.current_version));
+    ASSIGN_OR_RETURN(chunks, LoadChunks(*this, src, s.current_version));
+  } else {
+    // Never written: the target's new content is the empty file.
+    v.sha256 = *Digest::FromHex(kEmptySha256Hex);
+    ASSIGN_OR_RETURN(v.xattrs, LiveXattrs(src));
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlInodeMtime));
+    q.Bind(1, src);
+    RETURN_IF_ERROR(q.Step().status());
+    v.mtime_ns = q.Int(0);
+  }
+  ASSIGN_OR_RETURN(RefTotals t, AddRefs(*this, &chunks));
+  v.ino = dst;
+  v.version = d.next_version;
+  v.seq = w.seq;
+  v.commit_time_ns = w.time_ns;
+  v.stored_size = t.stored_size;
+  v.new_bytes = t.new_bytes;
+  v.chunk_count = chunks.size();
+  v.restored_from.reset();
+  RETURN_IF_ERROR(InsertVersion(*this, v, chunks));
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlCopyAttrs));
+    q.BindAll(dst, src, w.time_ns);
+    RETURN_IF_ERROR(q.Run());
+  }
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDropXattrs));
+    q.Bind(1, dst);
+    RETURN_IF_ERROR(q.Run());
+  }
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlCopyXattrs));
+    q.BindAll(dst, src);
+    RETURN_IF_ERROR(q.Run());
+  }
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlSetCurrent));
+  q.BindAll(dst, v.version, v.size);
+  return q.Run();
+}
+
+// ---- versions
+
+Result<VersionInfo> Catalog::AddVersion(const NewVersion& nv) {
+  RETURN_IF_ERROR(ValidateNewVersion(nv));
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(nv.ino));
+  if (r.kind != FileKind::kRegular) {
+    return Status::InvalidArgument("inode " + std::to_string(nv.ino.value) +
+                                   " is not a regular file and cannot take a version");
+  }
+  VersionInfo v;
+  if (nv.xattrs) {
+    v.xattrs = *nv.xattrs;
+  } else {
+    ASSIGN_OR_RETURN(v.xattrs, impl.LiveXattrs(nv.ino));
+  }
+  std::vector<ChunkRef> chunks = nv.chunks;
+  ASSIGN_OR_RETURN(RefTotals t, AddRefs(impl, &chunks));
+  v.ino = nv.ino;
+  v.version = r.next_version;
+  v.size = nv.size;
+  v.mtime_ns = nv.mtime_ns;
+  v.seq = w.seq;
+  v.commit_time_ns = w.time_ns;
+  v.sha256 = nv.sha256;
+  v.stored_size = t.stored_size;
+  v.new_bytes = t.new_bytes;
+  v.chunk_count = chunks.size();
+  v.restored_from = nv.restored_from;
+  RETURN_IF_ERROR(InsertVersion(impl, v, chunks));
+  RETURN_IF_ERROR(SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, w.time_ns));
+  if (!impl.settings.versioning) {
+    ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version));
+    for (VersionNo o : old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
+  }
+  RETURN_IF_ERROR(w.txn.Commit());
+  return v;
+}
+
+Result<VersionInfo> Catalog::GetVersion(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return LoadVersion(*impl_, ino, vno);
+}
+
+Result<std::vector<VersionInfo>> Catalog::ListVersions(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  RETURN_IF_ERROR(impl_->LoadInode(ino).status());
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlListVersions));
+  q.Bind(1, ino);
+  return CollectVersions(q);
+}
+
+Result<VersionInfo> Catalog::VersionAt(InodeId ino, Seq at) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlVersionAt));
+  q.BindAll(ino, at);
+  ASSIGN_OR_RETURN(std::vector<VersionInfo> v, CollectVersions(q));
+  if (v.empty()) {
+    return Status::NotFound("inode " + std::to_string(ino.value) + " had no version at commit " +
+                            std::to_string(at.value));
+  }
+  return v.front();
+}
+
+Result<std::vector<ChunkRef>> Catalog::VersionChunks(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return LoadChunks(*impl_, ino, vno);
+}
+
+Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(ino));
+  RETURN_IF_ERROR(impl.DropVersion(ino, vno));
+  std::optional<VersionInfo> newest;  // of the remaining versions
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlNewestVersion));
+    q.Bind(1, ino);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      newest.emplace();
+      newest->version = VersionNo(q.U64(0));
+      newest->size = q.U64(1);
+      newest->mtime_ns = q.Int(2);
+    }
+  }
+  bool any = newest.has_value();
+  if (r.current_version == vno) {
+    // The previous version becomes current (SPEC §5); its number stays
+    // taken by next_version, so vno is never handed out again.
+    if (any) {
+      RETURN_IF_ERROR(
+          SetContent(impl, ino, newest->version, newest->size, newest->mtime_ns, w.time_ns));
+    } else {
+      RETURN_IF_ERROR(SetContent(impl, ino, VersionNo(0), 0, w.time_ns, w.time_ns));
+    }
+  }
+  if (!any) {
+    ASSIGN_OR_RETURN(int64_t names, impl.LiveNameCount(ino));
+    // A deleted file whose last version went is nothing but old names now.
+    if (names == 0) RETURN_IF_ERROR(impl.Purge(ino));
+  }
+  return w.txn.Commit();
+}
+
+Status Catalog::PurgeHistory(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(Impl::Write w, impl_->BeginWrite());
+  RETURN_IF_ERROR(impl_->Purge(ino));
+  return w.txn.Commit();
+}
+
+// ---- chunks
+
+std::vector<bool> Catalog::HaveChunks(const std::vector<ChunkId>& ids) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  // An error answers "no": the writer then stores the chunk again, which is
+  // always safe.
+  std::vector<bool> out(ids.size(), false);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto q = impl_->db->Prepare(kSqlHaveChunk);
+    if (!q.ok()) break;
+    q->Bind(1, ids[i]);
+    auto row = q->Step();
+    out[i] = row.ok() && *row;
+  }
+  return out;
+}
+
+namespace {
+
+Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q) {
+  std::vector<ChunkRef> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    ChunkRef c;
+    ASSIGN_OR_RETURN(c.id, q.DigestAt(0));
+    c.raw_len = static_cast<uint32_t>(q.Int(1));
+    c.stored_len = static_cast<uint32_t>(q.Int(2));
+    out.push_back(c);
+  }
+}
+
+}  // namespace
+
+Result<std::vector<ChunkRef>> Catalog::TakeGarbageChunks() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  {
+    // Cheap check first so that a gc with nothing to do records no commit.
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGarbage));
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::vector<ChunkRef>();
+  }
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  std::vector<ChunkRef> out;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGarbage));
+    ASSIGN_OR_RETURN(out, CollectChunks(q));
+  }
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDeleteGarbage));
+  RETURN_IF_ERROR(q.Run());
+  RETURN_IF_ERROR(w.txn.Commit());
+  return out;
+}
+
+Result<std::vector<ChunkRef>> Catalog::AllChunks() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlAllChunks));
+  return CollectChunks(q);
+}
+
+Result<std::vector<Catalog::VersionKey>> Catalog::AllVersions() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlAllVersions));
+  std::vector<VersionKey> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(VersionKey{InodeId(q.U64(0)), VersionNo(q.U64(1))});
+  }
+}
+
+Result<Catalog::Stats> Catalog::GetStats() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlStats));
+  RETURN_IF_ERROR(q.Step().status());
+  Stats s;
+  s.inodes = q.U64(0);
+  s.files = q.U64(1);
+  s.versions = q.U64(2);
+  s.logical_bytes = q.U64(3);
+  s.chunks = q.U64(4);
+  s.chunk_stored_bytes = q.U64(5);
+  s.chunk_raw_bytes = q.U64(6);
+  return s;
+}
+
+// ---- xattrs
+
+Result<Xattrs> Catalog::GetXattrs(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  RETURN_IF_ERROR(impl_->LoadInode(ino).status());
+  return impl_->LiveXattrs(ino);
+}
+
+Status Catalog::SetXattr(InodeId ino, std::string_view name, std::string_view value,
+                         int flags) {
+  if (name.empty()) return Status::InvalidArgument("an xattr name must not be empty");
+  if (name.size() > 255) return Status::NameTooLong("xattr name longer than 255 bytes");
+  if (value.size() > kMaxXattrValue) {
+    return Status::InvalidArgument("xattr value of " + std::to_string(value.size()) +
+                                   " bytes is larger than 65536 bytes");
+  }
+  if (flags < 0 || flags > 2) {
+    return Status::InvalidArgument("invalid xattr flags " + std::to_string(flags));
+  }
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  RETURN_IF_ERROR(impl.LoadInode(ino).status());
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGetXattr));
+    q.BindAll(ino, name);
+    ASSIGN_OR_RETURN(bool present, q.Step());
+    if (flags == 1 && present) {
+      return Status::Exists("xattr " + QuoteName(name) + " already exists");
+    }
+    if (flags == 2 && !present) return Status::NotFound("no xattr " + QuoteName(name));
+  }
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlPutXattr));
+  q.BindAll(ino, name, value);
+  RETURN_IF_ERROR(q.Run());
+  RETURN_IF_ERROR(impl.SetTimes(ino, std::nullopt, w.time_ns));
+  return w.txn.Commit();
+}
+
+Status Catalog::RemoveXattr(InodeId ino, std::string_view name) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  RETURN_IF_ERROR(impl.LoadInode(ino).status());
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlRemoveXattr));
+    q.BindAll(ino, name);
+    RETURN_IF_ERROR(q.Run());
+  }
+  if (impl.db->Changes() == 0) return Status::NotFound("no xattr " + QuoteName(name));
+  RETURN_IF_ERROR(impl.SetTimes(ino, std::nullopt, w.time_ns));
+  return w.txn.Commit();
+}
+
+}  // namespace katamari
