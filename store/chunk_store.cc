@@ -253,7 +253,9 @@ Result<std::vector<ChunkId>> ChunkStore::List(int64_t min_tmp_age_sec) {
       return names.status();
     }
     for (const std::string& name : *names) {
-      if (auto id = Digest::FromHex(name); id && name.compare(0, 2, prefix, 2) == 0) {
+      // Only the canonical name (lowercase, in its own fan-out dir) is a chunk.
+      if (auto id = Digest::FromHex(name);
+          id && name.compare(0, 2, prefix, 2) == 0 && id->Hex() == name) {
         ids.push_back(*id);
       } else if (IsTempName(name)) {
         SweepTemp(sub + "/" + name, now, min_tmp_age_sec);

@@ -253,6 +253,7 @@ TEST_F(ChunkStoreTest, ListFindsChunksAndSweepsOldTemps) {
   Spit(old_tmp, "partial");
   Spit(new_tmp, "in flight");
   Spit(sub + "README", "not a chunk");
+  Spit(sub + "AB" + std::string(62, 'C'), "uppercase is not a chunk name");
   Spit(dir_.path() + "/chunks/cd/" + std::string(64, 'e'), "right name, wrong dir");
   struct timeval old_times[2] = {{::time(nullptr) - 7200, 0}, {::time(nullptr) - 7200, 0}};
   ASSERT_EQ(::utimes(old_tmp.c_str(), old_times), 0);
@@ -286,6 +287,78 @@ TEST_F(ChunkStoreTest, ConcurrentWritersOfTheSameChunk) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_TRUE(TempFiles().empty());
+}
+
+// ---- The POSIX Env and the errno mapping underneath ------------------------
+
+TEST(StatusTest, FromErrnoMapping) {
+  const std::pair<int, Status::Code> cases[] = {
+      {ENOENT, Status::Code::kNotFound},      {ENOSPC, Status::Code::kNoSpace},
+      {EDQUOT, Status::Code::kNoSpace},       {EACCES, Status::Code::kPermission},
+      {EPERM, Status::Code::kPermission},     {EROFS, Status::Code::kReadOnly},
+      {EEXIST, Status::Code::kExists},        {ENOTEMPTY, Status::Code::kNotEmpty},
+      {ENOTDIR, Status::Code::kNotDir},       {EISDIR, Status::Code::kIsDir},
+      {ENAMETOOLONG, Status::Code::kNameTooLong}, {EIO, Status::Code::kIOError},
+      {EBADF, Status::Code::kIOError},
+  };
+  for (auto [err, code] : cases) {
+    EXPECT_EQ(Status::FromErrno(err, "x").code(), code) << err;
+  }
+  Status st = Status::FromErrno(ENOSPC, "write chunks/ab/ab12.tmp");
+  EXPECT_EQ(st.ToString(), "NoSpace: write chunks/ab/ab12.tmp: No space left on device");
+  EXPECT_EQ(Status().ToString(), "OK");
+  EXPECT_STREQ(Status::CodeName(Status::Code::kCorruption), "Corruption");
+}
+
+TEST(PosixEnvTest, FilesAndDirectories) {
+  TempDir dir;
+  Env* env = Env::Default();
+  const std::string f = dir.path() + "/file";
+  {
+    auto w = env->NewWritableFile(f);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append("hello ").ok());
+    ASSERT_TRUE((*w)->Append(std::string(100000, 'w')).ok());
+    ASSERT_TRUE((*w)->Sync().ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    EXPECT_FALSE((*w)->Append("late").ok());
+  }
+  struct stat st;
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*env->GetFileSize(f), 100006u);
+  EXPECT_EQ(env->ReadFile(f)->substr(0, 7), "hello w");
+
+  auto r = env->NewRandomAccessFile(f);
+  ASSERT_TRUE(r.ok());
+  char buf[16];
+  size_t got = 0;
+  ASSERT_TRUE((*r)->Read(100000, sizeof(buf), buf, &got).ok());
+  EXPECT_EQ(got, 6u) << "short only at end of file";
+  EXPECT_EQ(*(*r)->Size(), 100006u);
+
+  { ASSERT_TRUE((*env->NewWritableFile(f))->Close().ok()); }  // truncates
+  EXPECT_EQ(*env->GetFileSize(f), 0u);
+
+  EXPECT_TRUE(env->CreateDir(dir.path() + "/d", 0750).ok());
+  EXPECT_TRUE(env->CreateDir(dir.path() + "/d").ok()) << "existing directory is fine";
+  EXPECT_EQ(env->CreateDir(f).code(), Status::Code::kNotDir);
+  EXPECT_TRUE(env->SyncDir(dir.path()).ok());
+  EXPECT_TRUE(env->SyncFilesystem(dir.path()).ok());
+
+  ASSERT_TRUE(env->RenameFile(f, dir.path() + "/g").ok());
+  EXPECT_FALSE(env->FileExists(f));
+  auto names = env->GetChildren(dir.path());
+  ASSERT_TRUE(names.ok());
+  std::sort(names->begin(), names->end());
+  EXPECT_EQ(*names, (std::vector<std::string>{"d", "g"}));
+  EXPECT_GT(*env->GetFileModificationTime(dir.path() + "/g"), 1600000000);
+
+  EXPECT_TRUE(env->RemoveFile(f).IsNotFound());
+  EXPECT_TRUE(env->ReadFile(f).status().IsNotFound());
+  EXPECT_TRUE(env->GetChildren(f).status().IsNotFound());
+  Status missing = env->NewRandomAccessFile(f).status();
+  EXPECT_NE(missing.message().find(f), std::string::npos) << "errors name the path";
 }
 
 // ---- Faults and power cuts -------------------------------------------------
