@@ -62,8 +62,16 @@ class TempDir {
   std::string path_;
 };
 
+// All tests of a suite share one bucket directory: rmdir costs milliseconds
+// on some disks and a bucket has 257 directories. Tests therefore use content
+// of their own and never assume the store holds only what they wrote.
 class ChunkStoreTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() { shared_dir_ = new TempDir; }
+  static void TearDownTestSuite() {
+    delete shared_dir_;
+    shared_dir_ = nullptr;
+  }
   void SetUp() override { ASSERT_TRUE(store_.Init().ok()); }
 
   ChunkRef Put(ChunkStore& store, const std::string& data) {
@@ -84,7 +92,8 @@ class ChunkStoreTest : public ::testing::Test {
     return out;
   }
 
-  TempDir dir_;
+  static inline TempDir* shared_dir_ = nullptr;
+  const TempDir& dir_ = *shared_dir_;
   ChunkStore store_{Env::Default(), dir_.path(), Codec::kZstd, 3};
 };
 
@@ -260,9 +269,13 @@ TEST_F(ChunkStoreTest, ListFindsChunksAndSweepsOldTemps) {
 
   auto listed = store_.List(3600);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
-  std::sort(written.begin(), written.end());
   std::sort(listed->begin(), listed->end());
-  EXPECT_EQ(*listed, written);
+  for (const ChunkId& id : written) {
+    EXPECT_TRUE(std::binary_search(listed->begin(), listed->end(), id)) << id.Hex();
+  }
+  for (const ChunkId& id : *listed) {
+    EXPECT_TRUE(fs::exists(store_.PathOf(id))) << "only real chunk files are listed";
+  }
   EXPECT_FALSE(fs::exists(old_tmp)) << "an hour-old temp is swept";
   EXPECT_TRUE(fs::exists(new_tmp)) << "a fresh temp may belong to a running Write";
   EXPECT_TRUE(fs::exists(sub + "README"));
@@ -413,7 +426,7 @@ TEST_F(ChunkStoreFaultTest, FailingAnyStepLeavesNoBadChunk) {
 }
 
 TEST_F(ChunkStoreFaultTest, FullDiskFailsCleanlyAndRecovers) {
-  const std::string data = Text(30000);
+  const std::string data = Text(30000, 77);
   env_.FailAllMutations(ENOSPC);
   auto r = faulty_.Write(faulty_.IdOf(data), data);
   ASSERT_FALSE(r.ok());
@@ -444,7 +457,12 @@ TEST_F(ChunkStoreFaultTest, PowerCutKeepsSyncedChunksOnly) {
   EXPECT_TRUE(faulty_.Read(rc, &out).IsCorruption());
   auto listed = faulty_.List(0);
   ASSERT_TRUE(listed.ok());
-  EXPECT_EQ(listed->size(), 2u);
+  auto listed_has = [&](const ChunkId& id) {
+    return std::find(listed->begin(), listed->end(), id) != listed->end();
+  };
+  EXPECT_TRUE(listed_has(ra.id));
+  EXPECT_TRUE(listed_has(rb.id));
+  EXPECT_FALSE(listed_has(rc.id));
   EXPECT_TRUE(TempFiles().empty());
 }
 
