@@ -34,12 +34,17 @@ constexpr char kSqlTimeOfSeq[] = "SELECT time_ns FROM commits WHERE seq = ?1";
 constexpr char kSqlLoadInode[] =
     "SELECT kind, size, current_version, next_version FROM inodes WHERE id = ?1";
 // One indexed query per GetAttr: nlink is counted from the live dentries
-// (dentries_by_ino for files, dentries_live_subdirs for directories).
+// (dentries_by_ino for names, dentries_live_subdirs for a directory's
+// subdirectories). A removed directory has nlink 0, as on a local disk.
 constexpr char kSqlLoadAttr[] =
     "SELECT kind, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, current_version, "
-    "CASE kind WHEN 2 THEN 2 + (SELECT count(*) FROM dentries d WHERE d.parent = i.id "
-    "AND d.seq_end IS NULL AND d.kind = 2) "
-    "ELSE (SELECT count(*) FROM dentries d WHERE d.ino = i.id AND d.seq_end IS NULL) END "
+    "CASE WHEN kind <> 2 THEN "
+    "  (SELECT count(*) FROM dentries d WHERE d.ino = i.id AND d.seq_end IS NULL) "
+    "WHEN i.id = 1 OR EXISTS (SELECT 1 FROM dentries d WHERE d.ino = i.id "
+    "  AND d.seq_end IS NULL) THEN "
+    "  2 + (SELECT count(*) FROM dentries d WHERE d.parent = i.id "
+    "  AND d.seq_end IS NULL AND d.kind = 2) "
+    "ELSE 0 END "
     "FROM inodes i WHERE i.id = ?1";
 constexpr char kSqlLiveNames[] =
     "SELECT count(*) FROM dentries WHERE ino = ?1 AND seq_end IS NULL";
@@ -56,8 +61,11 @@ constexpr char kSqlLookupClosed[] =
 constexpr char kSqlCloseDentry[] = "UPDATE dentries SET seq_end = ?2 WHERE id = ?1";
 constexpr char kSqlOpenDentry[] =
     "INSERT INTO dentries(parent, name, ino, kind, seq_start) VALUES(?1, ?2, ?3, ?4, ?5)";
+// INDEXED BY: without statistics the planner may pick dentries_history and
+// walk every name the directory ever had.
 constexpr char kSqlReadDirLive[] =
-    "SELECT name, ino, kind FROM dentries WHERE parent = ?1 AND seq_end IS NULL ORDER BY name";
+    "SELECT name, ino, kind FROM dentries INDEXED BY dentries_live "
+    "WHERE parent = ?1 AND seq_end IS NULL ORDER BY name";
 constexpr char kSqlReadDirAt[] =
     "SELECT name, ino, kind FROM dentries WHERE parent = ?1 AND seq_start <= ?2 "
     "AND (seq_end IS NULL OR seq_end > ?2) ORDER BY name";
@@ -87,11 +95,15 @@ Status ValidateSettings(const BucketSettings& s) {
 // Connection settings (not stored in the file, except journal_mode).
 Status Configure(sql::Db& db) {
   RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
+  // 16 MiB of page cache: a large commit touches tens of thousands of chunk rows.
+  RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -16384", "setting the cache size"));
   if (db.read_only()) return Status::OK();
   // WAL: readers never block the writer; NORMAL: a commit does not fsync,
   // Catalog::Sync() does (SPEC §7's documented window).
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode"));
-  return db.Exec("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL");
+  RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL"));
+  // After a huge commit the WAL is cut back to 64 MiB at the next checkpoint.
+  return db.Exec("PRAGMA journal_size_limit = 67108864", "setting journal_size_limit");
 }
 
 // Removes a half-created catalog unless disarmed, so `init` can be retried.

@@ -32,7 +32,8 @@ constexpr char kSqlRevive[] =
     "ctime_ns = ?5, size = 0, current_version = 0 WHERE id = ?1";
 constexpr char kSqlDropLiveXattrs[] = "DELETE FROM xattrs WHERE ino = ?1";
 constexpr char kSqlHasLiveChildren[] =
-    "SELECT EXISTS (SELECT 1 FROM dentries WHERE parent = ?1 AND seq_end IS NULL)";
+    "SELECT EXISTS (SELECT 1 FROM dentries INDEXED BY dentries_live "
+    "WHERE parent = ?1 AND seq_end IS NULL)";
 constexpr char kSqlLiveParent[] =
     "SELECT parent FROM dentries WHERE ino = ?1 AND seq_end IS NULL LIMIT 1";
 constexpr char kSqlSetAttr[] =

@@ -1,1 +1,990 @@
+// Catalog: format checks and migrations, names, MVCC time views, version
+// numbering, chunk reference counts and garbage, rename semantics, xattrs.
+#include "store/catalog.h"
+
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "store/catalog_testing.h"
+
+namespace katamari {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    const auto& _r = (expr);                             \
+    ASSERT_TRUE(_r.ok()) << StatusOf(_r).ToString();     \
+  } while (0)
+#define EXPECT_CODE(expr, want)                                      \
+  do {                                                               \
+    const auto& _r = (expr);                                         \
+    EXPECT_EQ(StatusOf(_r).code(), want) << StatusOf(_r).ToString(); \
+  } while (0)
+
+const Status& StatusOf(const Status& s) { return s; }
+template <class T>
+const Status& StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "katamari-cat-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Raw SQL on a closed catalog, for tests that damage or age it.
+void RawExec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << msg;
+}
+int64_t RawInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+Digest D(int n) {
+  Digest d;
+  d.bytes[0] = static_cast<uint8_t>(n);
+  d.bytes[1] = static_cast<uint8_t>(n >> 8);
+  d.bytes[31] = 0xAB;
+  return d;
+}
+ChunkRef C(int n, uint32_t raw = 1000, uint32_t stored = 0) {
+  return ChunkRef{D(n), raw, stored != 0 ? stored : 500 + static_cast<uint32_t>(n)};
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Make(BucketSettings{}); }
+  void Make(const BucketSettings& s) {
+    cat_.reset();
+    path_ = dir_.path() + "/catalog.db";
+    fs::remove(path_);
+    fs::remove(path_ + "-wal");
+    fs::remove(path_ + "-shm");
+    auto c = Catalog::Create(path_, s, 1000, 1001);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cat_ = std::move(*c);
+  }
+  void Reopen(bool read_only = false) {
+    cat_.reset();
+    auto c = Catalog::Open(path_, read_only);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cat_ = std::move(*c);
+  }
+  InodeId Mk(InodeId parent, std::string_view name, FileKind kind = FileKind::kRegular,
+             uint32_t mode = 0644) {
+    Catalog::NewNode n;
+    n.kind = kind;
+    n.mode = mode;
+    if (kind == FileKind::kSymlink) n.symlink_target = "target/of/link";
+    auto a = cat_->CreateNode(parent, name, n);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? a->ino : InodeId(0);
+  }
+  InodeId Dir(InodeId parent, std::string_view name) {
+    return Mk(parent, name, FileKind::kDirectory, 0755);
+  }
+  Result<VersionInfo> Add(InodeId ino, std::vector<ChunkRef> chunks, int64_t mtime = 7,
+                          std::optional<Xattrs> x = {}) {
+    Catalog::NewVersion v;
+    v.ino = ino;
+    for (const ChunkRef& c : chunks) v.size += c.raw_len;
+    v.mtime_ns = mtime;
+    v.sha256 = D(1000 + static_cast<int>(chunks.size()));
+    v.chunks = std::move(chunks);
+    v.xattrs = std::move(x);
+    return cat_->AddVersion(v);
+  }
+  std::vector<std::string> Names(InodeId dir, std::optional<Seq> at = {}) {
+    auto r = cat_->ReadDir(dir, at);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<std::string> out;
+    if (r.ok()) {
+      for (const DirEntry& e : *r) out.push_back(e.name);
+    }
+    return out;
+  }
+  std::vector<uint64_t> Vnos(InodeId ino) {
+    auto r = cat_->ListVersions(ino);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<uint64_t> out;
+    if (r.ok()) {
+      for (const VersionInfo& v : *r) out.push_back(v.version.value);
+    }
+    return out;
+  }
+  std::set<Digest> Garbage() {
+    auto g = cat_->TakeGarbageChunks();
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    std::set<Digest> out;
+    if (g.ok()) {
+      for (const ChunkRef& c : *g) out.insert(c.id);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::unique_ptr<Catalog> cat_;
+};
+
+// ---- create / open / format
+
+TEST_F(CatalogTest, CreateOpenReopenKeepsSettingsAndData) {
+  BucketSettings s;
+  s.compression = Codec::kZlib;
+  s.level = 7;
+  s.chunk_min = 1024;
+  s.chunk_avg = 4096;
+  s.chunk_max = 16384;
+  s.versioning = false;
+  Make(s);
+  auto root = cat_->GetAttr(kRootInode);
+  ASSERT_OK(root);
+  EXPECT_EQ(root->kind, FileKind::kDirectory);
+  EXPECT_EQ(root->mode, 0755u);
+  EXPECT_EQ(root->uid, 1000u);
+  EXPECT_EQ(root->gid, 1001u);
+  EXPECT_EQ(root->nlink, 2u);
+  InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1)}));
+  ASSERT_OK(cat_->Sync());
+  Reopen();
+  EXPECT_EQ(cat_->format_version(), 1);
+  EXPECT_EQ(cat_->settings().compression, Codec::kZlib);
+  EXPECT_EQ(cat_->settings().level, 7);
+  EXPECT_EQ(cat_->settings().chunk_min, 1024u);
+  EXPECT_EQ(cat_->settings().chunk_avg, 4096u);
+  EXPECT_EQ(cat_->settings().chunk_max, 16384u);
+  EXPECT_FALSE(cat_->settings().versioning);
+  auto got = cat_->Lookup(kRootInode, "f");
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, f);
+  EXPECT_EQ(Vnos(f), std::vector<uint64_t>{1});
+
+  ASSERT_OK(cat_->SetCompression(Codec::kNone, 0));
+  Reopen();
+  EXPECT_EQ(cat_->settings().compression, Codec::kNone);
+  EXPECT_EQ(cat_->settings().level, 0);
+  EXPECT_EQ(RawInt(path_, "PRAGMA application_id"), 0x4B544D52);
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM meta WHERE key = 'format_version'"), 1);
+}
+
+TEST_F(CatalogTest, CreateRefusesExistingAndOpenMissing) {
+  EXPECT_CODE(Catalog::Create(path_, BucketSettings{}, 0, 0), Code::kExists);
+  auto missing = Catalog::Open(dir_.path() + "/nope.db", false);
+  EXPECT_CODE(missing, Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("katamari init"), std::string::npos);
+  BucketSettings bad;
+  bad.chunk_min = 100;
+  bad.chunk_avg = 50;
+  EXPECT_CODE(Catalog::Create(dir_.path() + "/bad.db", bad, 0, 0), Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/bad.db"));
+}
+
+TEST_F(CatalogTest, ReadOnlyOpenReadsButRefusesWrites) {
+  InodeId f = Mk(kRootInode, "f");
+  Reopen(/*read_only=*/true);
+  auto got = cat_->Lookup(kRootInode, "f");
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, f);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, "g", Catalog::NewNode{}), Code::kReadOnly);
+  EXPECT_CODE(cat_->Unlink(kRootInode, "f"), Code::kReadOnly);
+}
+
+TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
+  cat_.reset();
+  RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
+  auto c = Catalog::Open(path_, false);
+  EXPECT_CODE(c, Code::kNewerFormat);
+  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 1)"),
+            std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find("upgrade katamari"), std::string::npos);
+  EXPECT_CODE(Catalog::Open(path_, true), Code::kNewerFormat);
+}
+
+TEST_F(CatalogTest, NonCatalogFilesAreRefused) {
+  std::string junk = dir_.path() + "/junk.db";
+  std::string text(10000, 'x');
+  { std::ofstream(junk) << text; }
+  auto c = Catalog::Open(junk, false);
+  EXPECT_CODE(c, Code::kCorruption);
+  EXPECT_NE(c.status().message().find("not a katamari catalog"), std::string::npos)
+      << c.status().message();
+  EXPECT_EQ(fs::file_size(junk), text.size());  // left untouched
+
+  std::string other = dir_.path() + "/other.db";
+  RawExec(other, "CREATE TABLE t(x)");
+  c = Catalog::Open(other, false);
+  EXPECT_CODE(c, Code::kCorruption);
+  EXPECT_NE(c.status().message().find("not a katamari catalog"), std::string::npos);
+}
+
+// Ages the catalog to a pretend "format 0" that lacks the commits_by_time
+// index; the test step 0 -> 1 adds it back.
+class MigrationTest : public CatalogTest {
+ protected:
+  void AgeToFormat0() {
+    cat_.reset();
+    RawExec(path_,
+            "UPDATE meta SET value = 0 WHERE key = 'format_version'; "
+            "DROP INDEX commits_by_time;");
+  }
+  int64_t IndexCount() {
+    return RawInt(path_,
+                  "SELECT count(*) FROM sqlite_master WHERE name = 'commits_by_time'");
+  }
+  static catalog_format::MigrationStep Step(int* runs, bool fail) {
+    return {0, "add commits_by_time", [runs, fail](sql::Db& db) -> Status {
+              ++*runs;
+              RETURN_IF_ERROR(db.Exec("CREATE INDEX commits_by_time ON commits(time_ns)",
+                                      "adding an index"));
+              if (fail) return Status::IOError("injected failure");
+              return Status::OK();
+            }};
+  }
+};
+
+TEST_F(MigrationTest, StepRunsOnceAndBumpsFormat) {
+  InodeId f = Mk(kRootInode, "f");
+  AgeToFormat0();
+  ASSERT_EQ(IndexCount(), 0);
+  int runs = 0;
+  {
+    catalog_testing::ScopedMigrationSteps steps({Step(&runs, false)});
+    Reopen();
+    EXPECT_EQ(runs, 1);
+    EXPECT_EQ(cat_->format_version(), 1);
+    Reopen();  // already migrated: the step does not run again
+    EXPECT_EQ(runs, 1);
+  }
+  EXPECT_EQ(IndexCount(), 1);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "f"), f);
+}
+
+TEST_F(MigrationTest, FailedStepLeavesTheOldFormat) {
+  AgeToFormat0();
+  int runs = 0;
+  catalog_testing::ScopedMigrationSteps steps({Step(&runs, true)});
+  auto c = Catalog::Open(path_, false);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 0);
+  EXPECT_EQ(IndexCount(), 0);  // the step's index was rolled back with it
+}
+
+TEST_F(MigrationTest, MissingStepAndReadOnlyAreReported) {
+  AgeToFormat0();
+  EXPECT_CODE(Catalog::Open(path_, false), Code::kCorruption);  // no built-in 0 -> 1
+  EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 0);
+}
+
+// ---- names and the live namespace
+
+TEST_F(CatalogTest, NamesAreValidatedAndCompareAsBytes) {
+  Catalog::NewNode n;
+  EXPECT_CODE(cat_->CreateNode(kRootInode, "", n), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, "a/b", n), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, std::string("a\0b", 3), n), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, ".", n), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, "..", n), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->CreateNode(kRootInode, std::string(256, 'n'), n), Code::kNameTooLong);
+  EXPECT_CODE(cat_->Lookup(kRootInode, std::string(256, 'n')), Code::kNameTooLong);
+  InodeId longest = Mk(kRootInode, std::string(255, 'n'));
+  InodeId binary = Mk(kRootInode, "\xff\xfe\x01");
+  InodeId lower = Mk(kRootInode, "a");
+  InodeId upper = Mk(kRootInode, "A");
+  EXPECT_NE(lower, upper);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, std::string(255, 'n')), longest);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "\xff\xfe\x01"), binary);
+  // Bytewise order: 'A' < 'a' < 'n' < 0xff.
+  EXPECT_EQ(Names(kRootInode),
+            (std::vector<std::string>{"A", "a", std::string(255, 'n'), "\xff\xfe\x01"}));
+}
+
+TEST_F(CatalogTest, CreateLookupReadDirAndKinds) {
+  InodeId d = Dir(kRootInode, "docs");
+  InodeId f = Mk(d, "a.txt", FileKind::kRegular, 0600);
+  InodeId l = Mk(d, "link", FileKind::kSymlink, 0777);
+  InodeId sub = Dir(d, "sub");
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "docs"), d);
+  EXPECT_EQ(*cat_->Lookup(d, "a.txt"), f);
+  EXPECT_CODE(cat_->Lookup(d, "zzz"), Code::kNotFound);
+  auto entries = cat_->ReadDir(d);
+  ASSERT_OK(entries);
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].name, "a.txt");
+  EXPECT_EQ((*entries)[0].kind, FileKind::kRegular);
+  EXPECT_EQ((*entries)[1].name, "link");
+  EXPECT_EQ((*entries)[1].ino, l);
+  EXPECT_EQ((*entries)[1].kind, FileKind::kSymlink);
+  EXPECT_EQ((*entries)[2].kind, FileKind::kDirectory);
+  EXPECT_EQ((*entries)[2].ino, sub);
+  EXPECT_EQ(*cat_->ReadLink(l), "target/of/link");
+  EXPECT_CODE(cat_->ReadLink(f), Code::kInvalidArgument);
+  auto fa = cat_->GetAttr(f);
+  ASSERT_OK(fa);
+  EXPECT_EQ(fa->mode, 0600u);
+  EXPECT_EQ(fa->nlink, 1u);
+  EXPECT_EQ(fa->size, 0u);
+  EXPECT_EQ(fa->current_version.value, 0u);
+  EXPECT_EQ(cat_->GetAttr(d)->nlink, 3u);  // 2 + "sub"
+  EXPECT_EQ(cat_->GetAttr(kRootInode)->nlink, 3u);
+
+  EXPECT_CODE(cat_->CreateNode(d, "a.txt", Catalog::NewNode{}), Code::kExists);
+  EXPECT_CODE(cat_->CreateNode(f, "x", Catalog::NewNode{}), Code::kNotDir);
+  EXPECT_CODE(cat_->CreateNode(InodeId(999), "x", Catalog::NewNode{}), Code::kNotFound);
+  EXPECT_CODE(cat_->ReadDir(f), Code::kNotDir);
+  ASSERT_OK(cat_->RemoveDir(d, "sub"));
+  EXPECT_CODE(cat_->CreateNode(sub, "x", Catalog::NewNode{}), Code::kNotFound);  // removed dir
+  EXPECT_EQ(cat_->GetAttr(sub)->nlink, 0u);
+  EXPECT_EQ(cat_->GetAttr(d)->nlink, 2u);
+  Catalog::NewNode bad_link;
+  bad_link.kind = FileKind::kSymlink;
+  EXPECT_CODE(cat_->CreateNode(d, "empty-link", bad_link), Code::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, RemoveDirRules) {
+  InodeId d = Dir(kRootInode, "d");
+  Mk(d, "f");
+  EXPECT_CODE(cat_->RemoveDir(kRootInode, "d"), Code::kNotEmpty);
+  EXPECT_CODE(cat_->RemoveDir(d, "f"), Code::kNotDir);
+  EXPECT_CODE(cat_->Unlink(kRootInode, "d"), Code::kIsDir);
+  EXPECT_CODE(cat_->RemoveDir(kRootInode, "nope"), Code::kNotFound);
+  ASSERT_OK(cat_->Unlink(d, "f"));
+  ASSERT_OK(cat_->RemoveDir(kRootInode, "d"));
+  EXPECT_CODE(cat_->Lookup(kRootInode, "d"), Code::kNotFound);
+  EXPECT_EQ(cat_->GetAttr(kRootInode)->nlink, 2u);
+}
+
+TEST_F(CatalogTest, SetAttrChangesOnlyWhatIsGiven) {
+  InodeId f = Mk(kRootInode, "f");
+  Catalog::AttrChange c;
+  c.mode = 0100640;  // type bits are dropped
+  c.mtime_ns = 12345;
+  auto a = cat_->SetAttr(f, c);
+  ASSERT_OK(a);
+  EXPECT_EQ(a->mode, 0640u);
+  EXPECT_EQ(a->mtime_ns, 12345);
+  EXPECT_EQ(a->uid, 0u);
+  EXPECT_GT(a->ctime_ns, 12345);  // ctime = commit time
+  Catalog::AttrChange o;
+  o.uid = 5;
+  o.atime_ns = 99;
+  a = cat_->SetAttr(f, o);
+  ASSERT_OK(a);
+  EXPECT_EQ(a->mode, 0640u);
+  EXPECT_EQ(a->mtime_ns, 12345);
+  EXPECT_EQ(a->atime_ns, 99);
+  EXPECT_EQ(a->uid, 5u);
+  EXPECT_CODE(cat_->SetAttr(InodeId(4242), o), Code::kNotFound);
+}
+
+// ---- MVCC
+
+TEST_F(CatalogTest, TimeViewsSeeEachPastSeq) {
+  using V = std::vector<std::string>;
+  Seq s0 = cat_->CurrentSeq();
+  InodeId a = Mk(kRootInode, "a");
+  Seq s1 = cat_->CurrentSeq();
+  InodeId d = Dir(kRootInode, "d");
+  Seq s2 = cat_->CurrentSeq();
+  InodeId x = Mk(d, "x");
+  Seq s3 = cat_->CurrentSeq();
+  ASSERT_OK(cat_->Rename(kRootInode, "a", d, "b", 0));
+  Seq s4 = cat_->CurrentSeq();
+  ASSERT_OK(cat_->Unlink(d, "x"));
+  Seq s5 = cat_->CurrentSeq();
+  InodeId a2 = Mk(kRootInode, "a");  // a new file at the old name
+  Seq s6 = cat_->CurrentSeq();
+  ASSERT_OK(cat_->Unlink(d, "b"));
+  ASSERT_OK(cat_->RemoveDir(kRootInode, "d"));
+  Seq s7 = cat_->CurrentSeq();
+  EXPECT_LT(s0, s1);
+  EXPECT_LT(s6, s7);
+
+  EXPECT_EQ(Names(kRootInode, s0), V{});
+  EXPECT_EQ(Names(kRootInode, s1), V{"a"});
+  EXPECT_EQ(Names(kRootInode, s2), (V{"a", "d"}));
+  EXPECT_EQ(Names(d, s2), V{});
+  EXPECT_EQ(Names(d, s3), V{"x"});
+  EXPECT_EQ(Names(kRootInode, s4), V{"d"});
+  EXPECT_EQ(Names(d, s4), (V{"b", "x"}));
+  EXPECT_EQ(Names(d, s5), V{"b"});
+  EXPECT_EQ(Names(kRootInode, s6), (V{"a", "d"}));
+  EXPECT_EQ(Names(kRootInode, s7), V{"a"});
+  EXPECT_EQ(Names(d, s7), V{});
+  EXPECT_EQ(Names(kRootInode), Names(kRootInode, s7));
+
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "a", s1), a);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "a", s6), a2);
+  EXPECT_CODE(cat_->Lookup(kRootInode, "a", s4), Code::kNotFound);
+  EXPECT_EQ(*cat_->Lookup(d, "b", s4), a);
+  EXPECT_EQ(*cat_->Lookup(d, "x", s4), x);
+  EXPECT_CODE(cat_->Lookup(d, "x", s5), Code::kNotFound);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "d", s6), d);  // removed dir still walkable
+  EXPECT_CODE(cat_->Lookup(kRootInode, "d", s7), Code::kNotFound);
+  EXPECT_CODE(cat_->Lookup(kRootInode, "d"), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, SeqAtTimeFollowsCommitTimes) {
+  int64_t now = 1000;
+  catalog_testing::ScopedClock clock([&] { return now; });
+  Make(BucketSettings{});  // commit 1 at t=1000
+  now = 2000;
+  Mk(kRootInode, "a");  // 2
+  now = 3000;
+  Mk(kRootInode, "b");  // 3
+  now = 2500;           // the wall clock steps back
+  Mk(kRootInode, "c");  // 4, stamped 3001
+  EXPECT_EQ(cat_->SeqAtTime(999).value, 0u);
+  EXPECT_EQ(cat_->SeqAtTime(1000).value, 1u);
+  EXPECT_EQ(cat_->SeqAtTime(1999).value, 1u);
+  EXPECT_EQ(cat_->SeqAtTime(2000).value, 2u);
+  EXPECT_EQ(cat_->SeqAtTime(2999).value, 2u);
+  EXPECT_EQ(cat_->SeqAtTime(3000).value, 3u);
+  EXPECT_EQ(cat_->SeqAtTime(3001).value, 4u);
+  EXPECT_EQ(cat_->SeqAtTime(int64_t{1} << 62).value, 4u);
+  EXPECT_EQ(*cat_->TimeOfSeq(Seq(4)), 3001);
+  EXPECT_EQ(*cat_->TimeOfSeq(Seq(2)), 2000);
+  EXPECT_CODE(cat_->TimeOfSeq(Seq(99)), Code::kNotFound);
+  EXPECT_EQ(cat_->CurrentSeq().value, 4u);
+  EXPECT_EQ(Names(kRootInode, cat_->SeqAtTime(2500)), std::vector<std::string>{"a"});
+}
+
+// ---- versions
+
+TEST_F(CatalogTest, VersionNumbersContinueAndAreNeverReused) {
+  InodeId f = Mk(kRootInode, "f");
+  for (int i = 1; i <= 3; ++i) {
+    auto v = Add(f, {C(i)}, i * 10);
+    ASSERT_OK(v);
+    EXPECT_EQ(v->version.value, static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(cat_->GetAttr(f)->current_version.value, 3u);
+  ASSERT_OK(cat_->Unlink(kRootInode, "f"));
+  bool live = true;
+  auto any = cat_->LookupAny(kRootInode, "f", &live);
+  ASSERT_OK(any);
+  EXPECT_EQ(*any, f);
+  EXPECT_FALSE(live);
+  auto deleted = cat_->ReadDirDeleted(kRootInode);
+  ASSERT_OK(deleted);
+  ASSERT_EQ(deleted->size(), 1u);
+  EXPECT_EQ((*deleted)[0].name, "f");
+
+  // Re-creating the name revives the inode as an empty file.
+  InodeId again = Mk(kRootInode, "f");
+  EXPECT_EQ(again, f);
+  auto a = cat_->GetAttr(f);
+  EXPECT_EQ(a->size, 0u);
+  EXPECT_EQ(a->current_version.value, 0u);
+  EXPECT_EQ(Vnos(f), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_TRUE(cat_->ReadDirDeleted(kRootInode)->empty());
+  ASSERT_EQ(Add(f, {C(4)})->version.value, 4u);
+
+  // Deleting the newest does not free its number.
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(4)));
+  EXPECT_CODE(cat_->GetVersion(f, VersionNo(4)), Code::kNotFound);
+  EXPECT_EQ(Add(f, {C(5)})->version.value, 5u);
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(5)));
+  Reopen();
+  EXPECT_EQ(Add(f, {C(6)})->version.value, 6u);
+  EXPECT_EQ(Vnos(f), (std::vector<uint64_t>{1, 2, 3, 6}));
+}
+
+TEST_F(CatalogTest, MovedAwayNameIsNotRevived) {
+  InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1)}));
+  ASSERT_OK(cat_->Rename(kRootInode, "f", kRootInode, "g", 0));
+  EXPECT_TRUE(cat_->ReadDirDeleted(kRootInode)->empty());  // it lives on as g
+  InodeId f2 = Mk(kRootInode, "f");
+  EXPECT_NE(f2, f);
+  EXPECT_EQ(Vnos(f), std::vector<uint64_t>{1});
+  EXPECT_TRUE(Vnos(f2).empty());
+}
+
+TEST_F(CatalogTest, DeletingTheNewestMakesThePreviousCurrent) {
+  InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1, 100)}, 111));
+  ASSERT_OK(Add(f, {C(2, 200), C(3, 50)}, 222));
+  auto a = cat_->GetAttr(f);
+  EXPECT_EQ(a->size, 250u);
+  EXPECT_EQ(a->mtime_ns, 222);
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(2)));
+  a = cat_->GetAttr(f);
+  EXPECT_EQ(a->current_version.value, 1u);
+  EXPECT_EQ(a->size, 100u);
+  EXPECT_EQ(a->mtime_ns, 111);
+  EXPECT_CODE(cat_->DeleteVersion(f, VersionNo(2)), Code::kNotFound);
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(1)));
+  a = cat_->GetAttr(f);  // a live file keeps its inode, now without content
+  ASSERT_OK(a);
+  EXPECT_EQ(a->current_version.value, 0u);
+  EXPECT_EQ(a->size, 0u);
+}
+
+TEST_F(CatalogTest, VersionFactsAndVersionAt) {
+  InodeId f = Mk(kRootInode, "f");
+  Seq before = cat_->CurrentSeq();
+  auto v1 = Add(f, {C(1, 100, 40), C(2, 60, 30)}, 5);
+  ASSERT_OK(v1);
+  EXPECT_EQ(v1->size, 160u);
+  EXPECT_EQ(v1->chunk_count, 2u);
+  EXPECT_EQ(v1->stored_size, 70u);
+  EXPECT_EQ(v1->new_bytes, 70u);
+  EXPECT_EQ(v1->seq, cat_->CurrentSeq());
+  EXPECT_EQ(v1->commit_time_ns, *cat_->TimeOfSeq(v1->seq));
+  Seq after1 = cat_->CurrentSeq();
+  // The writer skipped chunk 1 (it knew it existed): its stored length
+  // comes from the row.
+  auto v2 = Add(f, {ChunkRef{D(1), 100, 0}, C(3, 10, 9)}, 6);
+  ASSERT_OK(v2);
+  EXPECT_EQ(v2->new_bytes, 9u);
+  EXPECT_EQ(v2->stored_size, 49u);
+  auto chunks = cat_->VersionChunks(f, VersionNo(2));
+  ASSERT_OK(chunks);
+  ASSERT_EQ(chunks->size(), 2u);
+  EXPECT_EQ((*chunks)[0].id, D(1));
+  EXPECT_EQ((*chunks)[0].stored_len, 40u);
+  EXPECT_EQ((*chunks)[1].raw_len, 10u);
+
+  EXPECT_CODE(cat_->VersionAt(f, before), Code::kNotFound);
+  EXPECT_EQ(cat_->VersionAt(f, after1)->version.value, 1u);
+  EXPECT_EQ(cat_->VersionAt(f, cat_->CurrentSeq())->version.value, 2u);
+  auto got = cat_->GetVersion(f, VersionNo(1));
+  ASSERT_OK(got);
+  EXPECT_EQ(got->sha256, v1->sha256);
+  EXPECT_EQ(got->mtime_ns, 5);
+  EXPECT_FALSE(got->restored_from.has_value());
+
+  Catalog::NewVersion r;
+  r.ino = f;
+  r.size = 160;
+  r.chunks = *cat_->VersionChunks(f, VersionNo(1));
+  r.restored_from = VersionNo(1);
+  auto v3 = cat_->AddVersion(r);
+  ASSERT_OK(v3);
+  EXPECT_EQ(v3->new_bytes, 0u);
+  EXPECT_EQ(cat_->GetVersion(f, VersionNo(3))->restored_from, VersionNo(1));
+
+  Catalog::NewVersion wrong;
+  wrong.ino = f;
+  wrong.size = 5;
+  wrong.chunks = {C(9, 4)};
+  EXPECT_CODE(cat_->AddVersion(wrong), Code::kInvalidArgument);
+  wrong.ino = kRootInode;
+  wrong.size = 4;
+  EXPECT_CODE(cat_->AddVersion(wrong), Code::kInvalidArgument);
+  EXPECT_TRUE(cat_->HaveChunks({D(9)}) == std::vector<bool>{false});  // rolled back
+}
+
+TEST_F(CatalogTest, ChunkRefcountsAndGarbage) {
+  InodeId f = Mk(kRootInode, "f");
+  InodeId g = Mk(kRootInode, "g");
+  auto fv = Add(f, {C(1), C(2), C(1)});  // chunk 1 used twice
+  ASSERT_OK(fv);
+  EXPECT_EQ(fv->new_bytes, C(1).stored_len + C(2).stored_len);
+  EXPECT_EQ(fv->stored_size, C(1).stored_len + C(2).stored_len);
+  auto gv = Add(g, {C(2), C(3)});
+  ASSERT_OK(gv);
+  EXPECT_EQ(gv->new_bytes, C(3).stored_len);
+  EXPECT_EQ(cat_->AllChunks()->size(), 3u);
+  EXPECT_EQ(cat_->HaveChunks({D(1), D(4), D(3)}), (std::vector<bool>{true, false, true}));
+  EXPECT_TRUE(Garbage().empty());
+  Seq before = cat_->CurrentSeq();
+  EXPECT_TRUE(Garbage().empty());
+  EXPECT_EQ(cat_->CurrentSeq(), before);  // an empty gc records no commit
+
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(1)));
+  EXPECT_EQ(Garbage(), std::set<Digest>{D(1)});  // 2 is still g's
+  EXPECT_TRUE(Garbage().empty());
+  EXPECT_EQ(cat_->HaveChunks({D(1), D(2)}), (std::vector<bool>{false, true}));
+  ASSERT_OK(cat_->PurgeHistory(g));
+  EXPECT_EQ(Garbage(), (std::set<Digest>{D(2), D(3)}));
+  EXPECT_TRUE(cat_->AllChunks()->empty());
+  auto stats = cat_->GetStats();
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->versions, 0u);
+  EXPECT_EQ(stats->chunks, 0u);
+}
+
+// Random operations over a few files sharing a small pool of chunks; after
+// each one, every chunk a version references must survive gc and every
+// chunk none references must be collected.
+TEST_F(CatalogTest, GarbageNeverContainsAReferencedChunk) {
+  std::mt19937 rng(42);
+  std::vector<InodeId> files;
+  for (int i = 0; i < 4; ++i) files.push_back(Mk(kRootInode, "f" + std::to_string(i)));
+  std::set<Digest> collected;
+  for (int step = 0; step < 150; ++step) {
+    InodeId f = files[rng() % files.size()];
+    int op = static_cast<int>(rng() % 10);
+    if (op < 6) {
+      std::vector<ChunkRef> chunks;
+      for (int k = 0, n = 1 + static_cast<int>(rng() % 5); k < n; ++k) {
+        chunks.push_back(C(static_cast<int>(rng() % 12)));
+      }
+      ASSERT_OK(Add(f, chunks));
+    } else if (op < 9) {
+      auto vs = cat_->ListVersions(f);
+      ASSERT_OK(vs);
+      if (!vs->empty()) {
+        ASSERT_OK(cat_->DeleteVersion(f, (*vs)[rng() % vs->size()].version));
+      }
+    } else {
+      ASSERT_OK(cat_->PurgeHistory(f));
+    }
+    std::set<Digest> referenced;
+    auto keys = cat_->AllVersions();
+    ASSERT_OK(keys);
+    for (const auto& k : *keys) {
+      auto chunks = cat_->VersionChunks(k.ino, k.vno);
+      ASSERT_OK(chunks);
+      for (const ChunkRef& c : *chunks) referenced.insert(c.id);
+    }
+    for (const Digest& d : Garbage()) {
+      ASSERT_EQ(referenced.count(d), 0u) << "step " << step << " collected a live chunk";
+      collected.insert(d);
+    }
+    std::set<Digest> rows;
+    auto all = cat_->AllChunks();
+    ASSERT_OK(all);
+    for (const ChunkRef& c : *all) rows.insert(c.id);
+    ASSERT_EQ(rows, referenced) << "step " << step;
+  }
+  EXPECT_FALSE(collected.empty());
+}
+
+TEST_F(CatalogTest, VersioningOffKeepsOnlyTheNewest) {
+  BucketSettings s;
+  s.versioning = false;
+  Make(s);
+  InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1), C(2)}));
+  ASSERT_OK(Add(f, {C(2), C(3)}));
+  EXPECT_EQ(Vnos(f), std::vector<uint64_t>{2});
+  EXPECT_EQ(Garbage(), std::set<Digest>{D(1)});
+  ASSERT_OK(cat_->Unlink(kRootInode, "f"));
+  EXPECT_CODE(cat_->GetAttr(f), Code::kNotFound);  // purged with its last name
+  EXPECT_EQ(Garbage(), (std::set<Digest>{D(2), D(3)}));
+  InodeId f2 = Mk(kRootInode, "f");
+  EXPECT_NE(f2, f);
+  EXPECT_EQ(Add(f2, {C(4)})->version.value, 1u);
+
+  // Rename over a file replaces it outright (no editor-pattern merge).
+  InodeId tmp = Mk(kRootInode, "f.tmp");
+  ASSERT_OK(Add(tmp, {C(5)}));
+  auto r = cat_->Rename(kRootInode, "f.tmp", kRootInode, "f", 0);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->merged_into.has_value());
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "f"), tmp);
+  EXPECT_CODE(cat_->GetAttr(f2), Code::kNotFound);
+  EXPECT_EQ(Garbage(), std::set<Digest>{D(4)});
+}
+
+// ---- rename
+
+TEST_F(CatalogTest, RenameMovesAndKeepsHistory) {
+  InodeId d = Dir(kRootInode, "d");
+  InodeId f = Mk(kRootInode, "a");
+  ASSERT_OK(Add(f, {C(1)}));
+  auto r = cat_->Rename(kRootInode, "a", d, "b", 0);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->merged_into.has_value());
+  EXPECT_CODE(cat_->Lookup(kRootInode, "a"), Code::kNotFound);
+  EXPECT_EQ(*cat_->Lookup(d, "b"), f);
+  EXPECT_EQ(Vnos(f), std::vector<uint64_t>{1});
+  EXPECT_CODE(cat_->Rename(kRootInode, "zz", d, "c", 0), Code::kNotFound);
+  EXPECT_CODE(cat_->Rename(d, "b", f, "c", 0), Code::kNotDir);
+  EXPECT_CODE(cat_->Rename(d, "b", d, "c", 3), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->Rename(d, "b", d, "c", 8), Code::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, RenameNoReplaceAndExchange) {
+  InodeId a = Mk(kRootInode, "a");
+  InodeId b = Mk(kRootInode, "b");
+  InodeId d = Dir(kRootInode, "d");
+  EXPECT_CODE(cat_->Rename(kRootInode, "a", kRootInode, "b", kRenameNoReplace), Code::kExists);
+  ASSERT_OK(cat_->Rename(kRootInode, "a", kRootInode, "c", kRenameNoReplace));
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "c"), a);
+  EXPECT_CODE(cat_->Rename(kRootInode, "c", kRootInode, "x", kRenameExchange), Code::kNotFound);
+  ASSERT_OK(cat_->Rename(kRootInode, "c", kRootInode, "b", kRenameExchange));
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "c"), b);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "b"), a);
+  // A file and a directory may be exchanged.
+  ASSERT_OK(cat_->Rename(kRootInode, "b", kRootInode, "d", kRenameExchange));
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "d"), a);
+  auto e = cat_->ReadDir(kRootInode);
+  ASSERT_OK(e);
+  for (const DirEntry& x : *e) {
+    if (x.name == "b") {
+      EXPECT_EQ(x.ino, d);
+      EXPECT_EQ(x.kind, FileKind::kDirectory);
+    }
+  }
+  // Exchanging a directory with something inside it would make a cycle.
+  InodeId inner = Mk(d, "inner");
+  (void)inner;
+  EXPECT_CODE(cat_->Rename(kRootInode, "b", d, "inner", kRenameExchange),
+              Code::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, RenameDirectories) {
+  InodeId d = Dir(kRootInode, "d");
+  InodeId sub = Dir(d, "sub");
+  InodeId deep = Dir(sub, "deep");
+  EXPECT_CODE(cat_->Rename(kRootInode, "d", deep, "x", 0), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->Rename(kRootInode, "d", d, "x", 0), Code::kInvalidArgument);
+  InodeId empty = Dir(kRootInode, "empty");
+  InodeId full = Dir(kRootInode, "full");
+  Mk(full, "f");
+  InodeId file = Mk(kRootInode, "file");
+  EXPECT_CODE(cat_->Rename(d, "sub", kRootInode, "full", 0), Code::kNotEmpty);
+  EXPECT_CODE(cat_->Rename(d, "sub", kRootInode, "file", 0), Code::kNotDir);
+  EXPECT_CODE(cat_->Rename(kRootInode, "file", kRootInode, "empty", 0), Code::kIsDir);
+  EXPECT_EQ(cat_->GetAttr(d)->nlink, 3u);
+  ASSERT_OK(cat_->Rename(d, "sub", kRootInode, "empty", 0));
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "empty"), sub);
+  EXPECT_EQ(cat_->GetAttr(d)->nlink, 2u);
+  EXPECT_EQ(cat_->GetAttr(kRootInode)->nlink, 2u + 3u);  // d, empty(=sub), full
+  EXPECT_EQ(*cat_->Lookup(sub, "deep"), deep);
+  EXPECT_EQ(*cat_->PathOf(deep), "empty/deep");
+  (void)empty;
+  (void)file;
+}
+
+TEST_F(CatalogTest, RenameOntoItselfIsANoOp) {
+  InodeId a = Mk(kRootInode, "a");
+  ASSERT_OK(cat_->Link(a, kRootInode, "b"));
+  Seq before = cat_->CurrentSeq();
+  auto r = cat_->Rename(kRootInode, "a", kRootInode, "b", 0);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->merged_into.has_value());
+  ASSERT_OK(cat_->Rename(kRootInode, "a", kRootInode, "a", 0));
+  EXPECT_EQ(cat_->CurrentSeq(), before);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "a"), a);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "b"), a);
+  EXPECT_EQ(cat_->GetAttr(a)->nlink, 2u);
+}
+
+TEST_F(CatalogTest, EditorPatternMergesIntoTheTarget) {
+  InodeId t = Mk(kRootInode, "doc", FileKind::kRegular, 0600);
+  ASSERT_OK(Add(t, {C(1)}, 10));
+  ASSERT_OK(cat_->SetXattr(t, "user.old", "1", 0));
+  InodeId tmp = Mk(kRootInode, "doc.tmp", FileKind::kRegular, 0640);
+  ASSERT_OK(cat_->SetXattr(tmp, "user.k", "v", 0));
+  auto tv = Add(tmp, {C(2), C(3)}, 20);
+  ASSERT_OK(tv);
+  auto r = cat_->Rename(kRootInode, "doc.tmp", kRootInode, "doc", 0);
+  ASSERT_OK(r);
+  ASSERT_TRUE(r->merged_into.has_value());
+  EXPECT_EQ(*r->merged_into, t);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "doc"), t);
+  EXPECT_CODE(cat_->Lookup(kRootInode, "doc.tmp"), Code::kNotFound);
+  EXPECT_EQ(Vnos(t), (std::vector<uint64_t>{1, 2}));
+  auto v2 = cat_->GetVersion(t, VersionNo(2));
+  ASSERT_OK(v2);
+  EXPECT_EQ(v2->sha256, tv->sha256);
+  EXPECT_EQ(v2->size, tv->size);
+  EXPECT_EQ(v2->mtime_ns, 20);
+  EXPECT_EQ(v2->new_bytes, 0u);
+  EXPECT_EQ(v2->stored_size, tv->stored_size);
+  EXPECT_EQ(v2->xattrs, (Xattrs{{"user.k", "v"}}));
+  auto merged = cat_->VersionChunks(t, VersionNo(2));
+  auto source = cat_->VersionChunks(tmp, VersionNo(1));
+  ASSERT_EQ(merged->size(), source->size());
+  for (size_t i = 0; i < merged->size(); ++i) {
+    EXPECT_EQ((*merged)[i].id, (*source)[i].id);
+    EXPECT_EQ((*merged)[i].raw_len, (*source)[i].raw_len);
+    EXPECT_EQ((*merged)[i].stored_len, (*source)[i].stored_len);
+  }
+  auto a = cat_->GetAttr(t);
+  EXPECT_EQ(a->current_version.value, 2u);
+  EXPECT_EQ(a->size, tv->size);
+  EXPECT_EQ(a->mode, 0640u);  // what stat(doc.tmp) showed before the rename
+  EXPECT_EQ(*cat_->GetXattrs(t), (Xattrs{{"user.k", "v"}}));
+  // The source's chunks now have two references each.
+  ASSERT_OK(cat_->PurgeHistory(tmp));
+  EXPECT_TRUE(Garbage().empty());
+  ASSERT_OK(cat_->DeleteVersion(t, VersionNo(2)));
+  EXPECT_EQ(Garbage(), (std::set<Digest>{D(2), D(3)}));
+}
+
+TEST_F(CatalogTest, EditorPatternWithAnUnwrittenSource) {
+  InodeId t = Mk(kRootInode, "doc");
+  ASSERT_OK(Add(t, {C(1)}));
+  Mk(kRootInode, "new");
+  auto r = cat_->Rename(kRootInode, "new", kRootInode, "doc", 0);
+  ASSERT_OK(r);
+  ASSERT_EQ(r->merged_into, t);
+  auto v = cat_->GetVersion(t, VersionNo(2));
+  ASSERT_OK(v);
+  EXPECT_EQ(v->size, 0u);
+  EXPECT_EQ(v->chunk_count, 0u);
+  EXPECT_EQ(v->sha256.Hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(cat_->GetAttr(t)->size, 0u);
+}
+
+TEST_F(CatalogTest, NoMergeWhenTheTargetHasOtherLinks) {
+  InodeId t = Mk(kRootInode, "doc");
+  ASSERT_OK(Add(t, {C(1)}));
+  ASSERT_OK(cat_->Link(t, kRootInode, "doc-link"));
+  InodeId tmp = Mk(kRootInode, "doc.tmp");
+  ASSERT_OK(Add(tmp, {C(2)}));
+  auto r = cat_->Rename(kRootInode, "doc.tmp", kRootInode, "doc", 0);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->merged_into.has_value());
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "doc"), tmp);
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "doc-link"), t);
+  EXPECT_EQ(cat_->GetAttr(t)->nlink, 1u);
+  EXPECT_EQ(Vnos(t), std::vector<uint64_t>{1});
+}
+
+// ---- xattrs, links, paths
+
+TEST_F(CatalogTest, XattrsFlagsAndSnapshots) {
+  InodeId f = Mk(kRootInode, "f");
+  std::string bin("a\0b\xff", 4);
+  ASSERT_OK(cat_->SetXattr(f, "user.a", bin, 1));
+  EXPECT_CODE(cat_->SetXattr(f, "user.a", "x", 1), Code::kExists);
+  EXPECT_CODE(cat_->SetXattr(f, "user.b", "x", 2), Code::kNotFound);
+  ASSERT_OK(cat_->SetXattr(f, "user.b", "", 0));
+  EXPECT_EQ(*cat_->GetXattrs(f), (Xattrs{{"user.a", bin}, {"user.b", ""}}));
+  ASSERT_OK(cat_->SetXattr(f, "user.b", "2", 2));
+  auto v1 = Add(f, {C(1)});  // snapshots the live set
+  ASSERT_OK(v1);
+  EXPECT_EQ(v1->xattrs, (Xattrs{{"user.a", bin}, {"user.b", "2"}}));
+  ASSERT_OK(cat_->RemoveXattr(f, "user.a"));
+  EXPECT_CODE(cat_->RemoveXattr(f, "user.a"), Code::kNotFound);
+  EXPECT_EQ(*cat_->GetXattrs(f), (Xattrs{{"user.b", "2"}}));
+  EXPECT_EQ(cat_->GetVersion(f, VersionNo(1))->xattrs,
+            (Xattrs{{"user.a", bin}, {"user.b", "2"}}));
+  auto v2 = Add(f, {C(2)}, 1, Xattrs{{"user.explicit", "yes"}});
+  ASSERT_OK(v2);
+  Reopen();
+  EXPECT_EQ(cat_->GetVersion(f, VersionNo(2))->xattrs, (Xattrs{{"user.explicit", "yes"}}));
+  EXPECT_CODE(cat_->SetXattr(f, "", "x", 0), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->SetXattr(f, "user.x", std::string(65537, 'v'), 0), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->SetXattr(f, "user.x", "v", 3), Code::kInvalidArgument);
+  EXPECT_CODE(cat_->SetXattr(InodeId(777), "user.x", "v", 0), Code::kNotFound);
+  EXPECT_CODE(cat_->GetXattrs(InodeId(777)), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, HardLinksCountNames) {
+  InodeId d = Dir(kRootInode, "d");
+  InodeId f = Mk(kRootInode, "f");
+  auto a = cat_->Link(f, d, "g");
+  ASSERT_OK(a);
+  EXPECT_EQ(a->nlink, 2u);
+  EXPECT_CODE(cat_->Link(f, d, "g"), Code::kExists);
+  EXPECT_CODE(cat_->Link(d, kRootInode, "d2"), Code::kPermission);
+  ASSERT_OK(cat_->Unlink(kRootInode, "f"));
+  EXPECT_EQ(cat_->GetAttr(f)->nlink, 1u);
+  EXPECT_EQ(*cat_->Lookup(d, "g"), f);
+  EXPECT_EQ(*cat_->PathOf(f), "d/g");
+  ASSERT_OK(cat_->Unlink(d, "g"));
+  EXPECT_EQ(cat_->GetAttr(f)->nlink, 0u);  // kept: versioning on
+}
+
+TEST_F(CatalogTest, PathOfLiveAndDeleted) {
+  InodeId a = Dir(kRootInode, "a");
+  InodeId b = Dir(a, "b");
+  InodeId c = Mk(b, "c.txt");
+  EXPECT_EQ(*cat_->PathOf(c), "a/b/c.txt");
+  EXPECT_EQ(*cat_->PathOf(b), "a/b");
+  EXPECT_EQ(*cat_->PathOf(kRootInode), "");
+  ASSERT_OK(cat_->Rename(a, "b", kRootInode, "bb", 0));
+  EXPECT_EQ(*cat_->PathOf(c), "bb/c.txt");
+  ASSERT_OK(cat_->Unlink(b, "c.txt"));
+  EXPECT_EQ(*cat_->PathOf(c), "bb/c.txt");  // last name of a deleted file
+  EXPECT_CODE(cat_->PathOf(InodeId(12345)), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, StatsCountRows) {
+  InodeId f = Mk(kRootInode, "f");
+  Dir(kRootInode, "d");
+  ASSERT_OK(Add(f, {C(1, 100, 10), C(2, 200, 20)}));
+  ASSERT_OK(Add(f, {C(1, 100, 10)}));
+  auto s = cat_->GetStats();
+  ASSERT_OK(s);
+  EXPECT_EQ(s->inodes, 3u);
+  EXPECT_EQ(s->files, 1u);
+  EXPECT_EQ(s->versions, 2u);
+  EXPECT_EQ(s->chunks, 2u);
+  EXPECT_EQ(s->chunk_stored_bytes, 30u);
+  EXPECT_EQ(s->chunk_raw_bytes, 300u);
+  EXPECT_EQ(s->logical_bytes, 400u);
+}
+
+// ---- performance: one FUSE-sized commit of a ~1.3 GB file
+
+TEST_F(CatalogTest, AddVersionWithTwentyThousandChunksIsFast) {
+  InodeId f = Mk(kRootInode, "big");
+  std::vector<ChunkRef> chunks;
+  for (int i = 0; i < 20000; ++i) {
+    Digest d;
+    for (int k = 0; k < 4; ++k) d.bytes[k] = static_cast<uint8_t>(i >> (8 * k));
+    d.bytes[4] = 0x5A;
+    chunks.push_back(ChunkRef{d, 65536, 30000});
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_OK(Add(f, chunks));
+  auto t1 = std::chrono::steady_clock::now();
+  chunks[0].id.bytes[5] = 1;  // a one-chunk edit
+  ASSERT_OK(Add(f, chunks));
+  auto t2 = std::chrono::steady_clock::now();
+  ASSERT_OK(cat_->DeleteVersion(f, VersionNo(1)));
+  auto t3 = std::chrono::steady_clock::now();
+  auto ms = [](auto a, auto b) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+  };
+  std::printf("AddVersion new: %lld ms, shared: %lld ms, DeleteVersion: %lld ms\n",
+              static_cast<long long>(ms(t0, t1)), static_cast<long long>(ms(t1, t2)),
+              static_cast<long long>(ms(t2, t3)));
+  EXPECT_LT(ms(t0, t1), 1000);
+  EXPECT_LT(ms(t1, t2), 1000);
+  EXPECT_LT(ms(t2, t3), 1000);
+  EXPECT_EQ(cat_->GetVersion(f, VersionNo(2))->new_bytes, 30000u);
+  EXPECT_EQ(Garbage().size(), 1u);
+}
+
+}  // namespace
+}  // namespace katamari
