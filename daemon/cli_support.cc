@@ -123,9 +123,19 @@ void PrintError(std::string_view what, std::string_view fix) {
 }
 
 int ReportStatus(std::string_view context, const Status& status) {
+  const std::string& msg = status.message();
   std::string what(context);
-  if (!status.message().empty()) what += ": " + status.message();
-  const char* hint = HintFor(status.code());
+  // "get a@1" + "a@1: chunk ...": name the subject once.
+  size_t space = context.find(' ');
+  std::string_view subject = space == std::string_view::npos ? "" : context.substr(space + 1);
+  if (!subject.empty() && msg.rfind(std::string(subject) + ":", 0) == 0) {
+    what = std::string(context.substr(0, space)) + " " + msg;
+  } else if (!msg.empty()) {
+    what += ": " + msg;
+  }
+  // Store messages end in "; <what to do>" when the store knows the fix;
+  // otherwise the CLI adds the usual one for that kind of failure.
+  const char* hint = msg.find("; ") == std::string::npos ? HintFor(status.code()) : nullptr;
   PrintError(what, hint ? hint : "");
   return status.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
 }

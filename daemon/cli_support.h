@@ -30,6 +30,7 @@ struct GlobalOptions {
 // Prints "katamari: <what>: <fix>" on stderr.
 void PrintError(std::string_view what, std::string_view fix);
 // Prints a store failure as "katamari: <context>: <status message>[: <hint>]"
+// (the hint only when the store's message carries no "; <fix>" of its own)
 // and returns the exit code for it (2 for InvalidArgument, else 1).
 int ReportStatus(std::string_view context, const Status& status);
 

@@ -1,0 +1,234 @@
+# shellcheck shell=bash
+# CLI tests of the everyday commands (sourced by cli_test.sh; see lib.sh).
+
+t_roundtrip() {
+  ok k init || return
+  head -c 3000000 /dev/urandom >"$W/rand"
+  text_file "$W/text" 2000000 1
+  touch -d '2024-05-06 07:08:09.123456789 UTC' "$W/text"
+  local f sha
+  for f in rand text; do
+    ok k put "docs/$f" "$W/$f" || continue
+    sha=$(cat "$W/out")
+    expect_eq "$sha" "$(sha_of "$W/$f")" "put $f prints what sha256sum prints"
+    ok k get "docs/$f"
+    expect_same_file "$W/out" "$W/$f" "get $f to stdout"
+    ok k get "docs/$f" -o "$W/$f.back"
+    expect_same_file "$W/$f.back" "$W/$f" "get $f -o"
+  done
+  # put keeps the file's mtime; get -o gives it back.
+  ok k versions docs/text --json
+  expect_eq "$(pyjson "$W/out" 'd[0]["mtime_ns"]')" "1714979289123456789" "mtime_ns kept"
+  expect_eq "$(pyjson "$W/out" 'd[0]["mtime"]')" "2024-05-06T07:08:09.123456789Z" "mtime ISO"
+  expect_eq "$(stat -c %Y "$W/text.back")" "$(stat -c %Y "$W/text")" "get -o sets mtime"
+  compgen -G "$W/.*katamari-*" >/dev/null && fail "get -o left a temporary file"
+  # An empty file round-trips too.
+  : >"$W/empty"
+  ok k put empty "$W/empty" && expect_eq "$(cat "$W/out")" "$(sha_of "$W/empty")" "empty sha"
+  ok k get empty && expect_eq "$(stat -c %s "$W/out")" 0 "empty get"
+  # ls shows the keys with their sizes and sha256.
+  ok k ls
+  expect_grep "^docs/rand +3000000 +1 +1 +$(sha_of "$W/rand")" "$W/out" "ls row of docs/rand"
+  ok k ls docs/t
+  expect_grep "docs/text" "$W/out" "ls prefix"
+  expect_no_grep "docs/rand" "$W/out" "ls prefix filters"
+}
+
+t_stdin() {
+  ok k init --compression zlib || return
+  text_file "$W/in" 500000 2
+  ok k put from/stdin - <"$W/in" && expect_eq "$(cat "$W/out")" "$(sha_of "$W/in")" "stdin sha"
+  # FILE defaults to stdin, also from a pipe.
+  python3 -c 'import sys; sys.stdout.buffer.write(open(sys.argv[1], "rb").read())' "$W/in" |
+    k put from/pipe >"$W/out" 2>"$W/err" || fail "put from a pipe: $(cat "$W/err")"
+  expect_eq "$(cat "$W/out")" "$(sha_of "$W/in")" "pipe sha"
+  ok k get from/pipe && expect_same_file "$W/out" "$W/in" "get of piped put"
+  ok k stats --json && expect_eq "$(pyjson "$W/out" 'd["settings"]["compression"]')" zlib \
+    "init --compression zlib"
+}
+
+t_metadata() {
+  ok k init || return
+  echo hello >"$W/f"
+  ok k put m.txt "$W/f" --meta author=ann --meta "note=two words" --meta empty= || return
+  ok k ls --json
+  expect_eq "$(pyjson "$W/out" 'd[0]["metadata"]')" \
+    "{'author': 'ann', 'empty': '', 'note': 'two words'}" "metadata in ls --json"
+  ok k ls && expect_grep "author=ann" "$W/out" "metadata in ls"
+  # A put replaces the set, and each version keeps its own snapshot.
+  ok k put m.txt "$W/f" --meta author=bob
+  ok k versions m.txt --json
+  expect_eq "$(pyjson "$W/out" '[v["metadata"].get("author") for v in d]')" "['ann', 'bob']" \
+    "metadata snapshot per version"
+  expect_rc 2 k put m.txt "$W/f" --meta novalue
+  expect_grep "katamari: --meta 'novalue'" "$W/err" "bad --meta message"
+}
+
+t_versions() {
+  ok k init || return
+  local i
+  for i in 1 2 3; do
+    echo "content $i" >"$W/v$i"
+    ok k put f "$W/v$i"
+    sleep 0.05
+  done
+  ok k versions f --json || return
+  cp "$W/out" "$W/versions.json"
+  expect_eq "$(pyjson "$W/versions.json" '[v["version"] for v in d]')" "[1, 2, 3]" "numbering"
+  expect_eq "$(pyjson "$W/versions.json" 'd[1]["sha256"]')" "$(sha_of "$W/v2")" "v2 sha"
+  ok k versions f && expect_grep "^ +2 +10 " "$W/out" "versions table row"
+  ok k get f --version 2 && expect_same_file "$W/out" "$W/v2" "get --version 2"
+  ok k get f && expect_same_file "$W/out" "$W/v3" "get current"
+  expect_rc 1 k get f --version 4
+  # --at: the commit time of v2, as printed in JSON and as @unix-time, names v2.
+  local at_iso at_ns
+  at_iso=$(pyjson "$W/versions.json" 'd[1]["committed"]')
+  at_ns=$(pyjson "$W/versions.json" 'd[1]["committed_ns"]')
+  ok k get f --at "$at_iso" && expect_same_file "$W/out" "$W/v2" "get --at ISO"
+  ok k get f --at "@${at_ns:0:-9}.${at_ns: -9}" && expect_same_file "$W/out" "$W/v2" "--at @unix"
+  ok k get f --at "@$((${at_ns:0:-9} + 100))" && expect_same_file "$W/out" "$W/v3" "--at later"
+  ok k get f --at "$(date -u +%Y-%m-%d)" && expect_same_file "$W/out" "$W/v3" "--at bare date"
+  ok k get f --at "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%MZ)" && \
+    expect_same_file "$W/out" "$W/v3" "--at minutes"
+  expect_rc 1 k get f --at 2001-01-01T00:00:00Z
+  expect_grep "katamari: get f@2001-01-01T00:00:00Z" "$W/err" "--at before history"
+}
+
+t_rm_marker() {
+  ok k init || return
+  echo one >"$W/1"; echo two >"$W/2"; echo three >"$W/3"
+  ok k put a "$W/1"; ok k put a "$W/2"; ok k put b "$W/1"
+  ok k rm a || return
+  ok k ls && expect_no_grep "^a " "$W/out" "deleted key hidden from ls"
+  ok k ls --deleted && expect_grep "^a .* deleted" "$W/out" "ls --deleted shows it"
+  ok k ls --deleted --json
+  expect_eq "$(pyjson "$W/out" '[(f["key"], f["deleted"]) for f in d]')" \
+    "[('a', True), ('b', False)]" "ls --deleted --json"
+  expect_rc 1 k get a
+  ok k get a --version 1 && expect_same_file "$W/out" "$W/1" "history kept after rm"
+  ok k put a "$W/3"
+  ok k versions a --json
+  expect_eq "$(pyjson "$W/out" '[v["version"] for v in d]')" "[1, 2, 3]" "numbering continues"
+  expect_rc 1 k rm nosuchkey
+  expect_grep "katamari: rm nosuchkey" "$W/err" "rm of a missing key"
+}
+
+t_rm_version() {
+  ok k init || return
+  local i
+  for i in 1 2 3; do echo "v$i" >"$W/$i"; ok k put f "$W/$i"; done
+  ok k rm f --version 2 || return
+  ok k versions f --json
+  expect_eq "$(pyjson "$W/out" '[v["version"] for v in d]')" "[1, 3]" "v2 gone"
+  expect_rc 1 k get f --version 2
+  ok k rm f --version 3
+  ok k get f && expect_same_file "$W/out" "$W/1" "deleting the newest makes v1 current"
+  ok k put f "$W/2"
+  ok k versions f --json
+  expect_eq "$(pyjson "$W/out" '[v["version"] for v in d]')" "[1, 4]" "numbers never reused"
+  expect_rc 2 k rm f --version 1 --purge
+  expect_rc 2 k rm f --version 0
+}
+
+t_purge_gc() {
+  ok k init || return
+  head -c 2000000 /dev/urandom >"$W/r1"
+  head -c 2000000 /dev/urandom >"$W/r2"
+  ok k put keep "$W/r1"
+  local before
+  before=$(chunk_count "$B")
+  ok k put gone "$W/r2"; ok k put gone "$W/r1"
+  [ "$(chunk_count "$B")" -gt "$before" ] || fail "put of new data added no chunk files"
+  ok k rm gone --purge || return
+  expect_rc 1 k versions gone
+  ok k ls --deleted && expect_no_grep "gone" "$W/out" "purged key not in ls --deleted"
+  # Purge may free the chunks itself or leave them to gc; after both they are gone.
+  ok k gc --json || return
+  expect_eq "$(chunk_count "$B")" "$before" "purge + gc freed the purged file's chunk files"
+  ok k get keep && expect_same_file "$W/out" "$W/r1" "shared chunks survive gc"
+  ok k fsck
+  ok k gc && expect_grep "removed 0 chunks" "$W/out" "second gc finds nothing"
+}
+
+t_restore() {
+  ok k init || return
+  echo old >"$W/1"; echo new >"$W/2"
+  ok k put f "$W/1"; ok k put f "$W/2"
+  local stored_before
+  stored_before=$(du -sb "$B/chunks" | cut -f1)
+  ok k restore f --version 1 || return
+  expect_grep "restored f version 1 as version 3" "$W/out" "restore message"
+  ok k get f && expect_same_file "$W/out" "$W/1" "restored content current"
+  ok k versions f --json
+  expect_eq "$(pyjson "$W/out" '[(v["version"], v["restored_from"]) for v in d]')" \
+    "[(1, None), (2, None), (3, 1)]" "restored_from"
+  expect_eq "$(pyjson "$W/out" 'd[2]["sha256"] == d[0]["sha256"]')" True "restored sha"
+  expect_eq "$(du -sb "$B/chunks" | cut -f1)" "$stored_before" "restore copies no data"
+  expect_rc 2 k restore f
+  expect_rc 1 k restore f --version 9
+}
+
+t_json() {
+  ok k init || return
+  echo x >"$W/x"
+  ok k put d/x "$W/x" --meta k=v
+  local cmd
+  for cmd in "ls" "ls --deleted" "versions d/x" "fsck" "gc" "stats"; do
+    # shellcheck disable=SC2086
+    ok k $cmd --json || continue
+    python3 -m json.tool "$W/out" >/dev/null 2>&1 || fail "$cmd --json is not JSON: $(cat "$W/out")"
+  done
+  ok k ls --json
+  expect_eq "$(pyjson "$W/out" 'sorted(d[0].keys())')" \
+    "['committed', 'committed_ns', 'deleted', 'key', 'latest_version', 'metadata', 'mtime', 'mtime_ns', 'sha256', 'size', 'versions']" \
+    "ls --json fields"
+  ok k stats --json
+  expect_eq "$(pyjson "$W/out" '(d["files"], d["versions"], d["logical_bytes"])')" "(1, 1, 2)" \
+    "stats figures"
+}
+
+t_init_options() {
+  ok k init --compression none --no-versioning --chunk-min 4K --chunk-avg 16k --chunk-max 64KiB \
+    || return
+  ok k stats --json
+  expect_eq "$(pyjson "$W/out" 'd["settings"]')" \
+    "{'chunk_avg': 16384, 'chunk_max': 65536, 'chunk_min': 4096, 'compression': 'none', 'level': 0, 'versioning': False}" \
+    "init settings stored"
+  expect_rc 1 k init
+  expect_grep "already exists" "$W/err" "second init"
+  echo 1 >"$W/1"; echo 2 >"$W/2"
+  ok k put f "$W/1"; ok k put f "$W/2"
+  ok k versions f --json
+  expect_eq "$(pyjson "$W/out" 'len(d)')" 1 "no versioning keeps one version"
+}
+
+t_default_bucket() {
+  mkdir -p "$W/cwd"
+  (cd "$W/cwd" && "$KATAMARI" init >/dev/null 2>&1) || fail "init of the default bucket"
+  [ -f "$W/cwd/storage/my_bucket/catalog.db" ] || fail "default bucket not ./storage/my_bucket"
+  expect_eq "$(stat -c %a "$W/cwd/storage/my_bucket")" 700 "bucket mode"
+  echo env >"$W/e"
+  KATAMARI_BUCKET="$W/envb" "$KATAMARI" init >/dev/null 2>&1 || fail "init via KATAMARI_BUCKET"
+  KATAMARI_BUCKET="$W/envb" "$KATAMARI" put e "$W/e" >/dev/null 2>&1 || fail "put via env"
+  ok "$KATAMARI" -b "$W/envb" get e && expect_same_file "$W/out" "$W/e" "env bucket used"
+  # -b also works after the command name.
+  ok "$KATAMARI" get e -b "$W/envb" && expect_same_file "$W/out" "$W/e" "-b after command"
+}
+
+t_quiet_when_not_a_terminal() {
+  ok k init || return
+  head -c 20000000 /dev/urandom >"$W/big"
+  ok k put big "$W/big"
+  expect_eq "$(stat -c %s "$W/err")" 0 "put writes nothing on stderr when not a terminal"
+  ok k get big
+  expect_eq "$(stat -c %s "$W/err")" 0 "get writes nothing on stderr"
+  ok k fsck
+  expect_eq "$(stat -c %s "$W/err")" 0 "fsck writes nothing on stderr"
+  if ! command -v script >/dev/null; then
+    skip "no 'script' to give katamari a terminal"
+    return
+  fi
+  # On a terminal, a progress line that is redrawn with \r and cleared.
+  script -qec "'$KATAMARI' -b '$B' put big2 '$W/big' >/dev/null" "$W/typescript" >/dev/null
+  expect_grep $'\r'"put big2: " "$W/typescript" "progress line on a terminal"
+}
