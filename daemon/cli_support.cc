@@ -26,6 +26,8 @@ int64_t NowNs() {
 // failed and on what; the CLI knows the commands that help.
 const char* HintFor(Status::Code code) {
   switch (code) {
+    case Status::Code::kNotFound:
+      return "see what exists with 'katamari ls --deleted' and 'katamari versions KEY'";
     case Status::Code::kNoSpace:
       return "free space on the bucket's file system (or run 'katamari gc'), then retry";
     case Status::Code::kPermission:
