@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: service tests need root"; exit 77; fi
 if [ ! -c /dev/fuse ]; then echo "SKIP: no /dev/fuse"; exit 77; fi
-for tool in systemd-analyze python3 findmnt mount umount meson; do
+for tool in systemd-analyze python3 findmnt mount umount meson setpriv; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (scripts/deps.sh installs it)"; exit 1; }
 done
 
@@ -145,6 +145,20 @@ grep -q "Tpye" "$TMP/verify.log" && pass "systemd-analyze verify reports a broke
   fail "systemd-analyze verify did not notice a misspelt key"
 rm -f "$UNITS/broken@.service"
 
+# A FUSE mount made inside a private mount namespace is invisible to the rest of the
+# system, so katamari@.service must not use any setting that creates one.
+ns_settings='PrivateTmp|PrivateDevices|PrivateMounts|PrivateUsers|PrivateNetwork|PrivateIPC'
+ns_settings+='|ProtectSystem|ProtectHome|ProtectKernelTunables|ProtectKernelModules'
+ns_settings+='|ProtectKernelLogs|ProtectControlGroups|ProtectProc|ProcSubset|ProtectHostname'
+ns_settings+='|ReadWritePaths|ReadOnlyPaths|InaccessiblePaths|ExecPaths|NoExecPaths'
+ns_settings+='|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|MountFlags|RootDirectory|RootImage'
+ns_settings+='|DynamicUser|NetworkNamespacePath|IPCNamespacePath'
+if grep -nE "^($ns_settings)=" "$UNIT_DIR/katamari@.service" >"$TMP/ns.log"; then
+  fail "katamari@.service would get a private mount namespace: $(cat "$TMP/ns.log")"
+else
+  pass "katamari@.service has no setting that hides its mount in a private namespace"
+fi
+
 # --- katamari-service: config file checks -----------------------------------------
 svc() { KATAMARIFS="$KATAMARIFS_BIN" KATAMARI="$KATAMARI_BIN" "$SERVICE_SCRIPT" "$@"; }
 BUCKET="$TMP/bucket"
@@ -222,11 +236,25 @@ python3 "$HERE/notify_listen.py" "$SOCK" "$MNT" "$EVENTS" 30 &
 LISTENER_PID=$!
 for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 conf service "BUCKET=$BUCKET" "MOUNTPOINT=$MNT"
-# What katamari@.service runs, with $NOTIFY_SOCKET as systemd sets it. It execs
-# katamarifs, so the notifications must come from this very pid (NotifyAccess=main).
-NOTIFY_SOCKET="$SOCK" KATAMARIFS="$KATAMARIFS_BIN" "$SERVICE_SCRIPT" start "$TMP/service.conf" \
-  2>"$TMP/service.err" &
+# What katamari@.service runs, with $NOTIFY_SOCKET as systemd sets it, and the unit's
+# NoNewPrivileges=, CapabilityBoundingSet= and UMask= applied as systemd would (setpriv).
+# The wrapper execs katamarifs, so the notifications must come from this very pid
+# (NotifyAccess=main).
+bset="-all"
+for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT_DIR/katamari@.service"); do
+  cap=${cap#CAP_}
+  bset+=",+${cap,,}"
+done
+setpriv_args=(--bounding-set "$bset" --inh-caps=-all)
+grep -qx 'NoNewPrivileges=yes' "$UNIT_DIR/katamari@.service" && setpriv_args+=(--no-new-privs)
+umask_value=$(sed -n 's/^UMask=//p' "$UNIT_DIR/katamari@.service")
+(
+  umask "${umask_value:-0022}"
+  export NOTIFY_SOCKET="$SOCK" KATAMARIFS="$KATAMARIFS_BIN"
+  exec setpriv "${setpriv_args[@]}" -- "$SERVICE_SCRIPT" start "$TMP/service.conf"
+) 2>"$TMP/service.err" &
 SERVICE_PID=$!
+echo "started katamari-service as pid $SERVICE_PID under setpriv ${setpriv_args[*]}"
 for i in $(seq 200); do
   grep -q '^READY' "$EVENTS" && break
   kill -0 "$SERVICE_PID" 2>/dev/null || break
@@ -266,6 +294,7 @@ if is_mounted "$MNT"; then
     [ "$got" = "$want" ] && pass "committed by the stop: $key" || fail "$key after stop: '$got'"
   done
 fi
+if [ -n "$LISTENER_PID" ]; then kill "$LISTENER_PID" 2>/dev/null || true; LISTENER_PID=""; fi
 # A stale dead mount is what `cleanup` is for; with none it is a no-op.
 svc cleanup "$TMP/service.conf" && pass "cleanup without a dead mount" || fail "cleanup failed"
 
