@@ -141,6 +141,62 @@ int GetToFile(Bucket& bucket, const std::string& key, const VersionInfo& info,
   return kExitOk;
 }
 
+// Turns init's options into settings; prints a usage error and returns false
+// on a bad value.
+bool SettingsFromArgs(const InitArgs& a, BucketSettings* s) {
+  auto codec = ParseCodec(a.compression);
+  if (!codec) {
+    PrintError("--compression '" + a.compression + "': unknown codec", "use zstd, zlib or none");
+    return false;
+  }
+  s->compression = *codec;
+  s->level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 3 : 0);
+  s->versioning = !a.no_versioning;
+  struct SizeOpt {
+    const char* name;
+    const std::optional<std::string>& text;
+    uint32_t* field;
+  } sizes[] = {{"--chunk-min", a.chunk_min, &s->chunk_min},
+               {"--chunk-avg", a.chunk_avg, &s->chunk_avg},
+               {"--chunk-max", a.chunk_max, &s->chunk_max}};
+  for (const SizeOpt& o : sizes) {
+    if (!o.text) continue;
+    auto v = ParseSize(*o.text);
+    if (!v || *v == 0) {
+      PrintError(std::string(o.name) + " '" + *o.text + "': not a size",
+                 "give bytes with an optional K, M or G suffix, e.g. 64K");
+      return false;
+    }
+    *o.field = *v;
+  }
+  if (s->chunk_min > s->chunk_avg || s->chunk_avg > s->chunk_max) {
+    PrintError("chunk sizes must satisfy min <= avg <= max",
+               "got " + std::to_string(s->chunk_min) + " / " + std::to_string(s->chunk_avg) +
+                   " / " + std::to_string(s->chunk_max));
+    return false;
+  }
+  return true;
+}
+
+// Checks the input of a put (fd < 0: open failed with errno) and fills *st.
+bool CheckInput(const std::string& name, int fd, struct stat* st) {
+  if (fd < 0) {
+    int err = errno;
+    PrintError("cannot open " + name + ": " + Errno(err), "check the path and its permissions");
+    return false;
+  }
+  if (fstat(fd, st) != 0) {
+    int err = errno;
+    PrintError("cannot stat " + name + ": " + Errno(err), "check the path");
+    return false;
+  }
+  if (S_ISDIR(st->st_mode)) {
+    PrintError("cannot put " + name + ": it is a directory", "put the files in it one by one");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int RunInit(const GlobalOptions& g, const InitArgs& a) {
@@ -150,37 +206,7 @@ int RunInit(const GlobalOptions& g, const InitArgs& a) {
     return kExitUsage;
   }
   BucketSettings s;
-  auto codec = ParseCodec(a.compression);
-  if (!codec) {
-    PrintError("--compression '" + a.compression + "': unknown codec", "use zstd, zlib or none");
-    return kExitUsage;
-  }
-  s.compression = *codec;
-  s.level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 3 : 0);
-  s.versioning = !a.no_versioning;
-  struct SizeOpt {
-    const char* name;
-    const std::optional<std::string>& text;
-    uint32_t* field;
-  } sizes[] = {{"--chunk-min", a.chunk_min, &s.chunk_min},
-               {"--chunk-avg", a.chunk_avg, &s.chunk_avg},
-               {"--chunk-max", a.chunk_max, &s.chunk_max}};
-  for (const SizeOpt& o : sizes) {
-    if (!o.text) continue;
-    auto v = ParseSize(*o.text);
-    if (!v || *v == 0) {
-      PrintError(std::string(o.name) + " '" + *o.text + "': not a size",
-                 "give bytes with an optional K, M or G suffix, e.g. 64K");
-      return kExitUsage;
-    }
-    *o.field = *v;
-  }
-  if (s.chunk_min > s.chunk_avg || s.chunk_avg > s.chunk_max) {
-    PrintError("chunk sizes must satisfy min <= avg <= max",
-               "got " + std::to_string(s.chunk_min) + " / " + std::to_string(s.chunk_avg) +
-                   " / " + std::to_string(s.chunk_max));
-    return kExitUsage;
-  }
+  if (!SettingsFromArgs(a, &s)) return kExitUsage;
   Status st = Bucket::Create(g.bucket_dir, s);
   if (st.code() == Status::Code::kExists) {
     PrintError("a bucket already exists at " + g.bucket_dir,
@@ -210,21 +236,8 @@ int RunPut(const GlobalOptions& g, const PutArgs& a) {
   const bool from_stdin = a.file == "-";
   UniqueFd owned(from_stdin ? -1 : ::open(a.file.c_str(), O_RDONLY | O_CLOEXEC));
   int fd = from_stdin ? STDIN_FILENO : owned.get();
-  if (fd < 0) {
-    int err = errno;
-    PrintError("cannot open " + a.file + ": " + Errno(err), "check the path and its permissions");
-    return kExitFailure;
-  }
   struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    PrintError("cannot stat " + a.file + ": " + Errno(err), "check the path");
-    return kExitFailure;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    PrintError("cannot put " + a.file + ": it is a directory", "put the files in it one by one");
-    return kExitFailure;
-  }
+  if (!CheckInput(a.file, fd, &st)) return kExitFailure;
   if (!from_stdin) {
     opts.mtime_ns = TimespecNs(st.st_mtim);
     if (!a.mode) opts.mode = st.st_mode & 07777;

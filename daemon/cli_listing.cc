@@ -91,6 +91,28 @@ std::string Fixed(double v) {
   return buf;
 }
 
+// Dedup: logical bytes per distinct chunk byte; compression: distinct chunk
+// bytes per stored byte; their product is the overall saving.
+Json StatsJson(const BucketStats& s, const BucketSettings& set) {
+  Json j;
+  j["files"] = s.files;
+  j["versions"] = s.versions;
+  j["chunks"] = s.chunks;
+  j["logical_bytes"] = s.logical_bytes;
+  j["unique_bytes"] = s.raw_chunk_bytes;
+  j["stored_bytes"] = s.stored_bytes;
+  j["dedup_ratio"] = Ratio(s.logical_bytes, s.raw_chunk_bytes);
+  j["compression_ratio"] = Ratio(s.raw_chunk_bytes, s.stored_bytes);
+  j["total_ratio"] = Ratio(s.logical_bytes, s.stored_bytes);
+  j["settings"] = {{"compression", CodecName(set.compression)},
+                   {"level", set.level},
+                   {"versioning", set.versioning},
+                   {"chunk_min", set.chunk_min},
+                   {"chunk_avg", set.chunk_avg},
+                   {"chunk_max", set.chunk_max}};
+  return j;
+}
+
 }  // namespace
 
 int RunLs(const GlobalOptions& g, const LsArgs& a) {
@@ -227,29 +249,8 @@ int RunStats(const GlobalOptions& g, bool json) {
   if (!stats.ok()) return ReportStatus("stats " + g.bucket_dir, stats.status());
   const BucketStats& s = *stats;
   const BucketSettings& set = bucket->settings();
-  // Dedup: logical bytes per distinct chunk byte; compression: distinct chunk
-  // bytes per stored byte; their product is the overall saving.
-  double dedup = Ratio(s.logical_bytes, s.raw_chunk_bytes);
-  double compression = Ratio(s.raw_chunk_bytes, s.stored_bytes);
-  double total = Ratio(s.logical_bytes, s.stored_bytes);
   if (json) {
-    Json j;
-    j["files"] = s.files;
-    j["versions"] = s.versions;
-    j["chunks"] = s.chunks;
-    j["logical_bytes"] = s.logical_bytes;
-    j["unique_bytes"] = s.raw_chunk_bytes;
-    j["stored_bytes"] = s.stored_bytes;
-    j["dedup_ratio"] = dedup;
-    j["compression_ratio"] = compression;
-    j["total_ratio"] = total;
-    j["settings"] = {{"compression", CodecName(set.compression)},
-                     {"level", set.level},
-                     {"versioning", set.versioning},
-                     {"chunk_min", set.chunk_min},
-                     {"chunk_avg", set.chunk_avg},
-                     {"chunk_max", set.chunk_max}};
-    PrintJson(j);
+    PrintJson(StatsJson(s, set));
     return kExitOk;
   }
   std::cout << "files:             " << s.files << "\n"
@@ -261,9 +262,9 @@ int RunStats(const GlobalOptions& g, bool json) {
             << FormatBytes(s.raw_chunk_bytes) << ")\n"
             << "stored bytes:      " << s.stored_bytes << " (" << FormatBytes(s.stored_bytes)
             << ")\n"
-            << "dedup ratio:       " << Fixed(dedup) << "\n"
-            << "compression ratio: " << Fixed(compression) << "\n"
-            << "total ratio:       " << Fixed(total) << "\n"
+            << "dedup ratio:       " << Fixed(Ratio(s.logical_bytes, s.raw_chunk_bytes)) << "\n"
+            << "compression ratio: " << Fixed(Ratio(s.raw_chunk_bytes, s.stored_bytes)) << "\n"
+            << "total ratio:       " << Fixed(Ratio(s.logical_bytes, s.stored_bytes)) << "\n"
             << "settings:          " << CodecName(set.compression) << " level " << set.level
             << ", versioning " << (set.versioning ? "on" : "off") << ", chunks "
             << set.chunk_min << "/" << set.chunk_avg << "/" << set.chunk_max << " bytes\n";
