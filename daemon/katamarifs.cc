@@ -1,1 +1,286 @@
-int main() { return 0; }
+// katamarifs: mounts a bucket as a directory (SPEC §9).
+//
+//   katamarifs [-f] [-d] [-o OPTS] BUCKET_DIR MOUNTPOINT
+//
+// Without -f it forks; the child mounts and reports back through a pipe, and
+// the parent exits 0 only once the mount serves (or prints the child's error
+// and exits 1). Usage errors exit 2. Logs go to stderr, one line per event.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fs/filesystem.h"
+#include "fs/fuse_server.h"
+#include "fs/mount_options.h"
+#include "fs/unique_fd.h"
+#include "store/bucket.h"
+
+namespace katamari {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] =
+    "usage: katamarifs [-f] [-d] [-o OPTION[,OPTION...]] BUCKET_DIR MOUNTPOINT\n"
+    "\n"
+    "Mounts the bucket BUCKET_DIR (made by `katamari init`) at MOUNTPOINT.\n"
+    "  -f         stay in the foreground (default: return once the mount serves)\n"
+    "  -d         FUSE debug output on stderr (implies -f)\n"
+    "  -o OPTS    comma-separated options:\n"
+    "               compression=zstd|zlib|none, level=N   codec for new writes\n"
+    "               ro, rw, allow_other, auto_unmount, fsname=NAME, subtype=NAME,\n"
+    "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
+    "  -h, --help this text\n"
+    "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first.\n";
+
+void Log(const std::string& line) {
+  std::string out = "katamarifs[" + std::to_string(getpid()) + "]: " + line + "\n";
+  // One write per line so lines from several threads never interleave.
+  ssize_t ignored = ::write(STDERR_FILENO, out.data(), out.size());
+  (void)ignored;
+}
+
+struct Args {
+  bool foreground = false;
+  fs::MountOptions options;
+  std::string bucket_dir;
+  std::string mountpoint;
+};
+
+// Returns nullopt after printing a usage error.
+std::optional<Args> ParseArgs(int argc, char** argv) {
+  Args args;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(kExitOk);
+    } else if (a == "-f") {
+      args.foreground = true;
+    } else if (a == "-d") {
+      args.foreground = true;
+      args.options.debug = true;
+    } else if (a == "-o" || (a.rfind("-o", 0) == 0 && a.size() > 2)) {
+      std::string list = a.size() > 2 ? a.substr(2) : (i + 1 < argc ? argv[++i] : "");
+      if (list.empty()) {
+        std::fprintf(stderr, "katamarifs: -o needs a list of options\n%s", kUsage);
+        return std::nullopt;
+      }
+      Status st = fs::ParseMountOptions(list, &args.options);
+      if (!st.ok()) {
+        std::fprintf(stderr, "katamarifs: %s\n", st.message().c_str());
+        return std::nullopt;
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      std::fprintf(stderr, "katamarifs: unknown flag '%s'\n%s", a.c_str(), kUsage);
+      return std::nullopt;
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) {
+    std::fprintf(stderr, "katamarifs: expected BUCKET_DIR and MOUNTPOINT\n%s", kUsage);
+    return std::nullopt;
+  }
+  args.bucket_dir = positional[0];
+  args.mountpoint = positional[1];
+  if (args.options.debug) args.foreground = true;
+  return args;
+}
+
+// Tells systemd (Type=notify) about state changes; a no-op elsewhere.
+void SdNotify(const char* state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = std::strlen(path);
+  if (len >= sizeof(addr.sun_path)) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  fs::UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return;
+  ::sendto(sock.get(), state, std::strlen(state), MSG_NOSIGNAL,
+           reinterpret_cast<sockaddr*>(&addr),
+           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+}
+
+// The exclusive lock that keeps a second daemon off the bucket. Holds the
+// owner's pid so the refusal can name it.
+Result<fs::UniqueFd> LockBucket(const std::string& dir) {
+  std::string path = dir + "/daemon.lock";
+  fs::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return Status::FromErrno(errno, "open lock file " + path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return Status::FromErrno(errno, "lock " + path);
+    char buf[32] = {};
+    ssize_t n = ::pread(fd.get(), buf, sizeof(buf) - 1, 0);
+    long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    return Status::Busy("bucket " + dir + " is already mounted by pid " +
+                        (pid > 0 ? std::to_string(pid) : std::string("?")) +
+                        " (unmount it first: fusermount3 -u MOUNTPOINT)");
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 ||
+      ::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return Status::FromErrno(errno, "write pid to " + path);
+  }
+  return fd;
+}
+
+std::string Absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf)) return buf;
+  return path;
+}
+
+// Reports the outcome of start-up to the waiting parent (daemon mode) once.
+class StartupPipe {
+ public:
+  explicit StartupPipe(int fd) : fd_(fd) {}
+  void Report(const std::string& message) {  // "" = mounted
+    if (!fd_.valid()) return;
+    std::string msg = message.empty() ? "OK" : message;
+    ssize_t ignored = ::write(fd_.get(), msg.data(), msg.size());
+    (void)ignored;
+    fd_.Reset();
+  }
+  bool active() const { return fd_.valid(); }
+
+ private:
+  fs::UniqueFd fd_;
+};
+
+Status OpenAndServe(const Args& args, StartupPipe& startup) {
+  // A missing bucket is best explained by Bucket::Open; lock only real ones.
+  struct stat st {};
+  fs::UniqueFd lock;
+  if (::stat(args.bucket_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
+  }
+  Bucket::OpenOptions open;
+  open.read_only = args.options.read_only;
+  open.compression = args.options.compression;
+  open.level = args.options.level;
+  ASSIGN_OR_RETURN(std::unique_ptr<Bucket> bucket, Bucket::Open(args.bucket_dir, open));
+  if (!lock.valid()) {
+    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
+  }
+
+  fs::FuseServer* server_ptr = nullptr;
+  fs::FilesystemOptions fs_options;
+  fs_options.log = Log;
+  fs_options.invalidate = [&server_ptr](uint64_t node) {
+    if (server_ptr) server_ptr->Invalidate(node);
+  };
+  fs::Filesystem filesystem(*bucket, fs_options);
+  if (!args.options.read_only) RETURN_IF_ERROR(filesystem.Init());
+
+  fs::FuseServer::Config config;
+  config.mountpoint = args.mountpoint;
+  config.fuse_options = fs::FuseOptionString(args.options);
+  config.debug = args.options.debug;
+  config.on_ready = [&] {
+    Log("mounted " + args.bucket_dir + " at " + args.mountpoint);
+    startup.Report("");
+    SdNotify("READY=1");
+  };
+  fs::FuseServer server(filesystem, config);
+  server_ptr = &server;
+  RETURN_IF_ERROR(server.Mount());
+  Status loop = server.Run();
+  SdNotify("STOPPING=1");
+  Log("stopping: committing open files and unmounting " + args.mountpoint);
+  server.Unmount();
+  Status committed = filesystem.CommitAll();
+  if (!committed.ok()) Log("commit at stop failed: " + committed.ToString());
+  server_ptr = nullptr;
+  if (!loop.ok()) return loop;
+  if (!committed.ok()) return committed;
+  Log("stopped");
+  return Status::OK();
+}
+
+// Forks; the parent waits for the child's report. Returns only in the child
+// (with the write end of the pipe).
+int Daemonize() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("katamarifs: pipe");
+    std::exit(kExitFailure);
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("katamarifs: fork");
+    std::exit(kExitFailure);
+  }
+  if (pid > 0) {
+    ::close(fds[1]);
+    std::string msg;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) msg.append(buf, static_cast<size_t>(n));
+    }
+    if (msg == "OK") std::exit(kExitOk);
+    std::fprintf(stderr, "katamarifs: %s\n",
+                 msg.empty() ? "the mount process died during start-up" : msg.c_str());
+    std::exit(kExitFailure);
+  }
+  ::close(fds[0]);
+  ::setsid();
+  if (::chdir("/") != 0) {
+    // Harmless: paths were made absolute before forking.
+  }
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    // A terminal would otherwise collect log lines long after the prompt
+    // returned; files, pipes and the journal keep them.
+    if (::isatty(STDERR_FILENO)) ::dup2(null_fd, STDERR_FILENO);
+    ::close(null_fd);
+  }
+  return fds[1];
+}
+
+int Main(int argc, char** argv) {
+  std::optional<Args> args = ParseArgs(argc, argv);
+  if (!args) return kExitUsage;
+  args->bucket_dir = Absolute(args->bucket_dir);
+  args->mountpoint = Absolute(args->mountpoint);
+  if (args->options.fsname.empty()) args->options.fsname = args->bucket_dir;
+
+  StartupPipe startup(args->foreground ? -1 : Daemonize());
+  Status st = OpenAndServe(*args, startup);
+  if (!st.ok()) {
+    if (startup.active()) {
+      startup.Report(st.message());
+    } else {
+      Log(st.message());
+    }
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace katamari
+
+int main(int argc, char** argv) { return katamari::Main(argc, argv); }

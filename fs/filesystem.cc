@@ -1,2 +1,344 @@
-// placeholder: filled in by the issue-3 work.
-namespace katamari {}
+// Filesystem: the node table and namespace operations. File I/O is in
+// file_ops.cc; directories listings, xattrs and whole-filesystem calls in
+// dir_ops.cc.
+#include "fs/filesystem.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+#include "fs/filesystem_internal.h"
+
+namespace katamari::fs {
+
+namespace {
+constexpr unsigned kRenameExchange = 2;  // RENAME_EXCHANGE
+}  // namespace
+
+Filesystem::Filesystem(Bucket& bucket, FilesystemOptions options)
+    : bucket_(bucket), options_(std::move(options)) {
+  // The kernel holds the root without ever looking it up or forgetting it.
+  auto root = std::make_shared<Node>(kRootInode.value);
+  root->nlookup = 1;
+  nodes_.emplace(kRootInode.value, std::move(root));
+}
+
+Filesystem::~Filesystem() = default;
+
+Status Filesystem::Init() {
+  namespace stdfs = std::filesystem;
+  const std::string dir = bucket_.StagingDir();
+  std::error_code ec;
+  stdfs::create_directories(dir, ec);
+  if (ec) {
+    return Status::FromErrno(ec.value(), "create staging directory " + dir);
+  }
+  // Sessions are never recovered (fsync commits versions), so whatever an
+  // earlier run left here is garbage.
+  for (const auto& entry : stdfs::directory_iterator(dir, ec)) {
+    std::error_code rm_ec;
+    stdfs::remove_all(entry.path(), rm_ec);
+    if (rm_ec) {
+      return Status::FromErrno(rm_ec.value(), "remove stale staging file " +
+                                                  entry.path().string());
+    }
+  }
+  if (ec) return Status::FromErrno(ec.value(), "list staging directory " + dir);
+  return Status::OK();
+}
+
+void Filesystem::LogLine(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::fprintf(stderr, "katamarifs: %s\n", line.c_str());
+  }
+}
+
+std::shared_ptr<Filesystem::Node> Filesystem::FindNode(uint64_t node) const {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+// Node ids the table does not hold (never looked up, or already forgotten)
+// still name catalog inodes: serve them through a throw-away Node.
+std::shared_ptr<Filesystem::Node> Filesystem::NodeOrTransient(uint64_t node) const {
+  auto n = FindNode(node);
+  return n ? n : std::make_shared<Node>(node);
+}
+
+Result<InodeId> Filesystem::TargetOf(uint64_t node) const {
+  if (IsVirtualNode(node)) {
+    return Status::NotFound("node " + std::to_string(node) + " is not a live inode");
+  }
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? InodeId(node) : it->second->target;
+}
+
+std::string Filesystem::Describe(const std::shared_ptr<Node>& n) const {
+  InodeId target;
+  {
+    std::lock_guard lock(mu_);
+    target = n->target;
+  }
+  auto path = bucket_.PathOf(target);
+  return path.ok() ? "'" + *path + "'" : "inode " + std::to_string(target.value);
+}
+
+void Filesystem::Overlay(Node& n, Attr* attr) const {
+  std::lock_guard lock(n.mu);
+  if (n.session) {
+    attr->size = n.session->size();
+    attr->mtime_ns = n.session->mtime_ns();
+  }
+  if (n.orphaned) attr->nlink = 0;
+  n.last_attr = *attr;
+}
+
+Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  auto attr = bucket_.GetAttr(target);
+  if (!attr.ok()) {
+    std::lock_guard lock(n->mu);
+    // An unlinked file the catalog no longer knows (versioning off) is still
+    // open: keep answering with what was last seen.
+    if (n->orphaned && attr.status().IsNotFound()) {
+      Attr last = n->last_attr;
+      last.nlink = 0;
+      if (n->session) last.size = n->session->size();
+      return last;
+    }
+    return attr.status();
+  }
+  Attr a = std::move(attr).value();
+  Overlay(*n, &a);
+  return a;
+}
+
+Result<Entry> Filesystem::Remember(Attr attr) {
+  std::shared_ptr<Node> n;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = nodes_[attr.ino.value];
+    if (!slot) slot = std::make_shared<Node>(attr.ino.value);
+    ++slot->nlookup;
+    n = slot;
+  }
+  Overlay(*n, &attr);
+  return Entry{attr.ino.value, attr};
+}
+
+void Filesystem::AddLookup(uint64_t node) {
+  std::lock_guard lock(mu_);
+  auto& slot = nodes_[node];
+  if (!slot) slot = std::make_shared<Node>(node);
+  ++slot->nlookup;
+}
+
+void Filesystem::Forget(uint64_t node, uint64_t count) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return;
+  Node& n = *it->second;
+  n.nlookup -= std::min(count, n.nlookup);
+  if (n.nlookup == 0 && n.opens == 0 && node != kRootInode.value) nodes_.erase(it);
+}
+
+void Filesystem::DropNodeIfUnused(uint64_t node) { Forget(node, 0); }
+
+Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
+  ASSIGN_OR_RETURN(Attr attr, bucket_.Lookup(dir, name));
+  return Remember(std::move(attr));
+}
+
+Result<Attr> Filesystem::GetAttr(uint64_t node) {
+  if (IsVirtualNode(node)) return Status::NotFound("no such node");
+  return FreshAttr(NodeOrTransient(node));
+}
+
+Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
+                                 std::optional<uint64_t> fh) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  auto n = NodeOrTransient(node);
+  if (update.size) RETURN_IF_ERROR(Truncate(n, fh, *update.size));
+  if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns) {
+    Bucket::AttrChange change;
+    change.mode = update.mode;
+    change.uid = update.uid;
+    change.gid = update.gid;
+    change.atime_ns = update.atime_ns;
+    change.mtime_ns = update.mtime_ns;
+    auto changed = bucket_.SetAttr(target, change);
+    std::lock_guard lock(n->mu);
+    if (!changed.ok() && !(n->orphaned && changed.status().IsNotFound())) {
+      return changed.status();
+    }
+    // An open file commits with the mtime set here (cp -p, touch -d on an
+    // open file), not with the time of its last write.
+    if (update.mtime_ns && n->session) n->session->SetMtime(*update.mtime_ns);
+    if (!changed.ok()) {  // orphan the catalog forgot: remember locally
+      if (update.mode) n->last_attr.mode = *update.mode;
+      if (update.uid) n->last_attr.uid = *update.uid;
+      if (update.gid) n->last_attr.gid = *update.gid;
+      if (update.mtime_ns) n->last_attr.mtime_ns = *update.mtime_ns;
+      if (update.atime_ns) n->last_attr.atime_ns = *update.atime_ns;
+    }
+  }
+  return FreshAttr(n);
+}
+
+Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileKind kind,
+                                   uint32_t mode, Caller who, std::string_view symlink_target) {
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
+  uint32_t gid = who.gid;
+  // BSD group semantics of a setgid directory: new entries take its group
+  // and new directories inherit the bit (the kernel leaves this to us).
+  auto parent_attr = bucket_.GetAttr(dir);
+  if (parent_attr.ok() && (parent_attr->mode & S_ISGID)) {
+    gid = parent_attr->gid;
+    if (kind == FileKind::kDirectory) mode |= S_ISGID;
+  }
+  ASSIGN_OR_RETURN(Attr attr,
+                   bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid, symlink_target));
+  // Creating a name whose deleted history is kept revives that inode (SPEC
+  // §5). If descriptors of the unlinked file are still open here, they keep
+  // their own (discarded) session; the revived file starts fresh.
+  if (auto n = FindNode(attr.ino.value)) {
+    std::lock_guard lock(n->mu);
+    if (n->orphaned) {
+      n->orphaned = false;
+      n->session.reset();
+      n->writers = 0;
+      n->reader.reset();
+      n->kernel_version = VersionNo(0);
+    }
+  }
+  return Remember(std::move(attr));
+}
+
+Result<Entry> Filesystem::MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                                  Caller who) {
+  return MakeNode(parent, name, FileKind::kDirectory, mode, who, {});
+}
+
+Result<Entry> Filesystem::MakeFile(uint64_t parent, std::string_view name, uint32_t mode,
+                                   Caller who) {
+  return MakeNode(parent, name, FileKind::kRegular, mode, who, {});
+}
+
+Result<Entry> Filesystem::MakeSymlink(uint64_t parent, std::string_view name,
+                                      std::string_view target, Caller who) {
+  return MakeNode(parent, name, FileKind::kSymlink, 0777, who, target);
+}
+
+Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_view new_name) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(new_parent));
+  ASSIGN_OR_RETURN(Attr attr, bucket_.Link(target, dir, new_name));
+  return Remember(std::move(attr));
+}
+
+void Filesystem::MarkIfOrphaned(InodeId ino) {
+  auto n = FindNode(ino.value);
+  if (!n) return;
+  auto attr = bucket_.GetAttr(ino);
+  std::lock_guard lock(n->mu);
+  if (!attr.ok() || attr->nlink == 0) {
+    n->orphaned = true;
+    n->last_attr.nlink = 0;
+  } else {
+    n->last_attr.nlink = attr->nlink;
+  }
+}
+
+Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
+  ASSIGN_OR_RETURN(Attr child, bucket_.Lookup(dir, name));
+  RETURN_IF_ERROR(bucket_.Unlink(dir, name));
+  MarkIfOrphaned(child.ino);
+  return Status::OK();
+}
+
+Status Filesystem::RemoveDir(uint64_t parent, std::string_view name) {
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
+  return bucket_.RemoveDir(dir, name);
+}
+
+// The editor pattern merged `source_node`'s content into inode `into` as a
+// new version. The kernel keeps using the source's node id for the renamed
+// name, so route it to `into`. The kernel's inode for `into` (if it has one)
+// is, to the kernel, the replaced file: its writers' session is detached
+// (their writes went to a file that lost its name) and its cache is stale.
+void Filesystem::AfterMerge(uint64_t source_node, InodeId into) {
+  std::shared_ptr<Node> source, target;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = nodes_.find(source_node); it != nodes_.end()) {
+      source = it->second;
+      source->target = into;
+    }
+    if (auto it = nodes_.find(into.value); it != nodes_.end()) target = it->second;
+  }
+  if (source) {
+    std::lock_guard lock(source->mu);
+    source->reader.reset();
+    source->orphaned = false;
+  }
+  if (target && target != source) {
+    {
+      std::lock_guard lock(target->mu);
+      target->session.reset();
+      target->writers = 0;
+      target->reader.reset();
+      target->kernel_version = VersionNo(0);
+    }
+    if (options_.invalidate) options_.invalidate(into.value);
+  }
+}
+
+Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, unsigned flags) {
+  ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
+  ASSIGN_OR_RETURN(InodeId new_dir, TargetOf(new_parent));
+  ASSIGN_OR_RETURN(Attr source, bucket_.Lookup(dir, name));
+  auto replaced = bucket_.Lookup(new_dir, new_name);
+  ASSIGN_OR_RETURN(std::optional<InodeId> merged,
+                   bucket_.Rename(dir, name, new_dir, new_name, flags));
+  if (merged) {
+    AfterMerge(source.ino.value, *merged);
+  } else if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
+    MarkIfOrphaned(replaced->ino);
+  }
+  return Status::OK();
+}
+
+Result<std::string> Filesystem::ReadLink(uint64_t node) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  return bucket_.ReadLink(target);
+}
+
+size_t Filesystem::NodeCount() const {
+  std::lock_guard lock(mu_);
+  return nodes_.size();
+}
+
+uint64_t Filesystem::LookupCount(uint64_t node) const {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? 0 : it->second->nlookup;
+}
+
+bool Filesystem::HasSession(uint64_t node) const {
+  auto n = FindNode(node);
+  if (!n) return false;
+  std::lock_guard lock(n->mu);
+  return n->session != nullptr;
+}
+
+}  // namespace katamari::fs

@@ -1,2 +1,411 @@
-// placeholder: filled in by the issue-3 work.
-namespace katamari {}
+// The FUSE low-level handlers: decode the request, call the Filesystem,
+// reply. Each handler replies exactly once and holds no lock while replying.
+#include "fs/fuse_glue.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fs/errno_map.h"
+#include "fs/write_session.h"
+
+namespace katamari::fs {
+
+namespace {
+
+FuseServer& Server(fuse_req_t req) { return *static_cast<FuseServer*>(fuse_req_userdata(req)); }
+Filesystem& Fs(fuse_req_t req) { return Server(req).fs(); }
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid};
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    --ts.tv_sec;
+  }
+  return ts;
+}
+
+int64_t ToNs(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+mode_t KindBits(FileKind kind) {
+  switch (kind) {
+    case FileKind::kDirectory: return S_IFDIR;
+    case FileKind::kSymlink: return S_IFLNK;
+    case FileKind::kRegular: break;
+  }
+  return S_IFREG;
+}
+
+void ReplyError(fuse_req_t req, const Status& st) { fuse_reply_err(req, StatusToErrno(st)); }
+
+// Errors of xattr calls: a missing attribute is ENODATA, not ENOENT.
+void ReplyXattrError(fuse_req_t req, const Status& st) {
+  fuse_reply_err(req, st.IsNotFound() ? ENODATA : StatusToErrno(st));
+}
+
+fuse_entry_param MakeEntryParam(fuse_req_t req, const Entry& entry) {
+  const auto& cfg = Server(req).config();
+  fuse_entry_param e{};
+  e.ino = entry.node;
+  e.generation = 0;
+  ToStat(entry.attr, &e.attr);
+  e.attr_timeout = cfg.attr_timeout;
+  e.entry_timeout = cfg.entry_timeout;
+  return e;
+}
+
+void ReplyEntry(fuse_req_t req, const Result<Entry>& entry) {
+  if (!entry.ok()) return ReplyError(req, entry.status());
+  fuse_entry_param e = MakeEntryParam(req, *entry);
+  fuse_reply_entry(req, &e);
+}
+
+void ReplyAttr(fuse_req_t req, const Result<Attr>& attr) {
+  if (!attr.ok()) return ReplyError(req, attr.status());
+  struct stat st {};
+  ToStat(*attr, &st);
+  fuse_reply_attr(req, &st, Server(req).config().attr_timeout);
+}
+
+void ReplyStatus(fuse_req_t req, const Status& st) { fuse_reply_err(req, StatusToErrno(st)); }
+
+// ---- namespace
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyEntry(req, Fs(req).Lookup(parent, name));
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Fs(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  ReplyAttr(req, Fs(req).GetAttr(ino));
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi) {
+  AttrUpdate u;
+  if (to_set & FUSE_SET_ATTR_MODE) u.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) u.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) u.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) u.size = static_cast<uint64_t>(attr->st_size);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    u.atime_ns = NowNs();
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    u.atime_ns = ToNs(attr->st_atim);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    u.mtime_ns = NowNs();
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    u.mtime_ns = ToNs(attr->st_mtim);
+  }
+  std::optional<uint64_t> fh;
+  if (fi) fh = fi->fh;
+  ReplyAttr(req, Fs(req).SetAttr(ino, u, fh));
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  auto target = Fs(req).ReadLink(ino);
+  if (!target.ok()) return ReplyError(req, target.status());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+  // Only regular files: devices, fifos and sockets have no place in a bucket.
+  if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
+  ReplyEntry(req, Fs(req).MakeFile(parent, name, mode & 07777, CallerOf(req)));
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  ReplyEntry(req, Fs(req).MakeDir(parent, name, mode & 07777, CallerOf(req)));
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  ReplyEntry(req, Fs(req).MakeSymlink(parent, name, link, CallerOf(req)));
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  ReplyEntry(req, Fs(req).Link(ino, new_parent, new_name));
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyStatus(req, Fs(req).Unlink(parent, name));
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyStatus(req, Fs(req).RemoveDir(parent, name));
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+              const char* new_name, unsigned int flags) {
+  ReplyStatus(req, Fs(req).Rename(parent, name, new_parent, new_name, flags));
+}
+
+// ---- files
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  auto opened = Fs(req).Create(parent, name, mode & 07777, fi->flags, CallerOf(req));
+  if (!opened.ok()) return ReplyError(req, opened.status());
+  fi->fh = opened->fh;
+  fi->keep_cache = opened->keep_cache;
+  fuse_entry_param e = MakeEntryParam(req, opened->entry);
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    // The creator is gone (interrupted): undo the lookup and the handle.
+    Fs(req).Release(opened->fh);
+    Fs(req).Forget(opened->entry.node, 1);
+  }
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto opened = Fs(req).Open(ino, fi->flags);
+  if (!opened.ok()) return ReplyError(req, opened.status());
+  fi->fh = opened->fh;
+  fi->keep_cache = opened->keep_cache;
+  if (fuse_reply_open(req, fi) != 0) Fs(req).Release(opened->fh);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  auto got = Fs(req).Read(fi->fh, static_cast<uint64_t>(off), size, buf.data());
+  if (!got.ok()) return ReplyError(req, got.status());
+  fuse_reply_buf(req, buf.data(), *got);
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
+             fuse_file_info* fi) {
+  auto wrote = Fs(req).Write(fi->fh, static_cast<uint64_t>(off), std::string_view(data, size));
+  if (!wrote.ok()) return ReplyError(req, wrote.status());
+  fuse_reply_write(req, *wrote);
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  ReplyStatus(req, Fs(req).Flush(fi->fh));
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  ReplyStatus(req, Fs(req).Release(fi->fh));
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  ReplyStatus(req, Fs(req).Fsync(fi->fh));
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len,
+                 fuse_file_info* fi) {
+  if (off < 0 || len <= 0) return (void)fuse_reply_err(req, EINVAL);
+  ReplyStatus(req, Fs(req).Fallocate(fi->fh, mode, static_cast<uint64_t>(off),
+                                     static_cast<uint64_t>(len)));
+}
+
+// ---- directories
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto fh = Fs(req).OpenDir(ino);
+  if (!fh.ok()) return ReplyError(req, fh.status());
+  fi->fh = *fh;
+  if (fuse_reply_open(req, fi) != 0) Fs(req).ReleaseDir(*fh);
+}
+
+void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  Filesystem& fs = Fs(req);
+  auto entries = fs.DirEntries(fi->fh, off == 0);
+  if (!entries.ok()) return ReplyError(req, entries.status());
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < (*entries)->size(); ++i) {
+    const DirEntry& d = (**entries)[i];
+    char* dst = buf.data() + used;
+    size_t room = size - used;
+    off_t next = static_cast<off_t>(i + 1);
+    size_t len;
+    if (!plus) {
+      struct stat st {};
+      st.st_ino = d.ino.value;
+      st.st_mode = KindBits(d.kind);
+      len = fuse_add_direntry(req, dst, room, d.name.c_str(), &st, next);
+      if (len > room) break;
+    } else if (d.name == "." || d.name == "..") {
+      fuse_entry_param e{};  // ino 0: the kernel makes no dentry for these
+      e.attr.st_ino = d.ino.value;
+      e.attr.st_mode = S_IFDIR;
+      len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
+      if (len > room) break;
+    } else {
+      auto attr = fs.EntryAttr(d.ino);
+      if (!attr.ok()) continue;  // removed since the listing was taken
+      fuse_entry_param e = MakeEntryParam(req, Entry{d.ino.value, *attr});
+      len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
+      if (len > room) break;
+      fs.AddLookup(d.ino.value);
+    }
+    used += len;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDir(req, size, off, fi, false);
+}
+
+void OpReaddirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDir(req, size, off, fi, true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  ReplyStatus(req, Fs(req).ReleaseDir(fi->fh));
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  ReplyStatus(req, Fs(req).SyncAll());
+}
+
+// ---- the rest
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  auto s = Fs(req).StatFs();
+  if (!s.ok()) return ReplyError(req, s.status());
+  struct statvfs st {};
+  st.f_bsize = s->block_size;
+  st.f_frsize = s->block_size;
+  st.f_blocks = s->blocks;
+  st.f_bfree = s->blocks_free;
+  st.f_bavail = s->blocks_avail;
+  st.f_files = s->files;
+  st.f_ffree = s->files_free;
+  st.f_favail = s->files_free;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                size_t size, int flags) {
+  Status st = Fs(req).SetXattr(ino, name, std::string_view(value, size), flags);
+  if (!st.ok()) return ReplyXattrError(req, st);
+  fuse_reply_err(req, 0);
+}
+
+void ReplyXattrValue(fuse_req_t req, const Result<std::string>& value, size_t size) {
+  if (!value.ok()) return ReplyXattrError(req, value.status());
+  if (size == 0) return (void)fuse_reply_xattr(req, value->size());
+  if (value->size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value->data(), value->size());
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  ReplyXattrValue(req, Fs(req).GetXattr(ino, name), size);
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  ReplyXattrValue(req, Fs(req).ListXattr(ino), size);
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Status st = Fs(req).RemoveXattr(ino, name);
+  if (!st.ok()) return ReplyXattrError(req, st);
+  fuse_reply_err(req, 0);
+}
+
+// default_permissions makes the kernel check access itself; this is only
+// reached on kernels that still ask.
+void OpAccess(fuse_req_t req, fuse_ino_t, int) { fuse_reply_err(req, 0); }
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  auto* server = static_cast<FuseServer*>(userdata);
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  // Write-back caching would let the kernel delay writes past close(); a
+  // version must be complete when close() returns, so writes go through.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  server->Ready();
+}
+
+void OpDestroy(void* userdata) {
+  auto* server = static_cast<FuseServer*>(userdata);
+  (void)server->fs().CommitAll();
+}
+
+}  // namespace
+
+void ToStat(const Attr& attr, struct stat* st) {
+  *st = {};
+  st->st_ino = attr.ino.value;
+  st->st_mode = KindBits(attr.kind) | (attr.mode & 07777);
+  st->st_nlink = attr.nlink;
+  st->st_uid = attr.uid;
+  st->st_gid = attr.gid;
+  st->st_size = static_cast<off_t>(attr.size);
+  st->st_blksize = 4096;
+  st->st_blocks = static_cast<blkcnt_t>((attr.size + 511) / 512);
+  st->st_atim = ToTimespec(attr.atime_ns);
+  st->st_mtim = ToTimespec(attr.mtime_ns);
+  st->st_ctim = ToTimespec(attr.ctime_ns);
+}
+
+const fuse_lowlevel_ops& LowLevelOps() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = OpInit;
+    o.destroy = OpDestroy;
+    o.lookup = OpLookup;
+    o.forget = OpForget;
+    o.forget_multi = OpForgetMulti;
+    o.getattr = OpGetattr;
+    o.setattr = OpSetattr;
+    o.readlink = OpReadlink;
+    o.mknod = OpMknod;
+    o.mkdir = OpMkdir;
+    o.symlink = OpSymlink;
+    o.link = OpLink;
+    o.unlink = OpUnlink;
+    o.rmdir = OpRmdir;
+    o.rename = OpRename;
+    o.create = OpCreate;
+    o.open = OpOpen;
+    o.read = OpRead;
+    o.write = OpWrite;
+    o.flush = OpFlush;
+    o.release = OpRelease;
+    o.fsync = OpFsync;
+    o.fallocate = OpFallocate;
+    o.opendir = OpOpendir;
+    o.readdir = OpReaddir;
+    o.readdirplus = OpReaddirplus;
+    o.releasedir = OpReleasedir;
+    o.fsyncdir = OpFsyncdir;
+    o.statfs = OpStatfs;
+    o.setxattr = OpSetxattr;
+    o.getxattr = OpGetxattr;
+    o.listxattr = OpListxattr;
+    o.removexattr = OpRemovexattr;
+    o.access = OpAccess;
+    // getlk/setlk/flock are left out on purpose: the kernel then keeps
+    // POSIX and BSD locks locally, which is right for a single mount.
+    return o;
+  }();
+  return ops;
+}
+
+}  // namespace katamari::fs

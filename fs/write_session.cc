@@ -1,2 +1,293 @@
-// placeholder: filled in by the issue-3 work.
-namespace katamari {}
+#include "fs/write_session.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace katamari::fs {
+
+namespace {
+
+constexpr uint64_t kBlock = WriteSession::kBlock;
+uint64_t AlignDown(uint64_t x) { return x - x % kBlock; }
+uint64_t AlignUp(uint64_t x) { return AlignDown(x + kBlock - 1); }
+
+// A buffer of zeros for punching holes where the staging file system cannot.
+const std::string& ZeroBuffer() {
+  static const std::string* zeros = new std::string(1 << 20, '\0');
+  return *zeros;
+}
+
+}  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Streams the merged content from offset 0 to the session's size. Used only
+// while the session mutex is held (by Commit).
+class WriteSession::MergedSource : public ByteSource {
+ public:
+  explicit MergedSource(WriteSession* s) : s_(s) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(size_t got, s_->ReadLocked(pos_, n, buf));
+    pos_ += got;
+    return got;
+  }
+
+ private:
+  WriteSession* s_;
+  uint64_t pos_ = 0;
+};
+
+WriteSession::WriteSession(std::string staging_dir, std::string what, Base base)
+    : staging_dir_(std::move(staging_dir)), what_(std::move(what)), base_(std::move(base)) {
+  base_valid_ = base_.reader ? base_.size : 0;
+  size_ = base_.size;
+  mtime_ = base_.mtime_ns;
+}
+
+WriteSession::~WriteSession() = default;
+
+VersionNo WriteSession::base_version() const {
+  std::lock_guard lock(mu_);
+  return base_.version;
+}
+
+uint64_t WriteSession::staged_bytes() const {
+  std::lock_guard lock(mu_);
+  uint64_t total = 0;
+  for (const auto& [start, end] : staged_.ranges()) total += end - start;
+  return total;
+}
+
+void WriteSession::Touch(bool wrote) {
+  mtime_ = NowNs();
+  dirty_ = true;
+  if (wrote) has_writes_ = true;
+}
+
+void WriteSession::SetMtime(int64_t mtime_ns) { mtime_ = mtime_ns; }
+void WriteSession::MarkDirty() { dirty_ = true; }
+
+Status WriteSession::EnsureStagingLocked() {
+  if (fd_.valid()) return Status::OK();
+  std::string path = staging_dir_ + "/session-XXXXXX";
+  int fd = ::mkostemp(path.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return Status::FromErrno(errno, "create staging file in " + staging_dir_ + " for " + what_);
+  }
+  fd_.Reset(fd);
+  // Unlinked at once: the data lives exactly as long as the session.
+  ::unlink(path.c_str());
+  return Status::OK();
+}
+
+Result<size_t> WriteSession::Read(uint64_t off, size_t n, char* buf) {
+  std::lock_guard lock(mu_);
+  return ReadLocked(off, n, buf);
+}
+
+Result<size_t> WriteSession::ReadLocked(uint64_t off, size_t n, char* buf) {
+  uint64_t size = size_.load();
+  if (off >= size) return size_t{0};
+  n = static_cast<size_t>(std::min<uint64_t>(n, size - off));
+  Status st;
+  staged_.Walk(off, off + n, [&](uint64_t start, uint64_t end, bool covered) {
+    char* dst = buf + (start - off);
+    size_t len = static_cast<size_t>(end - start);
+    st = covered ? ReadStagingLocked(start, len, dst) : ReadUnstagedLocked(start, len, dst);
+    return st.ok();
+  });
+  if (!st.ok()) return st;
+  return n;
+}
+
+Status WriteSession::ReadStagingLocked(uint64_t off, size_t n, char* buf) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd_.get(), buf + done, n - done, static_cast<off_t>(off + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read staging data of " + what_);
+    }
+    if (r == 0) break;  // a hole past the staging file's end reads as zeros
+    done += static_cast<size_t>(r);
+  }
+  std::memset(buf + done, 0, n - done);
+  return Status::OK();
+}
+
+Status WriteSession::ReadUnstagedLocked(uint64_t off, size_t n, char* buf) {
+  size_t done = 0;
+  while (done < n && off + done < base_valid_) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n - done, base_valid_ - off - done));
+    size_t got = 0;
+    Status st = base_.reader->ReadAt(off + done, want, buf + done, &got);
+    if (!st.ok()) return st;
+    if (got == 0) break;
+    done += got;
+  }
+  // Past the base (or where it was truncated away) the file reads as zeros.
+  std::memset(buf + done, 0, n - done);
+  return Status::OK();
+}
+
+Status WriteSession::PwriteStagingLocked(uint64_t off, std::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t r = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
+                         static_cast<off_t>(off + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write staging data of " + what_);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return Status::OK();
+}
+
+// A write covering part of a block that is not staged yet: copy the rest of
+// that block (up to the current size) from the unstaged view first, so whole
+// blocks are staged and the interval set stays block-aligned.
+Status WriteSession::FillBlockEdgeLocked(uint64_t block_start, uint64_t keep_from,
+                                         uint64_t keep_to) {
+  uint64_t limit = std::min(block_start + kBlock, size_.load());
+  char block[kBlock];
+  if (keep_from > block_start) {
+    uint64_t end = std::min(keep_from, limit);
+    if (end > block_start) {
+      size_t len = static_cast<size_t>(end - block_start);
+      RETURN_IF_ERROR(ReadUnstagedLocked(block_start, len, block));
+      RETURN_IF_ERROR(PwriteStagingLocked(block_start, std::string_view(block, len)));
+    }
+  }
+  if (keep_to < limit) {
+    size_t len = static_cast<size_t>(limit - keep_to);
+    RETURN_IF_ERROR(ReadUnstagedLocked(keep_to, len, block));
+    RETURN_IF_ERROR(PwriteStagingLocked(keep_to, std::string_view(block, len)));
+  }
+  return Status::OK();
+}
+
+Status WriteSession::WriteLocked(uint64_t off, std::string_view data) {
+  if (data.empty()) return Status::OK();
+  RETURN_IF_ERROR(EnsureStagingLocked());
+  uint64_t end = off + data.size();
+  uint64_t first = AlignDown(off);
+  uint64_t last = AlignDown(end - 1);  // start of the block holding the last byte
+  bool head_partial = off > first || (first == last && end < first + kBlock);
+  if (head_partial && !staged_.Covers(first, first + kBlock)) {
+    RETURN_IF_ERROR(FillBlockEdgeLocked(first, off, std::min(end, first + kBlock)));
+  }
+  if (last != first && end < last + kBlock && !staged_.Covers(last, last + kBlock)) {
+    RETURN_IF_ERROR(FillBlockEdgeLocked(last, last, end));
+  }
+  RETURN_IF_ERROR(PwriteStagingLocked(off, data));
+  if (end > size_.load()) size_ = end;
+  staged_.Add(first, last + kBlock);
+  return Status::OK();
+}
+
+Status WriteSession::Write(uint64_t off, std::string_view data) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(WriteLocked(off, data));
+  Touch(true);
+  return Status::OK();
+}
+
+Status WriteSession::Truncate(uint64_t size) {
+  std::lock_guard lock(mu_);
+  uint64_t old = size_.load();
+  if (size == old) return Status::OK();
+  if (size < old) {
+    base_valid_ = std::min(base_valid_, size);
+    staged_.TruncateTo(AlignUp(size));
+    // Cutting the staging file zeroes what lies beyond the new size, so a
+    // later extension reads zeros there as POSIX requires.
+    if (fd_.valid() && ::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+      return Status::FromErrno(errno, "truncate staging data of " + what_);
+    }
+  }
+  size_ = size;
+  Touch(size != 0);
+  return Status::OK();
+}
+
+Status WriteSession::PunchStagingLocked(uint64_t off, uint64_t len) {
+  if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(off), static_cast<off_t>(len)) == 0) {
+    return Status::OK();
+  }
+  if (errno != EOPNOTSUPP) return Status::FromErrno(errno, "punch staging data of " + what_);
+  const std::string& zeros = ZeroBuffer();
+  for (uint64_t pos = off; pos < off + len;) {
+    size_t piece = static_cast<size_t>(std::min<uint64_t>(zeros.size(), off + len - pos));
+    RETURN_IF_ERROR(PwriteStagingLocked(pos, std::string_view(zeros.data(), piece)));
+    pos += piece;
+  }
+  return Status::OK();
+}
+
+Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
+  std::lock_guard lock(mu_);
+  uint64_t end = std::min(off + len, size_.load());
+  if (off >= end) return Status::OK();
+  uint64_t inner_start = AlignUp(off), inner_end = AlignDown(end);
+  const std::string& zeros = ZeroBuffer();
+  if (inner_start >= inner_end) {
+    // At most two partial blocks: plain writes of zeros.
+    for (uint64_t pos = off; pos < end;) {
+      size_t piece = static_cast<size_t>(std::min<uint64_t>(zeros.size(), end - pos));
+      RETURN_IF_ERROR(WriteLocked(pos, std::string_view(zeros.data(), piece)));
+      pos += piece;
+    }
+  } else {
+    if (off < inner_start) {
+      RETURN_IF_ERROR(WriteLocked(off, std::string_view(zeros.data(), inner_start - off)));
+    }
+    if (inner_end < end) {
+      RETURN_IF_ERROR(WriteLocked(inner_end, std::string_view(zeros.data(), end - inner_end)));
+    }
+    RETURN_IF_ERROR(EnsureStagingLocked());
+    RETURN_IF_ERROR(PunchStagingLocked(inner_start, inner_end - inner_start));
+    staged_.Add(inner_start, inner_end);
+  }
+  Touch(true);
+  return Status::OK();
+}
+
+Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
+  std::lock_guard lock(mu_);
+  if (!dirty_.load()) return std::optional<VersionInfo>();
+  MergedSource src(this);
+  ASSIGN_OR_RETURN(VersionInfo info, bucket.CommitContent(target, src, mtime_.load()));
+  dirty_ = false;
+  has_writes_ = false;
+  // Rebase on what was just committed so the staging space is given back.
+  // If the new version cannot be opened the old state stays: it still reads
+  // as exactly the committed bytes.
+  auto reader = bucket.OpenVersion(target, info.version);
+  if (reader.ok()) {
+    base_.reader = std::move(reader).value();
+    base_.version = info.version;
+    base_.size = info.size;
+    base_.mtime_ns = info.mtime_ns;
+    base_valid_ = info.size;
+    staged_.Clear();
+    if (fd_.valid() && ::ftruncate(fd_.get(), 0) != 0) fd_.Reset();
+  }
+  return std::optional<VersionInfo>(std::move(info));
+}
+
+}  // namespace katamari::fs

@@ -1,0 +1,190 @@
+// Filesystem: directory listings, xattrs and whole-filesystem calls.
+#include <ctime>
+
+#include "fs/filesystem.h"
+#include "fs/filesystem_internal.h"
+
+namespace katamari::fs {
+
+namespace {
+
+constexpr std::string_view kUserPrefix = "user.";
+constexpr std::string_view kFactPrefix = "user.katamari.";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// "2026-11-25T10:00:00.123456789Z" (UTC; fraction only when non-zero).
+std::string IsoTime(int64_t ns) {
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  int64_t frac = ns % 1000000000;
+  if (frac < 0) {
+    frac += 1000000000;
+    --secs;
+  }
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  size_t len = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(buf, len);
+  if (frac != 0) {
+    char f[16];
+    snprintf(f, sizeof(f), ".%09lld", static_cast<long long>(frac));
+    out += f;
+  }
+  return out + "Z";
+}
+
+}  // namespace
+
+Result<uint64_t> Filesystem::OpenDir(uint64_t node) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  ASSIGN_OR_RETURN(std::vector<DirEntry> listed, bucket_.ReadDir(target));
+  auto entries = std::make_shared<std::vector<DirEntry>>();
+  entries->reserve(listed.size() + 2);
+  // ".." carries the directory's own number: the kernel answers ".." lookups
+  // itself and nothing relies on this d_ino.
+  entries->push_back(DirEntry{".", target, FileKind::kDirectory});
+  entries->push_back(DirEntry{"..", target, FileKind::kDirectory});
+  for (auto& e : listed) entries->push_back(std::move(e));
+  auto h = std::make_shared<DirHandle>();
+  h->node = NodeOrTransient(node);
+  h->entries = std::move(entries);
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = nodes_.try_emplace(node, h->node);
+  ++it->second->opens;
+  h->node = it->second;
+  uint64_t fh = next_fh_++;
+  dir_handles_.emplace(fh, std::move(h));
+  return fh;
+}
+
+Result<std::shared_ptr<const std::vector<DirEntry>>> Filesystem::DirEntries(uint64_t fh,
+                                                                            bool rewind) {
+  std::shared_ptr<DirHandle> h;
+  bool refresh = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = dir_handles_.find(fh);
+    if (it == dir_handles_.end()) return Status::InvalidArgument("directory handle is not open");
+    h = it->second;
+    refresh = rewind && h->consumed;
+    h->consumed = true;
+  }
+  if (refresh) {
+    ASSIGN_OR_RETURN(InodeId target, TargetOf(h->node->id));
+    ASSIGN_OR_RETURN(std::vector<DirEntry> listed, bucket_.ReadDir(target));
+    auto entries = std::make_shared<std::vector<DirEntry>>();
+    entries->push_back(DirEntry{".", target, FileKind::kDirectory});
+    entries->push_back(DirEntry{"..", target, FileKind::kDirectory});
+    for (auto& e : listed) entries->push_back(std::move(e));
+    std::lock_guard lock(mu_);
+    h->entries = std::move(entries);
+  }
+  std::lock_guard lock(mu_);
+  return h->entries;
+}
+
+Status Filesystem::ReleaseDir(uint64_t fh) {
+  uint64_t node = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = dir_handles_.find(fh);
+    if (it == dir_handles_.end()) return Status::InvalidArgument("directory handle is not open");
+    node = it->second->node->id;
+    --it->second->node->opens;
+    dir_handles_.erase(it);
+  }
+  DropNodeIfUnused(node);
+  return Status::OK();
+}
+
+Result<Attr> Filesystem::EntryAttr(InodeId ino) {
+  ASSIGN_OR_RETURN(Attr attr, bucket_.GetAttr(ino));
+  if (auto n = FindNode(ino.value)) Overlay(*n, &attr);
+  return attr;
+}
+
+Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
+  if (StartsWith(name, kFactPrefix)) {
+    // Facts of the current version (SPEC §5): computed, never stored.
+    ASSIGN_OR_RETURN(Attr attr, GetAttr(node));
+    if (attr.kind != FileKind::kRegular || attr.current_version.value == 0) {
+      return Status::NotFound("no version yet");
+    }
+    ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(target, attr.current_version));
+    std::string_view fact = name.substr(kFactPrefix.size());
+    if (fact == "sha256") return v.sha256.Hex();
+    if (fact == "version") return std::to_string(v.version.value);
+    if (fact == "stored_size") return std::to_string(v.stored_size);
+    if (fact == "mtime") return IsoTime(v.mtime_ns);
+    return Status::NotFound("no such attribute");
+  }
+  ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));
+  auto it = all.find(std::string(name));
+  if (it == all.end()) return Status::NotFound("no such attribute");
+  return it->second;
+}
+
+Result<std::string> Filesystem::ListXattr(uint64_t node) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));
+  std::string out;
+  for (const auto& [name, value] : all) {
+    if (StartsWith(name, kFactPrefix)) continue;
+    out += name;
+    out.push_back('\0');
+  }
+  return out;
+}
+
+Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_view value,
+                            int flags) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  if (!StartsWith(name, kUserPrefix)) {
+    return Status::NotSupported("only user.* extended attributes are stored");
+  }
+  if (StartsWith(name, kFactPrefix)) {
+    return Status::Permission(std::string(name) + " is a read-only fact of the file's version");
+  }
+  return bucket_.SetXattr(target, name, value, flags);
+}
+
+Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
+  if (StartsWith(name, kFactPrefix)) {
+    return Status::Permission(std::string(name) + " is a read-only fact of the file's version");
+  }
+  return bucket_.RemoveXattr(target, name);
+}
+
+Result<FsStats> Filesystem::StatFs() { return bucket_.StatFs(); }
+
+Status Filesystem::SyncAll() { return bucket_.Sync(); }
+
+Status Filesystem::CommitAll() {
+  std::vector<std::shared_ptr<Node>> nodes;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, n] : nodes_) nodes.push_back(n);
+  }
+  Status first;
+  for (const auto& n : nodes) {
+    std::shared_ptr<WriteSession> s;
+    {
+      std::lock_guard lock(n->mu);
+      if (!n->session || n->orphaned || !n->session->dirty()) continue;
+      s = n->session;
+    }
+    Status st = CommitNode(n, s);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  Status synced = bucket_.Sync();
+  return first.ok() ? synced : first;
+}
+
+}  // namespace katamari::fs

@@ -1,0 +1,316 @@
+// Filesystem: regular-file operations (open, read, write, flush, release,
+// fsync, truncate, fallocate) and the life cycle of write sessions.
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+#include "fs/filesystem.h"
+#include "fs/filesystem_internal.h"
+
+namespace katamari::fs {
+
+Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t fh) const {
+  std::lock_guard lock(mu_);
+  auto it = handles_.find(fh);
+  if (it == handles_.end()) {
+    return Status::InvalidArgument("file handle " + std::to_string(fh) + " is not open");
+  }
+  return it->second;
+}
+
+// Joins the node's session, creating it on the node's current version.
+Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  std::string what = Describe(n);
+  auto attr = bucket_.GetAttr(target);
+  std::lock_guard lock(n->mu);
+  if (n->session) {
+    ++n->writers;
+    return n->session;
+  }
+  Attr a;
+  if (attr.ok()) {
+    a = *attr;
+  } else if (n->orphaned && attr.status().IsNotFound()) {
+    a = n->last_attr;
+  } else {
+    return attr.status();
+  }
+  if (a.kind != FileKind::kRegular) return Status::IsDir(what + " is not a regular file");
+  WriteSession::Base base;
+  base.version = a.current_version;
+  base.size = a.size;
+  base.mtime_ns = a.mtime_ns;
+  if (a.current_version.value != 0) {
+    auto reader = bucket_.OpenVersion(target, a.current_version);
+    if (!reader.ok()) return reader.status();
+    base.reader = std::move(reader).value();
+    base.size = base.reader->info().size;
+  }
+  n->session = std::make_shared<WriteSession>(bucket_.StagingDir(), what, std::move(base));
+  n->writers = 1;
+  return n->session;
+}
+
+Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
+                              const std::shared_ptr<WriteSession>& s) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  auto committed = s->Commit(bucket_, target);
+  if (!committed.ok()) {
+    LogLine("commit of " + Describe(n) + " failed: " + committed.status().ToString());
+    return committed.status();
+  }
+  if (!committed->has_value()) return Status::OK();
+  const VersionInfo& v = **committed;
+  std::lock_guard lock(n->mu);
+  n->last_attr.current_version = v.version;
+  n->last_attr.size = v.size;
+  n->last_attr.mtime_ns = v.mtime_ns;
+  n->reader.reset();
+  // The kernel saw every byte of this version go through it.
+  if (n->session == s) n->kernel_version = v.version;
+  return Status::OK();
+}
+
+// A writer handle goes away. The last writer of a still-attached session
+// commits it (if changed) and ends it; detached sessions and sessions of
+// files that lost their name are dropped.
+Status Filesystem::ReleaseSession(const std::shared_ptr<Node>& n,
+                                  const std::shared_ptr<WriteSession>& s) {
+  bool last = false, discard = false;
+  {
+    std::lock_guard lock(n->mu);
+    if (n->session == s) {
+      --n->writers;
+      last = n->writers == 0;
+    }
+    discard = n->orphaned;
+  }
+  if (!last) return Status::OK();
+  Status st = discard ? Status::OK() : CommitNode(n, s);
+  std::lock_guard lock(n->mu);
+  if (n->session == s && n->writers == 0) n->session.reset();
+  return st;
+}
+
+Status Filesystem::Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh,
+                            uint64_t size) {
+  if (fh) {
+    ASSIGN_OR_RETURN(auto h, GetHandle(*fh));
+    if (h->session) return h->session->Truncate(size);
+  }
+  std::shared_ptr<WriteSession> open_session;
+  {
+    std::lock_guard lock(n->mu);
+    open_session = n->session;
+  }
+  if (open_session) return open_session->Truncate(size);
+  // truncate(2) of a file nobody has open: a one-off session, committed now.
+  ASSIGN_OR_RETURN(auto s, AcquireSession(n));
+  Status st = s->Truncate(size);
+  Status released = ReleaseSession(n, s);
+  return st.ok() ? released : st;
+}
+
+Result<std::shared_ptr<Filesystem::ReaderSlot>> Filesystem::CurrentReader(
+    const std::shared_ptr<Node>& n) {
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  std::lock_guard lock(n->mu);
+  VersionNo want = n->last_attr.current_version;
+  if (n->reader && n->reader->version == want) return n->reader;
+  auto slot = std::make_shared<ReaderSlot>();
+  slot->version = want;
+  if (want.value != 0) {
+    auto reader = bucket_.OpenVersion(target, want);
+    if (!reader.ok()) {
+      // A deleted file whose versions are gone: keep the reader we had.
+      if (n->reader && n->orphaned) return n->reader;
+      return reader.status();
+    }
+    slot->reader = std::move(reader).value();
+  }
+  n->reader = slot;
+  return slot;
+}
+
+Result<OpenedFile> Filesystem::AddHandle(const std::shared_ptr<Node>& n, Attr attr, int flags,
+                                         std::shared_ptr<WriteSession> session,
+                                         bool keep_cache) {
+  auto h = std::make_shared<FileHandle>();
+  h->node = n;
+  h->session = std::move(session);
+  h->flags = flags;
+  OpenedFile out;
+  out.keep_cache = keep_cache;
+  out.entry = Entry{n->id, attr};
+  std::lock_guard lock(mu_);
+  // A node opened without a lookup (the root, or one the kernel forgot)
+  // must stay in the table while open.
+  auto [it, inserted] = nodes_.try_emplace(n->id, n);
+  ++it->second->opens;
+  out.fh = next_fh_++;
+  handles_.emplace(out.fh, std::move(h));
+  return out;
+}
+
+Result<OpenedFile> Filesystem::Open(uint64_t node, int flags) {
+  if (IsVirtualNode(node)) return Status::NotFound("no such node");
+  auto n = NodeOrTransient(node);
+  ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
+  if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");
+  bool keep_cache;
+  {
+    std::lock_guard lock(n->mu);
+    // Keep the kernel's pages unless the content changed behind its back
+    // (the katamari CLI, a rename merge).
+    keep_cache = n->session != nullptr || n->kernel_version == attr.current_version;
+    if (!n->session) n->kernel_version = attr.current_version;
+  }
+  std::shared_ptr<WriteSession> session;
+  if ((flags & O_ACCMODE) != O_RDONLY) {
+    ASSIGN_OR_RETURN(session, AcquireSession(n));
+    if (flags & O_TRUNC) {
+      Status st = session->Truncate(0);
+      if (!st.ok()) {
+        ReleaseSession(n, session);
+        return st;
+      }
+      attr.size = 0;
+    }
+  }
+  // A reader opened now keeps the file readable if it is unlinked (and,
+  // without versioning, purged) while open.
+  if (!session) (void)CurrentReader(n);
+  return AddHandle(n, attr, flags, std::move(session), keep_cache);
+}
+
+Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, uint32_t mode,
+                                      int flags, Caller who) {
+  auto made = MakeNode(parent, name, FileKind::kRegular, mode, who, {});
+  if (!made.ok()) {
+    if (made.status().code() != Status::Code::kExists || (flags & O_EXCL)) return made.status();
+    // Lost a race with another creator: open(O_CREAT) opens what is there.
+    ASSIGN_OR_RETURN(Entry existing, Lookup(parent, name));
+    auto opened = Open(existing.node, flags);
+    if (!opened.ok()) {
+      Forget(existing.node, 1);
+      return opened.status();
+    }
+    opened->entry = existing;
+    return opened;
+  }
+  Entry entry = std::move(made).value();
+  auto n = NodeOrTransient(entry.node);
+  auto session = AcquireSession(n);
+  Status st = session.ok() ? (*session)->Truncate(0) : session.status();
+  if (!st.ok()) {
+    if (session.ok()) ReleaseSession(n, *session);
+    Forget(entry.node, 1);
+    return st;
+  }
+  // A new file is a change: closing it commits its first (maybe empty) version.
+  (*session)->MarkDirty();
+  entry.attr.size = 0;
+  {
+    std::lock_guard lock(n->mu);
+    n->kernel_version = entry.attr.current_version;
+  }
+  ASSIGN_OR_RETURN(OpenedFile opened, AddHandle(n, entry.attr, flags, *session, false));
+  opened.entry = entry;
+  return opened;
+}
+
+Result<size_t> Filesystem::ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off,
+                                         size_t len, char* buf) {
+  ASSIGN_OR_RETURN(auto slot, CurrentReader(n));
+  if (!slot->reader) return size_t{0};  // no version yet: empty
+  std::lock_guard lock(slot->mu);
+  size_t done = 0;
+  while (done < len) {
+    size_t piece = 0;
+    RETURN_IF_ERROR(slot->reader->ReadAt(off + done, len - done, buf + done, &piece));
+    if (piece == 0) break;
+    done += piece;
+  }
+  return done;
+}
+
+Result<size_t> Filesystem::Read(uint64_t fh, uint64_t off, size_t n, char* buf) {
+  ASSIGN_OR_RETURN(auto h, GetHandle(fh));
+  std::shared_ptr<WriteSession> session = h->session;
+  if (!session) {
+    std::lock_guard lock(h->node->mu);
+    session = h->node->session;
+  }
+  auto got = session ? session->Read(off, n, buf) : ReadCommitted(h->node, off, n, buf);
+  if (!got.ok() && got.status().IsCorruption()) {
+    LogLine("read of " + Describe(h->node) + " failed: " + got.status().ToString());
+  }
+  return got;
+}
+
+Result<size_t> Filesystem::Write(uint64_t fh, uint64_t off, std::string_view data) {
+  ASSIGN_OR_RETURN(auto h, GetHandle(fh));
+  if (!h->session) return Status::Permission("file handle is not open for writing");
+  RETURN_IF_ERROR(h->session->Write(off, data));
+  return data.size();
+}
+
+Status Filesystem::CommitHandle(uint64_t fh, bool only_if_written) {
+  ASSIGN_OR_RETURN(auto h, GetHandle(fh));
+  if (!h->session) return Status::OK();
+  {
+    std::lock_guard lock(h->node->mu);
+    if (h->node->session != h->session || h->node->orphaned) return Status::OK();
+  }
+  if (only_if_written && !h->session->has_writes()) return Status::OK();
+  return CommitNode(h->node, h->session);
+}
+
+// A session only created or truncated to empty waits for Release (see
+// WriteSession::has_writes).
+Status Filesystem::Flush(uint64_t fh) { return CommitHandle(fh, true); }
+
+Status Filesystem::Release(uint64_t fh) {
+  std::shared_ptr<FileHandle> h;
+  {
+    std::lock_guard lock(mu_);
+    auto it = handles_.find(fh);
+    if (it == handles_.end()) return Status::InvalidArgument("file handle is not open");
+    h = std::move(it->second);
+    handles_.erase(it);
+    --h->node->opens;
+  }
+  Status st;
+  if (h->session) st = ReleaseSession(h->node, h->session);
+  DropNodeIfUnused(h->node->id);
+  return st;
+}
+
+Status Filesystem::Fsync(uint64_t fh) {
+  RETURN_IF_ERROR(CommitHandle(fh, false));
+  return bucket_.Sync();
+}
+
+Status Filesystem::Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len) {
+  ASSIGN_OR_RETURN(auto h, GetHandle(fh));
+  if (!h->session) return Status::Permission("file handle is not open for writing");
+  WriteSession& s = *h->session;
+  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+    case 0:
+      // Space is not reserved ahead in a deduplicating store; only the size
+      // changes (unless KEEP_SIZE).
+      if (!keep_size && off + len > s.size()) return s.Truncate(off + len);
+      return Status::OK();
+    case FALLOC_FL_PUNCH_HOLE:
+      if (!keep_size) return Status::NotSupported("punch hole needs FALLOC_FL_KEEP_SIZE");
+      return s.ZeroRange(off, len);
+    case FALLOC_FL_ZERO_RANGE:
+      if (!keep_size && off + len > s.size()) RETURN_IF_ERROR(s.Truncate(off + len));
+      return s.ZeroRange(off, len);
+    default:
+      return Status::NotSupported("fallocate mode " + std::to_string(mode) + " is not supported");
+  }
+}
+
+}  // namespace katamari::fs

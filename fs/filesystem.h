@@ -1,0 +1,199 @@
+// Filesystem: POSIX semantics over a Bucket, without FUSE.
+//
+// fs/fuse_ops.cc is a thin adapter that calls this object and replies; the
+// object itself is unit-tested without a mount (tests/unit/fs_test.cc).
+//
+// Node ids. The kernel names inodes by 64-bit node ids. For the live tree a
+// node id IS the catalog InodeId (root = 1). Ids with kVirtualNodeBit set are
+// reserved for synthetic nodes this object will allocate itself (version
+// paths NAME@N, NAME@, time views; SPEC §5) and are never passed to the store.
+//
+// Each node id the kernel knows has a Node: its lookup count (every call that
+// returns an Entry counts one lookup; Forget() subtracts), its open handles, a
+// write session while it is open for writing, and a reader of its current
+// version. A Node lives until the kernel has forgotten it AND its last handle
+// is released, so an unlinked file stays readable and writable through open
+// descriptors. A Node's `target` is the catalog inode it reads and writes:
+// normally its own id, but after the editor pattern (rename of a file over an
+// existing one merged the source into the target, see Bucket::Rename) the
+// source's node id is routed to the target inode from then on.
+//
+// Write sessions (fs/write_session.h): one per Node, shared by every handle
+// open for writing on it; reads through any handle see it. A session changed
+// by writes commits one version at each Flush() (close) of a writing handle;
+// any changed session commits at Fsync() and at the last Release() (so a file
+// only created or truncated to empty commits at release, after close). An
+// unchanged close commits nothing. Sessions of files that lost their last
+// name are discarded, not committed.
+//
+// Threads and locks: every method may be called from any thread. Lock order:
+// Filesystem::mu_ (node and handle tables) before Node::mu, before a
+// session's or reader's own mutex. Store calls are never made under mu_;
+// long work (commits) is never done under Node::mu.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/bucket.h"
+
+namespace katamari::fs {
+
+class WriteSession;
+
+inline constexpr uint64_t kVirtualNodeBit = uint64_t{1} << 63;
+inline bool IsVirtualNode(uint64_t node) { return (node & kVirtualNodeBit) != 0; }
+
+struct Caller {  // who makes a request (owner of what it creates)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+struct FilesystemOptions {
+  // Called (outside every lock) when the kernel's cached data of `node` is
+  // stale because its content changed behind the kernel (rename merge).
+  std::function<void(uint64_t node)> invalidate;
+  // One line per event worth a log line (commit failures, corruption).
+  std::function<void(const std::string&)> log;
+};
+
+// What a FUSE entry reply carries: the node id to use and its attributes.
+struct Entry {
+  uint64_t node = 0;
+  Attr attr;
+};
+
+struct OpenedFile {
+  uint64_t fh = 0;
+  bool keep_cache = false;  // kernel page cache still matches the content
+  Entry entry;              // the file's entry (Create counts it as a lookup)
+};
+
+struct AttrUpdate {
+  std::optional<uint32_t> mode, uid, gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns, mtime_ns;
+};
+
+class Filesystem {
+ public:
+  Filesystem(Bucket& bucket, FilesystemOptions options);
+  ~Filesystem();
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
+
+  // Empties the staging directory (left-overs of an earlier run). Call once
+  // before serving.
+  Status Init();
+
+  // ---- namespace. Every returned Entry counts one kernel lookup.
+  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t node, uint64_t count);
+  void AddLookup(uint64_t node);  // readdirplus handed out an entry
+  Result<Attr> GetAttr(uint64_t node);
+  // fh: the handle of an ftruncate/futimens, if any.
+  Result<Attr> SetAttr(uint64_t node, const AttrUpdate& update, std::optional<uint64_t> fh);
+  Result<Entry> MakeDir(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
+  Result<Entry> MakeFile(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
+  Result<Entry> MakeSymlink(uint64_t parent, std::string_view name, std::string_view target,
+                            Caller who);
+  Result<Entry> Link(uint64_t node, uint64_t new_parent, std::string_view new_name);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status RemoveDir(uint64_t parent, std::string_view name);
+  // flags: RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2).
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags);
+  Result<std::string> ReadLink(uint64_t node);
+
+  // ---- regular files. flags are open(2) flags.
+  Result<OpenedFile> Create(uint64_t parent, std::string_view name, uint32_t mode, int flags,
+                            Caller who);
+  Result<OpenedFile> Open(uint64_t node, int flags);
+  Result<size_t> Read(uint64_t fh, uint64_t off, size_t n, char* buf);
+  Result<size_t> Write(uint64_t fh, uint64_t off, std::string_view data);
+  Status Flush(uint64_t fh);
+  Status Release(uint64_t fh);
+  Status Fsync(uint64_t fh);
+  // mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+  // FALLOC_FL_ZERO_RANGE[|KEEP_SIZE]; others NotSupported.
+  Status Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len);
+
+  // ---- directories
+  Result<uint64_t> OpenDir(uint64_t node);
+  // The handle's snapshot ("." and ".." first), taken at OpenDir. `rewind`
+  // (a read from offset 0) re-reads the directory if a listing was already
+  // handed out (rewinddir).
+  Result<std::shared_ptr<const std::vector<DirEntry>>> DirEntries(uint64_t fh, bool rewind);
+  Status ReleaseDir(uint64_t fh);
+  // Attributes of an entry of a directory listing (readdirplus).
+  Result<Attr> EntryAttr(InodeId ino);
+
+  // ---- xattrs (user.* are stored; user.katamari.* are read-only facts)
+  Result<std::string> GetXattr(uint64_t node, std::string_view name);
+  Result<std::string> ListXattr(uint64_t node);  // names, each NUL-terminated
+  Status SetXattr(uint64_t node, std::string_view name, std::string_view value, int flags);
+  Status RemoveXattr(uint64_t node, std::string_view name);
+
+  Result<FsStats> StatFs();
+  Status SyncAll();  // fsyncdir: everything committed becomes durable
+
+  // Commits every changed write session (unmount, signals). Returns the
+  // first error; every session is tried.
+  Status CommitAll();
+
+  // ---- introspection for tests
+  size_t NodeCount() const;
+  uint64_t LookupCount(uint64_t node) const;
+  bool HasSession(uint64_t node) const;
+
+ private:
+  struct Node;
+  struct ReaderSlot;
+  struct FileHandle;
+  struct DirHandle;
+
+  std::shared_ptr<Node> FindNode(uint64_t node) const;
+  std::shared_ptr<Node> NodeOrTransient(uint64_t node) const;
+  Result<InodeId> TargetOf(uint64_t node) const;
+  Result<Entry> Remember(Attr attr);
+  void Overlay(Node& n, Attr* attr) const;
+  Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
+  Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
+                         Caller who, std::string_view symlink_target);
+  void MarkIfOrphaned(InodeId ino);
+  void AfterMerge(uint64_t source_node, InodeId into);
+  void DropNodeIfUnused(uint64_t node);
+  void LogLine(const std::string& line) const;
+
+  // file_ops.cc
+  Result<std::shared_ptr<FileHandle>> GetHandle(uint64_t fh) const;
+  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n);
+  Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
+  Status CommitHandle(uint64_t fh, bool only_if_written);
+  Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
+  Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
+  Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
+  Result<size_t> ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off, size_t len,
+                               char* buf);
+  Result<OpenedFile> AddHandle(const std::shared_ptr<Node>& n, Attr attr, int flags,
+                               std::shared_ptr<WriteSession> session, bool keep_cache);
+  std::string Describe(const std::shared_ptr<Node>& n) const;
+
+  Bucket& bucket_;
+  FilesystemOptions options_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Node>> nodes_;            // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> handles_;    // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dir_handles_; // guarded by mu_
+  uint64_t next_fh_ = 1;                                                 // guarded by mu_
+};
+
+}  // namespace katamari::fs

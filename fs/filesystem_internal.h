@@ -1,0 +1,53 @@
+// Private parts of Filesystem shared by filesystem.cc, file_ops.cc and
+// dir_ops.cc. Not for use outside fs/.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fs/filesystem.h"
+#include "fs/write_session.h"
+
+namespace katamari::fs {
+
+// A reader of one committed version, shared by the read-only handles of a
+// node. VersionReader is thread-compatible, hence the mutex.
+struct Filesystem::ReaderSlot {
+  std::mutex mu;
+  std::unique_ptr<VersionReader> reader;  // nullptr: the version is empty (no version yet)
+  VersionNo version;
+};
+
+// One node id the kernel knows (see the header comment of filesystem.h).
+struct Filesystem::Node {
+  explicit Node(uint64_t id) : id(id), target(id) {}
+  const uint64_t id;
+  // Guarded by Filesystem::mu_:
+  InodeId target;        // catalog inode behind this node id
+  uint64_t nlookup = 0;  // kernel lookups not yet forgotten
+  uint32_t opens = 0;    // open file and directory handles
+
+  std::mutex mu;  // guards everything below
+  bool orphaned = false;  // lost its last name: sessions are discarded
+  Attr last_attr;         // last attributes seen (served once the catalog forgot it)
+  std::shared_ptr<WriteSession> session;  // while open for writing
+  uint32_t writers = 0;                   // handles sharing `session`
+  std::shared_ptr<ReaderSlot> reader;     // current version, for reads without a session
+  VersionNo kernel_version;               // the content the kernel's page cache holds
+};
+
+struct Filesystem::FileHandle {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<WriteSession> session;  // set for handles open for writing
+  int flags = 0;
+};
+
+struct Filesystem::DirHandle {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<const std::vector<DirEntry>> entries;  // guarded by Filesystem::mu_
+  bool consumed = false;  // a listing was handed out; guarded by Filesystem::mu_
+};
+
+}  // namespace katamari::fs

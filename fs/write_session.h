@@ -1,0 +1,119 @@
+// WriteSession: the uncommitted state of one regular file open for writing.
+//
+// Every descriptor open for write on an inode shares one session, and every
+// read of that inode goes through it while it exists, so all descriptors and
+// processes see the same bytes. The session is the file as it will be
+// committed: a base version (read through a VersionReader, possibly none)
+// overlaid by ranges written since, which live in a sparse staging file in
+// the bucket's staging directory. Only an IntervalSet of staged ranges is kept
+// in memory (ranges are aligned to kBlock), so memory stays bounded whatever
+// the file size; disk use is what was written.
+//
+// Commit() streams the merged content to Bucket::CommitContent as the next
+// version; the store chunks and deduplicates it, so a small change to a big
+// file stores about one chunk. After a commit the session is clean again and
+// rebased on the new version (the staging file is emptied).
+//
+// The staging file is unlinked as soon as it is created: it exists only while
+// the session holds it open, so a crash leaves nothing behind to recover
+// (fsync commits a version instead of keeping a durable session).
+//
+// Thread-safety: all methods may be called concurrently; one mutex
+// serializes the data operations (a commit blocks writers and readers of this
+// file for its duration). size(), mtime_ns() and dirty() never block.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fs/interval_set.h"
+#include "fs/unique_fd.h"
+#include "store/bucket.h"
+
+namespace katamari::fs {
+
+class WriteSession {
+ public:
+  static constexpr uint64_t kBlock = 4096;
+
+  struct Base {
+    std::unique_ptr<VersionReader> reader;  // nullptr: empty base
+    VersionNo version;                      // 0: none
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+  };
+
+  // `staging_dir` must exist; `what` names the file in messages ("a/b.txt").
+  WriteSession(std::string staging_dir, std::string what, Base base);
+  ~WriteSession();
+  WriteSession(const WriteSession&) = delete;
+  WriteSession& operator=(const WriteSession&) = delete;
+
+  // Reads up to n bytes at off from the merged view; short only at the end.
+  Result<size_t> Read(uint64_t off, size_t n, char* buf);
+  // Writes at off, extending the file if needed. NoSpace if staging is full.
+  Status Write(uint64_t off, std::string_view data);
+  // Sets the size; growing reads as zeros, shrinking forgets the tail.
+  Status Truncate(uint64_t size);
+  // Makes [off, off+len) read as zeros without changing the size (punch hole).
+  Status ZeroRange(uint64_t off, uint64_t len);
+  // The mtime the next commit records (utimens on an open file, cp -p).
+  void SetMtime(int64_t mtime_ns);
+  // Marks the session changed although no byte changed (a newly created
+  // file commits its first, possibly empty, version at close).
+  void MarkDirty();
+
+  uint64_t size() const { return size_.load(); }
+  int64_t mtime_ns() const { return mtime_.load(); }
+  bool dirty() const { return dirty_.load(); }
+  // Dirty through bytes written (write, fallocate, truncate to a non-zero
+  // size) rather than only by MarkDirty or a truncation to zero. Flush
+  // commits only such sessions: shells open with O_CREAT|O_TRUNC, dup the
+  // descriptor and close the original before writing, and that first close
+  // must not commit an empty version.
+  bool has_writes() const { return has_writes_.load(); }
+  VersionNo base_version() const;
+  // Bytes currently held in the staging file (for tests and logs).
+  uint64_t staged_bytes() const;
+
+  // If dirty: commits the merged content as the next version of `target`
+  // and rebases on it; returns the new version. If clean: returns nullopt.
+  // On error the session stays dirty and unchanged (a later call retries).
+  Result<std::optional<VersionInfo>> Commit(Bucket& bucket, InodeId target);
+
+ private:
+  class MergedSource;
+  Status EnsureStagingLocked();
+  Result<size_t> ReadLocked(uint64_t off, size_t n, char* buf);
+  Status ReadUnstagedLocked(uint64_t off, size_t n, char* buf);
+  Status ReadStagingLocked(uint64_t off, size_t n, char* buf);
+  Status PwriteStagingLocked(uint64_t off, std::string_view data);
+  Status FillBlockEdgeLocked(uint64_t block_start, uint64_t keep_from, uint64_t keep_to);
+  Status WriteLocked(uint64_t off, std::string_view data);
+  Status PunchStagingLocked(uint64_t off, uint64_t len);
+  void Touch(bool wrote);
+
+  const std::string staging_dir_;
+  const std::string what_;
+
+  mutable std::mutex mu_;
+  UniqueFd fd_;             // staging file (unlinked); invalid until the first change
+  Base base_;               // guarded by mu_
+  uint64_t base_valid_ = 0; // bytes of base still visible (shrinks on truncate)
+  IntervalSet staged_;      // block-aligned ranges held by the staging file
+
+  std::atomic<uint64_t> size_{0};
+  std::atomic<int64_t> mtime_{0};
+  std::atomic<bool> dirty_{false};
+  std::atomic<bool> has_writes_{false};
+};
+
+// Wall-clock now in ns since the epoch.
+int64_t NowNs();
+
+}  // namespace katamari::fs
