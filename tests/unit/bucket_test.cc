@@ -1,1 +1,394 @@
+// Bucket: the key API end to end on a temporary bucket (no FUSE).
+#include "store/bucket.h"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "store/sha256.h"
+
+namespace katamari {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+int64_t NowForTest() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t CountChunkFiles(const std::string& dir) {
+  size_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir + "/chunks")) {
+    if (e.is_regular_file() && e.path().filename().string().size() == 64) ++n;
+  }
+  return n;
+}
+
+uint64_t ChunkBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir + "/chunks")) {
+    if (e.is_regular_file()) n += e.file_size();
+  }
+  return n;
+}
+
+class BucketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/katamari-bucket-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir_ = root_ + "/b";
+    BucketSettings set;
+    ASSERT_TRUE(Bucket::Create(dir_, set).ok());
+    Reopen();
+  }
+  void TearDown() override {
+    b_.reset();
+    fs::remove_all(root_);
+  }
+  void Reopen() {
+    b_.reset();
+    auto r = Bucket::Open(dir_, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    b_ = std::move(*r);
+  }
+  VersionInfo Put(const std::string& key, const std::string& data, PutOptions o = {}) {
+    StringSource src(data);
+    auto r = b_->Put(key, src, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VersionInfo{};
+  }
+  std::string Get(const std::string& key, VersionSelector sel = {}) {
+    StringSink sink;
+    Status st = b_->Get(key, sel, sink);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return sink.out;
+  }
+
+  std::string root_, dir_;
+  std::unique_ptr<Bucket> b_;
+};
+
+TEST_F(BucketTest, CreatedWithMode0700AndRefusesSecondCreate) {
+  struct stat st;
+  ASSERT_EQ(stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(Bucket::Create(dir_, {}).code(), Status::Code::kExists);
+}
+
+TEST_F(BucketTest, OpenMissingBucketSaysHowToCreateOne) {
+  auto r = Bucket::Open(root_ + "/nope", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  EXPECT_NE(r.status().message().find("katamari -b"), std::string::npos);
+}
+
+TEST_F(BucketTest, PutGetRoundTripAndShaMatches) {
+  for (size_t n : {0ul, 1ul, 4095ul, 100000ul, 9ul << 20}) {
+    std::string data = RandomBytes(n, n);
+    VersionInfo v = Put("dir/sub/f" + std::to_string(n), data);
+    EXPECT_EQ(v.size, n);
+    EXPECT_EQ(v.sha256, Sha256Of(data));
+    EXPECT_EQ(Get("dir/sub/f" + std::to_string(n)), data);
+  }
+  Reopen();
+  EXPECT_EQ(Get("dir/sub/f100000"), RandomBytes(100000, 100000));
+}
+
+TEST_F(BucketTest, VersionsNumberedAndNeverReused) {
+  Put("a", "one");
+  Put("a", "two");
+  Put("a", "three");
+  EXPECT_EQ(Get("a", {VersionNo(2), {}}), "two");
+  ASSERT_TRUE(b_->DeleteVersion("a", VersionNo(3)).ok());
+  EXPECT_EQ(Get("a"), "two");  // the previous one is current again
+  VersionInfo v = Put("a", "four");
+  EXPECT_EQ(v.version, VersionNo(4));
+  ASSERT_TRUE(b_->Delete("a").ok());
+  StringSink sink;
+  EXPECT_TRUE(b_->Get("a", {}, sink).IsNotFound());
+  EXPECT_EQ(Get("a", {VersionNo(4), {}}), "four");  // history kept after delete
+  EXPECT_EQ(Put("a", "five").version, VersionNo(5));  // numbering continues
+  auto versions = b_->Versions("a");
+  ASSERT_TRUE(versions.ok());
+  std::vector<uint64_t> nums;
+  for (auto& x : *versions) nums.push_back(x.version.value);
+  EXPECT_EQ(nums, (std::vector<uint64_t>{1, 2, 4, 5}));
+}
+
+TEST_F(BucketTest, GetAtTimeSeesThePast) {
+  Put("k", "old");
+  int64_t t1 = NowForTest();
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Put("k", "new");
+  Put("other", "x");
+  EXPECT_EQ(Get("k", {{}, t1}), "old");
+  StringSink sink;
+  EXPECT_TRUE(b_->Get("other", {{}, t1}, sink).IsNotFound());
+  ASSERT_TRUE(b_->Delete("k").ok());
+  EXPECT_EQ(Get("k", {{}, t1}), "old");
+}
+
+TEST_F(BucketTest, RestoreAddsNoChunkBytes) {
+  std::string big = RandomBytes(8 << 20, 7);
+  Put("r", big);
+  Put("r", "small");
+  uint64_t before = ChunkBytes(dir_);
+  auto r = b_->Restore("r", {VersionNo(1), {}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version, VersionNo(3));
+  ASSERT_TRUE(r->restored_from.has_value());
+  EXPECT_EQ(*r->restored_from, VersionNo(1));
+  EXPECT_EQ(ChunkBytes(dir_), before);
+  EXPECT_EQ(Get("r"), big);
+}
+
+TEST_F(BucketTest, OneByteChangeTo64MiBAddsAboutOneChunk) {
+  std::string data = RandomBytes(64 << 20, 42);
+  Put("big", data);
+  size_t files_before = CountChunkFiles(dir_);
+  uint64_t bytes_before = ChunkBytes(dir_);
+  data[data.size() / 2] ^= 0x5a;
+  VersionInfo v = Put("big", data);
+  size_t added = CountChunkFiles(dir_) - files_before;
+  EXPECT_GE(added, 1u);
+  EXPECT_LE(added, 2u);
+  EXPECT_LE(ChunkBytes(dir_) - bytes_before, 2 * 256u * 1024 + 4096);
+  EXPECT_LE(v.new_bytes, 2 * 256u * 1024 + 4096);
+  EXPECT_EQ(Get("big"), data);
+}
+
+TEST_F(BucketTest, InsertionNearStartAddsAChunkOrTwo) {
+  std::string data = RandomBytes(16 << 20, 43);
+  Put("ins", data);
+  uint64_t before = ChunkBytes(dir_);
+  data.insert(1000, std::string(100, 'x'));
+  Put("ins", data);
+  EXPECT_LE(ChunkBytes(dir_) - before, 3 * 256u * 1024);
+}
+
+TEST_F(BucketTest, GcNeverDeletesReferencedChunks) {
+  std::string shared = RandomBytes(2 << 20, 1);
+  Put("x", shared);
+  Put("y", shared + RandomBytes(1 << 20, 2));  // shares x's chunks
+  Put("x", "replaced");
+  ASSERT_TRUE(b_->Purge("x").ok());
+  auto gc = b_->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(Get("y"), shared + RandomBytes(1 << 20, 2));
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+  ASSERT_TRUE(b_->Purge("y").ok());
+  ASSERT_TRUE(b_->Gc().ok());
+  EXPECT_EQ(CountChunkFiles(dir_), 0u);  // everything unreferenced is reclaimed
+}
+
+TEST_F(BucketTest, GcSweepsOrphansButFsckOnlyCountsThem) {
+  Put("keep", RandomBytes(300000, 5));
+  // An orphan: a valid chunk file no catalog row knows (a crashed put).
+  std::string orphan_dir = dir_ + "/chunks/00";
+  std::string name(64, '0');
+  { FILE* f = fopen((orphan_dir + "/" + name).c_str(), "w"); fputs("junk", f); fclose(f); }
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok());
+  EXPECT_EQ(fsck->orphan_chunks, 1u);
+  auto gc = b_->Gc();
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->orphans_removed, 1u);
+  EXPECT_EQ(Get("keep"), RandomBytes(300000, 5));
+}
+
+TEST_F(BucketTest, CorruptChunkIsReportedNeverReturned) {
+  std::string data = RandomBytes(1 << 20, 9);
+  Put("c", data);
+  // Flip one byte in the middle of the largest chunk file.
+  fs::path victim;
+  uintmax_t best = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
+    if (e.is_regular_file() && e.file_size() > best) {
+      best = e.file_size();
+      victim = e.path();
+    }
+  }
+  FILE* f = fopen(victim.c_str(), "r+");
+  ASSERT_NE(f, nullptr);
+  fseek(f, static_cast<long>(best / 2), SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, static_cast<long>(best / 2), SEEK_SET);
+  fputc(c ^ 0xff, f);
+  fclose(f);
+  StringSink sink;
+  Status st = b_->Get("c", {}, sink);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("c@1"), std::string::npos) << st.message();
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_FALSE(fsck->ok());
+  ASSERT_EQ(fsck->damaged.size(), 1u);
+  EXPECT_EQ(fsck->damaged[0], "c@1");
+}
+
+TEST_F(BucketTest, RandomAccessReader) {
+  std::string data = RandomBytes(3 << 20, 11);
+  VersionInfo v = Put("ra", data);
+  auto r = b_->OpenVersion(v.ino, v.version);
+  ASSERT_TRUE(r.ok());
+  std::mt19937 rng(3);
+  for (int i = 0; i < 200; ++i) {
+    uint64_t off = rng() % (data.size() + 10);
+    size_t n = rng() % 300000;
+    std::string buf(n, '\0');
+    size_t got = 0;
+    ASSERT_TRUE((*r)->ReadAt(off, n, buf.data(), &got).ok());
+    size_t want = off >= data.size() ? 0 : std::min<size_t>(n, data.size() - off);
+    ASSERT_EQ(got, want);
+    EXPECT_EQ(buf.substr(0, got), data.substr(std::min<size_t>(off, data.size()), want));
+  }
+}
+
+TEST_F(BucketTest, MetadataSnapshottedPerVersion) {
+  PutOptions o;
+  o.metadata["user.owner"] = "ann";
+  Put("m", "1", o);
+  o.metadata["user.owner"] = "bob";
+  Put("m", "2", o);
+  auto vs = b_->Versions("m");
+  ASSERT_TRUE(vs.ok());
+  ASSERT_EQ(vs->size(), 2u);
+  EXPECT_EQ((*vs)[0].xattrs.at("user.owner"), "ann");
+  EXPECT_EQ((*vs)[1].xattrs.at("user.owner"), "bob");
+  PutOptions bad;
+  bad.metadata["owner"] = "x";
+  StringSource src("z");
+  EXPECT_EQ(b_->Put("m", src, bad).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(BucketTest, BadKeysRefused) {
+  for (const char* k : {"", "a//b", "a/../b", "./a", "a/"}) {
+    StringSource src("x");
+    EXPECT_EQ(b_->Put(k, src, {}).status().code(), Status::Code::kInvalidArgument) << k;
+  }
+}
+
+TEST_F(BucketTest, ListShowsLiveAndDeleted) {
+  Put("d/a", "1");
+  Put("d/b", "2");
+  Put("e", "3");
+  ASSERT_TRUE(b_->Delete("d/b").ok());
+  auto live = b_->List("d/", false);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0].key, "d/a");
+  auto all = b_->List("", true);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[1].key, "d/b");
+  EXPECT_TRUE((*all)[1].deleted);
+}
+
+TEST_F(BucketTest, NoVersioningKeepsOnlyTheLatest) {
+  std::string d2 = root_ + "/nv";
+  BucketSettings set;
+  set.versioning = false;
+  ASSERT_TRUE(Bucket::Create(d2, set).ok());
+  auto b = Bucket::Open(d2, {});
+  ASSERT_TRUE(b.ok());
+  StringSource s1(RandomBytes(1 << 20, 1)), s2(RandomBytes(1 << 20, 2));
+  ASSERT_TRUE((*b)->Put("f", s1, {}).ok());
+  ASSERT_TRUE((*b)->Put("f", s2, {}).ok());
+  auto vs = (*b)->Versions("f");
+  ASSERT_TRUE(vs.ok());
+  EXPECT_EQ(vs->size(), 1u);
+  uint64_t bytes = ChunkBytes(d2);
+  EXPECT_LT(bytes, (1u << 20) + (1u << 18));  // the old body was reclaimed
+}
+
+}  // namespace
+}  // namespace katamari
+
+// Crash order through the I/O seam: whatever step of a put fails, and
+// whatever a power cut then drops, no catalog row points at a missing or
+// damaged chunk, and every put that reported success is intact.
+#include "tests/unit/fault_env.h"
+
+namespace katamari {
+namespace {
+
+TEST(BucketCrashOrder, FailureAtEveryStepLeavesNoDanglingRow) {
+  char tmpl[] = "/tmp/katamari-crash-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = std::string(tmpl) + "/b";
+  FaultEnv env;
+  Bucket::OpenOptions with_env;
+  with_env.env = &env;
+  ASSERT_TRUE(Bucket::Create(dir, {}, &env).ok());
+  ASSERT_TRUE(env.SyncFilesystem(dir).ok());
+  // Each round puts new content (new chunks plus some shared with the last).
+  auto content = [](uint64_t round) {
+    return RandomBytes(250000, 100 + round) + RandomBytes(150000, 7);
+  };
+  std::string current = content(0);
+  uint64_t steps = 0;
+  {
+    auto b = Bucket::Open(dir, with_env);
+    ASSERT_TRUE(b.ok());
+    StringSource s0(current);
+    ASSERT_TRUE((*b)->Put("f", s0, {}).ok());
+    uint64_t before = env.mutation_count();  // dry run: count the steps of a put
+    current = content(1);
+    StringSource s1(current);
+    ASSERT_TRUE((*b)->Put("f", s1, {}).ok());
+    steps = env.mutation_count() - before;
+  }
+  ASSERT_GT(steps, 3u);
+  for (uint64_t i = 1; i <= steps + 2; ++i) {
+    const std::string next = content(i + 1);
+    bool put_ok = false;
+    {
+      auto b = Bucket::Open(dir, with_env);
+      ASSERT_TRUE(b.ok());
+      env.FailNthMutation(i, i % 2 ? ENOSPC : EIO);
+      StringSource src(next);
+      auto r = (*b)->Put("f", src, {});
+      put_ok = r.ok();
+      if (!r.ok()) {
+        EXPECT_TRUE(r.status().IsNoSpace() || r.status().code() == Status::Code::kIOError)
+            << r.status().ToString();
+      }
+      env.ClearFaults();
+    }
+    ASSERT_TRUE(env.SimulatePowerCut().ok());
+    if (put_ok) current = next;
+    auto b = Bucket::Open(dir, with_env);
+    ASSERT_TRUE(b.ok());
+    auto fsck = (*b)->Fsck();
+    ASSERT_TRUE(fsck.ok());
+    EXPECT_TRUE(fsck->ok()) << "step " << i << ": " << fsck->problems.at(0);
+    StringSink out;
+    ASSERT_TRUE((*b)->Get("f", {}, out).ok()) << "step " << i;
+    EXPECT_EQ(out.out, current) << "step " << i;
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace katamari
