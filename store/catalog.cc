@@ -315,6 +315,33 @@ Result<std::unique_ptr<Catalog>> Catalog::Create(const std::string& path,
   return cat;
 }
 
+namespace {
+
+// Opens and checks (and if needed migrates) the catalog at `path`.
+Result<std::unique_ptr<Catalog::Impl>> OpenImpl(const std::string& path, bool read_only,
+                                                bool immutable) {
+  auto impl = std::make_unique<Catalog::Impl>();
+  impl->path = path;
+  ASSIGN_OR_RETURN(impl->db, sql::Db::Open(path, read_only, /*create=*/false, immutable));
+  // Check the format before any pragma that writes (journal_mode), so a
+  // foreign file is reported as such and left untouched.
+  RETURN_IF_ERROR(impl->db->Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
+  ASSIGN_OR_RETURN(impl->format_version,
+                   catalog_format::CheckAndMigrate(*impl->db, Catalog::kFormatVersion));
+  RETURN_IF_ERROR(Configure(*impl->db));
+  ASSIGN_OR_RETURN(impl->settings, catalog_format::LoadSettings(*impl->db));
+  return impl;
+}
+
+// True if `path`-wal holds no committed frames (absent or empty).
+bool WalIsEmpty(const std::string& path) {
+  struct stat st;
+  if (::stat((path + "-wal").c_str(), &st) != 0) return errno == ENOENT;
+  return st.st_size == 0;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool read_only) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -324,17 +351,16 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path, bool rea
     }
     return Status::FromErrno(errno, "stat catalog " + path);
   }
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  ASSIGN_OR_RETURN(impl->db, sql::Db::Open(path, read_only, /*create=*/false));
-  // Check the format before any pragma that writes (journal_mode), so a
-  // foreign file is reported as such and left untouched.
-  RETURN_IF_ERROR(impl->db->Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
-  ASSIGN_OR_RETURN(impl->format_version,
-                   catalog_format::CheckAndMigrate(*impl->db, kFormatVersion));
-  RETURN_IF_ERROR(Configure(*impl->db));
-  ASSIGN_OR_RETURN(impl->settings, catalog_format::LoadSettings(*impl->db));
-  return std::unique_ptr<Catalog>(new Catalog(std::move(impl)));
+  auto impl = OpenImpl(path, read_only, /*immutable=*/false);
+  // A reader that may not write the bucket directory cannot create the WAL's
+  // -shm file. If no WAL content exists, the main file alone is the whole
+  // catalog, and SQLite's immutable mode reads it without -shm or locks.
+  if (!impl.ok() && read_only && impl.status().code() == Status::Code::kReadOnly &&
+      WalIsEmpty(path)) {
+    impl = OpenImpl(path, read_only, /*immutable=*/true);
+  }
+  if (!impl.ok()) return impl.status();
+  return std::unique_ptr<Catalog>(new Catalog(std::move(*impl)));
 }
 
 const BucketSettings& Catalog::settings() const { return impl_->settings; }

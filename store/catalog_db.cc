@@ -2,6 +2,7 @@
 // become Status values.
 #include "store/catalog_db.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -20,6 +21,23 @@ std::string ShortSql(const char* sql) {
   }
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
+}
+
+// Percent-encodes a path for an SQLite URI filename ('?', '#', '%' and
+// anything unusual would otherwise change its meaning).
+std::string UriEscape(const std::string& path) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -84,12 +102,18 @@ Result<Digest> Query::DigestAt(int col) const {
   return d;
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only, bool create) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only, bool create,
+                                     bool immutable) {
   int flags = SQLITE_OPEN_NOMUTEX;  // the catalog's own mutex serializes use
   flags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
+  std::string name = path;
+  if (immutable && read_only) {
+    flags |= SQLITE_OPEN_URI;
+    name = "file:" + UriEscape(path) + "?immutable=1";
+  }
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   std::unique_ptr<Db> db(new Db(raw, path, read_only));  // closes `raw` on every path
   if (rc != SQLITE_OK) return db->Error(rc, "opening the catalog");
   sqlite3_extended_result_codes(raw, 1);

@@ -106,7 +106,11 @@ class Query {
 class Db {
  public:
   // Opens a connection (no schema checks). `create`: the file may be new.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only, bool create);
+  // `immutable` (read-only only): SQLite's immutable=1, which reads the file
+  // without WAL or locks; for a bucket whose directory this process cannot
+  // write (no -shm can be made) and that has no WAL content.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only, bool create,
+                                          bool immutable = false);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -225,6 +228,46 @@ TEST_F(CatalogTest, ReadOnlyOpenReadsButRefusesWrites) {
   EXPECT_EQ(*got, f);
   EXPECT_CODE(cat_->CreateNode(kRootInode, "g", Catalog::NewNode{}), Code::kReadOnly);
   EXPECT_CODE(cat_->Unlink(kRootInode, "f"), Code::kReadOnly);
+}
+
+// A reader that cannot write the bucket directory (no -shm can be created)
+// still reads a catalog that has no WAL content.
+TEST_F(CatalogTest, ReadOnlyOpenWorksInAnUnwritableDirectory) {
+  InodeId f = Mk(kRootInode, "f");
+  cat_.reset();  // the last connection checkpoints and removes the WAL
+  ASSERT_FALSE(fs::exists(path_ + "-wal"));
+  ASSERT_FALSE(fs::exists(path_ + "-shm"));
+  auto check = [&]() -> int {
+    auto c = Catalog::Open(path_, /*read_only=*/true);
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
+      return 3;
+    }
+    auto l = (*c)->Lookup(kRootInode, "f");
+    return l.ok() && *l == f ? 0 : 4;
+  };
+  if (::geteuid() != 0) {
+    ::chmod(dir_.path().c_str(), 0555);
+    int rc = check();
+    ::chmod(dir_.path().c_str(), 0755);
+    EXPECT_EQ(rc, 0);
+    return;
+  }
+  // Root writes anywhere: check as nobody in a child process.
+  ::chmod(dir_.path().c_str(), 0755);
+  ::chmod(path_.c_str(), 0644);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    if (::access(dir_.path().c_str(), W_OK) == 0) ::_exit(5);  // the premise
+    ::_exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(fs::exists(path_ + "-shm"));
 }
 
 TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
