@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "fs/filesystem_internal.h"
+#include "fs/write_session.h"
 
 namespace katamari::fs {
 
@@ -257,10 +258,43 @@ void Filesystem::MarkIfOrphaned(InodeId ino) {
   }
 }
 
+// Without versioning, removing the last name of a file frees its chunks at
+// once. If descriptors are open on it, copy its content into a session first:
+// they keep reading (and writing) that copy until they are closed.
+Result<std::shared_ptr<WriteSession>> Filesystem::PinIfOpen(const Attr& doomed) {
+  if (bucket_.settings().versioning || doomed.kind != FileKind::kRegular || doomed.nlink > 1) {
+    return std::shared_ptr<WriteSession>();
+  }
+  auto n = FindNode(doomed.ino.value);
+  if (!n) return std::shared_ptr<WriteSession>();
+  {
+    std::lock_guard lock(mu_);
+    if (n->opens == 0) return std::shared_ptr<WriteSession>();
+  }
+  ASSIGN_OR_RETURN(auto session, AcquireSession(n));
+  Status st = session->Materialize();
+  if (!st.ok()) {
+    ReleaseSession(n, session);
+    return st;
+  }
+  return session;
+}
+
+// Undoes PinIfOpen when the removal did not happen.
+void Filesystem::Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned) {
+  if (!pinned) return;
+  if (auto n = FindNode(doomed.ino.value)) ReleaseSession(n, pinned);
+}
+
 Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   ASSIGN_OR_RETURN(Attr child, bucket_.Lookup(dir, name));
-  RETURN_IF_ERROR(bucket_.Unlink(dir, name));
+  ASSIGN_OR_RETURN(auto pinned, PinIfOpen(child));
+  Status st = bucket_.Unlink(dir, name);
+  if (!st.ok()) {
+    Unpin(child, pinned);
+    return st;
+  }
   MarkIfOrphaned(child.ino);
   return Status::OK();
 }
@@ -308,9 +342,16 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
   ASSIGN_OR_RETURN(InodeId new_dir, TargetOf(new_parent));
   ASSIGN_OR_RETURN(Attr source, bucket_.Lookup(dir, name));
   auto replaced = bucket_.Lookup(new_dir, new_name);
-  ASSIGN_OR_RETURN(std::optional<InodeId> merged,
-                   bucket_.Rename(dir, name, new_dir, new_name, flags));
-  if (merged) {
+  std::shared_ptr<WriteSession> pinned;
+  if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
+    ASSIGN_OR_RETURN(pinned, PinIfOpen(*replaced));
+  }
+  auto renamed = bucket_.Rename(dir, name, new_dir, new_name, flags);
+  if (!renamed.ok()) {
+    if (replaced.ok()) Unpin(*replaced, pinned);
+    return renamed.status();
+  }
+  if (std::optional<InodeId> merged = *renamed) {
     AfterMerge(source.ino.value, *merged);
   } else if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
     MarkIfOrphaned(replaced->ino);

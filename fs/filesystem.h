@@ -168,6 +168,8 @@ class Filesystem {
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
                          Caller who, std::string_view symlink_target);
   void MarkIfOrphaned(InodeId ino);
+  Result<std::shared_ptr<WriteSession>> PinIfOpen(const Attr& doomed);
+  void Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned);
   void AfterMerge(uint64_t source_node, InodeId into);
   void DropNodeIfUnused(uint64_t node);
   void LogLine(const std::string& line) const;

@@ -267,6 +267,30 @@ Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
   return Status::OK();
 }
 
+Status WriteSession::Materialize() {
+  std::lock_guard lock(mu_);
+  if (!base_.reader) return Status::OK();
+  RETURN_IF_ERROR(EnsureStagingLocked());
+  std::string buf;
+  Status st;
+  uint64_t limit = AlignUp(base_valid_);
+  staged_.Walk(0, limit, [&](uint64_t start, uint64_t end, bool covered) {
+    for (uint64_t pos = start; !covered && pos < end && st.ok();) {
+      size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, end - pos));
+      buf.resize(piece);
+      st = ReadUnstagedLocked(pos, piece, buf.data());
+      if (st.ok()) st = PwriteStagingLocked(pos, buf);
+      pos += piece;
+    }
+    return st.ok();
+  });
+  RETURN_IF_ERROR(st);
+  staged_.Add(0, limit);
+  base_.reader.reset();
+  base_valid_ = 0;
+  return Status::OK();
+}
+
 Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();

@@ -68,6 +68,11 @@ class WriteSession {
   // file commits its first, possibly empty, version at close).
   void MarkDirty();
 
+  // Copies every byte still read from the base into the staging file and
+  // drops the base reader, so the session no longer needs the base version's
+  // chunks (they may be freed: unlink of an open file without versioning).
+  Status Materialize();
+
   uint64_t size() const { return size_.load(); }
   int64_t mtime_ns() const { return mtime_.load(); }
   bool dirty() const { return dirty_.load(); }
