@@ -20,6 +20,7 @@ namespace katamari {
 namespace {
 
 std::function<int64_t()>* g_clock = nullptr;  // catalog_testing::ScopedClock
+std::function<void(sql::Db&)>* g_connection_hook = nullptr;  // ScopedConnectionHook
 
 // Deepest directory nesting PathOf / the subtree check will walk; a longer
 // chain can only be a cycle in a damaged catalog.
@@ -92,18 +93,23 @@ Status ValidateSettings(const BucketSettings& s) {
   return Status::OK();
 }
 
-// Connection settings (not stored in the file, except journal_mode).
-Status Configure(sql::Db& db) {
-  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
-  // 16 MiB of page cache: a large commit touches tens of thousands of chunk rows.
-  RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -16384", "setting the cache size"));
-  if (db.read_only()) return Status::OK();
+Status ConfigureRw(sql::Db& db) {
   // WAL: readers never block the writer; NORMAL: a commit does not fsync,
   // Catalog::Sync() does (SPEC §7's documented window).
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode"));
   RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL"));
   // After a huge commit the WAL is cut back to 64 MiB at the next checkpoint.
   return db.Exec("PRAGMA journal_size_limit = 67108864", "setting journal_size_limit");
+}
+
+// Connection settings (not stored in the file, except journal_mode).
+Status Configure(sql::Db& db) {
+  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
+  // 16 MiB of page cache: a large commit touches tens of thousands of chunk rows.
+  RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -16384", "setting the cache size"));
+  if (!db.read_only()) RETURN_IF_ERROR(ConfigureRw(db));
+  if (g_connection_hook != nullptr) (*g_connection_hook)(db);
+  return Status::OK();
 }
 
 // Removes a half-created catalog unless disarmed, so `init` can be retried.
@@ -535,6 +541,14 @@ ScopedClock::ScopedClock(std::function<int64_t()> now_ns) {
 ScopedClock::~ScopedClock() {
   delete g_clock;
   g_clock = nullptr;
+}
+
+ScopedConnectionHook::ScopedConnectionHook(std::function<void(sql::Db&)> hook) {
+  g_connection_hook = new std::function<void(sql::Db&)>(std::move(hook));
+}
+ScopedConnectionHook::~ScopedConnectionHook() {
+  delete g_connection_hook;
+  g_connection_hook = nullptr;
 }
 
 }  // namespace katamari::catalog_testing

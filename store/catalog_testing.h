@@ -31,4 +31,15 @@ class ScopedClock {
   ScopedClock& operator=(const ScopedClock&) = delete;
 };
 
+// While alive, runs `hook` on every catalog connection right after its
+// pragmas, e.g. a small max_page_count to make SQLite report a full disk, or
+// a short busy timeout.
+class ScopedConnectionHook {
+ public:
+  explicit ScopedConnectionHook(std::function<void(sql::Db&)> hook);
+  ~ScopedConnectionHook();
+  ScopedConnectionHook(const ScopedConnectionHook&) = delete;
+  ScopedConnectionHook& operator=(const ScopedConnectionHook&) = delete;
+};
+
 }  // namespace katamari::catalog_testing

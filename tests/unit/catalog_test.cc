@@ -997,17 +997,73 @@ TEST_F(CatalogTest, StatsCountRows) {
   EXPECT_EQ(s->logical_bytes, 400u);
 }
 
+// ---- failures
+
+std::vector<ChunkRef> ManyChunks(int n, uint8_t salt) {
+  std::vector<ChunkRef> out;
+  for (int i = 0; i < n; ++i) {
+    Digest d;
+    for (int k = 0; k < 4; ++k) d.bytes[k] = static_cast<uint8_t>(i >> (8 * k));
+    d.bytes[4] = salt;
+    out.push_back(ChunkRef{d, 65536, 30000});
+  }
+  return out;
+}
+
+TEST_F(CatalogTest, FullDiskFailsCleanlyAndTheCatalogRecovers) {
+  InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1)}));
+  std::vector<ChunkRef> many = ManyChunks(5000, 0x77);
+  {
+    // SQLite reports SQLITE_FULL once the file would grow past max_page_count.
+    catalog_testing::ScopedConnectionHook hook([](sql::Db& db) {
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(db.raw(), "PRAGMA page_count", -1, &st, nullptr);
+      sqlite3_step(st);
+      std::string sql = "PRAGMA max_page_count = " +
+                        std::to_string(sqlite3_column_int64(st, 0) + 2);
+      sqlite3_finalize(st);
+      sqlite3_exec(db.raw(), sql.c_str(), nullptr, nullptr, nullptr);
+    });
+    Reopen();
+    auto r = Add(f, many);
+    EXPECT_CODE(r, Code::kNoSpace);
+    EXPECT_NE(r.status().message().find("disk full"), std::string::npos)
+        << r.status().message();
+    EXPECT_EQ(Vnos(f), std::vector<uint64_t>{1});  // nothing half-done
+    EXPECT_EQ(cat_->HaveChunks({many[0].id, many[4999].id}),
+              (std::vector<bool>{false, false}));
+    EXPECT_EQ(cat_->GetAttr(f)->current_version.value, 1u);
+  }
+  Reopen();  // space is back
+  auto r = Add(f, many);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->version.value, 2u);
+}
+
+TEST_F(CatalogTest, AWriterHoldingTheLockMakesWritesBusyNotReads) {
+  catalog_testing::ScopedConnectionHook hook(
+      [](sql::Db& db) { sqlite3_busy_timeout(db.raw(), 50); });
+  InodeId f = Mk(kRootInode, "f");
+  Reopen();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = cat_->CreateNode(kRootInode, "g", Catalog::NewNode{});
+  EXPECT_CODE(r, Code::kBusy);
+  EXPECT_NE(r.status().message().find("locked by another process"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(*cat_->Lookup(kRootInode, "f"), f);  // WAL: readers go on
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_OK(cat_->CreateNode(kRootInode, "g", Catalog::NewNode{}));
+}
+
 // ---- performance: one FUSE-sized commit of a ~1.3 GB file
 
 TEST_F(CatalogTest, AddVersionWithTwentyThousandChunksIsFast) {
   InodeId f = Mk(kRootInode, "big");
-  std::vector<ChunkRef> chunks;
-  for (int i = 0; i < 20000; ++i) {
-    Digest d;
-    for (int k = 0; k < 4; ++k) d.bytes[k] = static_cast<uint8_t>(i >> (8 * k));
-    d.bytes[4] = 0x5A;
-    chunks.push_back(ChunkRef{d, 65536, 30000});
-  }
+  std::vector<ChunkRef> chunks = ManyChunks(20000, 0x5A);
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_OK(Add(f, chunks));
   auto t1 = std::chrono::steady_clock::now();
