@@ -153,8 +153,11 @@ Status Migrate(sql::Db& db, int from, int to) {
       if (s.from == cur) step = &s;
     }
     if (step == nullptr) {
-      return NotACatalog(db, "format " + std::to_string(cur) +
-                                 " has no migration path to format " + std::to_string(to));
+      return Status::Corruption("catalog " + db.path() + " has format " +
+                                std::to_string(cur) + ", which this katamari cannot migrate " +
+                                "(no step from format " + std::to_string(cur) + " to " +
+                                std::to_string(cur + 1) +
+                                "); restore catalog.db from a backup");
     }
     Status s = step->apply(db);
     if (!s.ok()) {

@@ -311,23 +311,51 @@ Status Catalog::Impl::Purge(InodeId ino) {
   return Status::OK();
 }
 
+namespace {
+
+// What the live source file of a merge shows: its current version's facts
+// and chunks, or (never written) the empty file with its live xattrs.
+Status SourceContent(Catalog::Impl& impl, InodeId src, VersionInfo* v,
+                     std::vector<ChunkRef>* chunks) {
+  ASSIGN_OR_RETURN(Catalog::Impl::InodeRow s, impl.LoadInode(src));
+  if (s.current_version.value != 0) {
+    ASSIGN_OR_RETURN(*v, LoadVersion(impl, src, s.current_version));
+    ASSIGN_OR_RETURN(*chunks, LoadChunks(impl, src, s.current_version));
+    return Status::OK();
+  }
+  v->sha256 = *Digest::FromHex(kEmptySha256Hex);
+  ASSIGN_OR_RETURN(v->xattrs, impl.LiveXattrs(src));
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInodeMtime));
+  q.Bind(1, src);
+  RETURN_IF_ERROR(q.Step().status());
+  v->mtime_ns = q.Int(0);
+  return Status::OK();
+}
+
+// The merged target shows the source's mode, owner, times and live xattrs.
+Status TakeOverAttrs(Catalog::Impl& impl, InodeId dst, InodeId src, int64_t ctime_ns) {
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlCopyAttrs));
+    q.BindAll(dst, src, ctime_ns);
+    RETURN_IF_ERROR(q.Run());
+  }
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDropXattrs));
+    q.Bind(1, dst);
+    RETURN_IF_ERROR(q.Run());
+  }
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlCopyXattrs));
+  q.BindAll(dst, src);
+  return q.Run();
+}
+
+}  // namespace
+
 Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
-  ASSIGN_OR_RETURN(InodeRow s, LoadInode(src));
   ASSIGN_OR_RETURN(InodeRow d, LoadInode(dst));
   VersionInfo v;
   std::vector<ChunkRef> chunks;
-  if (s.current_version.value != 0) {
-    ASSIGN_OR_RETURN(v, LoadVersion(*this, src, s.current_version));
-    ASSIGN_OR_RETURN(chunks, LoadChunks(*this, src, s.current_version));
-  } else {
-    // Never written: the target's new content is the empty file.
-    v.sha256 = *Digest::FromHex(kEmptySha256Hex);
-    ASSIGN_OR_RETURN(v.xattrs, LiveXattrs(src));
-    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlInodeMtime));
-    q.Bind(1, src);
-    RETURN_IF_ERROR(q.Step().status());
-    v.mtime_ns = q.Int(0);
-  }
+  RETURN_IF_ERROR(SourceContent(*this, src, &v, &chunks));
   ASSIGN_OR_RETURN(RefTotals t, AddRefs(*this, &chunks));
   v.ino = dst;
   v.version = d.next_version;
@@ -338,21 +366,7 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
   v.chunk_count = chunks.size();
   v.restored_from.reset();
   RETURN_IF_ERROR(InsertVersion(*this, v, chunks));
-  {
-    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlCopyAttrs));
-    q.BindAll(dst, src, w.time_ns);
-    RETURN_IF_ERROR(q.Run());
-  }
-  {
-    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDropXattrs));
-    q.Bind(1, dst);
-    RETURN_IF_ERROR(q.Run());
-  }
-  {
-    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlCopyXattrs));
-    q.BindAll(dst, src);
-    RETURN_IF_ERROR(q.Run());
-  }
+  RETURN_IF_ERROR(TakeOverAttrs(*this, dst, src, w.time_ns));
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlSetCurrent));
   q.BindAll(dst, v.version, v.size);
   return q.Run();
