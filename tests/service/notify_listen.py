@@ -96,7 +96,8 @@ def main():
             for line in msg.decode("utf-8", "replace").splitlines():
                 if line == "READY=1":
                     mounted = int(is_fuse_mount(mountpoint))
-                    ok = int(probe(mountpoint))
+                    # Never write into the bare directory under a missing mount.
+                    ok = int(mounted and probe(mountpoint))
                     events.write(f"READY pid={pid} mounted={mounted} probe={ok}\n")
                 elif line == "STOPPING=1":
                     events.write(f"STOPPING pid={pid}\n")

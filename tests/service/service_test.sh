@@ -260,7 +260,9 @@ for i in $(seq 200); do
   kill -0 "$SERVICE_PID" 2>/dev/null || break
   sleep 0.1
 done
-if grep -qx "READY pid=$SERVICE_PID mounted=1 probe=1" "$EVENTS"; then
+# Exactly one READY=1, and the first one already found the mount serving.
+if [ "$(grep '^READY' "$EVENTS" | head -n 1)" = "READY pid=$SERVICE_PID mounted=1 probe=1" ] &&
+   [ "$(grep -c '^READY' "$EVENTS")" = 1 ]; then
   pass "READY=1 from the main pid, and at that moment $MNT was a FUSE mount that served a write"
 else
   fail "readiness: events '$(cat "$EVENTS")', daemon stderr '$(cat "$TMP/service.err")'"
