@@ -185,8 +185,15 @@ Status Bucket::RemoveDir(InodeId parent, std::string_view name) {
 Result<std::optional<InodeId>> Bucket::Rename(InodeId parent, std::string_view name,
                                               InodeId new_parent, std::string_view new_name,
                                               unsigned flags) {
+  auto src = s_->catalog->Lookup(parent, name);
   ASSIGN_OR_RETURN(Catalog::RenameResult r,
                    s_->catalog->Rename(parent, name, new_parent, new_name, flags));
+  if (r.merged_into && src.ok()) {
+    // Editor pattern: the temporary file's content is now the target's newest
+    // version (same chunks). Its own short history would only make the next
+    // file of that temporary name revive it, so drop it.
+    (void)s_->catalog->PurgeHistory(*src);
+  }
   if (!s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r.merged_into;
 }

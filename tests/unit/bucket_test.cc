@@ -305,6 +305,25 @@ TEST_F(BucketTest, ListShowsLiveAndDeleted) {
   EXPECT_TRUE((*all)[1].deleted);
 }
 
+TEST_F(BucketTest, EditorPatternKeepsHistoryAndForgetsTheTempFile) {
+  Put("doc", "v1");
+  auto tmp = b_->MakeNode(kRootInode, "doc.tmp", FileKind::kRegular, 0644, 0, 0);
+  ASSERT_TRUE(tmp.ok());
+  StringSource src("v2");
+  ASSERT_TRUE(b_->CommitContent(tmp->ino, src, {}).ok());
+  auto merged = b_->Rename(kRootInode, "doc.tmp", kRootInode, "doc", 0);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  ASSERT_TRUE(merged->has_value());
+  EXPECT_EQ(Get("doc"), "v2");
+  EXPECT_EQ(Get("doc", {VersionNo(1), {}}), "v1");
+  auto again = b_->MakeNode(kRootInode, "doc.tmp", FileKind::kRegular, 0644, 0, 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->ino, tmp->ino);  // a new file, not a revival of the merged one
+  auto deleted = b_->List("", true);
+  ASSERT_TRUE(deleted.ok());
+  for (const auto& f : *deleted) EXPECT_FALSE(f.deleted) << f.key;
+}
+
 TEST_F(BucketTest, NoVersioningKeepsOnlyTheLatest) {
   std::string d2 = root_ + "/nv";
   BucketSettings set;
