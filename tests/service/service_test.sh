@@ -60,21 +60,30 @@ wait_daemons_gone() {
 
 cleanup() {
   local mnt pid
+  set +e  # clean up as much as possible, whatever fails
   exec 9>&-
-  for mnt in "$TMP"/mnt*; do
-    [ -d "$mnt" ] || continue
-    while is_mounted "$mnt"; do umount -l "$mnt" 2>/dev/null || break; done
+  for pid in $SERVICE_PID $LISTENER_PID; do kill "$pid" 2>/dev/null || true; done
+  # Daemons first (SIGTERM commits and unmounts), then whatever is still mounted under
+  # $TMP -- dead mounts too, which `[ -d ]` would not even see.
+  for mnt in "$TMP/mnt" "$TMP/mnt2"; do
     for pid in $(daemon_pids "$mnt"); do kill -TERM "$pid" 2>/dev/null || true; done
     wait_daemons_gone "$mnt" || for pid in $(daemon_pids "$mnt"); do kill -KILL "$pid"; done
   done
-  for pid in $SERVICE_PID $LISTENER_PID; do kill "$pid" 2>/dev/null || true; done
+  findmnt -rn -o TARGET | grep -F "$TMP/" | sort -r | while read -r mnt; do
+    umount -l "$mnt" || echo "cleanup: cannot unmount $mnt" >&2
+  done
   if [ "$HELPER_INSTALLED" = 1 ]; then
     rm -f "$HELPER"
     [ -z "$HELPER_BACKUP" ] || mv "$HELPER_BACKUP" "$HELPER"
   fi
-  rm -rf "$TMP"
+  if findmnt -rn -o TARGET | grep -qF "$TMP/"; then
+    echo "cleanup: mounts remain under $TMP; not deleting it" >&2
+  else
+    rm -rf "$TMP"
+  fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP  # meson's timeout sends SIGTERM: clean up then too
 
 fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }
@@ -299,6 +308,68 @@ fi
 if [ -n "$LISTENER_PID" ]; then kill "$LISTENER_PID" 2>/dev/null || true; LISTENER_PID=""; fi
 # A stale dead mount is what `cleanup` is for; with none it is a no-op.
 svc cleanup "$TMP/service.conf" && pass "cleanup without a dead mount" || fail "cleanup failed"
+
+# --- crashes: a dead mount is detached by ExecStopPost (cleanup) and by the next start --
+wait_mounted() {  # wait_mounted MOUNTPOINT: up to 20 s
+  local i
+  for i in $(seq 200); do is_mounted "$1" && return 0; sleep 0.1; done
+  return 1
+}
+# start_service CONF: what katamari@.service's ExecStart runs, in the background.
+start_service() {
+  # exec all the way down, so $! is katamarifs's pid, as MAINPID would be.
+  (
+    export KATAMARIFS="$KATAMARIFS_BIN"
+    exec "$SERVICE_SCRIPT" start "$1"
+  ) 2>>"$TMP/service.err" &
+  SERVICE_PID=$!
+}
+crash_service() {  # SIGKILL: no commit, no unmount -- the kernel keeps a dead mount
+  kill -KILL "$SERVICE_PID"
+  wait "$SERVICE_PID" 2>/dev/null || true
+  SERVICE_PID=""
+}
+start_service "$TMP/service.conf"
+if wait_mounted "$MNT"; then
+  # A second daemon on the same bucket is refused, naming the holder.
+  mkdir -p "$TMP/mnt2"
+  conf second "BUCKET=$BUCKET" "MOUNTPOINT=$TMP/mnt2"
+  expect_fail 1 "already mounted by pid $SERVICE_PID" svc start "$TMP/second.conf"
+  # And a second start on a live mountpoint is refused before katamarifs runs.
+  conf other "BUCKET=$TMP/other-bucket" "MOUNTPOINT=$MNT"
+  "$KATAMARI_BIN" -b "$TMP/other-bucket" init >/dev/null
+  expect_fail 1 "$MNT is already mounted ($BUCKET, type fuse.katamari)" svc start "$TMP/other.conf"
+  crash_service
+  if ! stat --cached=never "$MNT/." >/dev/null 2>&1 && is_mounted "$MNT"; then
+    svc cleanup "$TMP/service.conf" 2>"$TMP/err" || fail "cleanup: $(cat "$TMP/err")"
+    is_mounted "$MNT" && fail "cleanup left the dead mount at $MNT" ||
+      pass "cleanup detached the dead mount left by a crash"
+  else
+    fail "after SIGKILL, expected a dead mount at $MNT"
+  fi
+  # Restart= after a crash: start itself also detaches a dead mount, then mounts.
+  start_service "$TMP/service.conf"
+  wait_mounted "$MNT" || fail "no mount after restart"
+  crash_service
+  start_service "$TMP/service.conf"
+  for i in $(seq 200); do
+    stat --cached=never "$MNT/." >/dev/null 2>&1 &&
+      [ "$(findmnt -n --mountpoint "$MNT" | wc -l)" = 1 ] && break
+    sleep 0.1
+  done
+  if grep -q "holds a dead FUSE mount" "$TMP/service.err" && echo again >"$MNT/again.txt"; then
+    pass "start after a crash detached the dead mount and mounted again"
+  else
+    fail "start after a crash: $(cat "$TMP/service.err")"
+  fi
+  kill -TERM "$SERVICE_PID"
+  wait "$SERVICE_PID" || fail "katamarifs exited $? on SIGTERM after the restart"
+  SERVICE_PID=""
+  got=$("$KATAMARI_BIN" -b "$BUCKET" get again.txt 2>&1) || true
+  [ "$got" = again ] && pass "bucket fine after two crashes" || fail "again.txt: '$got'"
+else
+  fail "katamari-service start did not mount: $(cat "$TMP/service.err")"
+fi
 
 # --- mount(8) through /sbin/mount.katamari -------------------------------------------
 if [ -e "$HELPER" ]; then
