@@ -161,8 +161,8 @@ Status Db::Error(int rc, std::string_view what) const {
                                 "; restore catalog.db from a backup");
     case SQLITE_READONLY:
       return Status::ReadOnly(head + "cannot write: " + detail + ctx +
-                              "; check the permissions of the bucket directory and "
-                              "catalog.db, or open the bucket read-write");
+                              "; run as a user who may write the bucket directory and "
+                              "catalog.db (check their owner and mode)");
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return Status::Busy(head + "locked by another process for more than " +
