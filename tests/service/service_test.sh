@@ -209,8 +209,21 @@ expect_fail 66 "mkdir -p $TMP/no-such-dir" svc start "$TMP/nomntdir.conf"
 expect_fail 66 "does not exist" svc gc "$TMP/nobucket.conf"
 expect_fail 64 "usage" svc start
 expect_fail 64 "unknown command 'stop'" svc stop "$TMP/good.conf"
+# unit_setpriv_args UNIT_FILE: sets setpriv_args to the unit's CapabilityBoundingSet=
+# and NoNewPrivileges=, so a command runs with the privileges systemd would give it.
+unit_setpriv_args() {
+  local bset="-all" cap
+  for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$1"); do
+    cap=${cap#CAP_}
+    bset+=",+${cap,,}"
+  done
+  setpriv_args=(--bounding-set "$bset" --inh-caps=-all)
+  if grep -qx 'NoNewPrivileges=yes' "$1"; then setpriv_args+=(--no-new-privs); fi
+}
 conf gc "BUCKET=$BUCKET" "MOUNTPOINT=$MNT"
-svc gc "$TMP/gc.conf" >"$TMP/out" 2>&1 && pass "gc: $(head -n 1 "$TMP/out")" ||
+unit_setpriv_args "$UNIT_DIR/katamari-gc@.service"
+KATAMARI="$KATAMARI_BIN" setpriv "${setpriv_args[@]}" -- "$SERVICE_SCRIPT" gc "$TMP/gc.conf" \
+  >"$TMP/out" 2>&1 && pass "gc under katamari-gc@.service's privileges: $(head -n 1 "$TMP/out")" ||
   fail "katamari-service gc: $(cat "$TMP/out")"
 
 # --- mount.katamari option filtering (fake mode) -----------------------------------
@@ -252,13 +265,7 @@ conf service "BUCKET=$BUCKET" "MOUNTPOINT=$MNT"
 # NoNewPrivileges=, CapabilityBoundingSet= and UMask= applied as systemd would (setpriv).
 # The wrapper execs katamarifs, so the notifications must come from this very pid
 # (NotifyAccess=main).
-bset="-all"
-for cap in $(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT_DIR/katamari@.service"); do
-  cap=${cap#CAP_}
-  bset+=",+${cap,,}"
-done
-setpriv_args=(--bounding-set "$bset" --inh-caps=-all)
-grep -qx 'NoNewPrivileges=yes' "$UNIT_DIR/katamari@.service" && setpriv_args+=(--no-new-privs)
+unit_setpriv_args "$UNIT_DIR/katamari@.service"
 umask_value=$(sed -n 's/^UMask=//p' "$UNIT_DIR/katamari@.service")
 (
   umask "${umask_value:-0022}"
