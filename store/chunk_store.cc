@@ -6,6 +6,7 @@
 // reads and writes allocate nothing but the caller's output.
 #include "store/chunk_store.h"
 
+#include <array>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -21,10 +22,21 @@ namespace {
 constexpr char kMagic[4] = {'K', 'T', 'C', 'H'};
 constexpr uint8_t kChunkFormatVersion = 1;
 constexpr uint8_t kCipherNone = 0;
+constexpr uint8_t kCipherAes256Gcm = 1;
 // Header field offsets (docs/chunk-format.md).
 constexpr size_t kOffVersion = 4, kOffCodec = 5, kOffCipher = 6, kOffFlags = 7;
-constexpr size_t kOffRawLen = 8, kOffNonce = 12, kNonceSize = 12;
+constexpr size_t kOffRawLen = 8, kOffNonce = 12, kNonceSize = crypto::kNonceSize;
 static_assert(kOffNonce + kNonceSize == kChunkHeaderSize);
+// AAD of a sealed chunk: its id, then header bytes 0..11 (all but the nonce).
+constexpr size_t kAadHeaderBytes = kOffNonce;
+constexpr size_t kAadSize = 32 + kAadHeaderBytes;
+
+std::array<char, kAadSize> ChunkAad(const ChunkId& id, const char* header) {
+  std::array<char, kAadSize> aad;
+  std::memcpy(aad.data(), id.bytes.data(), 32);
+  std::memcpy(aad.data() + 32, header, kAadHeaderBytes);
+  return aad;
+}
 
 void PutU32LE(char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
@@ -65,11 +77,13 @@ bool IsTempName(std::string_view name) {
 
 }  // namespace
 
-ChunkStore::ChunkStore(Env* env, std::string root, Codec codec, int level)
+ChunkStore::ChunkStore(Env* env, std::string root, Codec codec, int level,
+                       std::shared_ptr<const crypto::BucketKeys> keys)
     : env_(env),
       root_(std::move(root)),
       dir_(root_ + "/chunks"),
-      codec_level_(PackCodec(codec, level)) {}
+      codec_level_(PackCodec(codec, level)),
+      keys_(std::move(keys)) {}
 
 Status ChunkStore::Init() {
   RETURN_IF_ERROR(env_->CreateDir(dir_, 0700));
@@ -87,7 +101,9 @@ void ChunkStore::SetCodec(Codec codec, int level) {
   codec_level_.store(PackCodec(codec, level), std::memory_order_relaxed);
 }
 
-ChunkId ChunkStore::IdOf(std::string_view plaintext) const { return Sha256Of(plaintext); }
+ChunkId ChunkStore::IdOf(std::string_view plaintext) const {
+  return keys_ ? crypto::HmacSha256(keys_->chunk_id.view(), plaintext) : Sha256Of(plaintext);
+}
 
 std::string ChunkStore::PathOf(const ChunkId& id) const {
   std::string hex = id.Hex();
@@ -129,7 +145,7 @@ Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext
   buf.assign(kChunkHeaderSize, '\0');
   std::memcpy(buf.data(), kMagic, sizeof(kMagic));
   buf[kOffVersion] = static_cast<char>(kChunkFormatVersion);
-  buf[kOffCipher] = static_cast<char>(kCipherNone);
+  buf[kOffCipher] = static_cast<char>(keys_ ? kCipherAes256Gcm : kCipherNone);
   buf[kOffFlags] = 0;
   PutU32LE(buf.data() + kOffRawLen, ref.raw_len);
   ASSIGN_OR_RETURN(Codec used, CompressAppend(static_cast<Codec>(packed >> 16),
@@ -137,11 +153,32 @@ Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext
                                               &buf));
   buf[kOffCodec] = static_cast<char>(used);
   const bool raw = used == Codec::kNone;
-  ref.stored_len = static_cast<uint32_t>(buf.size() + (raw ? plaintext.size() : 0));
+  std::string_view tail = raw ? plaintext : std::string_view();
+  if (keys_) {
+    Seal(id, raw, plaintext, &buf);
+    tail = {};
+  }
+  ref.stored_len = static_cast<uint32_t>(buf.size() + tail.size());
 
   const std::string tmp = path + ".tmp." + TempSuffix();
-  RETURN_IF_ERROR(WriteFileAtomically(tmp, path, buf, raw ? plaintext : std::string_view()));
+  RETURN_IF_ERROR(WriteFileAtomically(tmp, path, buf, tail));
   return ref;
+}
+
+// Compress, then encrypt: seals the payload in place after the header of
+// `buf` (header + compressed bytes), or, for a chunk stored uncompressed
+// (`raw`), the caller's `plaintext` straight into `buf`; then appends the tag.
+// The nonce is fresh for every file written.
+void ChunkStore::Seal(const ChunkId& id, bool raw, std::string_view plaintext,
+                      std::string* buf) const {
+  const size_t n = raw ? plaintext.size() : buf->size() - kChunkHeaderSize;
+  buf->resize(kChunkHeaderSize + n + crypto::kTagSize);
+  auto* nonce = reinterpret_cast<uint8_t*>(buf->data() + kOffNonce);
+  crypto::RandomBytes(nonce, kNonceSize);
+  const std::array<char, kAadSize> aad = ChunkAad(id, buf->data());
+  char* payload = buf->data() + kChunkHeaderSize;
+  crypto::GcmSeal(keys_->chunk, nonce, std::string_view(aad.data(), aad.size()),
+                  raw ? plaintext : std::string_view(payload, n), payload);
 }
 
 // Writes head + tail to `tmp`, then renames it to `path`. On failure the temp
@@ -178,9 +215,11 @@ Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
                                        " bytes, shorter than the chunk header");
   }
   // What we write never exceeds header + raw length (a payload that does
-  // not shrink is stored raw), so anything larger is damage; the bound also
-  // keeps a corrupt file from making us allocate without limit.
-  if (size - kChunkHeaderSize > ref.raw_len) {
+  // not shrink is stored raw; sealing adds the tag), so anything larger is
+  // damage; the bound also keeps a corrupt file from making us allocate
+  // without limit.
+  const uint64_t tag = keys_ ? crypto::kTagSize : 0;
+  if (size - kChunkHeaderSize > ref.raw_len + tag) {
     return ChunkCorruption(ref.id, "file is " + std::to_string(size) + " bytes, too long for " +
                                        std::to_string(ref.raw_len) + " bytes of content");
   }
@@ -190,13 +229,35 @@ Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
   RETURN_IF_ERROR((*file)->Read(0, size, scratch.data(), &got));
   if (got != size) return ChunkCorruption(ref.id, "file shrank while being read");
   RETURN_IF_ERROR(CheckHeader(ref, scratch));
+  if (keys_) RETURN_IF_ERROR(Unseal(ref, &scratch));
   const auto codec = static_cast<Codec>(scratch[kOffCodec]);
-  std::string_view payload(scratch.data() + kChunkHeaderSize, size - kChunkHeaderSize);
+  std::string_view payload(scratch.data() + kChunkHeaderSize,
+                           scratch.size() - kChunkHeaderSize);
   RETURN_IF_ERROR(Decompress(codec, payload, ref.raw_len, out, "chunk " + ref.id.Hex()));
   if (IdOf(*out) != ref.id) {
     out->clear();
     return ChunkCorruption(ref.id, "content does not match its id (checksum mismatch)");
   }
+  return Status::OK();
+}
+
+// Checks the tag of a sealed chunk file held in *file and decrypts its
+// payload in place; *file is then header + plain payload.
+Status ChunkStore::Unseal(const ChunkRef& ref, std::string* file) const {
+  if (file->size() < kChunkHeaderSize + crypto::kTagSize) {
+    return ChunkCorruption(ref.id, "sealed chunk file is " + std::to_string(file->size()) +
+                                       " bytes, too short to hold its tag");
+  }
+  const std::array<char, kAadSize> aad = ChunkAad(ref.id, file->data());
+  const auto* nonce = reinterpret_cast<const uint8_t*>(file->data() + kOffNonce);
+  std::string_view sealed(file->data() + kChunkHeaderSize, file->size() - kChunkHeaderSize);
+  if (!crypto::GcmOpen(keys_->chunk, nonce, std::string_view(aad.data(), aad.size()), sealed,
+                       file->data() + kChunkHeaderSize)) {
+    return ChunkCorruption(ref.id,
+                           "authentication failed: the file was modified or truncated, or "
+                           "is another chunk's file");
+  }
+  file->resize(file->size() - crypto::kTagSize);
   return Status::OK();
 }
 
@@ -210,11 +271,15 @@ Status ChunkStore::CheckHeader(const ChunkRef& ref, std::string_view file) const
     return ChunkCorruption(ref.id, "unknown chunk format version " + std::to_string(version));
   }
   const auto cipher = static_cast<uint8_t>(file[kOffCipher]);
-  if (cipher != kCipherNone) {
-    if (cipher == 1) {
-      return Status::NotSupported("chunk " + ref.id.Hex() + ": encrypted chunk; needs key");
-    }
+  if (cipher > kCipherAes256Gcm) {
     return ChunkCorruption(ref.id, "unknown cipher " + std::to_string(cipher));
+  }
+  if (cipher == kCipherAes256Gcm && !keys_) {
+    return Status::NotSupported("chunk " + ref.id.Hex() + ": encrypted chunk; needs key");
+  }
+  if (cipher == kCipherNone && keys_) {
+    // Never written by an encrypted bucket: a planted or foreign file.
+    return ChunkCorruption(ref.id, "plain chunk in an encrypted bucket");
   }
   const auto codec = static_cast<uint8_t>(file[kOffCodec]);
   if (codec > static_cast<uint8_t>(Codec::kZlib)) {
@@ -230,6 +295,7 @@ Status ChunkStore::CheckHeader(const ChunkRef& ref, std::string_view file) const
                                        " bytes of content, the catalog says " +
                                        std::to_string(ref.raw_len));
   }
+  if (keys_) return Status::OK();  // the nonce is random; the tag covers the rest
   for (size_t i = 0; i < kNonceSize; ++i) {
     if (file[kOffNonce + i] != 0) return ChunkCorruption(ref.id, "nonce set on a plain chunk");
   }

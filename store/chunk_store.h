@@ -8,6 +8,10 @@
 // the chunks. A crash before that leaves harmless orphans that gc sweeps.
 // The write path never deletes a chunk; only Remove() (gc) does.
 //
+// Encrypted buckets (docs/encryption.md): given the bucket's keys, ids are
+// HMAC-SHA256 under the chunk-id key and every chunk written is sealed with
+// AES-256-GCM (fresh random nonce, the id and header bound as AAD).
+//
 // Thread-safe: Write/Read/Remove may run concurrently from many threads.
 #pragma once
 
@@ -18,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/crypto.h"
 #include "store/env.h"
 #include "store/status.h"
 #include "store/types.h"
@@ -29,8 +34,11 @@ inline constexpr size_t kChunkHeaderSize = 24;
 class ChunkStore {
  public:
   // `root` is the bucket directory; chunks live in root + "/chunks". `env` is
-  // not owned and must outlive the store.
-  ChunkStore(Env* env, std::string root, Codec codec, int level);
+  // not owned and must outlive the store. With `keys` (an unlocked encrypted
+  // bucket) chunks are sealed and ids keyed; without, ids are SHA-256 and
+  // chunks plain.
+  ChunkStore(Env* env, std::string root, Codec codec, int level,
+             std::shared_ptr<const crypto::BucketKeys> keys = nullptr);
 
   // Creates chunks/ and its 256 fan-out directories (idempotent).
   Status Init();
@@ -38,8 +46,10 @@ class ChunkStore {
   // Codec for new writes (compression may change after init).
   void SetCodec(Codec codec, int level);
 
-  // The id a plaintext chunk would get (SHA-256 now; keyed HMAC once encrypted).
+  // The id a plaintext chunk gets: SHA-256, or HMAC-SHA256 with the chunk-id
+  // key on an encrypted bucket.
   ChunkId IdOf(std::string_view plaintext) const;
+  bool encrypted() const { return keys_ != nullptr; }
 
   // Compresses and writes one chunk whose id the caller computed with IdOf().
   // Returns its ref (stored_len = size of the chunk file). Not yet durable.
@@ -55,8 +65,10 @@ class ChunkStore {
   Status SyncBatch();
 
   // Reads, decodes and verifies one chunk into *out (exactly ref.raw_len
-  // bytes). A missing file, bad header, codec error, wrong length or id
+  // bytes). A missing file, bad header, failed GCM tag (encrypted: tampered,
+  // truncated, or another chunk's file), codec error, wrong length or id
   // mismatch is a Corruption status naming the chunk id; never wrong bytes.
+  // A sealed chunk read without keys is NotSupported.
   Status Read(const ChunkRef& ref, std::string* out) const;
 
   // Whether the chunk file exists (no verification).
@@ -74,12 +86,15 @@ class ChunkStore {
   Status WriteFileAtomically(const std::string& tmp, const std::string& path,
                              std::string_view head, std::string_view tail);
   Status CheckHeader(const ChunkRef& ref, std::string_view file) const;
+  void Seal(const ChunkId& id, bool raw, std::string_view plaintext, std::string* buf) const;
+  Status Unseal(const ChunkRef& ref, std::string* file) const;
   void SweepTemp(const std::string& path, int64_t now, int64_t min_age_sec);
 
   Env* env_;
   std::string root_;
   std::string dir_;
   std::atomic<uint32_t> codec_level_;  // codec << 16 | level
+  std::shared_ptr<const crypto::BucketKeys> keys_;  // null: a plain bucket
 };
 
 }  // namespace katamari
