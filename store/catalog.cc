@@ -289,7 +289,9 @@ Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::Create(const std::string& path,
                                                  const BucketSettings& settings,
-                                                 uint32_t root_uid, uint32_t root_gid) {
+                                                 uint32_t root_uid, uint32_t root_gid,
+                                                 std::string_view first_key_slot,
+                                                 const crypto::Key* field_key) {
   RETURN_IF_ERROR(ValidateSettings(settings));
   // O_EXCL: two concurrent `init`s cannot both believe they made the bucket.
   int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
@@ -310,10 +312,11 @@ Result<std::unique_ptr<Catalog>> Catalog::Create(const std::string& path,
   {
     ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl->db, /*write=*/true));
     RETURN_IF_ERROR(catalog_format::CreateSchema(*impl->db, settings, root_uid, root_gid,
-                                                 CatalogNowNs()));
+                                                 CatalogNowNs(), first_key_slot));
     RETURN_IF_ERROR(txn.Commit());
   }
   impl->settings = settings;
+  if (field_key != nullptr) impl->field_key = *field_key;
   impl->format_version = kFormatVersion;
   std::unique_ptr<Catalog> cat(new Catalog(std::move(impl)));
   RETURN_IF_ERROR(cat->Sync());  // a fresh bucket survives a power cut

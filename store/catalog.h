@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/crypto.h"
 #include "store/status.h"
 #include "store/types.h"
 
@@ -33,13 +34,18 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
+  // An encrypted bucket (settings.encrypted) is created with its first key
+  // slot in the same transaction, so it never exists without one; the
+  // returned catalog is then unlocked with `field_key`.
   static Result<std::unique_ptr<Catalog>> Create(const std::string& path,
                                                  const BucketSettings& settings,
-                                                 uint32_t root_uid, uint32_t root_gid);
+                                                 uint32_t root_uid, uint32_t root_gid,
+                                                 std::string_view first_key_slot = {},
+                                                 const crypto::Key* field_key = nullptr);
   // Opens an existing catalog (NotFound if absent, NewerFormat if its format
   // is newer than this build, Corruption if it is not a katamari catalog).
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path, bool read_only);
@@ -156,6 +162,29 @@ class Catalog {
   Result<std::vector<ChunkRef>> TakeGarbageChunks();
   // Every chunk row (fsck, gc orphan sweep).
   Result<std::vector<ChunkRef>> AllChunks();
+
+  // ---- encryption (docs/encryption.md)
+  // An encrypted catalog seals versions.sha256, versions.xattrs and
+  // xattrs.value with the bucket's catalog field key. Until Unlock() every
+  // call that reads or writes those columns fails with WrongKey; names,
+  // sizes and times need no key.
+  void Unlock(const crypto::Key& field_key);
+
+  // Key slots wrap the master key (crypto::WrapMasterKey). They are not
+  // history: changing them records no commit.
+  struct KeySlot {
+    uint32_t id = 0;  // never reused
+    int64_t created_ns = 0;
+    std::string label;
+    std::string blob;  // crypto::kSlotSize bytes
+  };
+  Result<std::vector<KeySlot>> KeySlots();  // by id
+  Result<uint32_t> AddKeySlot(std::string_view blob, std::string_view label);
+  // NotFound if there is no such slot; InvalidArgument if it is the last one
+  // (a bucket without a slot could never be opened again).
+  Status RemoveKeySlot(uint32_t id);
+  // Replaces the wrapped key of slot `id` in place (changing a passphrase).
+  Status ReplaceKeySlot(uint32_t id, std::string_view blob);
 
   // ---- whole-bucket facts
   struct VersionKey {

@@ -84,21 +84,26 @@ CREATE TABLE xattrs (
 ) WITHOUT ROWID;
 )sql";
 
+// Format 2 = format 1 + key slots (encrypted buckets) + meta.cipher. Slot ids
+// are never reused, so "slot 2" always means the same slot in messages.
+constexpr char kSchemaV2Additions[] = R"sql(
+CREATE TABLE key_slots (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_ns INTEGER NOT NULL,
+  label      TEXT NOT NULL DEFAULT '',
+  slot       BLOB NOT NULL
+);
+)sql";
+
 constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
 constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr char kSqlHasMetaTable[] =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'";
 constexpr char kSqlFirstCommit[] = "INSERT INTO commits(seq, time_ns) VALUES(1, ?1)";
+constexpr char kSqlFirstKeySlot[] = "INSERT INTO key_slots(created_ns, slot) VALUES(?1, ?2)";
 constexpr char kSqlRootInode[] =
     "INSERT INTO inodes(id, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns) "
     "VALUES(1, 2, 493, ?1, ?2, ?3, ?3, ?3)";  // 493 = 0755
-
-const std::vector<MigrationStep>& BuiltInSteps() {
-  // Format 1 is the first format: nothing to migrate from yet. A format 2
-  // appends {1, "what", fn} here and bumps Catalog::kFormatVersion.
-  static const std::vector<MigrationStep> steps;
-  return steps;
-}
 
 Status PutInt(sql::Db& db, std::string_view key, int64_t v) {
   ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlPutMeta));
@@ -109,6 +114,21 @@ Status PutText(sql::Db& db, std::string_view key, std::string_view v) {
   ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlPutMeta));
   q.BindText(1, key).BindText(2, v);
   return q.Run();
+}
+
+// 1 -> 2: key slots and meta.cipher. Every format-1 bucket is plain.
+Status MigrateTo2(sql::Db& db) {
+  RETURN_IF_ERROR(db.Exec(kSchemaV2Additions, "creating the key_slots table"));
+  return PutText(db, "cipher", kCipherNone);
+}
+
+const std::vector<MigrationStep>& BuiltInSteps() {
+  // Step N turns format N into N + 1; a new format appends here and bumps
+  // Catalog::kFormatVersion.
+  static const std::vector<MigrationStep> steps = {
+      {1, "add key slots and the cipher setting", MigrateTo2},
+  };
+  return steps;
 }
 
 Status NotACatalog(const sql::Db& db, std::string_view why) {
@@ -182,10 +202,22 @@ std::span<const MigrationStep> MigrationSteps() {
 }
 
 Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
-                    uint32_t root_gid, int64_t now_ns) {
+                    uint32_t root_gid, int64_t now_ns, std::string_view first_key_slot) {
+  if (st.encrypted == first_key_slot.empty()) {
+    return Status::InvalidArgument(st.encrypted
+                                       ? "an encrypted bucket needs its first key slot"
+                                       : "a key slot was given for a bucket that is not encrypted");
+  }
   RETURN_IF_ERROR(db.Exec(kSchemaV1, "creating the catalog tables"));
+  RETURN_IF_ERROR(db.Exec(kSchemaV2Additions, "creating the key_slots table"));
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 1));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 2));
+  RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
+  if (st.encrypted) {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));
+    q.Bind(1, now_ns).Bind(2, first_key_slot);
+    RETURN_IF_ERROR(q.Run());
+  }
   RETURN_IF_ERROR(PutInt(db, "created_ns", now_ns));
   RETURN_IF_ERROR(PutText(db, "compression", CodecName(st.compression)));
   RETURN_IF_ERROR(PutInt(db, "compression_level", st.level));
@@ -257,6 +289,13 @@ Result<BucketSettings> LoadSettings(sql::Db& db) {
   st.chunk_avg = static_cast<uint32_t>(v[2]);
   st.chunk_max = static_cast<uint32_t>(v[3]);
   st.versioning = v[4] != 0;
+  auto cipher = GetMetaText(db, "cipher");
+  if (!cipher.ok()) return MissingSetting(db, "cipher", cipher.status());
+  if (*cipher != kCipherNone && *cipher != kCipherAes256Gcm) {
+    return Status::NewerFormat("catalog " + db.path() + ": unknown cipher '" + *cipher +
+                               "'; upgrade katamari");
+  }
+  st.encrypted = *cipher == kCipherAes256Gcm;
   return st;
 }
 
@@ -308,6 +347,21 @@ Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::str
     c.stored_len = GetU32(p + 36);
     p += kPackedChunkSize;
   }
+  return out;
+}
+
+std::string VersionAad(std::string_view label, InodeId ino, VersionNo vno) {
+  std::string out(label);
+  for (uint64_t v : {ino.value, vno.value}) {
+    PutU32(&out, static_cast<uint32_t>(v));
+    PutU32(&out, static_cast<uint32_t>(v >> 32));
+  }
+  return out;
+}
+
+std::string XattrAad(std::string_view name) {
+  std::string out(kAadXattrValue);
+  out.append(name);
   return out;
 }
 

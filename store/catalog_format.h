@@ -20,10 +20,11 @@ namespace katamari::catalog_format {
 inline constexpr int32_t kApplicationId = 0x4B544D52;
 
 // Creates every table and index of the current format, the settings rows,
-// the first commit (seq 1) and the root directory (inode 1). Runs inside the
-// caller's transaction.
+// the first commit (seq 1), the root directory (inode 1) and, for an
+// encrypted bucket, its first key slot (`first_key_slot`, required iff
+// settings.encrypted). Runs inside the caller's transaction.
 Status CreateSchema(sql::Db& db, const BucketSettings& settings, uint32_t root_uid,
-                    uint32_t root_gid, int64_t now_ns);
+                    uint32_t root_gid, int64_t now_ns, std::string_view first_key_slot = {});
 
 // Checks that `db` is a katamari catalog (Corruption otherwise), refuses a
 // newer format (NewerFormat), migrates an older one forward (ReadOnly if the
@@ -31,6 +32,9 @@ Status CreateSchema(sql::Db& db, const BucketSettings& settings, uint32_t root_u
 Result<int> CheckAndMigrate(sql::Db& db, int supported_version);
 
 Result<BucketSettings> LoadSettings(sql::Db& db);
+// meta.cipher values.
+inline constexpr char kCipherNone[] = "none";
+inline constexpr char kCipherAes256Gcm[] = "aes-256-gcm";
 Status StoreCompression(sql::Db& db, Codec codec, int level);
 
 // One step of the migration chain: turns format `from` into `from + 1`. It
@@ -53,5 +57,16 @@ Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::str
 // value length, value. Empty map = empty blob.
 std::string EncodeXattrs(const Xattrs& x);
 Result<Xattrs> DecodeXattrs(std::string_view blob, const std::string& what);
+
+// Associated data of sealed columns (encrypted buckets): a label naming the
+// column, then what the value belongs to, so a sealed value copied to
+// another row or column does not open. versions.sha256 / versions.xattrs:
+// label, u64 LE ino, u64 LE vno. xattrs.value: label, then the name bytes
+// (not the inode: rename's editor pattern copies live xattr rows in SQL).
+inline constexpr char kAadVersionSha256[] = "katamari/versions.sha256";
+inline constexpr char kAadVersionXattrs[] = "katamari/versions.xattrs";
+inline constexpr char kAadXattrValue[] = "katamari/xattrs.value";
+std::string VersionAad(std::string_view label, InodeId ino, VersionNo vno);
+std::string XattrAad(std::string_view name);
 
 }  // namespace katamari::catalog_format

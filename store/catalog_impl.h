@@ -34,6 +34,16 @@ struct Catalog::Impl {
   BucketSettings settings;
   int format_version = 0;
   std::mutex mu;
+  // Encrypted buckets: the catalog field key, once unlocked (catalog_keys.cc).
+  std::optional<crypto::Key> field_key;
+
+  // Sealed columns (docs/catalog.md "Sealed columns"). On a plain bucket
+  // these return their input; on an encrypted one they seal / open with the
+  // field key and `aad` (WrongKey if locked, Corruption naming `what` if a
+  // stored value does not open).
+  Result<std::string> Seal(std::string_view aad, std::string_view plain);
+  Result<std::string> Unseal(std::string_view aad, std::string_view stored,
+                             const std::string& what);
 
   // A write transaction that has inserted its commits row.
   struct Write {

@@ -18,6 +18,8 @@ using catalog_format::DecodeChunks;
 using catalog_format::DecodeXattrs;
 using catalog_format::EncodeChunks;
 using catalog_format::EncodeXattrs;
+using catalog_format::VersionAad;
+using catalog_format::XattrAad;
 
 // Longest xattr value Linux accepts (XATTR_SIZE_MAX).
 constexpr size_t kMaxXattrValue = 65536;
@@ -93,29 +95,45 @@ std::string VersionName(InodeId ino, VersionNo vno) {
   return "version " + std::to_string(vno.value) + " of inode " + std::to_string(ino.value);
 }
 
-Status RowToVersion(const sql::Query& q, VersionInfo* v) {
+// Reads a version row; sealed columns are opened with the field key.
+Status RowToVersion(Catalog::Impl& impl, const sql::Query& q, VersionInfo* v) {
   v->ino = InodeId(q.U64(0));
   v->version = VersionNo(q.U64(1));
   v->seq = Seq(q.U64(2));
   v->commit_time_ns = q.Int(3);
   v->size = q.U64(4);
   v->mtime_ns = q.Int(5);
-  ASSIGN_OR_RETURN(v->sha256, q.DigestAt(6));
+  const std::string what = VersionName(v->ino, v->version);
+  if (impl.settings.encrypted) {
+    ASSIGN_OR_RETURN(std::string sha, impl.Unseal(VersionAad(catalog_format::kAadVersionSha256,
+                                                             v->ino, v->version),
+                                                  q.Blob(6), "SHA-256 of " + what));
+    if (sha.size() != v->sha256.bytes.size()) {
+      return Status::Corruption("catalog " + impl.path + ": the SHA-256 of " + what +
+                                " has a bad length; run `katamari fsck`");
+    }
+    std::copy(sha.begin(), sha.end(), reinterpret_cast<char*>(v->sha256.bytes.data()));
+  } else {
+    ASSIGN_OR_RETURN(v->sha256, q.DigestAt(6));
+  }
   v->stored_size = q.U64(7);
   v->new_bytes = q.U64(8);
   v->chunk_count = q.U64(9);
   if (!q.IsNull(10)) v->restored_from = VersionNo(q.U64(10));
-  ASSIGN_OR_RETURN(v->xattrs, DecodeXattrs(q.Blob(11), VersionName(v->ino, v->version)));
+  ASSIGN_OR_RETURN(std::string xattrs,
+                   impl.Unseal(VersionAad(catalog_format::kAadVersionXattrs, v->ino, v->version),
+                               q.Blob(11), "xattrs of " + what));
+  ASSIGN_OR_RETURN(v->xattrs, DecodeXattrs(xattrs, what));
   return Status::OK();
 }
 
-Result<std::vector<VersionInfo>> CollectVersions(sql::Query& q) {
+Result<std::vector<VersionInfo>> CollectVersions(Catalog::Impl& impl, sql::Query& q) {
   std::vector<VersionInfo> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return out;
     out.emplace_back();
-    RETURN_IF_ERROR(RowToVersion(q, &out.back()));
+    RETURN_IF_ERROR(RowToVersion(impl, q, &out.back()));
   }
 }
 
@@ -192,10 +210,19 @@ Status DropRefs(Catalog::Impl& impl, const std::vector<ChunkRef>& chunks,
 }
 
 Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vector<ChunkRef>& c) {
+  const std::string_view sha(reinterpret_cast<const char*>(v.sha256.bytes.data()),
+                             v.sha256.bytes.size());
+  ASSIGN_OR_RETURN(std::string sha_col,
+                   impl.Seal(VersionAad(catalog_format::kAadVersionSha256, v.ino, v.version),
+                             sha));
+  ASSIGN_OR_RETURN(std::string xattrs_col,
+                   impl.Seal(VersionAad(catalog_format::kAadVersionXattrs, v.ino, v.version),
+                             EncodeXattrs(v.xattrs)));
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertVersion));
-  q.BindAll(v.ino, v.version, v.seq, v.commit_time_ns, v.size, v.mtime_ns, v.sha256,
-            v.stored_size, v.new_bytes, v.chunk_count, v.restored_from);
-  q.Bind(12, std::string_view(EncodeXattrs(v.xattrs)));
+  q.BindAll(v.ino, v.version, v.seq, v.commit_time_ns, v.size, v.mtime_ns,
+            std::string_view(sha_col), v.stored_size, v.new_bytes, v.chunk_count,
+            v.restored_from);
+  q.Bind(12, std::string_view(xattrs_col));
   q.Bind(13, std::string_view(EncodeChunks(c)));
   RETURN_IF_ERROR(q.Run());
   ASSIGN_OR_RETURN(sql::Query n, impl.db->Prepare(kSqlSetNextVersion));
@@ -224,7 +251,7 @@ Result<VersionInfo> LoadVersion(Catalog::Impl& impl, InodeId ino, VersionNo vno)
   ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return Status::NotFound("no " + VersionName(ino, vno));
   VersionInfo v;
-  RETURN_IF_ERROR(RowToVersion(q, &v));
+  RETURN_IF_ERROR(RowToVersion(impl, q, &v));
   return v;
 }
 
@@ -267,7 +294,12 @@ Result<Xattrs> Catalog::Impl::LiveXattrs(InodeId ino) {
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return out;
-    out.emplace(q.Str(0), q.Str(1));
+    std::string name = q.Str(0);
+    ASSIGN_OR_RETURN(std::string value,
+                     Unseal(XattrAad(name), q.Blob(1), "value of xattr " + QuoteName(name) +
+                                                           " of inode " +
+                                                           std::to_string(ino.value)));
+    out.emplace(std::move(name), std::move(value));
   }
 }
 
@@ -423,14 +455,14 @@ Result<std::vector<VersionInfo>> Catalog::ListVersions(InodeId ino) {
   RETURN_IF_ERROR(impl_->LoadInode(ino).status());
   ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlListVersions));
   q.Bind(1, ino);
-  return CollectVersions(q);
+  return CollectVersions(*impl_, q);
 }
 
 Result<VersionInfo> Catalog::VersionAt(InodeId ino, Seq at) {
   std::lock_guard<std::mutex> l(impl_->mu);
   ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlVersionAt));
   q.BindAll(ino, at);
-  ASSIGN_OR_RETURN(std::vector<VersionInfo> v, CollectVersions(q));
+  ASSIGN_OR_RETURN(std::vector<VersionInfo> v, CollectVersions(*impl_, q));
   if (v.empty()) {
     return Status::NotFound("inode " + std::to_string(ino.value) + " had no version at commit " +
                             std::to_string(at.value));
@@ -606,8 +638,9 @@ Status Catalog::SetXattr(InodeId ino, std::string_view name, std::string_view va
     }
     if (flags == 2 && !present) return Status::NotFound("no xattr " + QuoteName(name));
   }
+  ASSIGN_OR_RETURN(std::string stored, impl.Seal(XattrAad(name), value));
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlPutXattr));
-  q.BindAll(ino, name, value);
+  q.BindAll(ino, name, std::string_view(stored));
   RETURN_IF_ERROR(q.Run());
   RETURN_IF_ERROR(impl.SetTimes(ino, std::nullopt, w.time_ns));
   return w.txn.Commit();

@@ -53,6 +53,10 @@ struct BucketSettings {
   uint32_t chunk_avg = 64 * 1024;
   uint32_t chunk_max = 256 * 1024;
   bool versioning = true;
+  // Encrypted at rest (docs/encryption.md): chunks sealed with AES-256-GCM,
+  // keyed chunk ids, sealed SHA-256s and xattr values. Fixed at init; set
+  // by Bucket::Create when it is given a key.
+  bool encrypted = false;
 };
 
 // Current (mutable) attributes of an inode. For regular files `size` and

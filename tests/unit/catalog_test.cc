@@ -188,7 +188,7 @@ TEST_F(CatalogTest, CreateOpenReopenKeepsSettingsAndData) {
   ASSERT_OK(Add(f, {C(1)}));
   ASSERT_OK(cat_->Sync());
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 1);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
   EXPECT_EQ(cat_->settings().compression, Codec::kZlib);
   EXPECT_EQ(cat_->settings().level, 7);
   EXPECT_EQ(cat_->settings().chunk_min, 1024u);
@@ -275,7 +275,7 @@ TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 1)"),
+  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 2)"),
             std::string::npos)
       << c.status().message();
   EXPECT_NE(c.status().message().find("upgrade katamari"), std::string::npos);
@@ -299,12 +299,19 @@ TEST_F(CatalogTest, NonCatalogFilesAreRefused) {
   EXPECT_NE(c.status().message().find("not a katamari catalog"), std::string::npos);
 }
 
-// Ages the catalog to a pretend "format 0" that lacks the commits_by_time
-// index; the test step 0 -> 1 adds it back.
+// Ages the catalog to format 1 (format 2 added key_slots and meta.cipher),
+// and then to a pretend "format 0" that also lacks the commits_by_time index;
+// the test step 0 -> 1 adds it back, the built-in 1 -> 2 does the rest.
 class MigrationTest : public CatalogTest {
  protected:
-  void AgeToFormat0() {
+  void AgeToFormat1() {
     cat_.reset();
+    RawExec(path_,
+            "UPDATE meta SET value = 1 WHERE key = 'format_version'; "
+            "DELETE FROM meta WHERE key = 'cipher'; DROP TABLE key_slots;");
+  }
+  void AgeToFormat0() {
+    AgeToFormat1();
     RawExec(path_,
             "UPDATE meta SET value = 0 WHERE key = 'format_version'; "
             "DROP INDEX commits_by_time;");
@@ -312,6 +319,21 @@ class MigrationTest : public CatalogTest {
   int64_t IndexCount() {
     return RawInt(path_,
                   "SELECT count(*) FROM sqlite_master WHERE name = 'commits_by_time'");
+  }
+  std::string Schema() {
+    std::string out;
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name", -1,
+                       &st, nullptr);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      out += "\n";
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
   }
   static catalog_format::MigrationStep Step(int* runs, bool fail) {
     return {0, "add commits_by_time", [runs, fail](sql::Db& db) -> Status {
@@ -322,6 +344,12 @@ class MigrationTest : public CatalogTest {
               return Status::OK();
             }};
   }
+  // The test step followed by the built-in chain.
+  static std::vector<catalog_format::MigrationStep> Chain(int* runs, bool fail) {
+    std::vector<catalog_format::MigrationStep> steps = {Step(runs, fail)};
+    for (const auto& s : catalog_format::MigrationSteps()) steps.push_back(s);
+    return steps;
+  }
 };
 
 TEST_F(MigrationTest, StepRunsOnceAndBumpsFormat) {
@@ -330,10 +358,10 @@ TEST_F(MigrationTest, StepRunsOnceAndBumpsFormat) {
   ASSERT_EQ(IndexCount(), 0);
   int runs = 0;
   {
-    catalog_testing::ScopedMigrationSteps steps({Step(&runs, false)});
+    catalog_testing::ScopedMigrationSteps steps(Chain(&runs, false));
     Reopen();
     EXPECT_EQ(runs, 1);
-    EXPECT_EQ(cat_->format_version(), 1);
+    EXPECT_EQ(cat_->format_version(), 2);
     Reopen();  // already migrated: the step does not run again
     EXPECT_EQ(runs, 1);
   }
@@ -344,7 +372,7 @@ TEST_F(MigrationTest, StepRunsOnceAndBumpsFormat) {
 TEST_F(MigrationTest, FailedStepLeavesTheOldFormat) {
   AgeToFormat0();
   int runs = 0;
-  catalog_testing::ScopedMigrationSteps steps({Step(&runs, true)});
+  catalog_testing::ScopedMigrationSteps steps(Chain(&runs, true));
   auto c = Catalog::Open(path_, false);
   EXPECT_FALSE(c.ok());
   EXPECT_EQ(runs, 1);
@@ -357,6 +385,39 @@ TEST_F(MigrationTest, MissingStepAndReadOnlyAreReported) {
   EXPECT_CODE(Catalog::Open(path_, false), Code::kCorruption);  // no built-in 0 -> 1
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);
   EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 0);
+}
+
+// The real step 1 -> 2 on a format-1 catalog: the result has exactly the
+// schema of a freshly created catalog, is a plain bucket, and keeps its data.
+TEST_F(MigrationTest, Format1MigratesToFormat2) {
+  InodeId f = Mk(kRootInode, "f");
+  Xattrs x{{"user.k", "v"}};
+  ASSERT_OK(Add(f, {C(1), C(2)}, 7, x));
+  ASSERT_OK(cat_->SetXattr(f, "user.live", "value", 0));
+  auto before = cat_->GetVersion(f, VersionNo(1));
+  ASSERT_OK(before);
+  cat_.reset();
+  const std::string fresh_schema = Schema();
+  AgeToFormat1();
+  ASSERT_NE(Schema(), fresh_schema);
+  ASSERT_EQ(RawInt(path_, "SELECT count(*) FROM sqlite_master WHERE name = 'key_slots'"), 0);
+
+  EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
+  Reopen();
+  EXPECT_EQ(cat_->format_version(), 2);
+  EXPECT_FALSE(cat_->settings().encrypted);
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM meta WHERE key = 'cipher' AND value = 'none'"),
+            1);
+  EXPECT_EQ(Schema(), fresh_schema);
+  auto after = cat_->GetVersion(f, VersionNo(1));
+  ASSERT_OK(after);
+  EXPECT_EQ(after->sha256, before->sha256);
+  EXPECT_EQ(after->xattrs, x);
+  EXPECT_EQ(*cat_->GetXattrs(f), (Xattrs{{"user.live", "value"}}));
+  auto slots = cat_->KeySlots();
+  ASSERT_OK(slots);
+  EXPECT_TRUE(slots->empty());
+  EXPECT_CODE(cat_->AddKeySlot(std::string(100, 'x'), ""), Code::kInvalidArgument);
 }
 
 // ---- names and the live namespace
