@@ -63,6 +63,15 @@ GcLock::~GcLock() {
 }
 
 Status Bucket::Create(const std::string& dir, const BucketSettings& settings, Env* env) {
+  if (settings.encrypted) {
+    return Status::InvalidArgument("an encrypted bucket needs a key: pass --keyfile FILE or "
+                                   "--passphrase-file FILE with --encrypt");
+  }
+  return CreateBucketDir(dir, settings, env, {});
+}
+
+Status CreateBucketDir(const std::string& dir, const BucketSettings& settings, Env* env,
+                       std::string_view first_key_slot) {
   if (env == nullptr) env = Env::Default();
   RETURN_IF_ERROR(ValidateSettings(settings));
   if (env->FileExists(CatalogPath(dir))) {
@@ -76,7 +85,8 @@ Status Bucket::Create(const std::string& dir, const BucketSettings& settings, En
   ChunkStore chunks(env, dir, settings.compression, settings.level);
   RETURN_IF_ERROR(chunks.Init());
   RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
-  auto cat = Catalog::Create(CatalogPath(dir), settings, ::getuid(), ::getgid());
+  auto cat = Catalog::Create(CatalogPath(dir), settings, ::getuid(), ::getgid(),
+                             first_key_slot);
   if (!cat.ok()) return cat.status();
   RETURN_IF_ERROR((*cat)->Sync());
   return env->SyncDir(dir);
@@ -106,6 +116,8 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   s.env = env;
   s.read_only = opts.read_only;
   s.catalog = std::move(*cat);
+  // Unlock before anything is written: a wrong key changes nothing.
+  if (s.catalog->settings().encrypted) RETURN_IF_ERROR(UnlockBucket(s, dir, opts.key));
   BucketSettings set = s.catalog->settings();
   if (opts.compression || opts.level) {
     Codec c = opts.compression.value_or(set.compression);
@@ -117,7 +129,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
     set.compression = c;
     set.level = level;
   }
-  s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level);
+  s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level, s.keys);
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
   return b;

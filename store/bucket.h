@@ -130,6 +130,49 @@ struct FsStats {  // statfs of the storage holding the bucket
   uint64_t files = 0, files_free = 0;
 };
 
+// A key of an encrypted bucket (docs/encryption.md): how to unlock it at
+// Open, or the key of a new key slot. Secrets are read from their file when
+// used and never kept; a passphrase held here is wiped on destruction.
+struct BucketKey {
+  enum class Source { kNone, kKeyFile, kPassphraseFile, kPassphrase };
+  Source source = Source::kNone;
+  // kKeyFile: a file of exactly 32 random bytes. kPassphraseFile: the
+  // passphrase, one trailing newline ("\n" or "\r\n") dropped. Either file is
+  // refused (Permission, naming `chmod 600 FILE`) if group or others may read
+  // it; pipes and devices (/dev/stdin) are read as they are.
+  std::string path;
+  std::string passphrase;  // kPassphrase: the exact bytes (e.g. typed on a terminal)
+  // New passphrase slots only: scrypt cost (0 = the default, N=2^16 r=8 p=1,
+  // ~0.25 s). Stored in the slot; tests use small values to run fast.
+  uint64_t scrypt_n = 0;
+  uint32_t scrypt_r = 0, scrypt_p = 0;
+
+  static BucketKey KeyFile(std::string path);
+  static BucketKey PassphraseFile(std::string path);
+  static BucketKey Passphrase(std::string bytes);
+  bool empty() const { return source == Source::kNone; }
+  // "key file /etc/k.key", "passphrase file /run/pw", "passphrase".
+  std::string Describe() const;
+
+  BucketKey() = default;
+  BucketKey(const BucketKey&) = default;
+  BucketKey& operator=(const BucketKey&) = default;
+  ~BucketKey();
+};
+
+// One key slot of an encrypted bucket (the secret is never shown).
+struct KeySlotInfo {
+  enum class Kind { kKeyFile, kPassphrase };
+  uint32_t id = 0;  // 1, 2, ...; never reused
+  Kind kind = Kind::kKeyFile;
+  std::string label;
+  int64_t created_ns = 0;
+  uint64_t scrypt_n = 0;  // passphrase slots: the stored scrypt cost
+  uint32_t scrypt_r = 0, scrypt_p = 0;
+  bool in_use = false;  // the slot this Bucket was opened with
+  std::string problem;  // non-empty: the slot is damaged and opens nothing
+};
+
 // Random-access reader of one version. Thread-compatible (one user at a time
 // or external locking); keeps a small cache of decoded chunks.
 class VersionReader {
@@ -147,14 +190,32 @@ class Bucket {
     Env* env = nullptr;                // nullptr: Env::Default()
     std::optional<Codec> compression;  // override for new writes (and store it)
     std::optional<int> level;
+    // Unlocks an encrypted bucket; ignored by a plain one (so a key set in
+    // the environment does not get in the way of plain buckets).
+    BucketKey key;
   };
 
   // Creates a bucket directory (mode 0700; parents created). Exists if a
-  // catalog is already there; InvalidArgument for bad settings.
+  // catalog is already there; InvalidArgument for bad settings, and for
+  // settings.encrypted (an encrypted bucket needs the overload below).
   static Status Create(const std::string& dir, const BucketSettings& settings,
                        Env* env = nullptr);
+  // Creates an encrypted bucket (settings.encrypted is implied): a random
+  // master key, wrapped in key slot 1 under `first_key`. Errors of the key
+  // file (NotFound, Permission, InvalidArgument) name it and the fix.
+  static Status Create(const std::string& dir, const BucketSettings& settings,
+                       const BucketKey& first_key, Env* env = nullptr);
+  // Writes a new key file: 32 random bytes, mode 0600, created exclusively
+  // (Exists if `path` is there) and synced.
+  static Status CreateKeyFile(const std::string& path);
   // NotFound (with the `katamari init` hint) if there is no bucket,
-  // NewerFormat, Permission, ... otherwise.
+  // NewerFormat, Permission, ... otherwise. An encrypted bucket needs
+  // opts.key: without one, WrongKey "bucket DIR is encrypted: pass --keyfile
+  // FILE or --passphrase-file FILE (...)"; with one that opens no slot,
+  // WrongKey "wrong key or passphrase for bucket DIR ..."; a key file that
+  // is missing, too open or not 32 bytes: NotFound / Permission /
+  // InvalidArgument naming the file. Unlocking a passphrase slot costs its
+  // scrypt (~0.25 s by default).
   static Result<std::unique_ptr<Bucket>> Open(const std::string& dir, const OpenOptions& opts);
   ~Bucket();
   Bucket(const Bucket&) = delete;
@@ -162,6 +223,7 @@ class Bucket {
 
   const std::string& dir() const { return dir_; }
   const BucketSettings& settings() const;
+  bool encrypted() const { return settings().encrypted; }
   std::string StagingDir() const;  // dir/staging: private scratch for write sessions
   Status Sync();                   // everything committed survives a power cut
 
@@ -222,6 +284,22 @@ class Bucket {
   Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
                                     std::optional<int64_t> mtime_ns,
                                     const ProgressFn& progress = {});
+
+  // ---- key slots of an encrypted bucket (docs/encryption.md). None of these
+  // re-encrypts data: each slot wraps the same master key. On a plain bucket
+  // ListKeySlots is empty and the others are InvalidArgument; on a read-only
+  // one the changes are ReadOnly.
+  Result<std::vector<KeySlotInfo>> ListKeySlots();
+  // Adds a slot opened by `key`; returns its id.
+  Result<uint32_t> AddKeySlot(const BucketKey& key, std::string_view label = {});
+  // NotFound if absent; InvalidArgument for the last remaining slot.
+  Status RemoveKeySlot(uint32_t id);
+  // Makes slot `id` open with `new_key` instead (a passphrase change; the
+  // kind may change too). Old copies of catalog.db still open with the old
+  // key: see the threat model.
+  Status ChangeKeySlot(uint32_t id, const BucketKey& new_key);
+  // The slot that opened this Bucket (0 on a plain bucket).
+  uint32_t unlocked_slot() const;
 
   struct Shared;  // implementation detail (store/bucket_internal.h)
 

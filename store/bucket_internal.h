@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,23 @@ struct Bucket::Shared {
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ChunkStore> chunks;
   std::unique_ptr<Chunker> chunker;
+  // Encrypted buckets, once unlocked (bucket_crypto.cc): the master key (to
+  // wrap new key slots), its subkeys (shared with the chunk store) and the
+  // slot that opened it.
+  std::optional<crypto::Key> master;
+  std::shared_ptr<const crypto::BucketKeys> keys;
+  uint32_t unlocked_slot = 0;
 };
+
+// Bucket::Create's body (bucket.cc): directory, chunks/, staging/ and the
+// catalog, which for an encrypted bucket gets `first_key_slot` in its
+// creating transaction.
+Status CreateBucketDir(const std::string& dir, const BucketSettings& settings, Env* env,
+                       std::string_view first_key_slot);
+
+// Opens an encrypted bucket's key slots with `key` and fills s.master,
+// s.keys and s.unlocked_slot, and unlocks s.catalog (bucket_crypto.cc).
+Status UnlockBucket(Bucket::Shared& s, const std::string& dir, const BucketKey& key);
 
 // Result of chunking and storing a stream (bucket_io.cc).
 struct Ingested {

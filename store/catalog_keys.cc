@@ -28,6 +28,27 @@ Status NoSuchSlot(uint32_t id) {
                           "; `katamari key list` shows the slots there are");
 }
 
+// While alive, SQLite overwrites deleted content with zeros (secure_delete),
+// so a removed or replaced key slot does not linger in free space of the
+// page. Afterwards it truncates the WAL (best effort: a reader holding an old
+// snapshot, e.g. a mounted daemon, keeps old frames until its next
+// checkpoint), so the old wrapped key is gone from the bucket's files too.
+class ScrubOldSlots {
+ public:
+  explicit ScrubOldSlots(sql::Db& db) : db_(db) {
+    (void)db_.Exec("PRAGMA secure_delete = ON", "enabling secure_delete");
+  }
+  ~ScrubOldSlots() {
+    (void)db_.Exec("PRAGMA secure_delete = OFF", "disabling secure_delete");
+    (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing the catalog");
+  }
+  ScrubOldSlots(const ScrubOldSlots&) = delete;
+  ScrubOldSlots& operator=(const ScrubOldSlots&) = delete;
+
+ private:
+  sql::Db& db_;
+};
+
 }  // namespace
 
 // ---- sealed columns (mu held)
@@ -85,8 +106,11 @@ Result<uint32_t> Catalog::AddKeySlot(std::string_view blob, std::string_view lab
   if (!impl.settings.encrypted) return NotEncrypted(impl.path);
   ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/true));
   {
+    // A std::string, not the view: an empty view may have no data pointer,
+    // which SQLite would bind as NULL.
+    const std::string label_text(label);
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlAddKeySlot));
-    q.Bind(1, CatalogNowNs()).BindText(2, label).Bind(3, blob);
+    q.Bind(1, CatalogNowNs()).BindText(2, label_text).Bind(3, blob);
     RETURN_IF_ERROR(q.Run());
   }
   const auto id = static_cast<uint32_t>(impl.db->LastInsertRowid());
@@ -98,6 +122,7 @@ Status Catalog::RemoveKeySlot(uint32_t id) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   if (!impl.settings.encrypted) return NotEncrypted(impl.path);
+  ScrubOldSlots scrub(*impl.db);  // declared first: it acts after the commit
   ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/true));
   {
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlHasKeySlot));
@@ -128,6 +153,7 @@ Status Catalog::ReplaceKeySlot(uint32_t id, std::string_view blob) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   if (!impl.settings.encrypted) return NotEncrypted(impl.path);
+  ScrubOldSlots scrub(*impl.db);  // declared first: it acts after the commit
   ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/true));
   {
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlReplaceKeySlot));

@@ -142,6 +142,8 @@ bool Key::operator==(const Key& o) const {
   return CRYPTO_memcmp(b_.data(), o.b_.data(), b_.size()) == 0;
 }
 
+void Wipe(void* p, size_t n) { OPENSSL_cleanse(p, n); }
+
 void RandomBytes(void* out, size_t n) {
   if (RAND_bytes(static_cast<unsigned char*>(out), Len(n)) != 1) Die("RAND_bytes");
 }

@@ -45,6 +45,9 @@ class Key {
   std::array<uint8_t, kKeySize> b_{};
 };
 
+// Overwrites secret bytes in a way the compiler does not optimize away.
+void Wipe(void* p, size_t n);
+
 // Cryptographically strong random bytes (RAND_bytes). Aborts if the system
 // has no entropy source: nothing sealed with a predictable nonce is safe.
 void RandomBytes(void* out, size_t n);
