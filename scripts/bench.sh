@@ -6,13 +6,22 @@
 # compression ratios, and the CLI's peak RSS (aim: well under 200 MiB), and
 # checks that the file round-trips byte for byte.
 #
-# Usage: scripts/bench.sh        (work dir: $KATAMARI_BENCH_DIR or /tmp)
+# Usage: scripts/bench.sh [store|mount|all]   (default: all)
+#   store: this file's CLI benchmark; mount: scripts/bench_mount.sh (katamarifs
+#   vs gocryptfs vs a plain directory, needs root and /dev/fuse).
+#   Work dir: $KATAMARI_BENCH_DIR or /tmp
 #   KATAMARI_BENCH_MIB=256 scripts/bench.sh     a smaller file
 #   KATAMARI_BENCH_RUNS=5 ...                   more runs
 #   KATAMARI_INIT_ARGS="--level 1" ...          extra `katamari init` options
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+SECTION=${1:-all}
+case $SECTION in
+  store | all) ;;
+  mount) exec scripts/bench_mount.sh ;;
+  *) echo "usage: scripts/bench.sh [store|mount|all]" >&2; exit 2 ;;
+esac
 source scripts/deps.sh
 katamari_install "${KATAMARI_BUILD_PKGS[@]}" python3 zstd time
 
@@ -85,3 +94,7 @@ print(f"peak RSS        put {put_rss // 1024} MiB, get {get_rss // 1024} MiB  (a
 print(f"round trip      {sys.argv[10]}")
 EOF
 [ "$ROUNDTRIP" = ok ]
+if [ "$SECTION" = all ]; then
+  echo
+  exec scripts/bench_mount.sh
+fi
