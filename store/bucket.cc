@@ -130,7 +130,8 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
     set.level = level;
   }
   s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level, s.keys);
-  s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max);
+  s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
+                                        s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
   return b;
 }

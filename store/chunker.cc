@@ -73,8 +73,9 @@ bool Chunker::ValidParams(uint32_t min_size, uint32_t avg_size, uint32_t max_siz
   return err == nullptr;
 }
 
-Chunker::Chunker(uint32_t min_size, uint32_t avg_size, uint32_t max_size)
-    : min_(min_size), avg_(avg_size), max_(max_size) {
+Chunker::Chunker(uint32_t min_size, uint32_t avg_size, uint32_t max_size,
+                 const GearTable* gear)
+    : min_(min_size), avg_(avg_size), max_(max_size), gear_(gear ? *gear : kGear) {
   std::string why;
   if (!ValidParams(min_size, avg_size, max_size, &why)) {
     // A programming error: settings are validated before a Chunker is made.
@@ -95,16 +96,17 @@ size_t Chunker::NextBoundary(std::string_view data, bool at_eof) const {
   const size_t end = n < max_ ? n : max_;
   const size_t barrier = end < norm_ ? end : norm_;
   const uint64_t ms = mask_small_, ml = mask_large_;
+  const uint64_t* gear = gear_.data();
   uint64_t fp = 0;
   size_t i = min_;
   // The two loops are the hot path: one load, one table lookup, one lea
   // (fp*2 + g) and one test per byte.
   for (; i < barrier; ++i) {
-    fp = (fp << 1) + kGear[p[i]];
+    fp = (fp << 1) + gear[p[i]];
     if ((fp & ms) == 0) return i + 1;
   }
   for (; i < end; ++i) {
-    fp = (fp << 1) + kGear[p[i]];
+    fp = (fp << 1) + gear[p[i]];
     if ((fp & ml) == 0) return i + 1;
   }
   if (end == max_) return max_;

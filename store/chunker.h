@@ -24,8 +24,14 @@
 //    normalization point is placed so that the mean chunk size on random
 //    data comes out close to avg.
 //  - At max_size a cut is forced.
+//
+// Encrypted buckets pass a secret gear table (derived from the bucket's key,
+// docs/encryption.md): boundaries then depend on the key too, so the chunk
+// lengths the catalog shows cannot be matched against the chunking of a
+// guessed file.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -35,8 +41,11 @@ namespace katamari {
 
 class Chunker {
  public:
-  // Requires 64 <= min < avg < max <= 16 MiB; avg a power of two.
-  Chunker(uint32_t min_size, uint32_t avg_size, uint32_t max_size);
+  using GearTable = std::array<uint64_t, 256>;
+  // Requires 64 <= min < avg < max <= 16 MiB; avg a power of two. `gear`:
+  // a keyed table (copied), or nullptr for the fixed public one.
+  Chunker(uint32_t min_size, uint32_t avg_size, uint32_t max_size,
+          const GearTable* gear = nullptr);
 
   // Whether the parameters meet the constructor's requirements; the message
   // says which one does not. Check settings with this before constructing.
@@ -60,6 +69,7 @@ class Chunker {
   uint32_t min_, avg_, max_;
   uint32_t norm_;                     // normalization point (chunk offset)
   uint64_t mask_small_, mask_large_;  // stricter before norm_, looser after
+  GearTable gear_;
 };
 
 }  // namespace katamari

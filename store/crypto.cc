@@ -288,8 +288,16 @@ BucketKeys BucketKeys::Derive(const Key& master) {
   keys.chunk = sub("katamari chunk key v1");
   keys.chunk_id = sub("katamari chunk id key v1");
   keys.field = sub("katamari catalog field key v1");
+  std::string gear = HkdfSha256(master.view(), {}, "katamari chunker gear v1",
+                                keys.chunker_gear.size() * 8);
+  for (size_t i = 0; i < keys.chunker_gear.size(); ++i) {
+    keys.chunker_gear[i] = GetU64(gear.data() + 8 * i);
+  }
+  OPENSSL_cleanse(gear.data(), gear.size());
   return keys;
 }
+
+BucketKeys::~BucketKeys() { OPENSSL_cleanse(chunker_gear.data(), sizeof(chunker_gear)); }
 
 namespace {
 constexpr uint8_t kFieldVersion = 1;

@@ -96,7 +96,11 @@ struct BucketKeys {
   Key chunk;     // AES-256-GCM of chunk payloads
   Key chunk_id;  // HMAC-SHA256 chunk ids
   Key field;     // AES-256-GCM of sealed catalog fields
+  // The chunker's gear table: 256 u64 LE from HKDF-SHA256(master, info
+  // "katamari chunker gear v1", 2048 bytes). Secret: it decides boundaries.
+  std::array<uint64_t, 256> chunker_gear{};
   static BucketKeys Derive(const Key& master);
+  ~BucketKeys();
 };
 
 // Sealed catalog field: u8 version (1) | nonce | ciphertext | tag.

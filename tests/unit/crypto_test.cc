@@ -215,6 +215,13 @@ TEST(BucketKeysTest, SubkeysAreDistinctAndDeterministic) {
   EXPECT_EQ(z.chunk.view(), HkdfSha256(Key().view(), "", "katamari chunk key v1", 32));
   EXPECT_EQ(z.chunk_id.view(), HkdfSha256(Key().view(), "", "katamari chunk id key v1", 32));
   EXPECT_EQ(z.field.view(), HkdfSha256(Key().view(), "", "katamari catalog field key v1", 32));
+  const std::string gear = HkdfSha256(Key().view(), "", "katamari chunker gear v1", 2048);
+  for (size_t i : {size_t{0}, size_t{1}, size_t{255}}) {
+    uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = v << 8 | static_cast<uint8_t>(gear[8 * i + b]);
+    EXPECT_EQ(z.chunker_gear[i], v) << i;
+  }
+  EXPECT_NE(a.chunker_gear, z.chunker_gear);
 }
 
 TEST(SealedFieldTest, RoundTripFreshNonceAndTamperDetection) {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "store/chunk_store.h"
+#include "store/chunker.h"
 #include "store/crypto.h"
 #include "store/sha256.h"
 
@@ -209,6 +210,41 @@ TEST_F(EncryptedChunkTest, RewriteRepairsADamagedChunkWithAFreshNonce) {
   // A valid existing chunk is reused as is, never rewritten.
   Put(data);
   EXPECT_EQ(Slurp(path), second);
+}
+
+// A keyed gear table moves every boundary (so the catalog's chunk lengths do
+// not match the public chunking of a guessed file) but keeps FastCDC's
+// properties: deterministic, sizes around avg, insertions stay local.
+TEST(KeyedChunkerTest, KeyedBoundariesDifferButBehaveAlike) {
+  const std::string data = Random(8 << 20, 21);
+  auto cuts = [&](const Chunker& c, const std::string& d) {
+    std::vector<size_t> out;
+    size_t pos = 0;
+    while (pos < d.size()) {
+      size_t n = c.NextBoundary(std::string_view(d).substr(pos), true);
+      pos += n;
+      out.push_back(pos);
+    }
+    return out;
+  };
+  const auto keys = NewKeys();
+  Chunker plain(16 << 10, 64 << 10, 256 << 10);
+  Chunker keyed(16 << 10, 64 << 10, 256 << 10, &keys->chunker_gear);
+  Chunker keyed_again(16 << 10, 64 << 10, 256 << 10, &keys->chunker_gear);
+  const auto p = cuts(plain, data), k = cuts(keyed, data);
+  EXPECT_EQ(cuts(keyed_again, data), k);
+  size_t shared = 0;
+  for (size_t c : k) shared += std::binary_search(p.begin(), p.end(), c) ? 1 : 0;
+  EXPECT_LE(shared, 2u) << "of " << k.size();  // the end of data is always a cut
+  const double mean = static_cast<double>(data.size()) / static_cast<double>(k.size());
+  EXPECT_GT(mean, 48 << 10);
+  EXPECT_LT(mean, 80 << 10);
+  // Insert 10 bytes near the start: all but the first few cuts stay put.
+  const std::string edited = data.substr(0, 1000) + "0123456789" + data.substr(1000);
+  const auto e = cuts(keyed, edited);
+  size_t moved = 0;
+  for (size_t c : e) moved += std::binary_search(k.begin(), k.end(), c - 10) ? 0 : 1;
+  EXPECT_LE(moved, 2u);
 }
 
 }  // namespace
