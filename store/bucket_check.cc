@@ -72,6 +72,12 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
     done += info->size;
     if (progress) progress(done, 0);
   }
+  // A damaged key slot opens nothing; the bucket was opened with another one.
+  if (auto slots = ListKeySlots(); slots.ok()) {
+    for (const KeySlotInfo& k : *slots) {
+      if (!k.problem.empty()) rep.problems.push_back(k.problem);
+    }
+  }
   // Reference counts: each chunk row must count exactly its uses.
   ASSIGN_OR_RETURN(std::vector<ChunkRef> all, cat.AllChunks());
   (void)all;

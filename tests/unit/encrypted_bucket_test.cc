@@ -484,6 +484,36 @@ TEST_F(EncryptedBucketTest, PassphraseBucketAndPlainBucketRules) {
   EXPECT_FALSE(fs::exists(root_ + "/e3"));  // nothing made for a bad key
 }
 
+TEST_F(EncryptedBucketTest, DamagedSlotIsReportedAndOthersStillOpen) {
+  ASSERT_TRUE(b_->AddKeySlot(Pass("pw")).ok());
+  Put("f", "data");
+  b_.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/catalog.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE key_slots SET slot = zeroblob(100) WHERE id = 2", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto by_pass = Open(Pass("pw"));
+  EXPECT_EQ(by_pass.status().code(), Code::kWrongKey);
+  EXPECT_NE(by_pass.status().message().find("key slot 2 of bucket " + dir_ + " is malformed"),
+            std::string::npos)
+      << by_pass.status().ToString();
+  Reopen();
+  auto slots = b_->ListKeySlots();
+  ASSERT_TRUE(slots.ok());
+  EXPECT_TRUE((*slots)[0].problem.empty());
+  EXPECT_NE((*slots)[1].problem.find("bad magic"), std::string::npos);
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  ASSERT_EQ(fsck->problems.size(), 1u);
+  EXPECT_NE(fsck->problems[0].find("key slot 2"), std::string::npos);
+  EXPECT_TRUE(b_->RemoveKeySlot(2).ok());
+  EXPECT_TRUE(b_->Fsck()->ok());
+}
+
 class EncryptedTamperTest : public EncryptedBucketTest {
  protected:
   void ExpectDamaged(const std::string& key, int vno) {
