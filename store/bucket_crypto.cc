@@ -51,8 +51,7 @@ std::string OctalMode(mode_t m) {
 
 // Reads a key or passphrase file (`what` names it). A regular file must not
 // be readable by group or others: a secret anyone can read protects nothing.
-Result<std::string> ReadSecretFile(const std::string& path, const std::string& what,
-                                   size_t max) {
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& what, size_t max) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
@@ -83,8 +82,8 @@ Result<std::string> ReadSecretFile(const std::string& path, const std::string& w
   }
   if (got > max) {
     crypto::Wipe(out.data(), out.size());
-    return Status::InvalidArgument(what + " " + path + " is larger than " +
-                                   std::to_string(max) + " bytes; is it the right file?");
+    return Status::InvalidArgument(what + " " + path + " is larger than " + std::to_string(max) +
+                                   " bytes; is it the right file?");
   }
   out.resize(got);
   return out;
@@ -148,16 +147,15 @@ Status NothingOpened(const std::string& dir, const BucketKey& key, crypto::SlotK
                      size_t tried, size_t other_kind, const std::string& slot_errors) {
   if (tried == 0 && other_kind > 0) {
     const bool gave_passphrase = kind == crypto::SlotKind::kPassphrase;
-    return Status::WrongKey("wrong kind of key for bucket " + dir + ": it has no " +
-                            crypto::SlotKindName(kind) + " key slot, so " + key.Describe() +
-                            " cannot open it; pass " +
-                            (gave_passphrase ? "--keyfile FILE" : "--passphrase-file FILE") +
-                            " instead" + slot_errors);
+    return Status::WrongKey(
+        "wrong kind of key for bucket " + dir + ": it has no " + crypto::SlotKindName(kind) +
+        " key slot, so " + key.Describe() + " cannot open it; pass " +
+        (gave_passphrase ? "--keyfile FILE" : "--passphrase-file FILE") + " instead" + slot_errors);
   }
   return Status::WrongKey("wrong key or passphrase for bucket " + dir + " (" + key.Describe() +
                           " opens none of its " + std::to_string(tried) + " " +
-                          crypto::SlotKindName(kind) + " key slot" + (tried == 1 ? "" : "s") +
-                          ")" + slot_errors);
+                          crypto::SlotKindName(kind) + " key slot" + (tried == 1 ? "" : "s") + ")" +
+                          slot_errors);
 }
 
 Status CheckSlotsWritable(const Bucket::Shared& s, const std::string& dir) {
@@ -213,8 +211,9 @@ std::string BucketKey::Describe() const {
 Status Bucket::Create(const std::string& dir, const BucketSettings& settings,
                       const BucketKey& first_key, Env* env) {
   if (first_key.empty()) {
-    return Status::InvalidArgument("an encrypted bucket needs a key: pass --keyfile FILE or "
-                                   "--passphrase-file FILE");
+    return Status::InvalidArgument(
+        "an encrypted bucket needs a key: pass --keyfile FILE or "
+        "--passphrase-file FILE");
   }
   const crypto::Key master = crypto::Key::Random();
   ASSIGN_OR_RETURN(std::string slot, WrapFor(first_key, master));

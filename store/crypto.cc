@@ -49,8 +49,8 @@ EVP_MAC* Hmac() {
 EVP_KDF* Kdf(const char* name) {
   static EVP_KDF* hkdf =
       FetchOnce<EVP_KDF>([] { return EVP_KDF_fetch(nullptr, "HKDF", nullptr); }, "fetch HKDF");
-  static EVP_KDF* scrypt = FetchOnce<EVP_KDF>(
-      [] { return EVP_KDF_fetch(nullptr, "SCRYPT", nullptr); }, "fetch SCRYPT");
+  static EVP_KDF* scrypt =
+      FetchOnce<EVP_KDF>([] { return EVP_KDF_fetch(nullptr, "SCRYPT", nullptr); }, "fetch SCRYPT");
   return std::strcmp(name, "HKDF") == 0 ? hkdf : scrypt;
 }
 
@@ -79,9 +79,8 @@ EVP_MAC_CTX* ThreadHmacCtx() {
   thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx = [] {
     std::unique_ptr<EVP_MAC_CTX, MacCtxFree> c(EVP_MAC_CTX_new(Hmac()));
     char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
     if (!c || EVP_MAC_CTX_set_params(c.get(), params) != 1) Die("HMAC context setup");
     return c;
   }();
@@ -156,9 +155,9 @@ void GcmSeal(const Key& key, const uint8_t* nonce, std::string_view aad, std::st
   auto* o = reinterpret_cast<unsigned char*>(out);
   int len = 0;
   if (EVP_EncryptInit_ex2(c, Aes256Gcm(), key.data(), nonce, nullptr) != 1 ||
-      (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &len,
-                                         reinterpret_cast<const unsigned char*>(aad.data()),
-                                         Len(aad.size())) != 1) ||
+      (!aad.empty() &&
+       EVP_EncryptUpdate(c, nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+                         Len(aad.size())) != 1) ||
       EVP_EncryptUpdate(c, o, &len, reinterpret_cast<const unsigned char*>(plain.data()),
                         Len(plain.size())) != 1 ||
       EVP_EncryptFinal_ex(c, o + len, &len) != 1 ||
@@ -178,9 +177,9 @@ bool GcmOpen(const Key& key, const uint8_t* nonce, std::string_view aad, std::st
   auto* o = reinterpret_cast<unsigned char*>(out);
   int len = 0;
   if (EVP_DecryptInit_ex2(c, Aes256Gcm(), key.data(), nonce, nullptr) != 1 ||
-      (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &len,
-                                         reinterpret_cast<const unsigned char*>(aad.data()),
-                                         Len(aad.size())) != 1) ||
+      (!aad.empty() &&
+       EVP_DecryptUpdate(c, nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+                         Len(aad.size())) != 1) ||
       EVP_DecryptUpdate(c, o, &len, reinterpret_cast<const unsigned char*>(sealed.data()),
                         Len(n)) != 1 ||
       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, kTagSize, tag) != 1) {
@@ -200,8 +199,8 @@ Digest HmacSha256(std::string_view key, std::string_view data) {
   EVP_MAC_CTX* c = ThreadHmacCtx();
   Digest d;
   size_t len = 0;
-  if (EVP_MAC_init(c, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                   nullptr) != 1 ||
+  if (EVP_MAC_init(c, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr) !=
+          1 ||
       EVP_MAC_update(c, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
       EVP_MAC_final(c, d.bytes.data(), &len, d.bytes.size()) != 1 || len != d.bytes.size()) {
     Die("HMAC-SHA256");
@@ -219,17 +218,17 @@ std::string HkdfSha256(std::string_view ikm, std::string_view salt, std::string_
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(ikm.data()),
                                            ikm.size());
   if (!salt.empty()) {
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                             const_cast<char*>(salt.data()), salt.size());
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
+                                             salt.size());
   }
   if (!info.empty()) {
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                             const_cast<char*>(info.data()), info.size());
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                             info.size());
   }
   *p = OSSL_PARAM_construct_end();
   std::string out(out_len, '\0');
-  if (!c || EVP_KDF_derive(c.get(), reinterpret_cast<unsigned char*>(out.data()), out_len,
-                           params) != 1) {
+  if (!c ||
+      EVP_KDF_derive(c.get(), reinterpret_cast<unsigned char*>(out.data()), out_len, params) != 1) {
     Die("HKDF-SHA256");
   }
   return out;
@@ -266,8 +265,8 @@ Result<std::string> Scrypt(std::string_view passphrase, std::string_view salt,
       OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
       OSSL_PARAM_construct_end()};
   std::string out(out_len, '\0');
-  if (!c || EVP_KDF_derive(c.get(), reinterpret_cast<unsigned char*>(out.data()), out_len,
-                           params) != 1) {
+  if (!c ||
+      EVP_KDF_derive(c.get(), reinterpret_cast<unsigned char*>(out.data()), out_len, params) != 1) {
     // With checked parameters this is an allocation failure (V is large).
     return Status::NoSpace("scrypt (N=" + std::to_string(sp.n) + ", r=" + std::to_string(sp.r) +
                            ") could not allocate its memory; free some memory and retry");
@@ -288,8 +287,8 @@ BucketKeys BucketKeys::Derive(const Key& master) {
   keys.chunk = sub("katamari chunk key v1");
   keys.chunk_id = sub("katamari chunk id key v1");
   keys.field = sub("katamari catalog field key v1");
-  std::string gear = HkdfSha256(master.view(), {}, "katamari chunker gear v1",
-                                keys.chunker_gear.size() * 8);
+  std::string gear =
+      HkdfSha256(master.view(), {}, "katamari chunker gear v1", keys.chunker_gear.size() * 8);
   for (size_t i = 0; i < keys.chunker_gear.size(); ++i) {
     keys.chunker_gear[i] = GetU64(gear.data() + 8 * i);
   }
@@ -312,8 +311,7 @@ std::string SealField(const Key& key, std::string_view aad, std::string_view pla
   return out;
 }
 
-bool OpenField(const Key& key, std::string_view aad, std::string_view sealed,
-               std::string* plain) {
+bool OpenField(const Key& key, std::string_view aad, std::string_view sealed, std::string* plain) {
   plain->clear();
   if (sealed.size() < kSealedOverhead || static_cast<uint8_t>(sealed[0]) != kFieldVersion) {
     return false;
@@ -366,9 +364,7 @@ Result<Key> SlotKek(SlotKind kind, std::string_view secret, std::string_view sal
 
 }  // namespace
 
-const char* SlotKindName(SlotKind k) {
-  return k == SlotKind::kKeyFile ? "keyfile" : "passphrase";
-}
+const char* SlotKindName(SlotKind k) { return k == SlotKind::kKeyFile ? "keyfile" : "passphrase"; }
 
 Result<SlotHeader> ParseSlot(std::string_view b, const std::string& what) {
   if (b.size() != kSlotSize) {
@@ -377,8 +373,7 @@ Result<SlotHeader> ParseSlot(std::string_view b, const std::string& what) {
   if (std::memcmp(b.data(), kSlotMagic, 4) != 0) return BadSlot(what, "bad magic");
   if (b[4] == 0) return BadSlot(what, "format version 0");
   if (static_cast<uint8_t>(b[4]) > kSlotVersion) {
-    return Status::NewerFormat(what + " has format " +
-                               std::to_string(static_cast<uint8_t>(b[4])) +
+    return Status::NewerFormat(what + " has format " + std::to_string(static_cast<uint8_t>(b[4])) +
                                ", newer than this katamari understands; upgrade katamari");
   }
   if (b[6] != 0 || b[7] != 0) return BadSlot(what, "reserved bytes set");
@@ -413,15 +408,14 @@ Result<std::string> WrapMasterKey(SlotKind kind, std::string_view secret,
   }
   RandomBytes(b.data() + kOffSalt, kSaltSize);
   RandomBytes(b.data() + kOffNonce, kNonceSize);
-  ASSIGN_OR_RETURN(Key kek, SlotKek(kind, secret, std::string_view(b).substr(kOffSalt, kSaltSize),
-                                    scrypt));
+  ASSIGN_OR_RETURN(Key kek,
+                   SlotKek(kind, secret, std::string_view(b).substr(kOffSalt, kSaltSize), scrypt));
   GcmSeal(kek, reinterpret_cast<const uint8_t*>(b.data() + kOffNonce),
           std::string_view(b).substr(0, kSlotAad), master.view(), b.data() + kOffWrapped);
   return b;
 }
 
-Result<Key> UnwrapMasterKey(std::string_view b, std::string_view secret,
-                            const std::string& what) {
+Result<Key> UnwrapMasterKey(std::string_view b, std::string_view secret, const std::string& what) {
   ASSIGN_OR_RETURN(SlotHeader h, ParseSlot(b, what));
   auto kek = SlotKek(h.kind, secret, b.substr(kOffSalt, kSaltSize), h.scrypt);
   if (!kek.ok()) {
@@ -432,8 +426,8 @@ Result<Key> UnwrapMasterKey(std::string_view b, std::string_view secret,
     return kek.status();
   }
   Key master;
-  if (!GcmOpen(*kek, reinterpret_cast<const uint8_t*>(b.data() + kOffNonce),
-               b.substr(0, kSlotAad), b.substr(kOffWrapped, kKeySize + kTagSize),
+  if (!GcmOpen(*kek, reinterpret_cast<const uint8_t*>(b.data() + kOffNonce), b.substr(0, kSlotAad),
+               b.substr(kOffWrapped, kKeySize + kTagSize),
                reinterpret_cast<char*>(master.data()))) {
     return Status::WrongKey(what + ": the key does not open it");
   }

@@ -155,10 +155,10 @@ TEST(HmacTest, Rfc4231Vectors) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(HmacSha256("Jefe", "what do ya want for nothing?").Hex(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_EQ(HmacSha256(std::string(131, '\xaa'),
-                       "Test Using Larger Than Block-Size Key - Hash Key First")
-                .Hex(),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(
+      HmacSha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")
+          .Hex(),
+      "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
   // The per-thread context is re-keyed on every call.
   EXPECT_EQ(HmacSha256("Jefe", "what do ya want for nothing?").Hex(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
@@ -167,10 +167,10 @@ TEST(HmacTest, Rfc4231Vectors) {
 // ---- HKDF-SHA256: RFC 5869 test cases 1 and 3.
 TEST(HkdfTest, Rfc5869Vectors) {
   const std::string ikm(22, '\x0b');
-  EXPECT_EQ(Hex(HkdfSha256(ikm, Unhex("000102030405060708090a0b0c"),
-                           Unhex("f0f1f2f3f4f5f6f7f8f9"), 42)),
-            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
-            "34007208d5b887185865");
+  EXPECT_EQ(
+      Hex(HkdfSha256(ikm, Unhex("000102030405060708090a0b0c"), Unhex("f0f1f2f3f4f5f6f7f8f9"), 42)),
+      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+      "34007208d5b887185865");
   EXPECT_EQ(Hex(HkdfSha256(ikm, "", "", 42)),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
             "9d201395faa4b61a96c8");
@@ -191,9 +191,8 @@ TEST(ScryptTest, Rfc7914Vectors) {
 }
 
 TEST(ScryptTest, BadOrHugeParametersRefused) {
-  for (ScryptParams p : {ScryptParams{0, 8, 1}, ScryptParams{1000, 8, 1},
-                         ScryptParams{1024, 0, 1}, ScryptParams{1024, 8, 0},
-                         ScryptParams{uint64_t{1} << 40, 8, 1},
+  for (ScryptParams p : {ScryptParams{0, 8, 1}, ScryptParams{1000, 8, 1}, ScryptParams{1024, 0, 1},
+                         ScryptParams{1024, 8, 0}, ScryptParams{uint64_t{1} << 40, 8, 1},
                          ScryptParams{uint64_t{1} << 20, 16, 1}}) {
     EXPECT_EQ(Scrypt("pw", "salt", p, 32).status().code(), Status::Code::kInvalidArgument)
         << p.n << " " << p.r << " " << p.p;
@@ -284,7 +283,9 @@ TEST(KeySlotTest, PassphraseSlotStoresItsParameters) {
   EXPECT_EQ(h->scrypt.r, 8u);
   EXPECT_EQ(h->scrypt.p, 1u);
   EXPECT_EQ((*blob)[5], 2);
-  EXPECT_EQ(Hex(blob->substr(8, 16)), "0004000000000000" "0800000001000000");
+  EXPECT_EQ(Hex(blob->substr(8, 16)),
+            "0004000000000000"
+            "0800000001000000");
   auto got = UnwrapMasterKey(*blob, "correct horse", "slot 2");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(*got == master);
@@ -321,8 +322,7 @@ TEST(KeySlotTest, TamperedSlotsNeverUnlock) {
   EXPECT_TRUE(UnwrapMasterKey(blob.substr(0, 99), secret, "slot 1").status().IsCorruption());
   std::string newer = blob;
   newer[4] = 2;
-  EXPECT_EQ(UnwrapMasterKey(newer, secret, "slot 1").status().code(),
-            Status::Code::kNewerFormat);
+  EXPECT_EQ(UnwrapMasterKey(newer, secret, "slot 1").status().code(), Status::Code::kNewerFormat);
   // A tampered work factor is refused before any work is done.
   std::string pass = *WrapMasterKey(SlotKind::kPassphrase, "pw", kFastScrypt, master);
   pass[8 + 5] = 0x40;  // N = 2^46

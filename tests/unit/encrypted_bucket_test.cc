@@ -151,8 +151,7 @@ class EncryptedBucketTest : public ::testing::Test {
     const std::string sql = "SELECT slot FROM key_slots WHERE id = " + std::to_string(id);
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
-      out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)),
-                 sqlite3_column_bytes(st, 0));
+      out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), sqlite3_column_bytes(st, 0));
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -280,7 +279,7 @@ TEST_F(EncryptedBucketTest, EqualContentGetsDifferentChunkIdsInTwoBuckets) {
 // hashes. Scans every byte of every file (catalog.db, its WAL, chunks),
 // while the bucket is open and after it is closed.
 TEST_F(EncryptedBucketTest, NoPlaintextLineOrPlainSha256AnywhereInTheBucket) {
-  const std::string small = Statement(20, 11);      // one chunk: its SHA is the file's
+  const std::string small = Statement(20, 11);     // one chunk: its SHA is the file's
   const std::string large = Statement(30000, 12);  // many chunks
   PutOptions meta;
   meta.metadata = {{"user.iban", "DE89 3704 0044 0532 0130 00"}};
@@ -307,8 +306,7 @@ TEST_F(EncryptedBucketTest, NoPlaintextLineOrPlainSha256AnywhereInTheBucket) {
     EXPECT_NE(FindIn(files, Lines(large)[123]), "");
     EXPECT_NE(FindIn(files, "DE89 3704"), "");
     const Digest d = *Digest::FromHex(hashes[0]);
-    EXPECT_NE(FindIn(files, std::string(reinterpret_cast<const char*>(d.bytes.data()), 32)),
-              "");
+    EXPECT_NE(FindIn(files, std::string(reinterpret_cast<const char*>(d.bytes.data()), 32)), "");
   }
   auto scan = [&](const char* when) {
     SCOPED_TRACE(when);
@@ -344,7 +342,8 @@ TEST_F(EncryptedBucketTest, MissingWrongOrUnsafeKeysAreRefusedClearly) {
   b_.reset();
   auto none = Open(BucketKey());
   EXPECT_EQ(none.status().code(), Code::kWrongKey);
-  EXPECT_NE(none.status().message().find("bucket " + dir_ + " is encrypted: pass --keyfile FILE "
+  EXPECT_NE(none.status().message().find("bucket " + dir_ +
+                                         " is encrypted: pass --keyfile FILE "
                                          "or --passphrase-file FILE (or set KATAMARI_KEYFILE / "
                                          "KATAMARI_PASSPHRASE_FILE)"),
             std::string::npos)
@@ -358,13 +357,11 @@ TEST_F(EncryptedBucketTest, MissingWrongOrUnsafeKeysAreRefusedClearly) {
             std::string::npos)
       << wrong.status().ToString();
   EXPECT_EQ(wrong.status().message().find("corrupt"), std::string::npos);
-  EXPECT_EQ(Open(BucketKey::KeyFile(other), /*read_only=*/true).status().code(),
-            Code::kWrongKey);
+  EXPECT_EQ(Open(BucketKey::KeyFile(other), /*read_only=*/true).status().code(), Code::kWrongKey);
 
   auto missing = Open(BucketKey::KeyFile(root_ + "/nope.key"));
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_NE(missing.status().message().find("key file " + root_ + "/nope.key"),
-            std::string::npos);
+  EXPECT_NE(missing.status().message().find("key file " + root_ + "/nope.key"), std::string::npos);
 
   ::chmod(keyfile_.c_str(), 0644);
   auto open_to_all = Open(BucketKey::KeyFile(keyfile_));
@@ -422,7 +419,7 @@ TEST_F(EncryptedBucketTest, PassphraseChangeKeepsDataAndRefusesTheOldOne) {
   auto old = Open(Pass("old passphrase"));
   EXPECT_EQ(old.status().code(), Code::kWrongKey) << old.status().ToString();
   EXPECT_EQ(b_->ListKeySlots()->at(1).label, "backup");  // same slot, new key
-  Reopen();  // the key file still opens it
+  Reopen();                                              // the key file still opens it
   EXPECT_EQ(Get("f"), Statement(100, 4));
 }
 
@@ -526,9 +523,9 @@ class EncryptedTamperTest : public EncryptedBucketTest {
     auto fsck = b_->Fsck();
     ASSERT_TRUE(fsck.ok());
     EXPECT_FALSE(fsck->ok());
-    EXPECT_NE(std::find(fsck->damaged.begin(), fsck->damaged.end(),
-                        key + "@" + std::to_string(vno)),
-              fsck->damaged.end());
+    EXPECT_NE(
+        std::find(fsck->damaged.begin(), fsck->damaged.end(), key + "@" + std::to_string(vno)),
+        fsck->damaged.end());
   }
 };
 

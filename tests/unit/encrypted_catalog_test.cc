@@ -22,8 +22,7 @@ struct RawDb {
     std::string out;
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
-      out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)),
-                 sqlite3_column_bytes(st, 0));
+      out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), sqlite3_column_bytes(st, 0));
     }
     sqlite3_finalize(st);
     return out;
@@ -199,8 +198,8 @@ TEST_F(EncryptedCatalogTest, EditorPatternReSealsForTheTarget) {
 }
 
 TEST_F(EncryptedCatalogTest, KeySlotsAddReplaceRemoveButNeverTheLast) {
-  const std::string second = *crypto::WrapMasterKey(crypto::SlotKind::kPassphrase, "pw",
-                                                    {1024, 8, 1}, master_);
+  const std::string second =
+      *crypto::WrapMasterKey(crypto::SlotKind::kPassphrase, "pw", {1024, 8, 1}, master_);
   auto id = cat_->AddKeySlot(second, "laptop");
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   EXPECT_EQ(*id, 2u);

@@ -74,8 +74,8 @@ class EncryptedChunkTest : public ::testing::Test {
 TEST_F(EncryptedChunkTest, RoundTripEveryCodecAndNoPlaintextOnDisk) {
   for (Codec c : {Codec::kNone, Codec::kZstd, Codec::kZlib}) {
     store_.SetCodec(c, c == Codec::kZlib ? 6 : 3);
-    for (const std::string& data : {Text(70000, static_cast<int>(c)), Random(5000, 9 + int(c)),
-                                    std::string("x")}) {
+    for (const std::string& data :
+         {Text(70000, static_cast<int>(c)), Random(5000, 9 + int(c)), std::string("x")}) {
       ChunkRef ref = Put(data);
       std::string file = Slurp(store_.PathOf(ref.id));
       EXPECT_EQ(ref.stored_len, file.size());
@@ -129,8 +129,8 @@ TEST_F(EncryptedChunkTest, TruncatedOrExtendedFileIsCorruption) {
   const ChunkRef ref = Put(Random(3000, 77));
   const std::string path = store_.PathOf(ref.id);
   const std::string good = Slurp(path);
-  for (size_t n : {size_t{0}, size_t{10}, kChunkHeaderSize, kChunkHeaderSize + 15,
-                   good.size() - 16, good.size() - 1}) {
+  for (size_t n : {size_t{0}, size_t{10}, kChunkHeaderSize, kChunkHeaderSize + 15, good.size() - 16,
+                   good.size() - 1}) {
     Spit(path, good.substr(0, n));
     EXPECT_TRUE(Read(ref).IsCorruption()) << n;
   }
