@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""System-call level checks the mount tests cannot express in shell.
+
+Each subcommand exits 0 on success and prints what went wrong otherwise.
+"""
+import ctypes
+import errno
+import hashlib
+import mmap
+import os
+import random
+import socket
+import sys
+import threading
+import time
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+
+def die(msg):
+    print("helpers.py: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def renameat2(src, dst, flag_name):
+    """renameat2 SRC DST noreplace|exchange; prints the errno name or OK."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = {"noreplace": RENAME_NOREPLACE, "exchange": RENAME_EXCHANGE}[flag_name]
+    r = libc.renameat2(AT_FDCWD, src.encode(), AT_FDCWD, dst.encode(), flags)
+    print("OK" if r == 0 else errno.errorcode[ctypes.get_errno()])
+
+
+def random_pwrites(path, model, steps, seed):
+    """Random pwrites/truncates on PATH and a MODEL file in a normal fs; compare."""
+    rng = random.Random(int(seed))
+    fds = [os.open(p, os.O_RDWR | os.O_CREAT, 0o644) for p in (path, model)]
+    try:
+        for step in range(int(steps)):
+            op = rng.random()
+            if op < 0.8:
+                off = rng.randrange(0, 6 << 20)
+                data = rng.randbytes(rng.randrange(1, 200000))
+                for fd in fds:
+                    if os.pwrite(fd, data, off) != len(data):
+                        die("short pwrite at step %d" % step)
+            else:
+                size = rng.randrange(0, 7 << 20)
+                for fd in fds:
+                    os.ftruncate(fd, size)
+            if step % 25 == 0:
+                off = rng.randrange(0, 7 << 20)
+                a = os.pread(fds[0], 300000, off)
+                b = os.pread(fds[1], 300000, off)
+                if a != b:
+                    die("read through the open descriptor differs at step %d offset %d" % (step, off))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    with open(path, "rb") as f, open(model, "rb") as g:
+        if f.read() != g.read():
+            die("content after close differs from the model")
+
+
+def mmap_write(path, size):
+    """Writes a pattern through a shared writable mapping, msyncs, checks by read."""
+    size = int(size)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    pattern = bytes(range(256)) * (size // 256)
+    with open(path, "r+b") as f:
+        m = mmap.mmap(f.fileno(), size)
+        m[:] = pattern
+        m[100:105] = b"HELLO"
+        m.flush()
+        m.close()
+    expect = bytearray(pattern)
+    expect[100:105] = b"HELLO"
+    with open(path, "rb") as f:
+        if f.read() != bytes(expect):
+            die("mmap-written content not read back")
+    # and a mapping for reading sees the same bytes
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), size, prot=mmap.PROT_READ)
+        if m[100:105] != b"HELLO":
+            die("read mapping does not see the write")
+        m.close()
+
+
+def append(path, writers, lines):
+    """Several O_APPEND descriptors append lines; none is lost or torn."""
+    fds = [os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) for _ in range(int(writers))]
+    for i in range(int(lines)):
+        for w, fd in enumerate(fds):
+            os.write(fd, b"writer %d line %d\n" % (w, i))
+    for fd in fds:
+        os.close(fd)
+    with open(path, "rb") as f:
+        got = f.read().splitlines()
+    if len(got) != int(writers) * int(lines):
+        die("expected %d lines, got %d" % (int(writers) * int(lines), len(got)))
+
+
+def unlink_open(path):
+    """Data stays readable and writable through a descriptor after unlink."""
+    with open(path, "wb") as f:
+        f.write(b"before unlink\n")
+    fd = os.open(path, os.O_RDWR)
+    os.unlink(path)
+    if os.path.exists(path):
+        die("name still there after unlink")
+    if os.pread(fd, 100, 0) != b"before unlink\n":
+        die("cannot read the unlinked file")
+    os.pwrite(fd, b"AFTER", 0)
+    if os.pread(fd, 100, 0) != b"AFTERe unlink\n":
+        die("cannot write the unlinked file")
+    st = os.fstat(fd)
+    if st.st_nlink != 0 or st.st_size != 14:
+        die("fstat of the unlinked file: nlink %d size %d" % (st.st_nlink, st.st_size))
+    os.close(fd)
+
+
+def same_file_writers(path, threads, blocks):
+    """Threads write disjoint blocks of one file through their own descriptors."""
+    threads, blocks = int(threads), int(blocks)
+    bs = 65536
+    with open(path, "wb") as f:
+        f.truncate(threads * blocks * bs)
+
+    def work(t):
+        fd = os.open(path, os.O_WRONLY)
+        for b in range(blocks):
+            os.pwrite(fd, bytes([65 + t]) * bs, (b * threads + t) * bs)
+        os.close(fd)
+
+    ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    with open(path, "rb") as f:
+        data = f.read()
+    for i in range(threads * blocks):
+        if data[i * bs:(i + 1) * bs] != bytes([65 + i % threads]) * bs:
+            die("block %d is wrong" % i)
+
+
+def hold_open(path, size):
+    """Writes SIZE bytes to PATH, prints their sha256, then keeps the file
+    open (uncommitted) until killed (stop tests)."""
+    data = random.Random(5).randbytes(int(size))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data)
+    print(hashlib.sha256(data).hexdigest(), flush=True)
+    while True:
+        time.sleep(1)
+
+
+def notify_listen(sock_path, timeout):
+    """Listens on a datagram socket like systemd and prints each message."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(sock_path)
+    s.settimeout(float(timeout))
+    print("listening", flush=True)
+    try:
+        while True:
+            msg = s.recv(4096).decode()
+            print(msg, flush=True)
+            if "STOPPING=1" in msg:
+                return
+    except socket.timeout:
+        return
+
+
+COMMANDS = {
+    "renameat2": renameat2,
+    "random-pwrites": random_pwrites,
+    "mmap-write": mmap_write,
+    "append": append,
+    "unlink-open": unlink_open,
+    "same-file-writers": same_file_writers,
+    "hold-open": hold_open,
+    "notify-listen": notify_listen,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        die("usage: helpers.py {%s} ARGS..." % ",".join(COMMANDS))
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
