@@ -10,6 +10,8 @@
 #include <iostream>
 #include <string>
 
+#include "daemon/cli_keys.h"
+
 namespace katamari::cli {
 namespace {
 
@@ -197,26 +199,58 @@ bool CheckInput(const std::string& name, int fd, struct stat* st) {
   return true;
 }
 
+// The first key of `init --encrypt`: the global key (--keyfile,
+// --passphrase-file or the environment), else a passphrase typed twice.
+std::unique_ptr<NewKey> ChooseInitKey(const GlobalOptions& g, int* exit_code) {
+  NewKeySource src;
+  if (g.key.source == BucketKey::Source::kKeyFile) src.keyfile = g.key.path;
+  if (g.key.source == BucketKey::Source::kPassphraseFile) src.passphrase_file = g.key.path;
+  src.command = "init --encrypt";
+  src.options =
+      "--keyfile FILE (made if missing) or --passphrase-file FILE (or set $KATAMARI_KEYFILE / "
+      "$KATAMARI_PASSPHRASE_FILE)";
+  src.bucket_dir = g.bucket_dir;
+  return ChooseNewKey(src, g.scrypt_n, exit_code);
+}
+
 }  // namespace
 
 int RunInit(const GlobalOptions& g, const InitArgs& a) {
-  if (a.encrypt) {
-    PrintError("init --encrypt: encryption is not available yet",
-               "create the bucket without --encrypt");
-    return kExitUsage;
-  }
   BucketSettings s;
   if (!SettingsFromArgs(a, &s)) return kExitUsage;
-  Status st = Bucket::Create(g.bucket_dir, s);
+  // A key given on the command line but no --encrypt would silently make a
+  // plain bucket the user meant to be private. (A key in the environment is
+  // ignored, as plain buckets ignore keys.)
+  if (!a.encrypt && g.key_from_command_line()) {
+    PrintError(g.key_origin + " given without --encrypt",
+               "add --encrypt to make an encrypted bucket, or drop " + g.key_origin);
+    return kExitUsage;
+  }
+  std::unique_ptr<NewKey> key;
+  Status st;
+  if (a.encrypt) {
+    int code = kExitOk;
+    key = ChooseInitKey(g, &code);
+    if (!key) return code;
+    st = Bucket::Create(g.bucket_dir, s, key->key);
+  } else {
+    st = Bucket::Create(g.bucket_dir, s);
+  }
   if (st.code() == Status::Code::kExists) {
     PrintError("a bucket already exists at " + g.bucket_dir,
                "use it as it is, or pass -b with another directory");
     return kExitFailure;
   }
   if (!st.ok()) return ReportStatus("init " + g.bucket_dir, st);
+  if (key) {
+    key->Keep();
+    std::cout << key->CreatedNote();
+  }
   std::cout << "created bucket " << g.bucket_dir << " (" << CodecName(s.compression);
   if (s.compression != Codec::kNone) std::cout << " level " << s.level;
-  std::cout << ", versioning " << (s.versioning ? "on" : "off") << ")\n";
+  std::cout << ", versioning " << (s.versioning ? "on" : "off");
+  if (key) std::cout << ", encrypted; key slot 1: " << key->Describe();
+  std::cout << ")\n";
   return kExitOk;
 }
 

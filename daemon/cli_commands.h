@@ -3,6 +3,7 @@
 // (cli_support.h) and prints its own errors.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,5 +71,21 @@ int RunVersions(const GlobalOptions& g, const VersionsArgs& a);
 int RunFsck(const GlobalOptions& g, bool json);
 int RunGc(const GlobalOptions& g, bool json);
 int RunStats(const GlobalOptions& g, bool json);
+
+// `key list|add|change|remove`: the key slots of an encrypted bucket
+// (docs/encryption.md). None of them re-encrypts data.
+struct KeyArgs {
+  bool json = false;                // list
+  std::string new_keyfile;          // add, change: made if it does not exist
+  std::string new_passphrase_file;  // add, change (neither: asked on the terminal)
+  std::string label;                // add
+  uint32_t slot = 0;                // remove
+};
+int RunKeyList(const GlobalOptions& g, const KeyArgs& a);
+int RunKeyAdd(const GlobalOptions& g, const KeyArgs& a);
+// Replaces the slot that opened the bucket (a passphrase change).
+int RunKeyChange(const GlobalOptions& g, const KeyArgs& a);
+// Refused for the last slot.
+int RunKeyRemove(const GlobalOptions& g, const KeyArgs& a);
 
 }  // namespace katamari::cli

@@ -11,41 +11,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// A table with a header row; columns flagged numeric are right-aligned. The
-// last column is not padded so long metadata does not add trailing blanks.
-class Table {
- public:
-  Table(std::vector<std::string> header, std::vector<bool> numeric)
-      : numeric_(std::move(numeric)) {
-    rows_.push_back(std::move(header));
-  }
-  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  void Print(std::ostream& out) const {
-    std::vector<size_t> width(numeric_.size(), 0);
-    for (const auto& row : rows_) {
-      for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-    }
-    for (const auto& row : rows_) {
-      std::string line;
-      for (size_t i = 0; i < row.size(); ++i) {
-        bool last = i + 1 == row.size();
-        std::string pad(width[i] - row[i].size(), ' ');
-        if (numeric_[i]) {
-          line += pad + row[i];
-        } else {
-          line += row[i] + (last ? "" : pad);
-        }
-        if (!last) line += "  ";
-      }
-      out << line << "\n";
-    }
-  }
-
- private:
-  std::vector<bool> numeric_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
 Json VersionJson(const VersionInfo& v) {
   Json j;
   j["version"] = v.version.value;
@@ -93,7 +58,7 @@ std::string Fixed(double v) {
 
 // Dedup: logical bytes per distinct chunk byte; compression: distinct chunk
 // bytes per stored byte; their product is the overall saving.
-Json StatsJson(const BucketStats& s, const BucketSettings& set) {
+Json StatsJson(const BucketStats& s, const BucketSettings& set, size_t key_slots) {
   Json j;
   j["files"] = s.files;
   j["versions"] = s.versions;
@@ -109,7 +74,9 @@ Json StatsJson(const BucketStats& s, const BucketSettings& set) {
                    {"versioning", set.versioning},
                    {"chunk_min", set.chunk_min},
                    {"chunk_avg", set.chunk_avg},
-                   {"chunk_max", set.chunk_max}};
+                   {"chunk_max", set.chunk_max},
+                   {"encrypted", set.encrypted}};
+  j["key_slots"] = key_slots;
   return j;
 }
 
@@ -249,8 +216,10 @@ int RunStats(const GlobalOptions& g, bool json) {
   if (!stats.ok()) return ReportStatus("stats " + g.bucket_dir, stats.status());
   const BucketStats& s = *stats;
   const BucketSettings& set = bucket->settings();
+  auto slots = bucket->ListKeySlots();  // empty on a plain bucket
+  if (!slots.ok()) return ReportStatus("stats " + g.bucket_dir, slots.status());
   if (json) {
-    PrintJson(StatsJson(s, set));
+    PrintJson(StatsJson(s, set, slots->size()));
     return kExitOk;
   }
   std::cout << "files:             " << s.files << "\n"
@@ -267,7 +236,14 @@ int RunStats(const GlobalOptions& g, bool json) {
             << "total ratio:       " << Fixed(Ratio(s.logical_bytes, s.stored_bytes)) << "\n"
             << "settings:          " << CodecName(set.compression) << " level " << set.level
             << ", versioning " << (set.versioning ? "on" : "off") << ", chunks "
-            << set.chunk_min << "/" << set.chunk_avg << "/" << set.chunk_max << " bytes\n";
+            << set.chunk_min << "/" << set.chunk_avg << "/" << set.chunk_max << " bytes\n"
+            << "encryption:        ";
+  if (set.encrypted) {
+    std::cout << "AES-256-GCM, " << slots->size() << " key slot" << (slots->size() == 1 ? "" : "s")
+              << " (opened with slot " << bucket->unlocked_slot() << ")\n";
+  } else {
+    std::cout << "none\n";
+  }
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -11,10 +12,13 @@
 #include <ctime>
 #include <iostream>
 
+#include "daemon/cli_terminal.h"
+
 namespace katamari::cli {
 namespace {
 
 constexpr int64_t kNsPerSec = 1000000000;
+constexpr int kPassphraseTries = 3;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -42,6 +46,9 @@ const char* HintFor(Status::Code code) {
       return "retry when the other process is done";
     case Status::Code::kIOError:
       return "check the storage device (dmesg) and retry";
+    case Status::Code::kWrongKey:
+      return "check that it is this bucket's key (any key that opens the bucket lists its key "
+             "slots: 'katamari key list')";
     default:
       return nullptr;
   }
@@ -114,6 +121,29 @@ std::optional<int64_t> ParseUnixTime(std::string_view s) {
   if (!ReadFraction(s, &pos, &frac) || pos != s.size()) return std::nullopt;
   if (secs > INT64_MAX / kNsPerSec - 1) return std::nullopt;
   return secs * kNsPerSec + frac;
+}
+
+// Asks for the passphrase of the encrypted bucket `dir` on the terminal and
+// opens it with what was typed; up to kPassphraseTries tries while the
+// answer is simply wrong. Any other failure ends the asking.
+Result<std::unique_ptr<Bucket>> OpenWithTypedPassphrase(const std::string& dir,
+                                                        Bucket::OpenOptions opts) {
+  Status last;
+  for (int attempt = 0; attempt < kPassphraseTries; ++attempt) {
+    if (attempt > 0) TellTerminal("wrong passphrase, try again");
+    auto typed = AskPassphrase("Passphrase for " + dir + ": ");
+    // Reported like a missing key (WrongKey, no storage hint): nothing was
+    // wrong with the bucket.
+    if (!typed.ok()) return Status::WrongKey(typed.status().message());
+    opts.key = BucketKey::Passphrase(std::move(typed).value());
+    auto bucket = Bucket::Open(dir, opts);
+    if (bucket.ok()) return bucket;
+    last = bucket.status();
+    // Retyping helps only a mistyped passphrase, not e.g. "wrong kind of key"
+    // (a bucket with key-file slots only).
+    if (last.message().rfind("wrong key or passphrase", 0) != 0) break;
+  }
+  return last;
 }
 
 }  // namespace
@@ -286,6 +316,32 @@ void PrintJson(const nlohmann::json& value) {
   std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
+Table::Table(std::vector<std::string> header, std::vector<bool> numeric)
+    : numeric_(std::move(numeric)) {
+  rows_.push_back(std::move(header));
+}
+
+void Table::Print(std::ostream& out) const {
+  std::vector<size_t> width(numeric_.size(), 0);
+  for (const auto& row : rows_) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows_) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      bool last = i + 1 == row.size();
+      std::string pad(width[i] - row[i].size(), ' ');
+      if (numeric_[i]) {
+        line += pad + row[i];
+      } else {
+        line += row[i] + (last ? "" : pad);
+      }
+      if (!last) line += "  ";
+    }
+    out << line << "\n";
+  }
+}
+
 Progress::Progress(std::string label, uint64_t known_total)
     : active_(isatty(STDERR_FILENO) == 1), label_(std::move(label)), known_total_(known_total) {
   start_ns_ = NowNs();
@@ -347,16 +403,33 @@ std::string ShellQuote(std::string_view s) {
 std::unique_ptr<Bucket> OpenBucket(const GlobalOptions& g, bool read_only, int* exit_code) {
   Bucket::OpenOptions opts;
   opts.read_only = read_only;
+  opts.key = g.key;
   auto bucket = Bucket::Open(g.bucket_dir, opts);
+  if (!bucket.ok() && bucket.status().code() == Status::Code::kWrongKey && g.key.empty() &&
+      StdinIsTerminal()) {
+    bucket = OpenWithTypedPassphrase(g.bucket_dir, opts);
+  }
   if (bucket.ok()) return std::move(bucket).value();
-  if (bucket.status().IsNotFound()) {
+  const Status& st = bucket.status();
+  // The store says "no bucket at DIR" for a missing bucket; other NotFounds
+  // (a missing key file) are reported as they are.
+  if (st.IsNotFound() && st.message().rfind("no bucket at ", 0) == 0) {
     std::string dir = ShellQuote(g.bucket_dir);
     PrintError("no bucket at " + g.bucket_dir,
                "create one with 'katamari -b " + dir + " init' or pass -b");
     *exit_code = kExitFailure;
     return nullptr;
   }
-  *exit_code = ReportStatus("cannot open bucket " + g.bucket_dir, bucket.status());
+  std::string context = "cannot open bucket " + g.bucket_dir;
+  if (g.key.empty() && st.code() == Status::Code::kWrongKey) {
+    // No key at all: the store's message already says how to pass one.
+    PrintError(context + ": " + st.message(), "");
+    *exit_code = kExitFailure;
+    return nullptr;
+  }
+  // A key from the environment is easy to forget: say where it came from.
+  if (!g.key.empty() && !g.key_from_command_line()) context += " (key from " + g.key_origin + ")";
+  *exit_code = ReportStatus(context, st);
   if (*exit_code == kExitUsage) *exit_code = kExitFailure;
   return nullptr;
 }

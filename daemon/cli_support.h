@@ -8,8 +8,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +27,18 @@ inline constexpr int kExitUsage = 2;
 // Options every command gets.
 struct GlobalOptions {
   std::string bucket_dir;  // resolved: -b, else $KATAMARI_BUCKET, else ./storage/my_bucket
+  // The key of an encrypted bucket: --keyfile / --passphrase-file, else
+  // $KATAMARI_KEYFILE / $KATAMARI_PASSPHRASE_FILE; empty if none. Plain
+  // buckets ignore it.
+  BucketKey key;
+  // Where `key` came from, for messages: "--keyfile", "$KATAMARI_KEYFILE",
+  // ... ("" when there is no key).
+  std::string key_origin;
+  // Hidden --scrypt-n: scrypt N of new passphrase slots (0 = the store's
+  // default). Lets tests make passphrase slots that open in milliseconds.
+  uint64_t scrypt_n = 0;
+
+  bool key_from_command_line() const { return key_origin.rfind("--", 0) == 0; }
 };
 
 // Prints "katamari: <what>: <fix>" on stderr.
@@ -59,6 +73,19 @@ void PutTime(nlohmann::json& obj, const std::string& name, int64_t time_ns);
 // Prints JSON on stdout (pretty, invalid UTF-8 replaced) with a newline.
 void PrintJson(const nlohmann::json& value);
 
+// A table with a header row; columns flagged numeric are right-aligned. The
+// last column is not padded so long metadata does not add trailing blanks.
+class Table {
+ public:
+  Table(std::vector<std::string> header, std::vector<bool> numeric);
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print(std::ostream& out) const;
+
+ private:
+  std::vector<bool> numeric_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
 // A progress line on stderr, shown only when stderr is a terminal; redrawn
 // at most ~10 times a second with '\r' and cleared by Finish() or the
 // destructor. Thread-safe: the store may call Update from worker threads.
@@ -84,8 +111,10 @@ class Progress {
   bool drawn_ = false;
 };
 
-// Opens the bucket at g.bucket_dir; on failure prints the error (a missing
-// bucket names the `katamari init` fix) and sets *exit_code.
+// Opens the bucket at g.bucket_dir with g.key; on failure prints the error
+// (a missing bucket names the `katamari init` fix) and sets *exit_code. An
+// encrypted bucket opened without a key while stdin is a terminal asks for
+// its passphrase there (up to three tries).
 std::unique_ptr<Bucket> OpenBucket(const GlobalOptions& g, bool read_only, int* exit_code);
 
 // Shell-quotes a path for a message if it needs it.

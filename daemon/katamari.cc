@@ -1,6 +1,6 @@
 // katamari: the bucket's admin tool (SPEC §9).
 //
-//   katamari [-b BUCKET_DIR] COMMAND ...
+//   katamari [-b BUCKET_DIR] [--keyfile FILE | --passphrase-file FILE] COMMAND ...
 //
 // This file only wires the command line (CLI11) to the commands in
 // cli_commands.h. CLI11 reports usage errors with exceptions; they are caught
@@ -20,6 +20,7 @@ constexpr const char* kDefaultBucket = "./storage/my_bucket";
 
 struct AllArgs {
   GlobalOptions g;
+  std::string keyfile, passphrase_file;  // as given; ResolveKey fills g.key
   InitArgs init;
   PutArgs put;
   GetArgs get;
@@ -27,6 +28,7 @@ struct AllArgs {
   RestoreArgs restore;
   LsArgs ls;
   VersionsArgs versions;
+  KeyArgs key;
   bool fsck_json = false, gc_json = false, stats_json = false;
 };
 
@@ -52,7 +54,9 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   init->add_option("--chunk-min", a.init.chunk_min, "smallest chunk (SIZE, e.g. 16K)");
   init->add_option("--chunk-avg", a.init.chunk_avg, "average chunk (SIZE, e.g. 64K)");
   init->add_option("--chunk-max", a.init.chunk_max, "largest chunk (SIZE, e.g. 256K)");
-  init->add_flag("--encrypt", a.init.encrypt, "encrypt the bucket (not available yet)");
+  init->add_flag("--encrypt", a.init.encrypt,
+                 "encrypt the bucket (AES-256-GCM) with --keyfile FILE (made if missing), "
+                 "--passphrase-file FILE, or a passphrase typed on the terminal");
 
   auto* put = app.add_subcommand("put", "store FILE (or stdin) as the next version of KEY; "
                                         "prints its sha256");
@@ -99,6 +103,75 @@ void AddReportCommands(CLI::App& app, AllArgs& a) {
       ->add_flag("--json", a.stats_json, "print JSON");
 }
 
+// --new-keyfile / --new-passphrase-file of `key add` and `key change`.
+void AddNewKeyOptions(CLI::App* cmd, KeyArgs* k) {
+  auto* kf = cmd->add_option("--new-keyfile", k->new_keyfile,
+                             "the new key: a key file (32 random bytes, made if missing)");
+  auto* pf = cmd->add_option("--new-passphrase-file", k->new_passphrase_file,
+                             "the new key: a passphrase file (without either, the new "
+                             "passphrase is asked on the terminal)");
+  kf->excludes(pf);
+}
+
+void AddKeyCommands(CLI::App& app, AllArgs& a) {
+  auto* key = app.add_subcommand(
+      "key", "list, add, change or remove the key slots of an encrypted bucket (no data is "
+             "re-encrypted)");
+  key->require_subcommand(1);
+  key->add_subcommand("list", "the key slots: id, kind, creation time, scrypt cost, label")
+      ->add_flag("--json", a.key.json, "print JSON");
+  auto* add = key->add_subcommand("add", "add a key slot: another key that opens the bucket");
+  AddNewKeyOptions(add, &a.key);
+  add->add_option("--label", a.key.label, "a note shown by 'key list', e.g. recovery");
+  auto* change = key->add_subcommand(
+      "change", "make the slot that opened the bucket open with a new key instead");
+  AddNewKeyOptions(change, &a.key);
+  key->add_subcommand("remove", "remove a key slot (never the last one)")
+      ->add_option("slot", a.key.slot, "the slot's id, as 'key list' shows it")
+      ->required()
+      ->check(CLI::PositiveNumber);
+}
+
+int DispatchKey(const CLI::App& key, const AllArgs& a) {
+  if (key.got_subcommand("list")) return RunKeyList(a.g, a.key);
+  if (key.got_subcommand("add")) return RunKeyAdd(a.g, a.key);
+  if (key.got_subcommand("change")) return RunKeyChange(a.g, a.key);
+  if (key.got_subcommand("remove")) return RunKeyRemove(a.g, a.key);
+  return kExitUsage;  // unreachable: a subcommand is required
+}
+
+// The key: --keyfile / --passphrase-file, else $KATAMARI_KEYFILE, else
+// $KATAMARI_PASSPHRASE_FILE. Prints a usage error and returns false if both
+// variables are set and no option decides.
+bool ResolveKey(const AllArgs& a, GlobalOptions* g) {
+  if (!a.keyfile.empty()) {
+    g->key = BucketKey::KeyFile(a.keyfile);
+    g->key_origin = "--keyfile";
+    return true;
+  }
+  if (!a.passphrase_file.empty()) {
+    g->key = BucketKey::PassphraseFile(a.passphrase_file);
+    g->key_origin = "--passphrase-file";
+    return true;
+  }
+  const char* kf = std::getenv("KATAMARI_KEYFILE");
+  const char* pf = std::getenv("KATAMARI_PASSPHRASE_FILE");
+  const bool has_kf = kf && *kf, has_pf = pf && *pf;
+  if (has_kf && has_pf) {
+    PrintError("both $KATAMARI_KEYFILE and $KATAMARI_PASSPHRASE_FILE are set",
+               "unset one of them, or pass --keyfile FILE or --passphrase-file FILE");
+    return false;
+  }
+  if (has_kf) {
+    g->key = BucketKey::KeyFile(kf);
+    g->key_origin = "$KATAMARI_KEYFILE";
+  } else if (has_pf) {
+    g->key = BucketKey::PassphraseFile(pf);
+    g->key_origin = "$KATAMARI_PASSPHRASE_FILE";
+  }
+  return true;
+}
+
 int Dispatch(CLI::App& app, const AllArgs& a) {
   const GlobalOptions& g = a.g;
   if (app.got_subcommand("init")) return RunInit(g, a.init);
@@ -111,6 +184,7 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
   if (app.got_subcommand("fsck")) return RunFsck(g, a.fsck_json);
   if (app.got_subcommand("gc")) return RunGc(g, a.gc_json);
   if (app.got_subcommand("stats")) return RunStats(g, a.stats_json);
+  if (app.got_subcommand("key")) return DispatchKey(*app.get_subcommand("key"), a);
   return kExitUsage;  // unreachable: a subcommand is required
 }
 
@@ -121,8 +195,18 @@ int Main(int argc, char** argv) {
   AllArgs a;
   app.add_option("-b,--bucket", a.g.bucket_dir,
                  "bucket directory (default: $KATAMARI_BUCKET, else ./storage/my_bucket)");
+  auto* kf = app.add_option("--keyfile", a.keyfile,
+                            "key file of an encrypted bucket: 32 random bytes, mode 0600 "
+                            "(default: $KATAMARI_KEYFILE)");
+  auto* pf = app.add_option("--passphrase-file", a.passphrase_file,
+                            "file holding the passphrase of an encrypted bucket, mode 0600 "
+                            "(default: $KATAMARI_PASSPHRASE_FILE; else asked on the terminal)");
+  kf->excludes(pf);
+  // Hidden: a cheaper scrypt for new passphrase slots, so tests run fast.
+  app.add_option("--scrypt-n", a.g.scrypt_n, "scrypt N of new passphrase slots")->group("");
   AddContentCommands(app, a);
   AddReportCommands(app, a);
+  AddKeyCommands(app, a);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -137,6 +221,7 @@ int Main(int argc, char** argv) {
     const char* env = std::getenv("KATAMARI_BUCKET");
     a.g.bucket_dir = env && *env ? env : kDefaultBucket;
   }
+  if (!ResolveKey(a, &a.g)) return kExitUsage;
   return Dispatch(app, a);
 }
 

@@ -19,8 +19,9 @@ t_usage_errors() {
   expect_rc 2 k init --compression lz4
   expect_rc 2 k init --chunk-avg 12Q
   expect_rc 2 k put x "$W/x" --mode 999
-  expect_rc 2 k init --encrypt
-  expect_grep "encryption is not available yet" "$W/err" "--encrypt refused"
+  expect_rc 2 k init --encrypt </dev/null
+  expect_grep "init --encrypt needs a key: pass --keyfile FILE .*--passphrase-file FILE" "$W/err" \
+    "--encrypt without a key or a terminal"
   ok k --help && expect_grep "put" "$W/out" "help lists commands"
   ok k put --help && expect_grep "--meta" "$W/out" "command help"
   expect_rc 1 k put x "$W/no-such-file"
