@@ -100,10 +100,15 @@ Status Filesystem::ReleaseDir(uint64_t fh) {
   return Status::OK();
 }
 
-Result<Attr> Filesystem::EntryAttr(InodeId ino) {
+Result<Entry> Filesystem::ListingEntry(InodeId ino) {
   ASSIGN_OR_RETURN(Attr attr, bucket_.GetAttr(ino));
-  if (auto n = FindNode(ino.value)) Overlay(*n, &attr);
-  return attr;
+  uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    id = NodeIdLocked(ino, false);
+  }
+  if (auto n = NodeOfInode(ino)) Overlay(*n, &attr);
+  return Entry{id, attr};
 }
 
 Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {

@@ -78,7 +78,9 @@ Result<InodeId> Filesystem::TargetOf(uint64_t node) const {
   }
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
-  return it == nodes_.end() ? InodeId(node) : it->second->target;
+  if (it != nodes_.end()) return it->second->target;
+  if (node & kAliasNodeBit) return Status::NotFound("node " + std::to_string(node) + " was forgotten");
+  return InodeId(node);
 }
 
 std::string Filesystem::Describe(const std::shared_ptr<Node>& n) const {
@@ -121,17 +123,46 @@ Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
   return a;
 }
 
+// The node id the kernel uses for catalog inode `ino` (see the header): its
+// own id unless that id is routed to another inode, then an alias. With
+// `create` false returns 0 where a new alias would be needed.
+uint64_t Filesystem::NodeIdLocked(InodeId ino, bool create) {
+  auto plain = nodes_.find(ino.value);
+  if (plain == nodes_.end() || plain->second->target == ino) return ino.value;
+  if (auto a = aliases_.find(ino.value); a != aliases_.end()) {
+    auto n = nodes_.find(a->second);
+    if (n != nodes_.end() && n->second->target == ino) return a->second;
+  }
+  if (!create) return 0;
+  uint64_t id = kAliasNodeBit | next_alias_++;
+  aliases_[ino.value] = id;
+  nodes_.emplace(id, std::make_shared<Node>(id, ino));
+  return id;
+}
+
+std::shared_ptr<Filesystem::Node> Filesystem::NodeOfInode(InodeId ino) const {
+  std::lock_guard lock(mu_);
+  auto plain = nodes_.find(ino.value);
+  if (plain != nodes_.end() && plain->second->target == ino) return plain->second;
+  if (auto a = aliases_.find(ino.value); a != aliases_.end()) {
+    auto n = nodes_.find(a->second);
+    if (n != nodes_.end() && n->second->target == ino) return n->second;
+  }
+  return nullptr;
+}
+
 Result<Entry> Filesystem::Remember(Attr attr) {
   std::shared_ptr<Node> n;
   {
     std::lock_guard lock(mu_);
-    auto& slot = nodes_[attr.ino.value];
-    if (!slot) slot = std::make_shared<Node>(attr.ino.value);
+    uint64_t id = NodeIdLocked(attr.ino, true);
+    auto& slot = nodes_[id];
+    if (!slot) slot = std::make_shared<Node>(id);
     ++slot->nlookup;
     n = slot;
   }
   Overlay(*n, &attr);
-  return Entry{attr.ino.value, attr};
+  return Entry{n->id, attr};
 }
 
 void Filesystem::AddLookup(uint64_t node) {
@@ -147,7 +178,13 @@ void Filesystem::Forget(uint64_t node, uint64_t count) {
   if (it == nodes_.end()) return;
   Node& n = *it->second;
   n.nlookup -= std::min(count, n.nlookup);
-  if (n.nlookup == 0 && n.opens == 0 && node != kRootInode.value) nodes_.erase(it);
+  if (n.nlookup == 0 && n.opens == 0 && node != kRootInode.value) {
+    if (node & kAliasNodeBit) {
+      auto a = aliases_.find(n.target.value);
+      if (a != aliases_.end() && a->second == node) aliases_.erase(a);
+    }
+    nodes_.erase(it);
+  }
 }
 
 void Filesystem::DropNodeIfUnused(uint64_t node) { Forget(node, 0); }
@@ -210,7 +247,7 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
   // Creating a name whose deleted history is kept revives that inode (SPEC
   // §5). If descriptors of the unlinked file are still open here, they keep
   // their own (discarded) session; the revived file starts fresh.
-  if (auto n = FindNode(attr.ino.value)) {
+  if (auto n = NodeOfInode(attr.ino)) {
     std::lock_guard lock(n->mu);
     if (n->orphaned) {
       n->orphaned = false;
@@ -246,7 +283,7 @@ Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_v
 }
 
 void Filesystem::MarkIfOrphaned(InodeId ino) {
-  auto n = FindNode(ino.value);
+  auto n = NodeOfInode(ino);
   if (!n) return;
   auto attr = bucket_.GetAttr(ino);
   std::lock_guard lock(n->mu);
@@ -265,7 +302,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::PinIfOpen(const Attr& doomed) 
   if (bucket_.settings().versioning || doomed.kind != FileKind::kRegular || doomed.nlink > 1) {
     return std::shared_ptr<WriteSession>();
   }
-  auto n = FindNode(doomed.ino.value);
+  auto n = NodeOfInode(doomed.ino);
   if (!n) return std::shared_ptr<WriteSession>();
   {
     std::lock_guard lock(mu_);
@@ -283,7 +320,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::PinIfOpen(const Attr& doomed) 
 // Undoes PinIfOpen when the removal did not happen.
 void Filesystem::Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned) {
   if (!pinned) return;
-  if (auto n = FindNode(doomed.ino.value)) ReleaseSession(n, pinned);
+  if (auto n = NodeOfInode(doomed.ino)) ReleaseSession(n, pinned);
 }
 
 Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
@@ -304,35 +341,39 @@ Status Filesystem::RemoveDir(uint64_t parent, std::string_view name) {
   return bucket_.RemoveDir(dir, name);
 }
 
-// The editor pattern merged `source_node`'s content into inode `into` as a
+// The editor pattern merged inode `source`'s content into inode `into` as a
 // new version. The kernel keeps using the source's node id for the renamed
-// name, so route it to `into`. The kernel's inode for `into` (if it has one)
-// is, to the kernel, the replaced file: its writers' session is detached
-// (their writes went to a file that lost its name) and its cache is stale.
-void Filesystem::AfterMerge(uint64_t source_node, InodeId into) {
-  std::shared_ptr<Node> source, target;
+// name, so route every node of the source to `into`. The kernel's inode for
+// `into` (if it has one) is, to the kernel, the replaced file: its writers'
+// session is detached (their writes went to a file that lost its name) and
+// its cache is stale.
+void Filesystem::AfterMerge(InodeId source, InodeId into) {
+  std::vector<std::shared_ptr<Node>> routed, replaced;
   {
     std::lock_guard lock(mu_);
-    if (auto it = nodes_.find(source_node); it != nodes_.end()) {
-      source = it->second;
-      source->target = into;
+    for (auto& [id, n] : nodes_) {
+      if (n->target == source) {
+        n->target = into;
+        routed.push_back(n);
+      } else if (n->target == into) {
+        replaced.push_back(n);
+      }
     }
-    if (auto it = nodes_.find(into.value); it != nodes_.end()) target = it->second;
   }
-  if (source) {
-    std::lock_guard lock(source->mu);
-    source->reader.reset();
-    source->orphaned = false;
+  for (auto& n : routed) {
+    std::lock_guard lock(n->mu);
+    n->reader.reset();
+    n->orphaned = false;
   }
-  if (target && target != source) {
+  for (auto& n : replaced) {
     {
-      std::lock_guard lock(target->mu);
-      target->session.reset();
-      target->writers = 0;
-      target->reader.reset();
-      target->kernel_version = VersionNo(0);
+      std::lock_guard lock(n->mu);
+      n->session.reset();
+      n->writers = 0;
+      n->reader.reset();
+      n->kernel_version = VersionNo(0);
     }
-    if (options_.invalidate) options_.invalidate(into.value);
+    if (options_.invalidate) options_.invalidate(n->id);
   }
 }
 
@@ -352,7 +393,7 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     return renamed.status();
   }
   if (std::optional<InodeId> merged = *renamed) {
-    AfterMerge(source.ino.value, *merged);
+    AfterMerge(source.ino, *merged);
   } else if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
     MarkIfOrphaned(replaced->ino);
   }

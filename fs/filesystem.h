@@ -4,9 +4,14 @@
 // object itself is unit-tested without a mount (tests/unit/fs_test.cc).
 //
 // Node ids. The kernel names inodes by 64-bit node ids. For the live tree a
-// node id IS the catalog InodeId (root = 1). Ids with kVirtualNodeBit set are
-// reserved for synthetic nodes this object will allocate itself (version
-// paths NAME@N, NAME@, time views; SPEC §5) and are never passed to the store.
+// node id is the catalog InodeId (root = 1), with one exception: after a
+// rename merge (below) the source inode's id stays in the kernel's hands as
+// the renamed file; if the store later revives that inode under another name
+// (creating a name with a deleted history continues it, SPEC §5), the revived
+// file gets an alias id (kAliasNodeBit | n) so the kernel never sees one id
+// for two files. Ids with kVirtualNodeBit set are reserved for synthetic
+// nodes this object will allocate itself (version paths NAME@N, NAME@, time
+// views; SPEC §5). Neither kind is ever passed to the store as an inode.
 //
 // Each node id the kernel knows has a Node: its lookup count (every call that
 // returns an Entry counts one lookup; Forget() subtracts), its open handles, a
@@ -49,6 +54,7 @@ namespace katamari::fs {
 class WriteSession;
 
 inline constexpr uint64_t kVirtualNodeBit = uint64_t{1} << 63;
+inline constexpr uint64_t kAliasNodeBit = uint64_t{1} << 62;
 inline bool IsVirtualNode(uint64_t node) { return (node & kVirtualNodeBit) != 0; }
 
 struct Caller {  // who makes a request (owner of what it creates)
@@ -132,8 +138,10 @@ class Filesystem {
   // handed out (rewinddir).
   Result<std::shared_ptr<const std::vector<DirEntry>>> DirEntries(uint64_t fh, bool rewind);
   Status ReleaseDir(uint64_t fh);
-  // Attributes of an entry of a directory listing (readdirplus).
-  Result<Attr> EntryAttr(InodeId ino);
+  // The entry of a directory listing for readdirplus, not yet counted as a
+  // lookup (AddLookup does once it is handed out). node is 0 if the inode
+  // has no node id of its own yet (hand out a plain entry then).
+  Result<Entry> ListingEntry(InodeId ino);
 
   // ---- xattrs (user.* are stored; user.katamari.* are read-only facts)
   Result<std::string> GetXattr(uint64_t node, std::string_view name);
@@ -163,6 +171,8 @@ class Filesystem {
   std::shared_ptr<Node> NodeOrTransient(uint64_t node) const;
   Result<InodeId> TargetOf(uint64_t node) const;
   Result<Entry> Remember(Attr attr);
+  uint64_t NodeIdLocked(InodeId ino, bool create);
+  std::shared_ptr<Node> NodeOfInode(InodeId ino) const;
   void Overlay(Node& n, Attr* attr) const;
   Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
@@ -170,7 +180,7 @@ class Filesystem {
   void MarkIfOrphaned(InodeId ino);
   Result<std::shared_ptr<WriteSession>> PinIfOpen(const Attr& doomed);
   void Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned);
-  void AfterMerge(uint64_t source_node, InodeId into);
+  void AfterMerge(InodeId source, InodeId into);
   void DropNodeIfUnused(uint64_t node);
   void LogLine(const std::string& line) const;
 
@@ -196,6 +206,8 @@ class Filesystem {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> handles_;    // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dir_handles_; // guarded by mu_
   uint64_t next_fh_ = 1;                                                 // guarded by mu_
+  std::unordered_map<uint64_t, uint64_t> aliases_;  // inode -> alias node id; guarded by mu_
+  uint64_t next_alias_ = 1;                         // guarded by mu_
 };
 
 }  // namespace katamari::fs

@@ -23,6 +23,7 @@ struct Filesystem::ReaderSlot {
 // One node id the kernel knows (see the header comment of filesystem.h).
 struct Filesystem::Node {
   explicit Node(uint64_t id) : id(id), target(id) {}
+  Node(uint64_t id, InodeId target) : id(id), target(target) {}
   const uint64_t id;
   // Guarded by Filesystem::mu_:
   InodeId target;        // catalog inode behind this node id

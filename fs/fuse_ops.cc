@@ -254,12 +254,12 @@ void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool pl
       len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
       if (len > room) break;
     } else {
-      auto attr = fs.EntryAttr(d.ino);
-      if (!attr.ok()) continue;  // removed since the listing was taken
-      fuse_entry_param e = MakeEntryParam(req, Entry{d.ino.value, *attr});
+      auto entry = fs.ListingEntry(d.ino);
+      if (!entry.ok()) continue;  // removed since the listing was taken
+      fuse_entry_param e = MakeEntryParam(req, *entry);  // ino 0: plain entry
       len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
       if (len > room) break;
-      fs.AddLookup(d.ino.value);
+      if (entry->node != 0) fs.AddLookup(entry->node);
     }
     used += len;
   }

@@ -463,6 +463,44 @@ TEST_F(FilesystemTest, EditorPatternRoutesTheSourceNodeToTheTarget) {
   }
 }
 
+// git's index.lock -> index: the lock file's name is created again after each
+// merge. If the store revives the merged-away inode for it, the new file must
+// get its own node id (the kernel still uses the old one for `index`).
+TEST_F(FilesystemTest, RecreatedLockFileAfterMergeIsItsOwnFile) {
+  uint64_t fh;
+  Entry index = MustCreate("index", &fh);
+  MustWrite(fh, 0, "v1");
+  Close(fh);
+  Entry lock1 = MustCreate("index.lock", &fh);
+  MustWrite(fh, 0, "v2");
+  Close(fh);
+  ASSERT_TRUE(fs_->Rename(1, "index.lock", 1, "index", 0).ok());
+  Entry lock2 = MustCreate("index.lock", &fh);
+  EXPECT_NE(lock2.node, lock1.node);
+  MustWrite(fh, 0, "v3-longer");
+  Close(fh);
+  // `index` (through either node id) still reads v2 until the next rename.
+  auto o = fs_->Open(lock1.node, O_RDONLY);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ReadFh(o->fh), "v2");
+  Close(o->fh);
+  o = fs_->Open(lock2.node, O_RDONLY);
+  EXPECT_EQ(ReadFh(o->fh), "v3-longer");
+  Close(o->fh);
+  ASSERT_TRUE(fs_->Rename(1, "index.lock", 1, "index", 0).ok());
+  auto looked = fs_->Lookup(1, "index");
+  ASSERT_TRUE(looked.ok());
+  o = fs_->Open(looked->node, O_RDONLY);
+  EXPECT_EQ(ReadFh(o->fh), "v3-longer");
+  Close(o->fh);
+  o = fs_->Open(lock2.node, O_RDONLY);  // the kernel's name for `index` now
+  EXPECT_EQ(ReadFh(o->fh), "v3-longer");
+  Close(o->fh);
+  if (looked->node == index.node) {
+    EXPECT_EQ(VersionCount(index.node), 3u);
+  }
+}
+
 TEST_F(FilesystemTest, RenameNoReplaceAndExchange) {
   uint64_t fh;
   Entry a = MustCreate("a", &fh);
