@@ -130,9 +130,11 @@ Result<std::string> AskPassphrase(const std::string& prompt) {
   if (tty.fd() < 0) {
     return Status::NotFound("there is no terminal to ask for the passphrase on");
   }
-  tty.Write(prompt);
   Result<std::string> line = [&] {
+    // Echo goes off before the prompt shows: whatever is typed after the
+    // prompt is never echoed (turning it off flushes typeahead).
     NoEcho quiet(tty.fd());
+    tty.Write(prompt);
     return ReadLine(tty.fd());
   }();
   tty.Write("\n");  // the user's Enter was not echoed

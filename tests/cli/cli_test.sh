@@ -3,8 +3,10 @@
 #
 #   tests/cli/cli_test.sh PATH/TO/katamari [TEST_NAME_REGEX]
 #
-# Runs every t_* function from the *_tests.sh files next to this script (or
-# those matching the regex), each in a fresh work dir. Tests that need root
+# Runs every t_* function from the *_tests.sh files next to this script
+# (basic_tests.sh, failure_tests.sh, encryption_tests.sh; or those matching the
+# regex, e.g. '^t_enc_'), each in a fresh work dir. The encryption tests use
+# on_terminal.py to type passphrases on a pseudo-terminal. Tests that need root
 # (read-only bucket as another user, disk full on a tmpfs) skip with a message
 # when not root. KATAMARI_CLI_BIG_MIB sets the size of the big round trip
 # (default 128; 0 skips it). Exit 0 only if every test passed.
@@ -15,7 +17,8 @@ KATAMARI=$(realpath "${1:?usage: cli_test.sh PATH/TO/katamari [TEST_REGEX]}")
 FILTER=${2:-.}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LC_ALL=C
-unset KATAMARI_BUCKET
+# The caller's bucket and keys must not leak into the tests.
+unset KATAMARI_BUCKET KATAMARI_KEYFILE KATAMARI_PASSPHRASE_FILE
 
 TMP=$(mktemp -d /tmp/katamari-cli.XXXXXX)
 MOUNTS=()
