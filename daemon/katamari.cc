@@ -106,23 +106,27 @@ void AddReportCommands(CLI::App& app, AllArgs& a) {
 // --new-keyfile / --new-passphrase-file of `key add` and `key change`.
 void AddNewKeyOptions(CLI::App* cmd, KeyArgs* k) {
   auto* kf = cmd->add_option("--new-keyfile", k->new_keyfile,
-                             "the new key: a key file (32 random bytes, made if missing)");
+                             "the new key: a key file (32 random bytes, made if missing)")
+                 ->type_name("FILE");
   auto* pf = cmd->add_option("--new-passphrase-file", k->new_passphrase_file,
                              "the new key: a passphrase file (without either, the new "
-                             "passphrase is asked on the terminal)");
+                             "passphrase is asked on the terminal)")
+                 ->type_name("FILE");
   kf->excludes(pf);
 }
 
 void AddKeyCommands(CLI::App& app, AllArgs& a) {
   auto* key = app.add_subcommand(
-      "key", "list, add, change or remove the key slots of an encrypted bucket (no data is "
-             "re-encrypted)");
+      "key",
+      "list, add, change or remove the key slots of an encrypted bucket (no data is "
+      "re-encrypted)");
   key->require_subcommand(1);
   key->add_subcommand("list", "the key slots: id, kind, creation time, scrypt cost, label")
       ->add_flag("--json", a.key.json, "print JSON");
   auto* add = key->add_subcommand("add", "add a key slot: another key that opens the bucket");
   AddNewKeyOptions(add, &a.key);
-  add->add_option("--label", a.key.label, "a note shown by 'key list', e.g. recovery");
+  add->add_option("--label", a.key.label, "a note shown by 'key list', e.g. recovery")
+      ->type_name("LABEL");
   auto* change = key->add_subcommand(
       "change", "make the slot that opened the bucket open with a new key instead");
   AddNewKeyOptions(change, &a.key);
@@ -197,10 +201,12 @@ int Main(int argc, char** argv) {
                  "bucket directory (default: $KATAMARI_BUCKET, else ./storage/my_bucket)");
   auto* kf = app.add_option("--keyfile", a.keyfile,
                             "key file of an encrypted bucket: 32 random bytes, mode 0600 "
-                            "(default: $KATAMARI_KEYFILE)");
+                            "(default: $KATAMARI_KEYFILE)")
+                 ->type_name("FILE");
   auto* pf = app.add_option("--passphrase-file", a.passphrase_file,
                             "file holding the passphrase of an encrypted bucket, mode 0600 "
-                            "(default: $KATAMARI_PASSPHRASE_FILE; else asked on the terminal)");
+                            "(default: $KATAMARI_PASSPHRASE_FILE; else asked on the terminal)")
+                 ->type_name("FILE");
   kf->excludes(pf);
   // Hidden: a cheaper scrypt for new passphrase slots, so tests run fast.
   app.add_option("--scrypt-n", a.g.scrypt_n, "scrypt N of new passphrase slots")->group("");

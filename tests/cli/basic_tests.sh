@@ -232,3 +232,18 @@ t_quiet_when_not_a_terminal() {
   script -qec "'$KATAMARI' -b '$B' put big2 '$W/big' >/dev/null" "$W/typescript" >/dev/null
   expect_grep $'\r'"put big2: " "$W/typescript" "progress line on a terminal"
 }
+
+t_man_page_options() {
+  # Every option `katamari ... --help` shows is described in katamari(1).
+  local man="$HERE/../../docs/man/katamari.1" cmd opt
+  [ -f "$man" ] || { fail "no $man"; return; }
+  sed 's/\\-/-/g' "$man" >"$W/man"
+  for cmd in "" init put get rm restore ls versions fsck gc stats key "key list" "key add" \
+    "key change" "key remove"; do
+    # shellcheck disable=SC2086
+    ok "$KATAMARI" $cmd --help || continue
+    for opt in $(grep -oE -- '--[a-z][a-z-]+' "$W/out" | sort -u); do
+      grep -qF -- "$opt" "$W/man" || fail "katamari $cmd --help shows $opt; katamari.1 lacks it"
+    done
+  done
+}
