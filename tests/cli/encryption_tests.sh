@@ -381,6 +381,7 @@ t_enc_terminal() {
   ok "${t[@]}" --answer 'tty secret phrase' -- "$KATAMARI" -b "$B" put f "$W/f"
   expect_grep "^Passphrase for $B: " "$W/out" "prompt on the terminal"
   expect_no_grep "tty secret phrase" "$W/out" "the passphrase is not echoed"
+  expect_grep "^\[terminal echo on\]" "$W/out" "echo back on after the prompt"
   # A typo, then the right one.
   ok "${t[@]}" --answer typo --answer 'tty secret phrase' -- "$KATAMARI" -b "$B" get f
   expect_grep "wrong passphrase, try again" "$W/out" "retry message"
@@ -392,6 +393,11 @@ t_enc_terminal() {
   expect_rc 1 "${t[@]}" -- "$KATAMARI" -b "$B" ls
   expect_grep "no passphrase entered" "$W/out" "Ctrl-D at the prompt"
   expect_no_grep "dmesg|storage device" "$W/out" "Ctrl-D is not a storage problem"
+  # Ctrl-C at the prompt (echo is off then) leaves the terminal echoing.
+  run "${t[@]}" --answer '^C' -- "$KATAMARI" -b "$B" ls
+  [ "$RC" -ne 0 ] || fail "Ctrl-C at the prompt exited 0"
+  expect_grep "^\[terminal echo on\]" "$W/out" "echo restored after Ctrl-C"
+  expect_no_grep "^KEY " "$W/out" "Ctrl-C at the prompt stops the command"
   # stdin not a terminal: no prompt, even with a terminal around.
   expect_rc 1 "${t[@]}" -- sh -c "'$KATAMARI' -b '$B' ls </dev/null"
   expect_no_grep "Passphrase for" "$W/out" "no prompt when stdin is not a terminal"

@@ -8,13 +8,16 @@ Each time the command's terminal output ends in a prompt (a line ending in
 Enter. The command's stdin, stdout and stderr are the terminal, so it sees a
 real tty (isatty, /dev/tty, echo settings). Everything it printed on the
 terminal is written to our stdout; we exit with its exit code. After the
-answers run out, a further prompt gets end-of-input (Ctrl-D). The whole run
-is limited to 60 seconds.
+answers run out, a further prompt gets end-of-input (Ctrl-D); the answer
+"^C" types Ctrl-C instead. At the end, "[terminal echo on]" or "[terminal echo
+off]" says whether the command left the terminal echoing. The whole run is
+limited to 60 seconds.
 """
 import os
 import pty
 import select
 import sys
+import termios
 import time
 
 
@@ -45,7 +48,10 @@ def main():
             out += data
         if out.endswith(b": ") and len(out) > answered:
             answered = len(out)
-            if answers:
+            if answers and answers[0] == "^C":
+                answers.pop(0)
+                os.write(fd, b"\x03")
+            elif answers:
                 os.write(fd, answers.pop(0).encode() + b"\n")
             else:
                 os.write(fd, b"\x04")
@@ -54,6 +60,9 @@ def main():
         sys.stdout.buffer.write(out + b"\n[on_terminal.py: timed out]\n")
         sys.exit(124)
     _, status = os.waitpid(pid, 0)
+    # The master side reads the terminal's settings as the command left them.
+    echo = termios.tcgetattr(fd)[3] & termios.ECHO
+    out += b"\n[terminal echo on]\n" if echo else b"\n[terminal echo off]\n"
     sys.stdout.buffer.write(out)
     sys.exit(os.waitstatus_to_exitcode(status))
 
