@@ -164,6 +164,11 @@ Result<Attr> Bucket::Lookup(InodeId parent, std::string_view name, std::optional
   return s_->catalog->GetAttr(ino);
 }
 
+Result<Attr> Bucket::LookupAny(InodeId parent, std::string_view name, bool* live) {
+  ASSIGN_OR_RETURN(InodeId ino, s_->catalog->LookupAny(parent, name, live));
+  return s_->catalog->GetAttr(ino);
+}
+
 Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at) {
   return s_->catalog->ReadDir(dir, at);
 }

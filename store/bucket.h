@@ -246,6 +246,10 @@ class Bucket {
   // ---- inode API (the mount). `at` = nullopt: live namespace.
   Result<Attr> GetAttr(InodeId ino);
   Result<Attr> Lookup(InodeId parent, std::string_view name, std::optional<Seq> at = {});
+  // The inode `name` in live directory `parent` names now, else the one it
+  // named last (a deleted or renamed-away file whose history is kept);
+  // *live tells which. For NAME@N paths after NAME was deleted (SPEC §5).
+  Result<Attr> LookupAny(InodeId parent, std::string_view name, bool* live);
   Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
                         uint32_t uid, uint32_t gid, std::string_view symlink_target = {});
