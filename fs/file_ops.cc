@@ -47,6 +47,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
     base.size = base.reader->info().size;
   }
   n->session = std::make_shared<WriteSession>(bucket_.StagingDir(), what, std::move(base));
+  n->session->AllowStreaming(&bucket_, target);
   n->writers = 1;
   return n->session;
 }

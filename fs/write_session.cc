@@ -54,6 +54,7 @@ WriteSession::WriteSession(std::string staging_dir, std::string what, Base base)
     : staging_dir_(std::move(staging_dir)), what_(std::move(what)), base_(std::move(base)) {
   base_valid_ = base_.reader ? base_.size : 0;
   size_ = base_.size;
+  sequential_ = base_.size == 0;
   mtime_ = base_.mtime_ns;
 }
 
@@ -77,7 +78,50 @@ void WriteSession::Touch(bool wrote) {
   if (wrote) has_writes_ = true;
 }
 
-void WriteSession::SetMtime(int64_t mtime_ns) { mtime_ = mtime_ns; }
+void WriteSession::SetMtime(int64_t mtime_ns) {
+  std::lock_guard lock(mu_);
+  mtime_ = mtime_ns;
+  mtime_explicit_ = true;
+}
+
+void WriteSession::AllowStreaming(Bucket* bucket, InodeId target) {
+  std::lock_guard lock(mu_);
+  stream_bucket_ = bucket;
+  stream_target_ = target;
+}
+
+void WriteSession::AbortStreamLocked() {
+  if (!stream_) return;
+  stream_->Abort();
+  stream_.reset();
+}
+
+// Called after `data` was staged. Feeds appends to a running
+// stream and abandons it on anything else. A file that has only been
+// appended to from empty starts streaming once it is kStreamThreshold long
+// (smaller files are cheaper to commit from staging at close): its staged
+// prefix is fed first.
+void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
+  if (stream_) {
+    if (!was_append || !stream_->Append(data)) AbortStreamLocked();
+    return;
+  }
+  if (!was_append) sequential_ = false;
+  if (!sequential_ || !stream_bucket_ || size_.load() < kStreamThreshold) return;
+  stream_ = std::make_unique<StreamCommit>(*stream_bucket_, stream_target_);
+  std::string buf;
+  for (uint64_t pos = 0; pos < size_.load();) {
+    size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, size_.load() - pos));
+    buf.resize(piece);
+    if (!ReadStagingLocked(pos, piece, buf.data()).ok() || !stream_->Append(buf)) {
+      AbortStreamLocked();
+      sequential_ = false;
+      return;
+    }
+    pos += piece;
+  }
+}
+
 void WriteSession::MarkDirty() { dirty_ = true; }
 
 Status WriteSession::EnsureStagingLocked() {
@@ -201,7 +245,9 @@ Status WriteSession::WriteLocked(uint64_t off, std::string_view data) {
 
 Status WriteSession::Write(uint64_t off, std::string_view data) {
   std::lock_guard lock(mu_);
+  bool append = off == size_.load() && (!stream_ || stream_->bytes() == off);
   RETURN_IF_ERROR(WriteLocked(off, data));
+  StreamWriteLocked(data, append);
   Touch(true);
   return Status::OK();
 }
@@ -210,6 +256,8 @@ Status WriteSession::Truncate(uint64_t size) {
   std::lock_guard lock(mu_);
   uint64_t old = size_.load();
   if (size == old) return Status::OK();
+  AbortStreamLocked();
+  sequential_ = size == 0;
   if (size < old) {
     base_valid_ = std::min(base_valid_, size);
     staged_.TruncateTo(AlignUp(size));
@@ -243,6 +291,8 @@ Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
   std::lock_guard lock(mu_);
   uint64_t end = std::min(off + len, size_.load());
   if (off >= end) return Status::OK();
+  AbortStreamLocked();
+  sequential_ = false;
   uint64_t inner_start = AlignUp(off), inner_end = AlignDown(end);
   const std::string& zeros = ZeroBuffer();
   if (inner_start >= inner_end) {
@@ -291,27 +341,57 @@ Status WriteSession::Materialize() {
   return Status::OK();
 }
 
+// The streamed commit, if it still describes the whole file. nullopt if
+// there is none or it failed (then the caller commits from staging).
+Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& bucket,
+                                                                  InodeId target) {
+  if (!stream_) return std::optional<VersionInfo>();
+  if (stream_->target() != target || stream_->bytes() != size_.load()) {
+    AbortStreamLocked();
+    return std::optional<VersionInfo>();
+  }
+  auto r = stream_->Finish();
+  stream_.reset();
+  if (!r.ok()) return std::optional<VersionInfo>();
+  if (mtime_explicit_) {
+    // The store stamped the version with the close time; the inode keeps
+    // the mtime the writer set (cp -p).
+    Bucket::AttrChange change;
+    change.mtime_ns = mtime_.load();
+    RETURN_IF_ERROR(bucket.SetAttr(target, change).status());
+  }
+  return std::optional<VersionInfo>(std::move(r).value());
+}
+
+// Rebase on what was just committed so the staging space is given back. If
+// the new version cannot be opened the old state stays: it still reads as
+// exactly the committed bytes.
+void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info) {
+  auto reader = bucket.OpenVersion(target, info.version);
+  if (!reader.ok()) return;
+  base_.reader = std::move(reader).value();
+  base_.version = info.version;
+  base_.size = info.size;
+  base_.mtime_ns = info.mtime_ns;
+  base_valid_ = info.size;
+  staged_.Clear();
+  if (fd_.valid() && ::ftruncate(fd_.get(), 0) != 0) fd_.Reset();
+}
+
 Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
-  MergedSource src(this);
-  ASSIGN_OR_RETURN(VersionInfo info, bucket.CommitContent(target, src, mtime_.load()));
+  ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target));
+  if (!info) {
+    MergedSource src(this);
+    ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load()));
+  }
   dirty_ = false;
   has_writes_ = false;
-  // Rebase on what was just committed so the staging space is given back.
-  // If the new version cannot be opened the old state stays: it still reads
-  // as exactly the committed bytes.
-  auto reader = bucket.OpenVersion(target, info.version);
-  if (reader.ok()) {
-    base_.reader = std::move(reader).value();
-    base_.version = info.version;
-    base_.size = info.size;
-    base_.mtime_ns = info.mtime_ns;
-    base_valid_ = info.size;
-    staged_.Clear();
-    if (fd_.valid() && ::ftruncate(fd_.get(), 0) != 0) fd_.Reset();
-  }
-  return std::optional<VersionInfo>(std::move(info));
+  mtime_explicit_ = false;
+  sequential_ = info->size == 0;
+  RebaseLocked(bucket, target, *info);
+  return info;
 }
 
 }  // namespace katamari::fs

@@ -18,6 +18,10 @@
 // the session holds it open, so a crash leaves nothing behind to recover
 // (fsync commits a version instead of keeping a durable session).
 //
+// Files written sequentially from offset 0 are in addition streamed to the
+// store while they are written (AllowStreaming), so close() only waits for
+// the tail; the staging file stays the fallback if the writer seeks back.
+//
 // Thread-safety: all methods may be called concurrently; one mutex
 // serializes the data operations (a commit blocks writers and readers of this
 // file for its duration). size(), mtime_ns() and dirty() never block.
@@ -32,6 +36,7 @@
 #include <string_view>
 
 #include "fs/interval_set.h"
+#include "fs/stream_commit.h"
 #include "fs/unique_fd.h"
 #include "store/bucket.h"
 
@@ -40,6 +45,7 @@ namespace katamari::fs {
 class WriteSession {
  public:
   static constexpr uint64_t kBlock = 4096;
+  static constexpr uint64_t kStreamThreshold = 4 << 20;
 
   struct Base {
     std::unique_ptr<VersionReader> reader;  // nullptr: empty base
@@ -64,6 +70,10 @@ class WriteSession {
   Status ZeroRange(uint64_t off, uint64_t len);
   // The mtime the next commit records (utimens on an open file, cp -p).
   void SetMtime(int64_t mtime_ns);
+  // Lets a file written from offset 0 strictly sequentially be committed
+  // while it is written (fs/stream_commit.h) as version of `target`. Any
+  // other change falls back to committing from the staging file.
+  void AllowStreaming(Bucket* bucket, InodeId target);
   // Marks the session changed although no byte changed (a newly created
   // file commits its first, possibly empty, version at close).
   void MarkDirty();
@@ -102,6 +112,10 @@ class WriteSession {
   Status WriteLocked(uint64_t off, std::string_view data);
   Status PunchStagingLocked(uint64_t off, uint64_t len);
   void Touch(bool wrote);
+  void StreamWriteLocked(std::string_view data, bool was_append);
+  void AbortStreamLocked();
+  Result<std::optional<VersionInfo>> FinishStreamLocked(Bucket& bucket, InodeId target);
+  void RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info);
 
   const std::string staging_dir_;
   const std::string what_;
@@ -111,6 +125,11 @@ class WriteSession {
   Base base_;               // guarded by mu_
   uint64_t base_valid_ = 0; // bytes of base still visible (shrinks on truncate)
   IntervalSet staged_;      // block-aligned ranges held by the staging file
+  Bucket* stream_bucket_ = nullptr;        // streaming allowed when set
+  InodeId stream_target_;
+  std::unique_ptr<StreamCommit> stream_;   // the running streamed commit
+  bool sequential_ = false;  // content is exactly what was appended since empty
+  bool mtime_explicit_ = false;            // SetMtime since the last commit
 
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> mtime_{0};

@@ -281,6 +281,57 @@ TEST_F(FilesystemTest, CreateWriteCloseMakesOneVersion) {
   EXPECT_FALSE(fs_->HasSession(e.node));
 }
 
+// Sequential writes are streamed to the store while written; a write that
+// goes back abandons the stream and the content comes from staging.
+TEST_F(FilesystemTest, StreamedCommitAndItsFallbacks) {
+  const size_t kBig = 6 << 20;  // above WriteSession::kStreamThreshold
+  std::string big = RandomBytes(kBig, 9);
+  uint64_t fh;
+  Entry a = MustCreate("streamed", &fh);
+  for (size_t off = 0; off < big.size(); off += 128 << 10) {
+    MustWrite(fh, off, big.substr(off, 128 << 10));
+  }
+  Close(fh);
+  EXPECT_EQ(Committed(a.node), big);
+  EXPECT_EQ(VersionCount(a.node), 1u);
+
+  Entry b = MustCreate("rewound", &fh);
+  MustWrite(fh, 0, big.substr(0, 5 << 20));
+  MustWrite(fh, 5 << 20, big.substr(5 << 20));
+  MustWrite(fh, 10, "HEADER");  // like a tool patching its header at the end
+  Close(fh);
+  std::string want = big;
+  want.replace(10, 6, "HEADER");
+  EXPECT_EQ(Committed(b.node), want);
+  EXPECT_EQ(VersionCount(b.node), 1u);
+
+  Entry c = MustCreate("cut", &fh);
+  MustWrite(fh, 0, big);
+  AttrUpdate up;
+  up.size = 1000;
+  ASSERT_TRUE(fs_->SetAttr(c.node, up, fh).ok());
+  MustWrite(fh, 1000, "end");
+  up = AttrUpdate();
+  up.mtime_ns = 1234567890123456789;
+  ASSERT_TRUE(fs_->SetAttr(c.node, up, fh).ok());
+  Close(fh);
+  EXPECT_EQ(Committed(c.node), big.substr(0, 1000) + "end");
+  EXPECT_EQ(fs_->GetAttr(c.node)->mtime_ns, 1234567890123456789);
+
+  Entry d = MustCreate("stamped", &fh);  // streamed, then futimens (cp -p)
+  MustWrite(fh, 0, big);
+  ASSERT_TRUE(fs_->SetAttr(d.node, up, fh).ok());
+  Close(fh);
+  EXPECT_EQ(Committed(d.node), big);
+  EXPECT_EQ(fs_->GetAttr(d.node)->mtime_ns, 1234567890123456789);
+
+  Entry e = MustCreate("gap", &fh);  // a hole (cp --sparse) is not an append
+  MustWrite(fh, 0, big.substr(0, 5 << 20));
+  MustWrite(fh, 6 << 20, "x");
+  Close(fh);
+  EXPECT_EQ(Committed(e.node), big.substr(0, 5 << 20) + std::string(1 << 20, '\0') + "x");
+}
+
 TEST_F(FilesystemTest, UnchangedCloseCommitsNothing) {
   uint64_t fh;
   Entry e = MustCreate("a", &fh);

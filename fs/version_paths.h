@@ -1,0 +1,179 @@
+// VersionPaths: the hidden `@` names of SPEC §5 and the synthetic nodes
+// behind them. Filesystem (fs/filesystem.h) hands over every call on a node
+// id with kVirtualNodeBit, and every name containing '@' that no real entry
+// bears; a real entry of that exact name always wins.
+//
+// Names (fs/version_syntax.h parses what follows the LAST '@'):
+//   NAME@N     version N                          -> a version file
+//   NAME@-K    K versions before the current one  -> a version file
+//   NAME@TIME  what NAME was at TIME               -> a version file, a view
+//                                                    directory or a symlink
+//   NAME@      the history, entries 1, 2, ...      -> a history directory
+//   @TIME      the directory itself at TIME        -> a view directory
+// NAME@N, NAME@-K and NAME@ find a deleted file through the name it had last
+// (Bucket::LookupAny), unless that file lives on under another name (then
+// NAME@TIME and time views reach it). NAME@TIME and everything inside a view
+// resolve names as of that moment: Lookup/ReadDir at Seq = SeqAtTime(TIME)
+// and, per file, VersionAt(Seq) — one MVCC snapshot, so a view is exactly
+// what was committed then. The same suffixes work inside views (NAME@-K
+// counts back from the view's version).
+//
+// Nodes. A synthetic node is a Key:
+//   kVersion {ino, vno, seq of that version's commit}  (vno 0: a file that had
+//            no version yet at that moment, read as empty)
+//   kHistory {ino, parent node}
+//   kView    {directory ino, seq, parent node}
+//   kLink    {ino}  (a symlink seen in a view)
+// Directory keys include the parent node so the kernel never meets one
+// directory inode under two parents (`DIR@T` and `@T/DIR`). A node id is
+// kVirtualNodeBit | a hash of the key (probing past collisions), so a path
+// keeps its st_ino when the kernel forgets and looks it up again; st_ino is
+// that id, never the live file's, so cp/cmp/diff never take a version for
+// the live file. A node lives while the kernel holds lookups on it, while it
+// is open, or while an open listing of its directory names it.
+//
+// Attributes: the file's current owner and mode minus write bits (SPEC §5;
+// setuid/setgid dropped too), the version's size and mtime, its commit time
+// as ctime. Directories get x wherever r is set. A history directory keeps
+// the file's write bits, so whoever may change the file may also delete its
+// versions with `rm NAME@/N` and `rm -r NAME@` (the kernel checks w on the
+// directory before asking). Names in live directories are given a zero entry
+// timeout: what they mean moves with every commit (NAME@-1, NAME@, @TIME of a
+// moment still to come), so right after close() the new version is there.
+//
+// Changes. `rm NAME@N` (also NAME@-K, NAME@TIME) and `rm NAME@/N` delete that
+// version for good (Bucket::DeleteVersion; deleting the current one makes the
+// previous current). `rmdir NAME@` is NotEmpty while versions remain and then
+// purges the history (Bucket::PurgeHistory), so `rm -r NAME@` deletes it all;
+// a live NAME stays, empty. Every other change is ReadOnly (EROFS).
+//
+// Thread safety: all methods may be called from any thread. mu_ guards the
+// tables; no store call and no hook is made while it is held. Lock order:
+// Filesystem::mu_ is never held while calling in here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/filesystem.h"
+#include "store/bucket.h"
+
+namespace katamari::fs {
+
+// File handles of version files carry this bit (Filesystem's own never do).
+inline constexpr uint64_t kVirtualHandleBit = uint64_t{1} << 63;
+inline bool IsVirtualHandle(uint64_t fh) { return (fh & kVirtualHandleBit) != 0; }
+
+class VersionPaths {
+ public:
+  struct Hooks {
+    // The kernel's cached attributes/data of this node id are stale.
+    std::function<void(uint64_t node)> invalidate;
+    // The current version of live file `ino` changed behind its node (a
+    // version deleted here).
+    std::function<void(InodeId ino)> content_changed;
+    std::function<void(const std::string&)> log;
+  };
+
+  VersionPaths(Bucket& bucket, Hooks hooks);
+  ~VersionPaths();
+  VersionPaths(const VersionPaths&) = delete;
+  VersionPaths& operator=(const VersionPaths&) = delete;
+
+  // Cheap pre-check: could `name` be a version path at all?
+  static bool MayName(std::string_view name);
+  static Status ReadOnly(std::string_view what);
+
+  // ---- names in a live directory `dir` (node `parent`) that no real entry
+  // bears. `missing` is what the real lookup said; it is returned unchanged
+  // when the name is not a version path.
+  Result<Entry> LookupIn(uint64_t parent, InodeId dir, std::string_view name,
+                         const Status& missing);
+  Status UnlinkIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
+  Status RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name,
+                     const Status& missing);
+  // ReadOnly if `name` is an existing version path (rename from or onto it),
+  // else `missing`.
+  Status RefuseIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
+
+  // ---- synthetic nodes (IsVirtualNode ids) and names inside them
+  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t node, uint64_t count);
+  void AddLookup(uint64_t node);
+  Result<Attr> GetAttr(uint64_t node);
+  Result<Entry> ListingEntry(uint64_t node);  // readdirplus; not counted yet
+  Result<std::string> ReadLink(uint64_t node);
+  Status Unlink(uint64_t parent, std::string_view name);
+
+  Result<OpenedFile> Open(uint64_t node, int flags);
+  Result<size_t> Read(uint64_t fh, uint64_t off, size_t n, char* buf);
+  Status Release(uint64_t fh);
+
+  Result<uint64_t> OpenDir(uint64_t node);
+  Result<std::shared_ptr<const std::vector<DirEntry>>> DirEntries(uint64_t fh, bool rewind);
+  Status ReleaseDir(uint64_t fh);
+
+  // user.* of the version; user.katamari.{sha256,version,stored_size,mtime}.
+  Result<std::string> GetXattr(uint64_t node, std::string_view name);
+  Result<std::string> ListXattr(uint64_t node);
+
+  // Live file `ino` changed owner or mode: drop the kernel's cached
+  // attributes of its version nodes, so tightening a mode protects them.
+  void AttrsChanged(InodeId ino);
+
+  size_t NodeCount() const;  // for tests
+
+  enum class Kind : uint8_t { kVersion = 1, kHistory, kView, kLink };
+  struct Key {
+    Kind kind = Kind::kVersion;
+    uint64_t ino = 0, a = 0, b = 0, parent = 0;
+    bool operator==(const Key&) const = default;
+  };
+
+ private:
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct Node;
+  struct FileHandle;
+  struct DirHandle;
+  struct Target;  // a resolved name: its key, and the base name it came from
+
+  // version_paths.cc: resolving names
+  Result<Target> ResolveName(uint64_t parent, InodeId dir, std::optional<Seq> at,
+                             std::string_view name);
+  Result<Target> ResolveChild(uint64_t parent, const Key& dir, std::string_view name);
+  Result<Attr> BaseFile(InodeId dir, std::optional<Seq> at, std::string_view base);
+  Result<Key> VersionKey(InodeId ino, std::optional<VersionNo> vno, std::optional<Seq> at);
+  Result<Key> BackKey(InodeId ino, uint64_t back, std::optional<Seq> at);
+  Result<Key> ChildKey(uint64_t parent, const Attr& child, Seq at);
+  std::optional<Target> Tombstone(uint64_t parent, std::string_view base);
+  Status DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node);
+  Result<Entry> Enter(const Target& t, std::optional<double> entry_timeout);
+
+  // version_nodes.cc: the node table and attributes
+  Result<Attr> AttrOf(const Key& k, uint64_t id);
+  uint64_t RememberLocked(const Key& k);
+  std::optional<Key> KeyOf(uint64_t node) const;
+  void DropIfUnusedLocked(uint64_t node);
+  void Log(const std::string& line) const;
+
+  Bucket& bucket_;
+  Hooks hooks_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::unique_ptr<Node>> nodes_;        // guarded by mu_
+  std::unordered_map<Key, uint64_t, KeyHash> ids_;                   // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;  // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;    // guarded by mu_
+  uint64_t next_fh_ = 1;                                              // guarded by mu_
+};
+
+}  // namespace katamari::fs
