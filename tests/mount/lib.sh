@@ -18,6 +18,7 @@ MNT="$WORK/mnt"
 LOG="$WORK/daemon.log"
 mkdir -p "$MNT"
 DAEMON_PID=""
+EXTRA_CLEANUP=""  # shell code run by cleanup after the FUSE unmount
 
 log() { echo "[$TEST_NAME] $*"; }
 
@@ -49,6 +50,7 @@ cleanup() {
   fi
   [ -n "$DAEMON_PID" ] && wait "$DAEMON_PID" 2>/dev/null
   if is_mounted "$MNT"; then fusermount3 -u -z "$MNT" 2>/dev/null; fi
+  [ -z "$EXTRA_CLEANUP" ] || eval "$EXTRA_CLEANUP"
   rm -rf "$WORK"
   exit $rc
 }

@@ -136,6 +136,29 @@ setfattr -x user.color "$MNT/services"
 getfattr --absolute-names -d "$MNT/services" | grep -q color && fail "removed xattr still listed"
 expect_fail "trusted xattr" "not supported" setfattr -n trusted.x -v 1 "$MNT/services"
 
+# locks (kept by the kernel): flock and fcntl
+touch "$MNT/lockfile"
+flock "$MNT/lockfile" sleep 2 &
+locker=$!
+sleep 0.5
+expect_fail "flock held by another process" "" flock -n "$MNT/lockfile" true
+wait "$locker"
+flock -n "$MNT/lockfile" true || fail "flock after release"
+python3 - "$MNT/lockfile" <<'PY' || fail "fcntl locks"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+if os.fork() == 0:
+    fd2 = os.open(sys.argv[1], os.O_RDWR)
+    try:
+        fcntl.lockf(fd2, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+        os._exit(1)  # should have been refused
+    except OSError:
+        os._exit(0)
+_, status = os.wait()
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+
 # statfs
 blocks=$(stat -f -c %b "$MNT")
 [ "$blocks" -gt 0 ] || fail "statfs reports no blocks"
