@@ -31,7 +31,7 @@ namespace katamari::fs {
 
 class StreamCommit {
  public:
-  static constexpr size_t kQueueBytes = 16 << 20;
+  static constexpr size_t kQueueBytes = 8 << 20;
 
   StreamCommit(Bucket& bucket, InodeId target);
   ~StreamCommit();  // aborts if neither finished nor aborted
