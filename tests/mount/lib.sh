@@ -11,7 +11,7 @@ set -euo pipefail
 : "${KATAMARI:?set KATAMARI to the katamari binary}"
 
 TEST_NAME=$(basename "$0" .sh)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/katamari-$TEST_NAME.XXXXXX")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/katamari-${KATAMARI_TEST_RUN:-solo}-$TEST_NAME.XXXXXX")
 chmod 755 "$WORK"
 BUCKET="$WORK/bucket"
 MNT="$WORK/mnt"

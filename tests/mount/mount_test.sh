@@ -15,7 +15,10 @@ if [ $# -lt 2 ]; then
 fi
 KATAMARIFS=$(realpath "$1")
 KATAMARI=$(realpath "$2")
-export KATAMARIFS KATAMARI
+# Tags this run's temporary directories, so the stale-mount check below looks
+# only at mounts of this run (others may run the suite at the same time).
+KATAMARI_TEST_RUN="run$$"
+export KATAMARIFS KATAMARI KATAMARI_TEST_RUN
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -40,10 +43,11 @@ for t in "${tests[@]}"; do
   esac
 done
 
-if grep -q " fuse" /proc/mounts && grep " fuse" /proc/mounts | grep -q katamari-t_; then
+if grep -q "katamari-$KATAMARI_TEST_RUN-" /proc/mounts; then
   echo "stale katamari test mounts left behind:" >&2
-  grep katamari-t_ /proc/mounts >&2
+  grep "katamari-$KATAMARI_TEST_RUN-" /proc/mounts >&2
   failed=$((failed + 1))
+  failures+=("stale-mounts")
 fi
 
 echo "mount tests: $passed passed, $failed failed, $skipped skipped"
