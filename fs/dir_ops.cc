@@ -3,6 +3,7 @@
 
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
+#include "fs/version_paths.h"
 
 namespace katamari::fs {
 
@@ -39,6 +40,7 @@ std::string IsoTime(int64_t ns) {
 }  // namespace
 
 Result<uint64_t> Filesystem::OpenDir(uint64_t node) {
+  if (IsVirtualNode(node)) return versions_->OpenDir(node);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   ASSIGN_OR_RETURN(std::vector<DirEntry> listed, bucket_.ReadDir(target));
   auto entries = std::make_shared<std::vector<DirEntry>>();
@@ -62,6 +64,7 @@ Result<uint64_t> Filesystem::OpenDir(uint64_t node) {
 
 Result<std::shared_ptr<const std::vector<DirEntry>>> Filesystem::DirEntries(uint64_t fh,
                                                                             bool rewind) {
+  if (IsVirtualHandle(fh)) return versions_->DirEntries(fh, rewind);
   std::shared_ptr<DirHandle> h;
   bool refresh = false;
   {
@@ -87,6 +90,7 @@ Result<std::shared_ptr<const std::vector<DirEntry>>> Filesystem::DirEntries(uint
 }
 
 Status Filesystem::ReleaseDir(uint64_t fh) {
+  if (IsVirtualHandle(fh)) return versions_->ReleaseDir(fh);
   uint64_t node = 0;
   {
     std::lock_guard lock(mu_);
@@ -101,6 +105,8 @@ Status Filesystem::ReleaseDir(uint64_t fh) {
 }
 
 Result<Entry> Filesystem::ListingEntry(InodeId ino) {
+  // Listings of version directories carry their synthetic node ids.
+  if (IsVirtualNode(ino.value)) return versions_->ListingEntry(ino.value);
   ASSIGN_OR_RETURN(Attr attr, bucket_.GetAttr(ino));
   uint64_t id;
   {
@@ -112,6 +118,7 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
 }
 
 Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {
+  if (IsVirtualNode(node)) return versions_->GetXattr(node, name);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {
@@ -135,6 +142,7 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {
 }
 
 Result<std::string> Filesystem::ListXattr(uint64_t node) {
+  if (IsVirtualNode(node)) return versions_->ListXattr(node);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));
   std::string out;
@@ -148,6 +156,7 @@ Result<std::string> Filesystem::ListXattr(uint64_t node) {
 
 Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_view value,
                             int flags) {
+  if (IsVirtualNode(node)) return VersionPaths::ReadOnly("set xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix)) {
     return Status::NotSupported("only user.* extended attributes are stored");
@@ -159,6 +168,7 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
 }
 
 Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
+  if (IsVirtualNode(node)) return VersionPaths::ReadOnly("remove xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {

@@ -5,6 +5,7 @@
 
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
+#include "fs/version_paths.h"
 
 namespace katamari::fs {
 
@@ -154,7 +155,7 @@ Result<OpenedFile> Filesystem::AddHandle(const std::shared_ptr<Node>& n, Attr at
 }
 
 Result<OpenedFile> Filesystem::Open(uint64_t node, int flags) {
-  if (IsVirtualNode(node)) return Status::NotFound("no such node");
+  if (IsVirtualNode(node)) return versions_->Open(node, flags);
   auto n = NodeOrTransient(node);
   ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
   if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");
@@ -236,6 +237,7 @@ Result<size_t> Filesystem::ReadCommitted(const std::shared_ptr<Node>& n, uint64_
 }
 
 Result<size_t> Filesystem::Read(uint64_t fh, uint64_t off, size_t n, char* buf) {
+  if (IsVirtualHandle(fh)) return versions_->Read(fh, off, n, buf);
   ASSIGN_OR_RETURN(auto h, GetHandle(fh));
   std::shared_ptr<WriteSession> session = h->session;
   if (!session) {
@@ -269,9 +271,13 @@ Status Filesystem::CommitHandle(uint64_t fh, bool only_if_written) {
 
 // A session only created or truncated to empty waits for Release (see
 // WriteSession::has_writes).
-Status Filesystem::Flush(uint64_t fh) { return CommitHandle(fh, true); }
+Status Filesystem::Flush(uint64_t fh) {
+  if (IsVirtualHandle(fh)) return Status::OK();  // a version file: nothing to commit
+  return CommitHandle(fh, true);
+}
 
 Status Filesystem::Release(uint64_t fh) {
+  if (IsVirtualHandle(fh)) return versions_->Release(fh);
   std::shared_ptr<FileHandle> h;
   {
     std::lock_guard lock(mu_);
@@ -288,6 +294,7 @@ Status Filesystem::Release(uint64_t fh) {
 }
 
 Status Filesystem::Fsync(uint64_t fh) {
+  if (IsVirtualHandle(fh)) return Status::OK();  // versions are committed already
   RETURN_IF_ERROR(CommitHandle(fh, false));
   return bucket_.Sync();
 }

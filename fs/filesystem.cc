@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "fs/filesystem_internal.h"
+#include "fs/version_paths.h"
 #include "fs/write_session.h"
 
 namespace katamari::fs {
@@ -25,6 +26,22 @@ Filesystem::Filesystem(Bucket& bucket, FilesystemOptions options)
   auto root = std::make_shared<Node>(kRootInode.value);
   root->nlookup = 1;
   nodes_.emplace(kRootInode.value, std::move(root));
+  VersionPaths::Hooks hooks;
+  hooks.invalidate = options_.invalidate;
+  hooks.log = [this](const std::string& line) { LogLine(line); };
+  // A version deleted through a version path may change a live file's
+  // current content: forget its reader and the kernel's cached pages.
+  hooks.content_changed = [this](InodeId ino) {
+    auto n = NodeOfInode(ino);
+    if (!n) return;
+    if (auto attr = bucket_.GetAttr(ino); attr.ok()) Overlay(*n, &*attr);
+    {
+      std::lock_guard lock(n->mu);
+      n->reader.reset();
+    }
+    if (options_.invalidate) options_.invalidate(n->id);
+  };
+  versions_ = std::make_unique<VersionPaths>(bucket_, std::move(hooks));
 }
 
 Filesystem::~Filesystem() = default;
@@ -166,6 +183,7 @@ Result<Entry> Filesystem::Remember(Attr attr) {
 }
 
 void Filesystem::AddLookup(uint64_t node) {
+  if (IsVirtualNode(node)) return versions_->AddLookup(node);
   std::lock_guard lock(mu_);
   auto& slot = nodes_[node];
   if (!slot) slot = std::make_shared<Node>(node);
@@ -173,6 +191,7 @@ void Filesystem::AddLookup(uint64_t node) {
 }
 
 void Filesystem::Forget(uint64_t node, uint64_t count) {
+  if (IsVirtualNode(node)) return versions_->Forget(node, count);
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return;
@@ -190,18 +209,22 @@ void Filesystem::Forget(uint64_t node, uint64_t count) {
 void Filesystem::DropNodeIfUnused(uint64_t node) { Forget(node, 0); }
 
 Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+  if (IsVirtualNode(parent)) return versions_->Lookup(parent, name);
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
-  ASSIGN_OR_RETURN(Attr attr, bucket_.Lookup(dir, name));
-  return Remember(std::move(attr));
+  auto attr = bucket_.Lookup(dir, name);
+  // A real entry wins; only a missing one may be a version path (NAME@3).
+  if (!attr.ok()) return versions_->LookupIn(parent, dir, name, attr.status());
+  return Remember(std::move(attr).value());
 }
 
 Result<Attr> Filesystem::GetAttr(uint64_t node) {
-  if (IsVirtualNode(node)) return Status::NotFound("no such node");
+  if (IsVirtualNode(node)) return versions_->GetAttr(node);
   return FreshAttr(NodeOrTransient(node));
 }
 
 Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
                                  std::optional<uint64_t> fh) {
+  if (IsVirtualNode(node)) return VersionPaths::ReadOnly("change attributes");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   auto n = NodeOrTransient(node);
   if (update.size) RETURN_IF_ERROR(Truncate(n, fh, *update.size));
@@ -220,6 +243,10 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
     // An open file commits with the mtime set here (cp -p, touch -d on an
     // open file), not with the time of its last write.
     if (update.mtime_ns && n->session) n->session->SetMtime(*update.mtime_ns);
+    // Version paths show the current owner and mode: drop cached ones.
+    if (changed.ok() && (update.mode || update.uid || update.gid)) {
+      versions_->AttrsChanged(target);
+    }
     if (!changed.ok()) {  // orphan the catalog forgot: remember locally
       if (update.mode) n->last_attr.mode = *update.mode;
       if (update.uid) n->last_attr.uid = *update.uid;
@@ -233,6 +260,7 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
 
 Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileKind kind,
                                    uint32_t mode, Caller who, std::string_view symlink_target) {
+  if (IsVirtualNode(parent)) return VersionPaths::ReadOnly("create '" + std::string(name) + "'");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   uint32_t gid = who.gid;
   // BSD group semantics of a setgid directory: new entries take its group
@@ -276,6 +304,7 @@ Result<Entry> Filesystem::MakeSymlink(uint64_t parent, std::string_view name,
 }
 
 Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_view new_name) {
+  if (IsVirtualNode(node) || IsVirtualNode(new_parent)) return VersionPaths::ReadOnly("link");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(new_parent));
   ASSIGN_OR_RETURN(Attr attr, bucket_.Link(target, dir, new_name));
@@ -324,8 +353,11 @@ void Filesystem::Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& 
 }
 
 Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
+  if (IsVirtualNode(parent)) return versions_->Unlink(parent, name);
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
-  ASSIGN_OR_RETURN(Attr child, bucket_.Lookup(dir, name));
+  auto found = bucket_.Lookup(dir, name);
+  if (!found.ok()) return versions_->UnlinkIn(parent, dir, name, found.status());  // rm NAME@3
+  Attr child = std::move(found).value();
   ASSIGN_OR_RETURN(auto pinned, PinIfOpen(child));
   Status st = bucket_.Unlink(dir, name);
   if (!st.ok()) {
@@ -337,8 +369,11 @@ Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
 }
 
 Status Filesystem::RemoveDir(uint64_t parent, std::string_view name) {
+  if (IsVirtualNode(parent)) return VersionPaths::ReadOnly("rmdir '" + std::string(name) + "'");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
-  return bucket_.RemoveDir(dir, name);
+  Status st = bucket_.RemoveDir(dir, name);
+  if (st.IsNotFound()) return versions_->RemoveDirIn(parent, dir, name, st);  // rm -r NAME@
+  return st;
 }
 
 // The editor pattern merged inode `source`'s content into inode `into` as a
@@ -379,10 +414,17 @@ void Filesystem::AfterMerge(InodeId source, InodeId into) {
 
 Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, unsigned flags) {
+  if (IsVirtualNode(parent) || IsVirtualNode(new_parent)) return VersionPaths::ReadOnly("rename");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   ASSIGN_OR_RETURN(InodeId new_dir, TargetOf(new_parent));
-  ASSIGN_OR_RETURN(Attr source, bucket_.Lookup(dir, name));
+  auto found = bucket_.Lookup(dir, name);
+  if (!found.ok()) return versions_->RefuseIn(parent, dir, name, found.status());
+  Attr source = std::move(found).value();
   auto replaced = bucket_.Lookup(new_dir, new_name);
+  if (!replaced.ok() && replaced.status().IsNotFound()) {
+    // Renaming onto a version path would hide that version: refuse it.
+    RETURN_IF_ERROR(versions_->RefuseIn(new_parent, new_dir, new_name, Status::OK()));
+  }
   std::shared_ptr<WriteSession> pinned;
   if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
     ASSIGN_OR_RETURN(pinned, PinIfOpen(*replaced));
@@ -401,6 +443,7 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
 }
 
 Result<std::string> Filesystem::ReadLink(uint64_t node) {
+  if (IsVirtualNode(node)) return versions_->ReadLink(node);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   return bucket_.ReadLink(target);
 }

@@ -9,9 +9,11 @@
 // the renamed file; if the store later revives that inode under another name
 // (creating a name with a deleted history continues it, SPEC §5), the revived
 // file gets an alias id (kAliasNodeBit | n) so the kernel never sees one id
-// for two files. Ids with kVirtualNodeBit set are reserved for synthetic
-// nodes this object will allocate itself (version paths NAME@N, NAME@, time
-// views; SPEC §5). Neither kind is ever passed to the store as an inode.
+// for two files. Ids with kVirtualNodeBit set are the synthetic nodes of
+// version paths (NAME@N, NAME@, time views; SPEC §5), kept by VersionPaths
+// (fs/version_paths.h), which every call on such a node, and every miss of a
+// name containing '@', is handed to. Neither kind is ever passed to the
+// store as an inode.
 //
 // Each node id the kernel knows has a Node: its lookup count (every call that
 // returns an Entry counts one lookup; Forget() subtracts), its open handles, a
@@ -52,6 +54,7 @@
 namespace katamari::fs {
 
 class WriteSession;
+class VersionPaths;
 
 inline constexpr uint64_t kVirtualNodeBit = uint64_t{1} << 63;
 inline constexpr uint64_t kAliasNodeBit = uint64_t{1} << 62;
@@ -74,6 +77,9 @@ struct FilesystemOptions {
 struct Entry {
   uint64_t node = 0;
   Attr attr;
+  // How long the kernel may cache the name; nullopt: the mount's default.
+  // Version paths whose meaning moves (NAME@-1, NAME@) use 0.
+  std::optional<double> entry_timeout;
 };
 
 struct OpenedFile {
@@ -208,6 +214,8 @@ class Filesystem {
   uint64_t next_fh_ = 1;                                                 // guarded by mu_
   std::unordered_map<uint64_t, uint64_t> aliases_;  // inode -> alias node id; guarded by mu_
   uint64_t next_alias_ = 1;                         // guarded by mu_
+  // The hidden `@` names and their synthetic nodes (fs/version_paths.h).
+  std::unique_ptr<VersionPaths> versions_;
 };
 
 }  // namespace katamari::fs

@@ -64,7 +64,7 @@ fuse_entry_param MakeEntryParam(fuse_req_t req, const Entry& entry) {
   e.generation = 0;
   ToStat(entry.attr, &e.attr);
   e.attr_timeout = cfg.attr_timeout;
-  e.entry_timeout = cfg.entry_timeout;
+  e.entry_timeout = entry.entry_timeout.value_or(cfg.entry_timeout);
   return e;
 }
 

@@ -60,6 +60,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "fs/filesystem.h"
@@ -158,8 +159,13 @@ class VersionPaths {
   Status DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node);
   Result<Entry> Enter(const Target& t, std::optional<double> entry_timeout);
 
+  // version_dirs.cc: listings
+  Result<std::vector<std::pair<DirEntry, Key>>> Listing(uint64_t node, const Key& dir);
+  Result<std::shared_ptr<const std::vector<DirEntry>>> PinListing(uint64_t node, const Key& dir,
+                                                                  std::vector<uint64_t>* pinned);
+
   // version_nodes.cc: the node table and attributes
-  Result<Attr> AttrOf(const Key& k, uint64_t id);
+  Result<Attr> AttrOf(const Key& k);
   uint64_t RememberLocked(const Key& k);
   std::optional<Key> KeyOf(uint64_t node) const;
   void DropIfUnusedLocked(uint64_t node);

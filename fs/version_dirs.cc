@@ -1,0 +1,211 @@
+// VersionPaths: listings of history (NAME@) and view (@TIME, DIR@TIME)
+// directories, and the xattrs of synthetic nodes.
+#include "fs/version_paths.h"
+#include "fs/version_paths_internal.h"
+#include "fs/version_syntax.h"
+
+namespace katamari::fs {
+
+namespace {
+
+constexpr std::string_view kUserPrefix = "user.";
+constexpr std::string_view kFactPrefix = "user.katamari.";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+// The entries of a synthetic directory, each with the key of its node. Ids
+// are given (and pinned) by the caller.
+Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listing(
+    uint64_t node, const Key& dir) {
+  std::vector<std::pair<DirEntry, Key>> out;
+  if (dir.kind == Kind::kHistory) {
+    auto versions = bucket_.ListVersions(InodeId(dir.ino));
+    if (!versions.ok()) {
+      // An emptied history (see Node::emptied) lists nothing.
+      if (versions.status().IsNotFound()) return out;
+      return versions.status();
+    }
+    for (const VersionInfo& v : *versions) {
+      Key k{Kind::kVersion, dir.ino, v.version.value, v.seq.value, 0};
+      out.emplace_back(DirEntry{std::to_string(v.version.value), {}, FileKind::kRegular}, k);
+    }
+    return out;
+  }
+  if (dir.kind != Kind::kView) return Status::NotDir("not a directory");
+  Seq at(dir.a);
+  ASSIGN_OR_RETURN(std::vector<DirEntry> listed, bucket_.ReadDir(InodeId(dir.ino), at));
+  for (DirEntry& e : listed) {
+    Key k;
+    switch (e.kind) {
+      case FileKind::kDirectory:
+        k = Key{Kind::kView, e.ino.value, at.value, 0, node};
+        break;
+      case FileKind::kSymlink:
+        k = Key{Kind::kLink, e.ino.value, 0, 0, 0};
+        break;
+      case FileKind::kRegular: {
+        ASSIGN_OR_RETURN(k, VersionKey(e.ino, std::nullopt, at));
+        break;
+      }
+    }
+    out.emplace_back(std::move(e), k);
+  }
+  return out;
+}
+
+// Builds a listing and pins the node of every entry (their ids are the
+// entries' d_ino and readdirplus hands them out), unpinning `old`.
+Result<std::shared_ptr<const std::vector<DirEntry>>> VersionPaths::PinListing(
+    uint64_t node, const Key& dir, std::vector<uint64_t>* pinned) {
+  ASSIGN_OR_RETURN(auto listed, Listing(node, dir));
+  auto entries = std::make_shared<std::vector<DirEntry>>();
+  entries->reserve(listed.size() + 2);
+  // ".." carries the directory's own id: the kernel answers ".." itself.
+  entries->push_back(DirEntry{".", InodeId(node), FileKind::kDirectory});
+  entries->push_back(DirEntry{"..", InodeId(node), FileKind::kDirectory});
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t> old = std::move(*pinned);
+  pinned->clear();
+  for (auto& [e, k] : listed) {
+    uint64_t id = RememberLocked(k);
+    ++nodes_.at(id)->pins;
+    pinned->push_back(id);
+    e.ino = InodeId(id);
+    entries->push_back(std::move(e));
+  }
+  for (uint64_t id : old) {
+    if (auto it = nodes_.find(id); it != nodes_.end()) --it->second->pins;
+    DropIfUnusedLocked(id);
+  }
+  return std::shared_ptr<const std::vector<DirEntry>>(std::move(entries));
+}
+
+Result<uint64_t> VersionPaths::OpenDir(uint64_t node) {
+  auto key = KeyOf(node);
+  if (!key) return Status::NotFound("version path node " + std::to_string(node) + " was forgotten");
+  if (key->kind != Kind::kHistory && key->kind != Kind::kView) {
+    return Status::NotDir("not a directory");
+  }
+  auto h = std::make_shared<DirHandle>();
+  h->node = node;
+  ASSIGN_OR_RETURN(h->entries, PinListing(node, *key, &h->pinned));
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return Status::NotFound("version path node was forgotten");
+  ++it->second->opens;
+  uint64_t fh = kVirtualHandleBit | next_fh_++;
+  dirs_.emplace(fh, std::move(h));
+  return fh;
+}
+
+Result<std::shared_ptr<const std::vector<DirEntry>>> VersionPaths::DirEntries(uint64_t fh,
+                                                                              bool rewind) {
+  std::shared_ptr<DirHandle> h;
+  bool refresh = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = dirs_.find(fh);
+    if (it == dirs_.end()) return Status::InvalidArgument("directory handle is not open");
+    h = it->second;
+    refresh = rewind && h->consumed;
+    h->consumed = true;
+    if (!refresh) return h->entries;
+  }
+  auto key = KeyOf(h->node);
+  if (!key) return Status::NotFound("version path node was forgotten");
+  std::vector<uint64_t> pinned;
+  {
+    std::lock_guard lock(mu_);
+    pinned = std::move(h->pinned);
+    h->pinned.clear();
+  }
+  auto entries = PinListing(h->node, *key, &pinned);
+  std::lock_guard lock(mu_);
+  h->pinned = std::move(pinned);
+  if (!entries.ok()) return entries.status();
+  h->entries = *entries;
+  return h->entries;
+}
+
+Status VersionPaths::ReleaseDir(uint64_t fh) {
+  std::lock_guard lock(mu_);
+  auto it = dirs_.find(fh);
+  if (it == dirs_.end()) return Status::InvalidArgument("directory handle is not open");
+  std::shared_ptr<DirHandle> h = std::move(it->second);
+  dirs_.erase(it);
+  for (uint64_t id : h->pinned) {
+    if (auto n = nodes_.find(id); n != nodes_.end()) --n->second->pins;
+    DropIfUnusedLocked(id);
+  }
+  if (auto n = nodes_.find(h->node); n != nodes_.end()) --n->second->opens;
+  DropIfUnusedLocked(h->node);
+  return Status::OK();
+}
+
+// The user.* a version was committed with; the facts of a version (SPEC §5).
+// Directories of views show the directory's xattrs as they are now (a
+// directory has no versions), like its owner and mode.
+Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name) {
+  auto key = KeyOf(node);
+  if (!key) return Status::NotFound("version path node was forgotten");
+  if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
+  if (key->kind == Kind::kVersion) {
+    if (key->a == 0) return Status::NotFound("no version at that moment");
+    ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
+    if (StartsWith(name, kFactPrefix)) {
+      std::string_view fact = name.substr(kFactPrefix.size());
+      if (fact == "sha256") return v.sha256.Hex();
+      if (fact == "version") return std::to_string(v.version.value);
+      if (fact == "stored_size") return std::to_string(v.stored_size);
+      if (fact == "mtime") return FormatUtcTime(v.mtime_ns);
+      return Status::NotFound("no such attribute");
+    }
+    auto it = v.xattrs.find(std::string(name));
+    if (it == v.xattrs.end()) return Status::NotFound("no such attribute");
+    return it->second;
+  }
+  if (key->kind != Kind::kView || StartsWith(name, kFactPrefix)) {
+    return Status::NotFound("no such attribute");
+  }
+  ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(InodeId(key->ino)));
+  auto it = all.find(std::string(name));
+  if (it == all.end()) return Status::NotFound("no such attribute");
+  return it->second;
+}
+
+Result<std::string> VersionPaths::ListXattr(uint64_t node) {
+  auto key = KeyOf(node);
+  if (!key) return Status::NotFound("version path node was forgotten");
+  Xattrs all;
+  if (key->kind == Kind::kVersion && key->a != 0) {
+    ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
+    all = std::move(v.xattrs);
+  } else if (key->kind == Kind::kView) {
+    ASSIGN_OR_RETURN(all, bucket_.GetXattrs(InodeId(key->ino)));
+  }
+  std::string out;
+  for (const auto& [n, value] : all) {
+    if (StartsWith(n, kFactPrefix)) continue;
+    out += n;
+    out.push_back('\0');
+  }
+  return out;
+}
+
+void VersionPaths::AttrsChanged(InodeId ino) {
+  std::vector<uint64_t> stale;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, n] : nodes_) {
+      if (n->key.ino == ino.value) stale.push_back(id);
+    }
+  }
+  if (!hooks_.invalidate) return;
+  for (uint64_t id : stale) hooks_.invalidate(id);
+}
+
+}  // namespace katamari::fs
