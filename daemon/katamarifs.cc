@@ -4,7 +4,8 @@
 //
 // Without -f it forks; the child mounts and reports back through a pipe, and
 // the parent exits 0 only once the mount serves (or prints the child's error
-// and exits 1). Usage errors exit 2. Logs go to stderr, one line per event.
+// and exits 1). Usage errors exit 2. Logs go to stderr, one line per event
+// (once daemonized, only if stderr is a file or the journal).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -252,9 +253,12 @@ int Daemonize() {
   if (null_fd >= 0) {
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
-    // A terminal would otherwise collect log lines long after the prompt
-    // returned; files, pipes and the journal keep them.
-    if (::isatty(STDERR_FILENO)) ::dup2(null_fd, STDERR_FILENO);
+    // Log lines keep going to a file or to the journal (a socket). A terminal
+    // or a pipe is let go: the shell that started us must not get lines
+    // long after its prompt returned, nor wait forever for the pipe's end.
+    struct stat st {};
+    bool keep = ::fstat(STDERR_FILENO, &st) == 0 && (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode));
+    if (!keep) ::dup2(null_fd, STDERR_FILENO);
     ::close(null_fd);
   }
   return fds[1];
