@@ -18,38 +18,44 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
   return it->second;
 }
 
-// Joins the node's session, creating it on the node's current version.
+// Joins the node's session, creating it on the node's current version. The
+// store is asked outside the node's lock; if another opener won the race in
+// the meantime, its session is joined instead.
 Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
+  Attr last;
+  bool orphaned;
+  {
+    std::lock_guard lock(n->mu);
+    if (n->session) {
+      ++n->writers;
+      return n->session;
+    }
+    last = n->last_attr;
+    orphaned = n->orphaned;
+  }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
-  std::string what = Describe(n);
   auto attr = bucket_.GetAttr(target);
-  std::lock_guard lock(n->mu);
-  if (n->session) {
-    ++n->writers;
-    return n->session;
-  }
-  Attr a;
-  if (attr.ok()) {
-    a = *attr;
-  } else if (n->orphaned && attr.status().IsNotFound()) {
-    a = n->last_attr;
-  } else {
-    return attr.status();
-  }
+  if (!attr.ok() && !(orphaned && attr.status().IsNotFound())) return attr.status();
+  const Attr& a = attr.ok() ? *attr : last;
+  // Named by inode: the path costs a catalog walk and is only for messages.
+  std::string what = "inode " + std::to_string(target.value);
   if (a.kind != FileKind::kRegular) return Status::IsDir(what + " is not a regular file");
   WriteSession::Base base;
   base.version = a.current_version;
   base.size = a.size;
   base.mtime_ns = a.mtime_ns;
   if (a.current_version.value != 0) {
-    auto reader = bucket_.OpenVersion(target, a.current_version);
-    if (!reader.ok()) return reader.status();
-    base.reader = std::move(reader).value();
+    ASSIGN_OR_RETURN(base.reader, bucket_.OpenVersion(target, a.current_version));
     base.size = base.reader->info().size;
   }
-  n->session = std::make_shared<WriteSession>(bucket_.StagingDir(), what, std::move(base));
-  n->session->AllowStreaming(&bucket_, target);
-  n->writers = 1;
+  auto fresh = std::make_shared<WriteSession>(bucket_.StagingDir(), what, std::move(base));
+  fresh->AllowStreaming(&bucket_, target);
+  std::lock_guard lock(n->mu);
+  if (!n->session) {
+    n->session = std::move(fresh);
+    n->writers = 0;
+  }
+  ++n->writers;
   return n->session;
 }
 
