@@ -11,7 +11,6 @@ import os
 import random
 import socket
 import sys
-import threading
 import time
 
 AT_FDCWD = -100
@@ -121,28 +120,31 @@ def unlink_open(path):
     os.close(fd)
 
 
-def same_file_writers(path, threads, blocks):
-    """Threads write disjoint blocks of one file through their own descriptors."""
-    threads, blocks = int(threads), int(blocks)
+def same_file_writers(path, writers, blocks):
+    """Processes write interleaved blocks of one file through their own
+    descriptors at the same time; every block must land."""
+    writers, blocks = int(writers), int(blocks)
     bs = 65536
     with open(path, "wb") as f:
-        f.truncate(threads * blocks * bs)
-
-    def work(t):
-        fd = os.open(path, os.O_WRONLY)
-        for b in range(blocks):
-            os.pwrite(fd, bytes([65 + t]) * bs, (b * threads + t) * bs)
-        os.close(fd)
-
-    ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+        f.truncate(writers * blocks * bs)
+    pids = []
+    for w in range(writers):
+        pid = os.fork()
+        if pid == 0:
+            fd = os.open(path, os.O_WRONLY)
+            for b in range(blocks):
+                os.pwrite(fd, bytes([65 + w]) * bs, (b * writers + w) * bs)
+            os.close(fd)
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            die("writer process failed")
     with open(path, "rb") as f:
         data = f.read()
-    for i in range(threads * blocks):
-        if data[i * bs:(i + 1) * bs] != bytes([65 + i % threads]) * bs:
+    for i in range(writers * blocks):
+        if data[i * bs:(i + 1) * bs] != bytes([65 + i % writers]) * bs:
             die("block %d is wrong" % i)
 
 

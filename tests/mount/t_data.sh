@@ -76,7 +76,7 @@ for i in 1 2 3 4; do
 done
 for p in "${pids[@]}"; do wait "$p" || fail "concurrent writer failed"; done
 for i in 1 2 3 4; do cmp "$WORK/c$i" "$MNT/c$i" || fail "concurrent cp $i"; done
-$H same-file-writers "$MNT/same" 4 16 || fail "threads writing one file"
+$H same-file-writers "$MNT/same" 4 16 || fail "processes writing one file"
 
 unmount_fs
 mount_fs
