@@ -1,5 +1,6 @@
 #include "fs/version_syntax.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -68,6 +69,15 @@ std::optional<int64_t> UtcSeconds(int year, int mon, int day, int hour, int min,
   return static_cast<int64_t>(t);
 }
 
+// Seconds + fraction as nanoseconds; moments past 2262 (beyond int64
+// nanoseconds) are all "the latest", moments before 1678 "the earliest".
+int64_t ToNs(int64_t secs, int64_t frac) {
+  constexpr int64_t kMaxSecs = INT64_MAX / kNsPerSec - 1;
+  if (secs > kMaxSecs) return INT64_MAX;
+  if (secs < -kMaxSecs) return INT64_MIN;
+  return secs * kNsPerSec + frac;
+}
+
 }  // namespace
 
 std::optional<uint64_t> ParseVersionNumber(std::string_view text) {
@@ -92,7 +102,8 @@ std::optional<int64_t> ParseUtcTime(std::string_view s) {
     // A bare date is the end of that day: what was current at midnight.
     auto start = UtcSeconds(year, mon, day, 0, 0, 0);
     if (!start) return std::nullopt;
-    return (*start + 86400) * kNsPerSec - 1;
+    int64_t end = ToNs(*start + 86400, 0);
+    return end == INT64_MAX ? end : end - 1;
   }
   int hour, min, sec = 0;
   int64_t frac = 0;
@@ -107,7 +118,7 @@ std::optional<int64_t> ParseUtcTime(std::string_view s) {
   if (!Expect(s, &pos, 'Z') || pos != s.size()) return std::nullopt;
   auto secs = UtcSeconds(year, mon, day, hour, min, sec);
   if (!secs) return std::nullopt;
-  return *secs * kNsPerSec + frac;
+  return ToNs(*secs, frac);
 }
 
 std::optional<VersionName> ParseVersionName(std::string_view name) {
