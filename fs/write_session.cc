@@ -78,11 +78,7 @@ void WriteSession::Touch(bool wrote) {
   if (wrote) has_writes_ = true;
 }
 
-void WriteSession::SetMtime(int64_t mtime_ns) {
-  std::lock_guard lock(mu_);
-  mtime_ = mtime_ns;
-  mtime_explicit_ = true;
-}
+void WriteSession::SetMtime(int64_t mtime_ns) { mtime_ = mtime_ns; }
 
 void WriteSession::AllowStreaming(Bucket* bucket, InodeId target) {
   std::lock_guard lock(mu_);
@@ -353,14 +349,17 @@ Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& buck
   auto r = stream_->Finish();
   stream_.reset();
   if (!r.ok()) return std::optional<VersionInfo>();
-  if (mtime_explicit_) {
-    // The store stamped the version with the close time; the inode keeps
-    // the mtime the writer set (cp -p).
+  VersionInfo info = std::move(r).value();
+  if (info.mtime_ns != mtime_.load()) {
+    // The store stamped the version with the time the stream ended; the
+    // inode keeps the time of the last write (or the one the writer set,
+    // cp -p), as stat showed while the file was open.
     Bucket::AttrChange change;
     change.mtime_ns = mtime_.load();
     RETURN_IF_ERROR(bucket.SetAttr(target, change).status());
+    info.mtime_ns = mtime_.load();
   }
-  return std::optional<VersionInfo>(std::move(r).value());
+  return std::optional<VersionInfo>(std::move(info));
 }
 
 // Rebase on what was just committed so the staging space is given back. If
@@ -388,7 +387,6 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
   }
   dirty_ = false;
   has_writes_ = false;
-  mtime_explicit_ = false;
   sequential_ = info->size == 0;
   RebaseLocked(bucket, target, *info);
   return info;

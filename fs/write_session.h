@@ -129,7 +129,6 @@ class WriteSession {
   InodeId stream_target_;
   std::unique_ptr<StreamCommit> stream_;   // the running streamed commit
   bool sequential_ = false;  // content is exactly what was appended since empty
-  bool mtime_explicit_ = false;            // SetMtime since the last commit
 
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> mtime_{0};

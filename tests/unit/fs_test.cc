@@ -291,8 +291,10 @@ TEST_F(FilesystemTest, StreamedCommitAndItsFallbacks) {
   for (size_t off = 0; off < big.size(); off += 128 << 10) {
     MustWrite(fh, off, big.substr(off, 128 << 10));
   }
+  int64_t mtime_while_open = fs_->GetAttr(a.node)->mtime_ns;
   Close(fh);
   EXPECT_EQ(Committed(a.node), big);
+  EXPECT_EQ(fs_->GetAttr(a.node)->mtime_ns, mtime_while_open);  // no jump at close
   EXPECT_EQ(VersionCount(a.node), 1u);
 
   Entry b = MustCreate("rewound", &fh);
