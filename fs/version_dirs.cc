@@ -19,8 +19,8 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 // The entries of a synthetic directory, each with the key of its node. Ids
 // are given (and pinned) by the caller.
-Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listing(
-    uint64_t node, const Key& dir) {
+Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listing(uint64_t node,
+                                                                                  const Key& dir) {
   std::vector<std::pair<DirEntry, Key>> out;
   if (dir.kind == Kind::kHistory) {
     auto versions = bucket_.ListVersions(InodeId(dir.ino));
@@ -95,7 +95,13 @@ Result<uint64_t> VersionPaths::OpenDir(uint64_t node) {
   ASSIGN_OR_RETURN(h->entries, PinListing(node, *key, &h->pinned));
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
-  if (it == nodes_.end()) return Status::NotFound("version path node was forgotten");
+  if (it == nodes_.end()) {  // forgotten meanwhile: give the pins back
+    for (uint64_t id : h->pinned) {
+      if (auto n = nodes_.find(id); n != nodes_.end()) --n->second->pins;
+      DropIfUnusedLocked(id);
+    }
+    return Status::NotFound("version path node was forgotten");
+  }
   ++it->second->opens;
   uint64_t fh = kVirtualHandleBit | next_fh_++;
   dirs_.emplace(fh, std::move(h));

@@ -57,7 +57,7 @@ Status VersionPaths::ReadOnly(std::string_view what) {
 // forgets; a (rare) collision with another live key probes onwards.
 uint64_t VersionPaths::RememberLocked(const Key& k) {
   if (auto it = ids_.find(k); it != ids_.end()) return it->second;
-  uint64_t low = KeyHash{}(k) & kIdMask;
+  uint64_t low = KeyHash()(k) & kIdMask;
   for (;;) {
     if (low == 0) low = 1;
     uint64_t id = kVirtualNodeBit | low;

@@ -11,6 +11,15 @@ namespace {
 
 std::string Quote(std::string_view name) { return "'" + std::string(name) + "'"; }
 
+// Whether a name the real lookup did not find (`missing`) is worth trying as
+// a version path: only names with '@', and only when the real lookup said
+// "no such name" (or "too long": NAME@TIME may be longer than NAME_MAX
+// allows a real name), never when it failed.
+bool Worth(std::string_view name, const Status& missing) {
+  return VersionPaths::MayName(name) &&
+         (missing.ok() || missing.IsNotFound() || missing.code() == Status::Code::kNameTooLong);
+}
+
 Status NotAVersionPath(std::string_view name) {
   return Status::NotFound("no entry " + Quote(name) + ", and no version path of that name");
 }
@@ -59,8 +68,7 @@ Result<VersionPaths::Key> VersionPaths::VersionKey(InodeId ino, std::optional<Ve
 
 // NAME@-K: K versions before the current one (in a view: before the one
 // current at that moment), counting the versions that still exist.
-Result<VersionPaths::Key> VersionPaths::BackKey(InodeId ino, uint64_t back,
-                                                std::optional<Seq> at) {
+Result<VersionPaths::Key> VersionPaths::BackKey(InodeId ino, uint64_t back, std::optional<Seq> at) {
   ASSIGN_OR_RETURN(std::vector<VersionInfo> all, bucket_.ListVersions(ino));
   std::vector<const VersionInfo*> seen;
   for (const VersionInfo& v : all) {
@@ -90,8 +98,7 @@ std::optional<VersionPaths::Target> VersionPaths::Tombstone(uint64_t parent,
                                                             std::string_view base) {
   std::lock_guard lock(mu_);
   for (const auto& [id, n] : nodes_) {
-    if (n->emptied && n->key.kind == Kind::kHistory && n->key.parent == parent &&
-        n->base == base) {
+    if (n->emptied && n->key.kind == Kind::kHistory && n->key.parent == parent && n->base == base) {
       return Target{n->key, n->base, true};
     }
   }
@@ -175,7 +182,7 @@ Result<Entry> VersionPaths::Enter(const Target& t, std::optional<double> entry_t
 
 Result<Entry> VersionPaths::LookupIn(uint64_t parent, InodeId dir, std::string_view name,
                                      const Status& missing) {
-  if (!MayName(name)) return missing;
+  if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
   // What these names mean moves with every commit: never cache them.
@@ -184,7 +191,8 @@ Result<Entry> VersionPaths::LookupIn(uint64_t parent, InodeId dir, std::string_v
 
 Result<Entry> VersionPaths::Lookup(uint64_t parent, std::string_view name) {
   auto dir = KeyOf(parent);
-  if (!dir) return Status::NotFound("version path node " + std::to_string(parent) + " was forgotten");
+  if (!dir)
+    return Status::NotFound("version path node " + std::to_string(parent) + " was forgotten");
   ASSIGN_OR_RETURN(Target t, ResolveChild(parent, *dir, name));
   return Enter(t, std::nullopt);
 }
@@ -212,7 +220,7 @@ Status VersionPaths::DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_
 
 Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view name,
                               const Status& missing) {
-  if (!MayName(name)) return missing;
+  if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
   switch (t->key.kind) {
@@ -230,7 +238,8 @@ Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view nam
 
 Status VersionPaths::Unlink(uint64_t parent, std::string_view name) {
   auto dir = KeyOf(parent);
-  if (!dir) return Status::NotFound("version path node " + std::to_string(parent) + " was forgotten");
+  if (!dir)
+    return Status::NotFound("version path node " + std::to_string(parent) + " was forgotten");
   if (dir->kind != Kind::kHistory) return ReadOnly("unlink " + Quote(name));
   auto vno = ParseVersionNumber(name);
   if (!vno) return Status::NotFound("no version " + Quote(name));
@@ -239,7 +248,7 @@ Status VersionPaths::Unlink(uint64_t parent, std::string_view name) {
 
 Status VersionPaths::RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name,
                                  const Status& missing) {
-  if (!MayName(name)) return missing;
+  if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
   if (t->key.kind == Kind::kView) return ReadOnly("rmdir " + Quote(name));
@@ -262,7 +271,7 @@ Status VersionPaths::RemoveDirIn(uint64_t parent, InodeId dir, std::string_view 
 
 Status VersionPaths::RefuseIn(uint64_t parent, InodeId dir, std::string_view name,
                               const Status& missing) {
-  if (!MayName(name)) return missing;
+  if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
   return ReadOnly("rename " + Quote(name));

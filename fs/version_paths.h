@@ -98,8 +98,7 @@ class VersionPaths {
   Result<Entry> LookupIn(uint64_t parent, InodeId dir, std::string_view name,
                          const Status& missing);
   Status UnlinkIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
-  Status RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name,
-                     const Status& missing);
+  Status RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
   // ReadOnly if `name` is an existing version path (rename from or onto it),
   // else `missing`.
   Status RefuseIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
@@ -179,7 +178,7 @@ class VersionPaths {
   std::unordered_map<Key, uint64_t, KeyHash> ids_;                   // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;  // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;    // guarded by mu_
-  uint64_t next_fh_ = 1;                                              // guarded by mu_
+  uint64_t next_fh_ = 1;                                             // guarded by mu_
 };
 
 }  // namespace katamari::fs

@@ -93,9 +93,8 @@ std::optional<uint64_t> ParseVersionNumber(std::string_view text) {
 std::optional<int64_t> ParseUtcTime(std::string_view s) {
   size_t pos = 0;
   int year, mon, day;
-  if (!ReadDigits(s, &pos, 4, &year) || !Expect(s, &pos, '-') ||
-      !ReadDigits(s, &pos, 2, &mon) || !Expect(s, &pos, '-') ||
-      !ReadDigits(s, &pos, 2, &day)) {
+  if (!ReadDigits(s, &pos, 4, &year) || !Expect(s, &pos, '-') || !ReadDigits(s, &pos, 2, &mon) ||
+      !Expect(s, &pos, '-') || !ReadDigits(s, &pos, 2, &day)) {
     return std::nullopt;
   }
   if (pos == s.size()) {
