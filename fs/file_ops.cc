@@ -134,7 +134,9 @@ Result<std::shared_ptr<Filesystem::ReaderSlot>> Filesystem::CurrentReader(
       if (n->reader && n->orphaned) return n->reader;
       return reader.status();
     }
-    slot->reader = std::move(reader).value();
+    Bucket* bucket = &bucket_;
+    auto open_more = [bucket, target, want] { return bucket->OpenVersion(target, want); };
+    slot->reader = ReadAhead::Create(std::move(reader).value(), open_more, &read_ahead_);
   }
   n->reader = slot;
   return slot;
@@ -231,15 +233,7 @@ Result<size_t> Filesystem::ReadCommitted(const std::shared_ptr<Node>& n, uint64_
                                          size_t len, char* buf) {
   ASSIGN_OR_RETURN(auto slot, CurrentReader(n));
   if (!slot->reader) return size_t{0};  // no version yet: empty
-  std::lock_guard lock(slot->mu);
-  size_t done = 0;
-  while (done < len) {
-    size_t piece = 0;
-    RETURN_IF_ERROR(slot->reader->ReadAt(off + done, len - done, buf + done, &piece));
-    if (piece == 0) break;
-    done += piece;
-  }
-  return done;
+  return slot->reader->Read(off, len, buf);
 }
 
 Result<size_t> Filesystem::Read(uint64_t fh, uint64_t off, size_t n, char* buf) {

@@ -49,6 +49,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fs/read_ahead.h"
 #include "store/bucket.h"
 
 namespace katamari::fs {
@@ -206,6 +207,7 @@ class Filesystem {
 
   Bucket& bucket_;
   FilesystemOptions options_;
+  ReadAheadPool read_ahead_;  // outlives every node's reader (declared before nodes_)
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Node>> nodes_;            // guarded by mu_

@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "fs/filesystem.h"
+#include "fs/read_ahead.h"
 #include "fs/write_session.h"
 
 namespace katamari::fs {
 
-// A reader of one committed version, shared by the read-only handles of a
-// node. VersionReader is thread-compatible, hence the mutex.
+// The reader of one committed version, shared by the handles of a node that
+// read without a session (fs/read_ahead.h; thread-safe).
 struct Filesystem::ReaderSlot {
-  std::mutex mu;
-  std::unique_ptr<VersionReader> reader;  // nullptr: the version is empty (no version yet)
+  std::shared_ptr<ReadAhead> reader;  // nullptr: the version is empty (no version yet)
   VersionNo version;
 };
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -17,6 +18,7 @@
 #include "fs/filesystem.h"
 #include "fs/interval_set.h"
 #include "fs/mount_options.h"
+#include "fs/read_ahead.h"
 #include "fs/write_session.h"
 #include "store/bucket.h"
 
@@ -190,6 +192,66 @@ TEST(WriteSessionTest, StagingFileIsUnlinkedAtOnce) {
   auto s = SessionOver(dir.path(), "");
   ASSERT_TRUE(s->Write(0, "data").ok());
   EXPECT_TRUE(stdfs::is_empty(dir.path()));
+}
+
+// ------------------------------------------------------------------ ReadAhead
+
+TEST(ReadAheadTest, SequentialRandomAndConcurrentReadsMatchTheVersion) {
+  const std::string data = RandomBytes(9 * ReadAhead::kBlockSize + 12345, 11);
+  ReadAheadPool pool(3, 16 << 20);
+  std::atomic<int> opened{0};
+  auto ra = ReadAhead::Create(std::make_unique<StringReader>(data),
+                              [&]() -> Result<std::unique_ptr<VersionReader>> {
+                                ++opened;
+                                return std::unique_ptr<VersionReader>(new StringReader(data));
+                              },
+                              &pool);
+  std::string out(data.size(), '\0');
+  for (size_t off = 0; off < data.size(); off += 131072) {  // like the kernel
+    auto got = ra->Read(off, 131072, out.data() + off);
+    ASSERT_TRUE(got.ok());
+  }
+  EXPECT_EQ(out, data);
+  EXPECT_GT(opened, 0);  // helpers read ahead with their own readers
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 200; ++i) {
+    uint64_t off = rng() % (data.size() + 100);
+    size_t n = rng() % 300000;
+    std::string buf(n, '\0');
+    auto got = ra->Read(off, n, buf.data());
+    ASSERT_TRUE(got.ok());
+    size_t want = off >= data.size() ? 0 : std::min<size_t>(n, data.size() - off);
+    ASSERT_EQ(*got, want);
+    ASSERT_EQ(buf.substr(0, want), data.substr(std::min<size_t>(off, data.size()), want));
+  }
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::string mine(data.size(), '\0');
+      for (size_t off = t * 65536; off < data.size(); off += 262144) {
+        size_t n = std::min<size_t>(262144, data.size() - off);
+        auto got = ra->Read(off, n, mine.data() + off);
+        EXPECT_TRUE(got.ok());
+        EXPECT_EQ(mine.substr(off, n), data.substr(off, n));
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+}
+
+TEST(ReadAheadTest, WorksWhenNoMoreReadersCanBeOpened) {
+  const std::string data = RandomBytes(6 * ReadAhead::kBlockSize, 12);
+  ReadAheadPool pool(2, 16 << 20);
+  auto ra = ReadAhead::Create(std::make_unique<StringReader>(data),
+                              []() -> Result<std::unique_ptr<VersionReader>> {
+                                return Status::NotFound("version deleted");
+                              },
+                              &pool);
+  std::string out(data.size(), '\0');
+  for (size_t off = 0; off < data.size(); off += 131072) {
+    ASSERT_TRUE(ra->Read(off, 131072, out.data() + off).ok());
+  }
+  EXPECT_EQ(out, data);
 }
 
 // ----------------------------------------------------------------- Filesystem
