@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "daemon/cli_terminal.h"
+#include "store/time_format.h"
 
 namespace katamari::cli {
 namespace {
@@ -52,75 +53,6 @@ const char* HintFor(Status::Code code) {
     default:
       return nullptr;
   }
-}
-
-// Reads exactly `len` decimal digits at s[*pos]; advances *pos.
-bool ReadDigits(std::string_view s, size_t* pos, size_t len, int* out) {
-  if (*pos + len > s.size()) return false;
-  int v = 0;
-  for (size_t i = 0; i < len; ++i) {
-    char c = s[*pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  *pos += len;
-  *out = v;
-  return true;
-}
-
-bool Expect(std::string_view s, size_t* pos, char c) {
-  if (*pos >= s.size() || s[*pos] != c) return false;
-  ++*pos;
-  return true;
-}
-
-// Reads ".ddddddddd" (1-9 digits) as nanoseconds, if present.
-bool ReadFraction(std::string_view s, size_t* pos, int64_t* ns) {
-  *ns = 0;
-  if (*pos >= s.size() || s[*pos] != '.') return true;
-  ++*pos;
-  size_t digits = 0;
-  int64_t scale = kNsPerSec;
-  while (*pos < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos]))) {
-    if (++digits > 9) return false;
-    scale /= 10;
-    *ns += (s[*pos] - '0') * scale;
-    ++*pos;
-  }
-  return digits > 0;
-}
-
-// UTC calendar fields -> seconds; nullopt if the fields name no real moment
-// (timegm would silently normalize 2026-02-30 into March).
-std::optional<int64_t> UtcSeconds(int year, int mon, int day, int hour, int min, int sec) {
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
-    return std::nullopt;
-  }
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  time_t t = timegm(&tm);
-  struct tm check {};
-  if (!gmtime_r(&t, &check) || check.tm_mday != day || check.tm_mon != mon - 1) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(t);
-}
-
-std::optional<int64_t> ParseUnixTime(std::string_view s) {
-  size_t pos = 0;
-  int64_t secs = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), secs);
-  if (ec != std::errc() || end == s.data() || s[0] == '-' || s[0] == '+') return std::nullopt;
-  pos = static_cast<size_t>(end - s.data());
-  int64_t frac = 0;
-  if (!ReadFraction(s, &pos, &frac) || pos != s.size()) return std::nullopt;
-  if (secs > INT64_MAX / kNsPerSec - 1) return std::nullopt;
-  return secs * kNsPerSec + frac;
 }
 
 // Asks for the passphrase of the encrypted bucket `dir` on the terminal and
@@ -172,36 +104,7 @@ int ReportStatus(std::string_view context, const Status& status) {
   return status.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
 }
 
-std::optional<int64_t> ParseTime(std::string_view s) {
-  if (!s.empty() && s[0] == '@') return ParseUnixTime(s.substr(1));
-  size_t pos = 0;
-  int year, mon, day;
-  if (!ReadDigits(s, &pos, 4, &year) || !Expect(s, &pos, '-') ||
-      !ReadDigits(s, &pos, 2, &mon) || !Expect(s, &pos, '-') ||
-      !ReadDigits(s, &pos, 2, &day)) {
-    return std::nullopt;
-  }
-  if (pos == s.size()) {
-    // A bare date means the end of that day: the version current at midnight.
-    auto start = UtcSeconds(year, mon, day, 0, 0, 0);
-    if (!start) return std::nullopt;
-    return (*start + 86400) * kNsPerSec - 1;
-  }
-  int hour, min, sec = 0;
-  int64_t frac = 0;
-  if (!Expect(s, &pos, 'T') || !ReadDigits(s, &pos, 2, &hour) || !Expect(s, &pos, ':') ||
-      !ReadDigits(s, &pos, 2, &min)) {
-    return std::nullopt;
-  }
-  if (pos < s.size() && s[pos] == ':') {
-    ++pos;
-    if (!ReadDigits(s, &pos, 2, &sec) || !ReadFraction(s, &pos, &frac)) return std::nullopt;
-  }
-  if (!Expect(s, &pos, 'Z') || pos != s.size()) return std::nullopt;
-  auto secs = UtcSeconds(year, mon, day, hour, min, sec);
-  if (!secs) return std::nullopt;
-  return *secs * kNsPerSec + frac;
-}
+std::optional<int64_t> ParseTime(std::string_view s) { return ParseTimeSpec(s); }
 
 std::optional<uint32_t> ParseSize(std::string_view s) {
   uint64_t n = 0;
@@ -233,26 +136,17 @@ std::optional<uint32_t> ParseMode(std::string_view s) {
 }
 
 std::string FormatTime(int64_t time_ns, bool fraction) {
-  int64_t secs = time_ns / kNsPerSec;
-  int64_t ns = time_ns % kNsPerSec;
-  if (ns < 0) {
-    ns += kNsPerSec;
-    secs -= 1;
+  if (!fraction) {
+    int64_t frac = time_ns % kNsPerSec;
+    time_ns -= frac < 0 ? frac + kNsPerSec : frac;  // whole seconds, rounded down
   }
-  time_t t = static_cast<time_t>(secs);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  size_t len = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf, len);
-  if (fraction && ns != 0) {
-    char frac[16];
-    snprintf(frac, sizeof frac, ".%09" PRId64, ns);
-    std::string f(frac);
-    while (f.back() == '0') f.pop_back();
-    out += f;
+  std::string out = FormatUtcTime(time_ns);
+  size_t dot = out.find('.');
+  if (dot != std::string::npos) {  // ".500000000Z" -> ".5Z"
+    size_t last = out.find_last_not_of('0', out.size() - 2);
+    out.erase(last + 1, out.size() - 2 - last);
   }
-  return out + "Z";
+  return out;
 }
 
 std::string FormatBytes(uint64_t bytes) {

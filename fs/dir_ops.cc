@@ -4,38 +4,18 @@
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
 #include "fs/version_paths.h"
+#include "fs/version_syntax.h"
 
 namespace katamari::fs {
 
 namespace {
 
 constexpr std::string_view kUserPrefix = "user.";
-constexpr std::string_view kFactPrefix = "user.katamari.";
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// "2026-11-25T10:00:00.123456789Z" (UTC; fraction only when non-zero).
-std::string IsoTime(int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  int64_t frac = ns % 1000000000;
-  if (frac < 0) {
-    frac += 1000000000;
-    --secs;
-  }
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t len = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out(buf, len);
-  if (frac != 0) {
-    char f[16];
-    snprintf(f, sizeof(f), ".%09lld", static_cast<long long>(frac));
-    out += f;
-  }
-  return out + "Z";
-}
 
 }  // namespace
 
@@ -128,12 +108,7 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {
       return Status::NotFound("no version yet");
     }
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(target, attr.current_version));
-    std::string_view fact = name.substr(kFactPrefix.size());
-    if (fact == "sha256") return v.sha256.Hex();
-    if (fact == "version") return std::to_string(v.version.value);
-    if (fact == "stored_size") return std::to_string(v.stored_size);
-    if (fact == "mtime") return IsoTime(v.mtime_ns);
-    return Status::NotFound("no such attribute");
+    return VersionFact(v, name);
   }
   ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));
   auto it = all.find(std::string(name));

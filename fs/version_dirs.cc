@@ -9,7 +9,6 @@ namespace katamari::fs {
 namespace {
 
 constexpr std::string_view kUserPrefix = "user.";
-constexpr std::string_view kFactPrefix = "user.katamari.";
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -162,14 +161,7 @@ Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name)
   if (key->kind == Kind::kVersion) {
     if (key->a == 0) return Status::NotFound("no version at that moment");
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
-    if (StartsWith(name, kFactPrefix)) {
-      std::string_view fact = name.substr(kFactPrefix.size());
-      if (fact == "sha256") return v.sha256.Hex();
-      if (fact == "version") return std::to_string(v.version.value);
-      if (fact == "stored_size") return std::to_string(v.stored_size);
-      if (fact == "mtime") return FormatUtcTime(v.mtime_ns);
-      return Status::NotFound("no such attribute");
-    }
+    if (StartsWith(name, kFactPrefix)) return VersionFact(v, name);
     auto it = v.xattrs.find(std::string(name));
     if (it == v.xattrs.end()) return Status::NotFound("no such attribute");
     return it->second;

@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include "store/status.h"
+#include "store/time_format.h"
+#include "store/types.h"
+
 namespace katamari::fs {
 
 struct VersionSuffix {
@@ -34,13 +38,14 @@ std::optional<VersionName> ParseVersionName(std::string_view name);
 // A positive decimal without leading zeros (the entries of a NAME@ directory).
 std::optional<uint64_t> ParseVersionNumber(std::string_view text);
 
-// A UTC moment: 2026-11-25T10:00:00Z (optional .fraction of up to 9 digits),
-// 2026-11-25T10:00Z, or a bare date 2026-11-25 meaning the end of that day
-// (its last nanosecond). Impossible dates (2026-02-30) are refused.
-std::optional<int64_t> ParseUtcTime(std::string_view text);
+// UTC moments: store/time_format.h (shared with the CLI's --at).
+using ::katamari::FormatUtcTime;
+using ::katamari::ParseUtcTime;
 
-// "2026-11-25T10:00:00Z", with ".123456789" before the Z when the time has
-// a fraction of a second.
-std::string FormatUtcTime(int64_t time_ns);
+// The read-only, unlisted facts of a version (SPEC §5): the xattrs
+// user.katamari.sha256 / .version / .stored_size / .mtime (ISO-8601 UTC).
+// `name` is the whole xattr name; NotFound for any other name.
+inline constexpr std::string_view kFactPrefix = "user.katamari.";
+Result<std::string> VersionFact(const VersionInfo& v, std::string_view name);
 
 }  // namespace katamari::fs

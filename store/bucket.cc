@@ -279,15 +279,6 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
   return r;
 }
 
-std::string IsoTime(int64_t time_ns) {
-  time_t secs = static_cast<time_t>(time_ns / 1000000000);
-  if (time_ns < 0 && time_ns % 1000000000 != 0) secs -= 1;
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (s.read_only) return;

@@ -79,7 +79,6 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 // the gc lock right now (otherwise leaves them for the next chance / gc).
 void TryReclaim(Bucket::Shared& s, const std::string& dir);
 
-std::string IsoTime(int64_t time_ns);  // "2026-11-25T10:00:00Z"
 int64_t NowNs();                      // wall clock
 
 }  // namespace katamari

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "store/bucket_internal.h"
+#include "store/time_format.h"
 
 namespace katamari {
 
@@ -146,13 +147,13 @@ Result<VersionInfo> Bucket::Resolve(std::string_view key, const VersionSelector&
     Seq at = cat.SeqAtTime(*sel.at_time_ns);
     if (at.value == 0) {
       return Status::NotFound("key " + Quote(key) + " did not exist at " +
-                              IsoTime(*sel.at_time_ns) + " (the bucket was empty)");
+                              FormatUtcTime(*sel.at_time_ns) + " (the bucket was empty)");
     }
     ASSIGN_OR_RETURN(InodeId ino, ResolveKeyAt(cat, key, at));
     auto v = cat.VersionAt(ino, at);
     if (!v.ok() && v.status().IsNotFound()) {
       return Status::NotFound("key " + Quote(key) + " had no content at " +
-                              IsoTime(*sel.at_time_ns));
+                              FormatUtcTime(*sel.at_time_ns));
     }
     return v;
   }
