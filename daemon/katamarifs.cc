@@ -44,6 +44,7 @@ constexpr char kUsage[] =
     "  -d         FUSE debug output on stderr (implies -f)\n"
     "  -o OPTS    comma-separated options:\n"
     "               compression=zstd|zlib|none, level=N   codec for new writes\n"
+    "               keyfile=FILE, passphrase_file=FILE    key of an encrypted bucket\n"
     "               ro, rw, allow_other, auto_unmount, fsname=NAME, subtype=NAME,\n"
     "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
     "  -h, --help this text\n"
@@ -168,29 +169,36 @@ class StartupPipe {
   fs::UniqueFd fd_;
 };
 
-Status OpenAndServe(const Args& args, StartupPipe& startup) {
-  // A missing bucket is best explained by Bucket::Open; lock only real ones.
-  struct stat st {};
-  fs::UniqueFd lock;
-  if (::stat(args.bucket_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
-  }
+// Opens the bucket with the mount's options and key.
+Result<std::unique_ptr<Bucket>> OpenBucket(const Args& args) {
   Bucket::OpenOptions open;
   open.read_only = args.options.read_only;
   open.compression = args.options.compression;
   open.level = args.options.level;
-  ASSIGN_OR_RETURN(std::unique_ptr<Bucket> bucket, Bucket::Open(args.bucket_dir, open));
-  if (!lock.valid()) {
-    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
+  const bool keyed = !args.options.keyfile.empty() || !args.options.passphrase_file.empty();
+  if (!args.options.keyfile.empty()) open.key = BucketKey::KeyFile(args.options.keyfile);
+  if (!args.options.passphrase_file.empty()) {
+    open.key = BucketKey::PassphraseFile(args.options.passphrase_file);
   }
+  auto bucket = Bucket::Open(args.bucket_dir, open);
+  if (!bucket.ok() && bucket.status().code() == Status::Code::kWrongKey && !keyed) {
+    // The store's words name the CLI's flags; the mount takes options.
+    return Status::WrongKey("bucket " + args.bucket_dir +
+                            " is encrypted: mount it with -o keyfile=FILE or "
+                            "-o passphrase_file=FILE");
+  }
+  return bucket;
+}
 
+// Mounts, serves until unmounted or signalled, then commits what is open.
+Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   fs::FuseServer* server_ptr = nullptr;
   fs::FilesystemOptions fs_options;
   fs_options.log = Log;
   fs_options.invalidate = [&server_ptr](uint64_t node) {
     if (server_ptr) server_ptr->Invalidate(node);
   };
-  fs::Filesystem filesystem(*bucket, fs_options);
+  fs::Filesystem filesystem(bucket, fs_options);
   if (!args.options.read_only) RETURN_IF_ERROR(filesystem.Init());
 
   fs::FuseServer::Config config;
@@ -216,6 +224,21 @@ Status OpenAndServe(const Args& args, StartupPipe& startup) {
   if (!committed.ok()) return committed;
   Log("stopped");
   return Status::OK();
+}
+
+Status OpenAndServe(const Args& args, StartupPipe& startup) {
+  // A missing bucket is best explained by Bucket::Open; lock only real ones
+  // (before opening, so a second daemon never touches a mounted bucket).
+  struct stat st {};
+  fs::UniqueFd lock;
+  if (::stat(args.bucket_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Bucket> bucket, OpenBucket(args));
+  if (!lock.valid()) {
+    ASSIGN_OR_RETURN(lock, LockBucket(args.bucket_dir));
+  }
+  return Serve(args, *bucket, startup);
 }
 
 // Forks; the parent waits for the child's report. Returns only in the child
@@ -269,6 +292,11 @@ int Main(int argc, char** argv) {
   if (!args) return kExitUsage;
   args->bucket_dir = Absolute(args->bucket_dir);
   args->mountpoint = Absolute(args->mountpoint);
+  // The daemon changes to /: key files named relative to here must still work.
+  if (!args->options.keyfile.empty()) args->options.keyfile = Absolute(args->options.keyfile);
+  if (!args->options.passphrase_file.empty()) {
+    args->options.passphrase_file = Absolute(args->options.passphrase_file);
+  }
   if (args->options.fsname.empty()) args->options.fsname = args->bucket_dir;
 
   StartupPipe startup(args->foreground ? -1 : Daemonize());

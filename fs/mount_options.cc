@@ -41,6 +41,12 @@ Status ParseValued(std::string_view key, std::string_view value, std::string_vie
       return Refuse(option, "expected a compression level (zstd -7..22, zlib 0..9)");
     }
     opts->level = level;
+  } else if (key == "keyfile" || key == "passphrase_file") {
+    if (value.empty()) return Refuse(option, "expected a file name");
+    (key == "keyfile" ? opts->keyfile : opts->passphrase_file) = std::string(value);
+    if (!opts->keyfile.empty() && !opts->passphrase_file.empty()) {
+      return Refuse(option, "give keyfile= or passphrase_file=, not both");
+    }
   } else if (key == "fsname") {
     if (value.empty()) return Refuse(option, "empty value");
     opts->fsname = std::string(value);

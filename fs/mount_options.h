@@ -1,7 +1,8 @@
 // Mount options of katamarifs (`-o a,b=c,...`, mount(8) conventions, SPEC §9).
 //
 // FUSE and kernel mount flags are checked here and handed to libfuse; the
-// bucket's own options (compression=, level=) are ours. fstab-only words
+// bucket's own options (compression=, level=, keyfile=, passphrase_file=)
+// are ours. fstab-only words
 // (defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=) are
 // accepted and ignored, as mount(8) helpers do. Anything else is refused,
 // naming the option.
@@ -27,6 +28,8 @@ struct MountOptions {
   bool auto_unmount = false;
   std::optional<Codec> compression;
   std::optional<int> level;
+  std::string keyfile;          // encrypted buckets: a 32-byte key file, or
+  std::string passphrase_file;  // a file holding the passphrase (not both)
 };
 
 // Parses one comma-separated list into *opts (later options win). Returns

@@ -796,6 +796,11 @@ TEST(MountOptionsTest, RefusesUnknownAndBadValuesByName) {
   EXPECT_NE(st.message().find("compression=lzma"), std::string::npos);
   st = ParseMountOptions("level=abc", &o);
   EXPECT_NE(st.message().find("level=abc"), std::string::npos);
+  MountOptions keyed;
+  ASSERT_TRUE(ParseMountOptions("keyfile=/etc/k.key", &keyed).ok());
+  EXPECT_EQ(keyed.keyfile, "/etc/k.key");
+  st = ParseMountOptions("passphrase_file=/run/pw", &keyed);
+  EXPECT_NE(st.message().find("not both"), std::string::npos);
 }
 
 }  // namespace
