@@ -63,6 +63,16 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
                               const std::shared_ptr<WriteSession>& s) {
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   auto committed = s->Commit(bucket_, target);
+  if (!committed.ok() && committed.status().IsNotFound()) {
+    // Unlinked (and gone from the catalog) by someone else while this
+    // close was on its way: the file has no name, its data is dropped.
+    auto attr = bucket_.GetAttr(target);
+    if (!attr.ok() || attr->nlink == 0) {
+      std::lock_guard lock(n->mu);
+      n->orphaned = true;
+      return Status::OK();
+    }
+  }
   if (!committed.ok()) {
     LogLine("commit of " + Describe(n) + " failed: " + committed.status().ToString());
     return committed.status();

@@ -159,6 +159,68 @@ def hold_open(path, size):
         time.sleep(1)
 
 
+def close_or_die(fd):
+    """close() must succeed even if the file was unlinked or renamed over."""
+    try:
+        os.close(fd)
+    except OSError as e:
+        die("close failed: %s" % e)
+
+
+def stress(root, seed, seconds):
+    """Random namespace and data operations on a few shared names, for
+    several of these at once: no crash, no hang, no unexpected error."""
+    rng = random.Random(int(seed))
+    names = ["f%d" % i for i in range(12)] + ["d/f%d" % i for i in range(6)]
+    os.makedirs(os.path.join(root, "d"), exist_ok=True)
+    end = time.time() + float(seconds)
+    fds = []
+    expected = (errno.ENOENT, errno.EEXIST, errno.EISDIR, errno.ENOTEMPTY)
+    while time.time() < end:
+        p = os.path.join(root, rng.choice(names))
+        other = os.path.join(root, rng.choice(names))
+        op = rng.randrange(11)
+        try:
+            if op == 0:
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.write(fd, rng.randbytes(rng.randrange(0, 300000)))
+                close_or_die(fd)
+            elif op == 1:
+                with open(p, "rb") as f:
+                    f.read()
+            elif op == 2:
+                os.rename(p, other)
+            elif op == 3:
+                os.unlink(p)
+            elif op == 4:
+                fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+                fds.append(fd)
+                os.pwrite(fd, rng.randbytes(rng.randrange(1, 70000)), rng.randrange(0, 6000000))
+            elif op == 5 and fds:
+                fd = fds.pop(rng.randrange(len(fds)))
+                if rng.random() < 0.5:
+                    os.fsync(fd)
+                close_or_die(fd)
+            elif op == 6:
+                os.truncate(p, rng.randrange(0, 500000))
+            elif op == 7:
+                with open(p + ".tmp", "wb") as f:
+                    f.write(rng.randbytes(5000))
+                os.rename(p + ".tmp", p)
+            elif op == 8:
+                os.link(p, other)
+            elif op == 9:
+                os.listdir(root)
+                os.stat(p)
+            elif op == 10 and fds:
+                os.pread(rng.choice(fds), 100000, rng.randrange(0, 6000000))
+        except OSError as e:
+            if e.errno not in expected:
+                die("op %d on %s: %s" % (op, p, e))
+    for fd in fds:
+        os.close(fd)
+
+
 def notify_listen(sock_path, timeout):
     """Listens on a datagram socket like systemd and prints each message."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -184,6 +246,7 @@ COMMANDS = {
     "same-file-writers": same_file_writers,
     "hold-open": hold_open,
     "notify-listen": notify_listen,
+    "stress": stress,
 }
 
 if __name__ == "__main__":
