@@ -105,7 +105,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
                                 ": permission denied; run as the bucket's owner");
     }
     return Status::NotFound("no bucket at " + dir + ": create one with 'katamari -b " + dir +
-                            " init', or pass the right directory with -b");
+                            " init', or check the bucket path");
   }
   auto cat = Catalog::Open(CatalogPath(dir), opts.read_only);
   if (!cat.ok()) return cat.status();
