@@ -98,7 +98,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
       !env->FileExists(CatalogPath(dir))) {
     if (::stat(dir.c_str(), &st) == 0 && errno != ENOENT && !S_ISDIR(st.st_mode)) {
-      return Status::NotDir(dir + " is not a directory; pass a bucket directory with -b");
+      return Status::NotDir(dir + " is not a directory; give the path of a bucket directory");
     }
     if (::access(dir.c_str(), X_OK) != 0 && errno == EACCES) {
       return Status::Permission("cannot enter bucket directory " + dir +
