@@ -1,23 +1,10 @@
 // Filesystem: directory listings, xattrs and whole-filesystem calls.
-#include <ctime>
-
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
 #include "fs/version_paths.h"
 #include "fs/version_syntax.h"
 
 namespace katamari::fs {
-
-namespace {
-
-constexpr std::string_view kUserPrefix = "user.";
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-
-}  // namespace
 
 Result<uint64_t> Filesystem::OpenDir(uint64_t node) {
   if (IsVirtualNode(node)) return versions_->OpenDir(node);

@@ -6,16 +6,6 @@
 
 namespace katamari::fs {
 
-namespace {
-
-constexpr std::string_view kUserPrefix = "user.";
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-}  // namespace
-
 // The entries of a synthetic directory, each with the key of its node. Ids
 // are given (and pinned) by the caller.
 Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listing(uint64_t node,

@@ -42,6 +42,11 @@ std::optional<uint64_t> ParseVersionNumber(std::string_view text);
 using ::katamari::FormatUtcTime;
 using ::katamari::ParseUtcTime;
 
+inline constexpr std::string_view kUserPrefix = "user.";
+inline bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
 // The read-only, unlisted facts of a version (SPEC §5): the xattrs
 // user.katamari.sha256 / .version / .stored_size / .mtime (ISO-8601 UTC).
 // `name` is the whole xattr name; NotFound for any other name.

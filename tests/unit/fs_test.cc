@@ -212,7 +212,9 @@ TEST(ReadAheadTest, SequentialRandomAndConcurrentReadsMatchTheVersion) {
     ASSERT_TRUE(got.ok());
   }
   EXPECT_EQ(out, data);
-  EXPECT_GT(opened, 0);  // helpers read ahead with their own readers
+  // Whether helpers got to read ahead (opened > 0) depends on scheduling: on
+  // a loaded machine the foreground may read everything itself. Only the
+  // bytes are asserted.
   std::mt19937_64 rng(5);
   for (int i = 0; i < 200; ++i) {
     uint64_t off = rng() % (data.size() + 100);
