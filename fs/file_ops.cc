@@ -25,7 +25,10 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   Attr last;
   bool orphaned;
   {
-    std::lock_guard lock(n->mu);
+    std::unique_lock lock(n->mu);
+    // Joining a session its last writer is committing would put this
+    // opener's changes (an O_TRUNC, say) into that commit: wait for it.
+    n->released.wait(lock, [&] { return !n->releasing; });
     if (n->session) {
       ++n->writers;
       return n->session;
@@ -100,13 +103,18 @@ Status Filesystem::ReleaseSession(const std::shared_ptr<Node>& n,
     if (n->session == s) {
       --n->writers;
       last = n->writers == 0;
+      n->releasing = last;
     }
     discard = n->orphaned;
   }
   if (!last) return Status::OK();
   Status st = discard ? Status::OK() : CommitNode(n, s);
-  std::lock_guard lock(n->mu);
-  if (n->session == s && n->writers == 0) n->session.reset();
+  {
+    std::lock_guard lock(n->mu);
+    if (n->session == s && n->writers == 0) n->session.reset();
+    n->releasing = false;
+  }
+  n->released.notify_all();
   return st;
 }
 

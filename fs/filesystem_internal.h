@@ -2,6 +2,7 @@
 // dir_ops.cc. Not for use outside fs/.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,10 @@ struct Filesystem::Node {
   Attr last_attr;         // last attributes seen (served once the catalog forgot it)
   std::shared_ptr<WriteSession> session;  // while open for writing
   uint32_t writers = 0;                   // handles sharing `session`
+  // The last writer is committing `session` (ReleaseSession): a new opener
+  // waits for it instead of joining a session that is being committed.
+  bool releasing = false;
+  std::condition_variable released;  // notified when `releasing` goes false
   std::shared_ptr<ReaderSlot> reader;     // current version, for reads without a session
   VersionNo kernel_version;               // the content the kernel's page cache holds
 };

@@ -22,14 +22,14 @@ echo "$out" | grep -qi "init" || fail "missing bucket message does not say how t
 is_mounted "$MNT" && fail "a refused start left a mount"
 
 # ---- daemon mode: returns only once the mount serves; second daemon refused
-"$KATAMARIFS" -o fsname=kt-basic "$BUCKET" "$MNT" 2>>"$LOG" || fail "daemon mode start failed"
+"$KATAMARIFS" "${KEY_OPTS[@]}" -o fsname=kt-basic "$BUCKET" "$MNT" 2>>"$LOG" || fail "daemon mode start failed"
 is_mounted "$MNT" || fail "daemon mode returned before the mount was there"
 grep -q "^kt-basic $MNT fuse.katamari" /proc/mounts || fail "fsname/subtype not applied"
 ls "$MNT" >/dev/null || fail "mount does not serve"
 pid=$(tr -dc 0-9 <"$BUCKET/daemon.lock")
 kill -0 "$pid" || fail "pid in daemon.lock ($pid) is not running"
 mkdir -p "$WORK/mnt2"
-rc=0; out=$("$KATAMARIFS" -f "$BUCKET" "$WORK/mnt2" 2>&1) || rc=$?
+rc=0; out=$("$KATAMARIFS" -f "${KEY_OPTS[@]}" "$BUCKET" "$WORK/mnt2" 2>&1) || rc=$?
 expect_eq "second daemon exit code" "$rc" 1
 echo "$out" | grep -q "already mounted by pid $pid" || fail "second daemon message: $out"
 echo data >"$MNT/daemon-mode"

@@ -4,6 +4,10 @@
 # the bucket directory.
 source "$(dirname "$0")/lib.sh"
 skip_unless_fuse
+if [ "${KATAMARI_TEST_ENCRYPT:-0}" = 1 ]; then
+  log "SKIP: this test makes its own encrypted buckets; it runs in the plain suite"
+  exit 77
+fi
 
 key="$WORK/vault.key"
 init_bucket --encrypt --keyfile "$key"
