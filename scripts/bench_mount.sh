@@ -98,7 +98,7 @@ seq_bench random "$WORK/rand.src"
 for target in k g p; do
   case $target in k) dir=$KMNT ;; g) dir=$GMNT ;; p) dir=$PLAIN ;; esac
   mkdir -p "$dir/fm"
-  out=$(fs_mark -n 2000 -s 4096 -d "$dir/fm" 2>&1)
+  out=$(fs_mark -n 2000 -s 4096 -d "$dir/fm" -l "$WORK/fs_mark.$target.log" 2>&1)
   R["fs_mark files/s,$target"]=$(echo "$out" | awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+/ {print $4; exit}')
   rm -rf "$dir/fm"
   mkdir -p "$dir/tree"
