@@ -10,21 +10,14 @@
 #include <thread>
 
 #include "store/sha256.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_util::RandomBytes;
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    memcpy(&s[i], &v, 8);
-  }
-  return s;
-}
 
 int64_t NowForTest() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

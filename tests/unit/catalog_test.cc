@@ -17,12 +17,14 @@
 #include <set>
 
 #include "store/catalog_testing.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
 
 namespace fs = std::filesystem;
 using Code = Status::Code;
+using testing_util::TempDir;
 
 #define ASSERT_OK(expr)                                  \
   do {                                                   \
@@ -41,18 +43,6 @@ const Status& StatusOf(const Result<T>& r) {
   return r.status();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "katamari-cat-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Raw SQL on a closed catalog, for tests that damage or age it.
 void RawExec(const std::string& path, const std::string& sql) {

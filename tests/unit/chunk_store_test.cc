@@ -18,11 +18,13 @@
 
 #include "store/sha256.h"
 #include "tests/unit/fault_env.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_util::TempDir;
 
 std::string Random(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -48,19 +50,6 @@ void Spit(const std::string& path, const std::string& data) {
   f << data;
 }
 
-// A fresh bucket directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "katamari-cs-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // All tests of a suite share one bucket directory: rmdir costs milliseconds
 // on some disks and a bucket has 257 directories. Tests therefore use content

@@ -21,35 +21,16 @@
 #include "fs/read_ahead.h"
 #include "fs/write_session.h"
 #include "store/bucket.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari::fs {
 namespace {
 
 namespace stdfs = std::filesystem;
+using testing_util::RandomBytes;
+using testing_util::TempDir;
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/katamari-fs-XXXXXX";
-    EXPECT_NE(mkdtemp(tmpl), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    stdfs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // ---------------------------------------------------------------- IntervalSet
 
