@@ -44,6 +44,14 @@ constexpr char kSqlReadLink[] = "SELECT kind, symlink_target FROM inodes WHERE i
 
 std::string Ino(InodeId i) { return "inode " + std::to_string(i.value); }
 
+// The live entry `name` of `parent`, or NotFound naming both.
+Result<Catalog::Impl::Dentry> LiveEntry(Catalog::Impl& impl, InodeId parent,
+                                        std::string_view name) {
+  ASSIGN_OR_RETURN(std::optional<Catalog::Impl::Dentry> d, impl.FindLive(parent, name));
+  if (!d) return Status::NotFound("no entry " + QuoteName(name) + " in directory " + Ino(parent));
+  return *d;
+}
+
 Status ValidateNode(const Catalog::NewNode& n) {
   if (n.kind != FileKind::kSymlink) return Status::OK();
   const std::string& t = n.symlink_target;
@@ -183,16 +191,13 @@ Status Catalog::Unlink(InodeId parent, std::string_view name) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
-  ASSIGN_OR_RETURN(std::optional<Impl::Dentry> d, impl.FindLive(parent, name));
-  if (!d) {
-    return Status::NotFound("no entry " + QuoteName(name) + " in directory " + Ino(parent));
-  }
-  if (d->kind == FileKind::kDirectory) {
+  ASSIGN_OR_RETURN(Impl::Dentry d, LiveEntry(impl, parent, name));
+  if (d.kind == FileKind::kDirectory) {
     return Status::IsDir(QuoteName(name) + " is a directory; remove it with rmdir");
   }
-  RETURN_IF_ERROR(impl.CloseDentry(d->id, w.seq));
+  RETURN_IF_ERROR(impl.CloseDentry(d.id, w.seq));
   RETURN_IF_ERROR(impl.SetTimes(parent, w.time_ns, w.time_ns));
-  RETURN_IF_ERROR(AfterNameLost(impl, d->ino, w.time_ns));
+  RETURN_IF_ERROR(AfterNameLost(impl, d.ino, w.time_ns));
   return w.txn.Commit();
 }
 
@@ -201,19 +206,16 @@ Status Catalog::RemoveDir(InodeId parent, std::string_view name) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
-  ASSIGN_OR_RETURN(std::optional<Impl::Dentry> d, impl.FindLive(parent, name));
-  if (!d) {
-    return Status::NotFound("no entry " + QuoteName(name) + " in directory " + Ino(parent));
-  }
-  if (d->kind != FileKind::kDirectory) {
+  ASSIGN_OR_RETURN(Impl::Dentry d, LiveEntry(impl, parent, name));
+  if (d.kind != FileKind::kDirectory) {
     return Status::NotDir(QuoteName(name) + " is not a directory");
   }
-  ASSIGN_OR_RETURN(bool busy, HasLiveChildren(impl, d->ino));
+  ASSIGN_OR_RETURN(bool busy, HasLiveChildren(impl, d.ino));
   if (busy) return Status::NotEmpty("directory " + QuoteName(name) + " is not empty");
   // The directory's inode row stays: time views of earlier moments walk it.
-  RETURN_IF_ERROR(impl.CloseDentry(d->id, w.seq));
+  RETURN_IF_ERROR(impl.CloseDentry(d.id, w.seq));
   RETURN_IF_ERROR(impl.SetTimes(parent, w.time_ns, w.time_ns));
-  RETURN_IF_ERROR(impl.SetTimes(d->ino, std::nullopt, w.time_ns));
+  RETURN_IF_ERROR(impl.SetTimes(d.ino, std::nullopt, w.time_ns));
   return w.txn.Commit();
 }
 
@@ -312,12 +314,9 @@ Result<Catalog::RenameResult> Catalog::Rename(InodeId parent, std::string_view n
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
-  ASSIGN_OR_RETURN(std::optional<Impl::Dentry> src, impl.FindLive(parent, name));
-  if (!src) {
-    return Status::NotFound("no entry " + QuoteName(name) + " in directory " + Ino(parent));
-  }
+  ASSIGN_OR_RETURN(Impl::Dentry src, LiveEntry(impl, parent, name));
   RETURN_IF_ERROR(impl.CheckLiveDir(new_parent));
-  RenameArgs a{parent, name, new_parent, new_name, *src, {}};
+  RenameArgs a{parent, name, new_parent, new_name, src, {}};
   ASSIGN_OR_RETURN(a.dst, impl.FindLive(new_parent, new_name));
   if ((flags & kRenameNoReplace) && a.dst) return NameExists(new_name, new_parent);
   if ((flags & kRenameExchange) && !a.dst) {
