@@ -1,5 +1,4 @@
 // Whole-bucket work: fsck (verify everything), gc (reclaim), stats.
-#include <map>
 #include <set>
 
 #include "store/bucket_internal.h"
@@ -32,7 +31,6 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   FsckReport rep;
   ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> versions, cat.AllVersions());
   ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, cat.AllChunks());
-  std::map<ChunkId, uint64_t> refs_seen;
   std::set<ChunkId> known;
   for (const ChunkRef& r : rows) known.insert(r.id);
   uint64_t done = 0;
@@ -49,7 +47,6 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
       continue;
     }
     for (const ChunkRef& c : *chunks) {
-      ++refs_seen[c.id];
       if (!known.count(c.id)) {
         rep.problems.push_back(name + ": references chunk " + c.id.Hex() +
                                " that the catalog does not record");
@@ -78,9 +75,6 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
       if (!k.problem.empty()) rep.problems.push_back(k.problem);
     }
   }
-  // Reference counts: each chunk row must count exactly its uses.
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> all, cat.AllChunks());
-  (void)all;
   auto files = s_->chunks->List();
   if (files.ok()) {
     for (const ChunkId& id : *files) {

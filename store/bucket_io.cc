@@ -30,9 +30,8 @@ struct IngestTask {
 };
 
 // Hashes, deduplicates against the catalog, compresses and writes the chunks
-// of one task into refs[first_index ...].
-Status StoreTask(Bucket::Shared& s, const IngestTask& t, std::vector<ChunkRef>* refs,
-                 bool* wrote_any) {
+// of one task; out[i] receives the ref of its i-th chunk.
+Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wrote_any) {
   std::vector<ChunkId> ids;
   ids.reserve(t.lens.size());
   size_t off = 0;
@@ -53,7 +52,7 @@ Status StoreTask(Bucket::Shared& s, const IngestTask& t, std::vector<ChunkRef>* 
       ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
       *wrote_any = true;
     }
-    (*refs)[t.first_index + i] = ref;
+    out[i] = ref;
   }
   return Status::OK();
 }
@@ -137,8 +136,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     bool wrote = false;
     while (queue.Pop(&t)) {
       std::vector<ChunkRef> local(t.lens.size());
-      IngestTask shifted{t.buf, t.lens, 0};
-      Status st = StoreTask(s, shifted, &local, &wrote);
+      Status st = StoreTask(s, t, local.data(), &wrote);
       if (!st.ok()) {
         queue.Abort(st);
         return;
@@ -185,7 +183,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     t.buf = std::move(buf);
     if (eof && workers.empty()) {
       // Everything fit in one block: store it on this thread (small files).
-      Status st = StoreTask(s, t, &refs, &wrote_any);
+      Status st = StoreTask(s, t, refs.data() + t.first_index, &wrote_any);
       if (!st.ok()) return st;
       break;
     }
@@ -286,9 +284,8 @@ namespace {
 // Random access over a version's chunk list, with a one-chunk cache.
 class ChunkListReader : public VersionReader {
  public:
-  ChunkListReader(Bucket::Shared& s, VersionInfo info, std::vector<ChunkRef> chunks,
-                  std::string what)
-      : s_(s), info_(std::move(info)), chunks_(std::move(chunks)), what_(std::move(what)) {
+  ChunkListReader(Bucket::Shared& s, VersionInfo info, std::vector<ChunkRef> chunks)
+      : s_(s), info_(std::move(info)), chunks_(std::move(chunks)) {
     starts_.reserve(chunks_.size());
     uint64_t off = 0;
     for (const ChunkRef& c : chunks_) {
@@ -320,17 +317,24 @@ class ChunkListReader : public VersionReader {
     cached_index_ = SIZE_MAX;
     Status st = s_.chunks->Read(chunks_[i], &cached_);
     if (!st.ok()) {
-      return st.IsCorruption() ? Status::Corruption(what_ + ": " + st.message()) : st;
+      return st.IsCorruption() ? Status::Corruption(Name() + ": " + st.message()) : st;
     }
     cached_index_ = i;
     return Status::OK();
+  }
+
+  // "PATH@VERSION" for messages. Computed only on failure: the path costs a
+  // catalog walk, and readers are opened on every open(2) of the mount.
+  std::string Name() const {
+    auto path = s_.catalog->PathOf(info_.ino);
+    return (path.ok() ? *path : "inode " + std::to_string(info_.ino.value)) + "@" +
+           std::to_string(info_.version.value);
   }
 
   Bucket::Shared& s_;
   VersionInfo info_;
   std::vector<ChunkRef> chunks_;
   std::vector<uint64_t> starts_;
-  std::string what_;
   std::string cached_;
   size_t cached_index_ = SIZE_MAX;
 };
@@ -340,11 +344,8 @@ class ChunkListReader : public VersionReader {
 Result<std::unique_ptr<VersionReader>> Bucket::OpenVersion(InodeId ino, VersionNo vno) {
   ASSIGN_OR_RETURN(VersionInfo info, s_->catalog->GetVersion(ino, vno));
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
-  auto path = s_->catalog->PathOf(ino);
-  std::string what = (path.ok() ? *path : "inode " + std::to_string(ino.value)) + "@" +
-                     std::to_string(vno.value);
   return std::unique_ptr<VersionReader>(
-      new ChunkListReader(*s_, std::move(info), std::move(chunks), std::move(what)));
+      new ChunkListReader(*s_, std::move(info), std::move(chunks)));
 }
 
 }  // namespace katamari
