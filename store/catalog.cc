@@ -126,16 +126,15 @@ class RemoveOnFailure {
   std::string path_;
 };
 
-Status FsyncPath(const std::string& path, bool missing_ok) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT && missing_ok) return Status::OK();
-    return Status::FromErrno(errno, "open " + path + " to sync it");
-  }
+// fsyncs a directory (its entries: a new WAL, a renamed file). Opening and
+// closing a directory descriptor is harmless: SQLite locks no directory.
+Status FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open directory " + dir + " to sync it");
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
-  if (rc != 0) return Status::FromErrno(err, "fsync " + path);
+  if (rc != 0) return Status::FromErrno(err, "fsync directory " + dir);
   return Status::OK();
 }
 
@@ -294,6 +293,8 @@ Result<std::unique_ptr<Catalog>> Catalog::Create(const std::string& path,
                                                  const crypto::Key* field_key) {
   RETURN_IF_ERROR(ValidateSettings(settings));
   // O_EXCL: two concurrent `init`s cannot both believe they made the bucket.
+  // Closing this descriptor is safe only because no connection has the file
+  // open yet (closing would drop its POSIX locks).
   int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
@@ -387,13 +388,17 @@ Status Catalog::SetCompression(Codec codec, int level) {
 
 Status Catalog::Sync() {
   // synchronous=NORMAL leaves committed frames in the WAL unsynced; syncing
-  // the WAL makes them durable (recovery replays it). The main file and the
-  // directory cover a checkpoint and the WAL file's own creation. No lock:
-  // fsync needs none, and a commit racing with it is simply not covered.
-  RETURN_IF_ERROR(FsyncPath(impl_->path + "-wal", /*missing_ok=*/true));
-  RETURN_IF_ERROR(FsyncPath(impl_->path, /*missing_ok=*/false));
+  // the WAL makes them durable (recovery replays it), whichever process
+  // wrote them. The main file covers a checkpoint, the directory the WAL
+  // file's own creation. Through SQLite's file handles only (see
+  // sql::Db::SyncFiles), under the mutex that serializes the connection; a
+  // commit racing with it is simply not covered.
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    RETURN_IF_ERROR(impl_->db->SyncFiles());
+  }
   std::string dir = impl_->path.substr(0, impl_->path.find_last_of('/') + 1);
-  return FsyncPath(dir.empty() ? "." : dir, /*missing_ok=*/false);
+  return FsyncDir(dir.empty() ? "." : dir);
 }
 
 // ---- MVCC clock

@@ -55,7 +55,9 @@ class Catalog {
   int format_version() const;
   Status SetCompression(Codec codec, int level);
 
-  // Makes every committed transaction durable (fsyncs the WAL).
+  // Makes every committed transaction durable (fsyncs the WAL and the main
+  // file through SQLite's own handles, then the directory). Safe while other
+  // processes use the catalog: it never opens or closes a catalog file.
   Status Sync();
 
   // ---- MVCC clock

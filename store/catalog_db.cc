@@ -146,6 +146,31 @@ Status Db::Exec(const char* sql, std::string_view what) {
   return Status::OK();
 }
 
+Status Db::SyncFiles() {
+  struct Target {
+    int op;
+    const char* what;
+  };
+  // The WAL first: it holds every commit not yet checkpointed.
+  static constexpr Target kTargets[] = {{SQLITE_FCNTL_JOURNAL_POINTER, "the WAL"},
+                                        {SQLITE_FCNTL_FILE_POINTER, "the database file"}};
+  for (const Target& t : kTargets) {
+    sqlite3_file* file = nullptr;
+    int rc = sqlite3_file_control(db_, "main", t.op, &file);
+    if (rc != SQLITE_OK) return Error(rc, std::string("finding ") + t.what + " to sync it");
+    // Not open (no WAL yet, or a read-only connection without one): nothing
+    // of this connection's is in it to sync.
+    if (file == nullptr || file->pMethods == nullptr) continue;
+    rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK) {
+      return Status::IOError("catalog " + path_ + ": fsync of " + t.what + " failed (" +
+                             sqlite3_errstr(rc) +
+                             "); check the storage device (dmesg) and retry");
+    }
+  }
+  return Status::OK();
+}
+
 Status Db::Error(int rc, std::string_view what) const {
   std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
   std::string head = "catalog " + path_ + ": ";

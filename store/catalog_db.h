@@ -127,6 +127,12 @@ class Db {
   // The Status for SQLite result `rc` while doing `what`, naming the file
   // and, where there is one, the fix.
   Status Error(int rc, std::string_view what) const;
+  // fsyncs the WAL (if this connection has it open) and the main database
+  // file through SQLite's own file handles. Never through a descriptor of
+  // our own: closing any descriptor of catalog.db drops every POSIX lock
+  // this process holds on it, SQLite's included, and another process would
+  // then checkpoint and delete the WAL this connection still writes.
+  Status SyncFiles();
   // Rows changed by the last INSERT/UPDATE/DELETE.
   int Changes() const { return sqlite3_changes(db_); }
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
