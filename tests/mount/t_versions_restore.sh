@@ -39,7 +39,8 @@ expect_eq "version 2 through the mount" "$(cat "$MNT/big")" small
 before=$(chunk_bytes)
 ms=$(restore_ms --version 1)
 log "restore of a $MB MiB version took $ms ms"
-[ "$ms" -lt 500 ] || fail "restore took $ms ms, expected well under a second"
+# The time is logged, not asserted (a busy machine is slow); that restore
+# copies no data is asserted through the chunk bytes below.
 expect_eq "restore wrote no chunk bytes" "$(chunk_bytes)" "$before"
 expect_eq "restored version records its source" "$(field 3 restored_from)" 1
 expect_eq "restored version added no bytes" "$(field 3 new_bytes)" 0
@@ -56,7 +57,7 @@ cmp "$MNT/big" "$MNT/big@1" || fail "restored content differs from version 1"
 # --at TIME: the version current at T1 (version 1)
 before=$(chunk_bytes)
 ms=$(restore_ms --at "$T1")
-[ "$ms" -lt 500 ] || fail "restore --at took $ms ms"
+log "restore --at took $ms ms"
 expect_eq "restore --at wrote no chunk bytes" "$(chunk_bytes)" "$before"
 expect_eq "restore --at picks the version of that moment" "$(field 4 restored_from)" 1
 

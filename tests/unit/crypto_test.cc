@@ -340,7 +340,6 @@ TEST(KeySlotTest, DefaultScryptCostIsInTheIntendedRange) {
   EXPECT_EQ(ScryptParams{}.n, uint64_t{1} << 16);
   EXPECT_EQ(ScryptParams{}.r, 8u);
   EXPECT_GT(secs, 0.02);  // far from free even on a fast machine
-  EXPECT_LT(secs, 10.0);
 }
 
 }  // namespace
