@@ -45,6 +45,11 @@ Status ValidateSettings(const BucketSettings& s) {
 Result<GcLock> GcLock::Acquire(const std::string& bucket_dir, Mode mode) {
   std::string path = bucket_dir + "/gc.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // A reader that may not write the bucket can still lock it (flock needs
+  // no write access).
+  if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
   if (fd < 0) return Status::FromErrno(errno, "open lock " + path);
   int op = mode == Mode::kShared ? LOCK_SH : LOCK_EX;
   if (mode == Mode::kTryExclusive) op |= LOCK_NB;
@@ -87,8 +92,7 @@ Status CreateBucketDir(const std::string& dir, const BucketSettings& settings, E
   RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
   auto cat = Catalog::Create(CatalogPath(dir), settings, ::getuid(), ::getgid(),
                              first_key_slot);
-  if (!cat.ok()) return cat.status();
-  RETURN_IF_ERROR((*cat)->Sync());
+  if (!cat.ok()) return cat.status();  // Create synced the catalog (and dir)
   return env->SyncDir(dir);
 }
 

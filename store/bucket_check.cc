@@ -29,6 +29,10 @@ class HashSink : public ByteSink {
 Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   Catalog& cat = *s_->catalog;
   FsckReport rep;
+  // Shared, like a writer: while a mount or another command deletes versions
+  // meanwhile, no chunk is deleted under the check (reclamation waits).
+  // Best effort: a reader that cannot open gc.lock checks without it.
+  auto gc_lock = GcLock::Acquire(dir_, GcLock::Mode::kShared);
   ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> versions, cat.AllVersions());
   ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, cat.AllChunks());
   std::set<ChunkId> known;
@@ -40,6 +44,11 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
                        std::to_string(k.vno.value);
     auto info = cat.GetVersion(k.ino, k.vno);
     auto chunks = cat.VersionChunks(k.ino, k.vno);
+    // NotFound: the row is gone, deleted since it was listed.
+    if ((!info.ok() && info.status().IsNotFound()) ||
+        (!chunks.ok() && chunks.status().IsNotFound())) {
+      continue;
+    }
     if (!info.ok() || !chunks.ok()) {
       rep.problems.push_back(name + ": catalog row unreadable: " +
                              (info.ok() ? chunks.status() : info.status()).ToString());

@@ -170,5 +170,36 @@ TEST_F(MultiProcessTest, SyncOfAFreshConnectionThenAnotherProcess) {
   EXPECT_EQ(IntegrityCheck(dir_ + "/catalog.db"), "ok");
 }
 
+// fsck beside a writer (the mount) that deletes versions while the check
+// runs: a version deleted after fsck listed it is skipped, not reported
+// damaged, and its chunks are not reclaimed under the check.
+TEST_F(MultiProcessTest, FsckBesideAWriterThatDeletesVersions) {
+  // Versions in fsck's order: a@1 a@2 b@1 b@2 c@1 c@2, each its own chunks.
+  uint64_t seed = 0;
+  for (const char* key : {"a", "b", "c"}) {
+    for (int i = 0; i < 2; ++i) {
+      std::string data = testing_util::RandomBytes(100000, ++seed);
+      StringSource src(data);
+      ASSERT_TRUE(b_->Put(key, src, {}).ok());
+    }
+  }
+  auto writer = Bucket::Open(dir_, {});  // the mount's connection
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  bool deleted = false;
+  auto fsck = b_->Fsck([&](uint64_t, uint64_t) {
+    if (deleted) return;
+    deleted = true;  // a@1 is checked; b@1 and c@1 go (and their chunks would)
+    EXPECT_TRUE((*writer)->DeleteVersion("b", VersionNo(1)).ok());
+    EXPECT_TRUE((*writer)->DeleteVersion("c", VersionNo(1)).ok());
+  });
+  ASSERT_TRUE(fsck.ok()) << fsck.status().ToString();
+  EXPECT_TRUE(deleted);
+  EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+  EXPECT_EQ(fsck->versions_checked, 4u);
+  auto again = b_->Fsck();
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->ok()) << (again->problems.empty() ? "" : again->problems[0]);
+}
+
 }  // namespace
 }  // namespace katamari
