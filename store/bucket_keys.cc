@@ -264,14 +264,20 @@ Result<VersionInfo> Bucket::Restore(std::string_view key, const VersionSelector&
 Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool include_deleted) {
   Catalog& cat = *s_->catalog;
   std::vector<FileListing> out;
+  // Each step reads the catalog as it is then: a mount (or another command)
+  // may remove what an earlier step listed. NotFound: gone since, skipped.
   auto add_file = [&](const std::string& key, InodeId ino, bool deleted) -> Status {
-    ASSIGN_OR_RETURN(Attr a, cat.GetAttr(ino));
+    auto attr = cat.GetAttr(ino);
+    if (!attr.ok() && attr.status().IsNotFound()) return Status::OK();
+    ASSIGN_OR_RETURN(Attr a, std::move(attr));
     if (a.kind != FileKind::kRegular) return Status::OK();
     FileListing f;
     f.key = key;
     f.deleted = deleted;
     f.attr = a;
-    ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, cat.ListVersions(ino));
+    auto listed = cat.ListVersions(ino);
+    if (!listed.ok() && listed.status().IsNotFound()) return Status::OK();
+    ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, std::move(listed));
     f.version_count = versions.size();
     if (!versions.empty()) f.latest = versions.back();
     out.push_back(std::move(f));
@@ -280,7 +286,9 @@ Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool incl
   // Depth-first over live directories, skipping subtrees the prefix excludes.
   std::function<Status(InodeId, const std::string&)> walk = [&](InodeId dir,
                                                                 const std::string& base) {
-    ASSIGN_OR_RETURN(std::vector<DirEntry> entries, cat.ReadDir(dir));
+    auto listed = cat.ReadDir(dir);
+    if (!listed.ok() && listed.status().IsNotFound() && dir != kRootInode) return Status::OK();
+    ASSIGN_OR_RETURN(std::vector<DirEntry> entries, std::move(listed));
     std::sort(entries.begin(), entries.end(),
               [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
     for (const DirEntry& e : entries) {

@@ -11,10 +11,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "store/bucket.h"
+#include "store/catalog_db.h"
+#include "store/catalog_testing.h"
 #include "tests/unit/test_util.h"
 
 extern char** environ;
@@ -199,6 +202,53 @@ TEST_F(MultiProcessTest, FsckBesideAWriterThatDeletesVersions) {
   auto again = b_->Fsck();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->ok()) << (again->problems.empty() ? "" : again->problems[0]);
+}
+
+// Runs `action` once, when the connection it is installed on starts its
+// first statement whose SQL begins with `sql_prefix` (before that statement
+// takes its read snapshot, so it sees what `action` committed).
+struct StatementTrigger {
+  std::string sql_prefix;
+  std::function<void()> action;
+  bool fired = false;
+
+  static int OnTrace(unsigned, void* self, void* stmt, void*) {
+    auto* t = static_cast<StatementTrigger*>(self);
+    const char* sql = sqlite3_sql(static_cast<sqlite3_stmt*>(stmt));
+    if (!t->fired && sql != nullptr && std::string(sql).rfind(t->sql_prefix, 0) == 0) {
+      t->fired = true;
+      t->action();
+    }
+    return 0;
+  }
+  void InstallOn(sql::Db& db) {
+    sqlite3_trace_v2(db.raw(), SQLITE_TRACE_STMT, &StatementTrigger::OnTrace, this);
+  }
+};
+
+// `katamari ls` beside a mount that removes a file (its inode row goes, as
+// after an editor-pattern rename) between reading a directory and reading
+// the entries' attributes: the file is left out, the listing does not fail.
+TEST_F(MultiProcessTest, ListBesideAWriterThatRemovesAFile) {
+  for (const char* key : {"a", "b", "c"}) Put(key);
+  StatementTrigger trigger;
+  trigger.sql_prefix = "SELECT kind, mode, uid";  // the first attribute read of a listed entry
+  trigger.action = [&] { EXPECT_TRUE(b_->Purge("b").ok()); };  // the mount's connection
+  std::unique_ptr<Bucket> lister;
+  {
+    catalog_testing::ScopedConnectionHook hook([&](sql::Db& db) { trigger.InstallOn(db); });
+    Bucket::OpenOptions ro;
+    ro.read_only = true;
+    auto b = Bucket::Open(dir_, ro);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    lister = std::move(*b);
+  }
+  auto files = lister->List("", false);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  EXPECT_TRUE(trigger.fired);
+  std::vector<std::string> keys;
+  for (const FileListing& f : *files) keys.push_back(f.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "c"}));
 }
 
 }  // namespace
