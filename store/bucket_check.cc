@@ -26,47 +26,77 @@ class HashSink : public ByteSink {
 
 }  // namespace
 
+namespace {
+
+// Reads and hashes one version whole; its problems go into `rep`.
+void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
+                  const std::set<ChunkId>& known, FsckReport* rep, uint64_t* done) {
+  Catalog& cat = *s.catalog;
+  auto path = cat.PathOf(k.ino);
+  std::string name = (path.ok() ? *path : "inode " + std::to_string(k.ino.value)) + "@" +
+                     std::to_string(k.vno.value);
+  auto info = cat.GetVersion(k.ino, k.vno);
+  auto chunks = cat.VersionChunks(k.ino, k.vno);
+  if (!info.ok() || !chunks.ok()) {
+    rep->problems.push_back(name + ": catalog row unreadable: " +
+                            (info.ok() ? chunks.status() : info.status()).ToString());
+    rep->damaged.push_back(name);
+    rep->catalog_damaged = true;
+    return;
+  }
+  for (const ChunkRef& c : *chunks) {
+    if (!known.count(c.id)) {
+      rep->problems.push_back(name + ": references chunk " + c.id.Hex() +
+                              " that the catalog does not record");
+      rep->catalog_damaged = true;
+    }
+  }
+  HashSink sink;
+  Status st = StreamChunks(s, *chunks, sink, name, {});
+  ++rep->versions_checked;
+  rep->chunks_checked += chunks->size();
+  if (!st.ok()) {
+    rep->problems.push_back(st.message());
+    rep->damaged.push_back(name);
+    return;
+  }
+  rep->bytes_checked += sink.bytes();
+  if (sink.bytes() != info->size || sink.Finish() != info->sha256) {
+    rep->problems.push_back(name + ": content does not match its recorded size/SHA-256");
+    rep->damaged.push_back(name);
+  }
+  *done += info->size;
+}
+
+}  // namespace
+
 Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   Catalog& cat = *s_->catalog;
   FsckReport rep;
-  ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> versions, cat.AllVersions());
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, cat.AllChunks());
+  // The catalog itself first: pages, foreign keys, reference counts. A query
+  // that fails below is a problem as well, never a pass.
+  rep.problems = cat.CheckIntegrity();
+  rep.catalog_damaged = !rep.problems.empty();
+  auto catalog_error = [&](const char* what, const Status& st) {
+    rep.problems.push_back("catalog: cannot list " + std::string(what) + ": " + st.ToString());
+    rep.catalog_damaged = true;
+  };
+  std::vector<Catalog::VersionKey> versions;
+  if (auto v = cat.AllVersions(); v.ok()) {
+    versions = std::move(*v);
+  } else {
+    catalog_error("versions", v.status());
+  }
   std::set<ChunkId> known;
-  for (const ChunkRef& r : rows) known.insert(r.id);
+  auto rows = cat.AllChunks();
+  if (rows.ok()) {
+    for (const ChunkRef& r : *rows) known.insert(r.id);
+  } else {
+    catalog_error("chunks", rows.status());
+  }
   uint64_t done = 0;
   for (const Catalog::VersionKey& k : versions) {
-    auto path = cat.PathOf(k.ino);
-    std::string name = (path.ok() ? *path : "inode " + std::to_string(k.ino.value)) + "@" +
-                       std::to_string(k.vno.value);
-    auto info = cat.GetVersion(k.ino, k.vno);
-    auto chunks = cat.VersionChunks(k.ino, k.vno);
-    if (!info.ok() || !chunks.ok()) {
-      rep.problems.push_back(name + ": catalog row unreadable: " +
-                             (info.ok() ? chunks.status() : info.status()).ToString());
-      rep.damaged.push_back(name);
-      continue;
-    }
-    for (const ChunkRef& c : *chunks) {
-      if (!known.count(c.id)) {
-        rep.problems.push_back(name + ": references chunk " + c.id.Hex() +
-                               " that the catalog does not record");
-      }
-    }
-    HashSink sink;
-    Status st = StreamChunks(*s_, *chunks, sink, name, {});
-    ++rep.versions_checked;
-    rep.chunks_checked += chunks->size();
-    if (!st.ok()) {
-      rep.problems.push_back(st.message());
-      rep.damaged.push_back(name);
-      continue;
-    }
-    rep.bytes_checked += sink.bytes();
-    if (sink.bytes() != info->size || sink.Finish() != info->sha256) {
-      rep.problems.push_back(name + ": content does not match its recorded size/SHA-256");
-      rep.damaged.push_back(name);
-    }
-    done += info->size;
+    CheckVersion(*s_, k, known, &rep, &done);
     if (progress) progress(done, 0);
   }
   // A damaged key slot opens nothing; the bucket was opened with another one.
@@ -76,11 +106,11 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
     }
   }
   auto files = s_->chunks->List();
-  if (files.ok()) {
+  if (files.ok() && rows.ok()) {
     for (const ChunkId& id : *files) {
       if (!known.count(id)) ++rep.orphan_chunks;
     }
-  } else {
+  } else if (!files.ok()) {
     rep.problems.push_back("cannot list chunk files: " + files.status().ToString());
   }
   return rep;

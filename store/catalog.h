@@ -194,6 +194,13 @@ class Catalog {
     VersionNo vno;
   };
   Result<std::vector<VersionKey>> AllVersions();  // fsck
+  // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's
+  // integrity_check and foreign_key_check, every chunk row's refs against
+  // the references version rows really make (by chunk id), and each inode's
+  // current_version naming an existing version. One line per problem,
+  // naming the file; a check that cannot run (a query error) is a problem
+  // too. Empty: the catalog is sound.
+  std::vector<std::string> CheckIntegrity();
   struct Stats {
     uint64_t inodes = 0, files = 0, versions = 0, chunks = 0;
     uint64_t chunk_stored_bytes = 0;  // sum over chunk rows
