@@ -143,6 +143,24 @@ class Catalog {
   // versioning off, the inode's older versions are dropped in the same
   // transaction. The caller has made every chunk durable before this call.
   Result<VersionInfo> AddVersion(const NewVersion& v);
+
+  // The key API's put (store/catalog_put.cc), one transaction: walks `dirs`
+  // from the root, creating each missing directory from `dir_node`; creates
+  // the file `name` from `file_node` unless it is live (a new file may revive
+  // a deleted history, as CreateNode does); makes `xattrs` its live xattrs
+  // and adds `version` (its ino and xattrs are set here) as AddVersion does.
+  // A failure anywhere commits nothing: no directory, name or version.
+  // NotDir if a directory on the way is not one; IsDir if the name is not a
+  // regular file. The caller has made every chunk durable before this call.
+  struct PutFile {
+    std::vector<std::string> dirs;
+    std::string name;
+    NewNode dir_node;   // kind is set to kDirectory
+    NewNode file_node;  // kind is set to kRegular
+    Xattrs xattrs;
+    NewVersion version;
+  };
+  Result<VersionInfo> Put(const PutFile& p);
   Result<VersionInfo> GetVersion(InodeId ino, VersionNo vno);
   Result<std::vector<VersionInfo>> ListVersions(InodeId ino);  // oldest first
   // The version current at `at` (newest existing version with seq <= at).
