@@ -293,7 +293,9 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
 void QuarantineChunk(Bucket::Shared& s, const ChunkId& id) {
   // Exclusive: no writer (of any process) is re-creating this chunk now, and
   // the file is judged again under the lock, so a copy a writer stored after
-  // our failed read is never moved away.
+  // our failed read is never moved away. One reader of this process at a
+  // time, so that parallel readers of one version do not lock each other out.
+  std::lock_guard<std::mutex> serial(s.quarantine_mu);
   auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kTryExclusive);
   if (lock.ok() && lock->held()) {
     auto moved = s.chunks->MoveAsideIfDamaged(id);

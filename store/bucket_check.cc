@@ -28,6 +28,26 @@ class HashSink : public ByteSink {
 
 namespace {
 
+// After a damaged version's stream stopped at its first bad chunk: reads
+// each of its chunks on its own, so that every damaged file is found (and
+// moved aside, to be stored again by the next write of the same content).
+void CheckEveryChunk(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
+                     const std::string& name, FsckReport* rep) {
+  std::set<ChunkId> bad;
+  std::string data;
+  for (const ChunkRef& c : chunks) {
+    if (bad.count(c.id)) continue;
+    Status st = s.chunks->Read(c, &data);
+    if (st.ok() || !st.IsCorruption()) continue;
+    bad.insert(c.id);
+    QuarantineChunk(s, c.id);
+  }
+  if (bad.size() > 1) {
+    rep->problems.push_back(name + ": " + std::to_string(bad.size()) + " of its " +
+                            std::to_string(chunks.size()) + " chunks are damaged or missing");
+  }
+}
+
 // Reads and hashes one version whole; its problems go into `rep`.
 void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
                   const std::set<ChunkId>& known, FsckReport* rep, uint64_t* done) {
@@ -58,6 +78,7 @@ void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
   if (!st.ok()) {
     rep->problems.push_back(st.message());
     rep->damaged.push_back(name);
+    if (st.IsCorruption()) CheckEveryChunk(s, *chunks, name, rep);
     return;
   }
   rep->bytes_checked += sink.bytes();

@@ -51,6 +51,9 @@ struct Bucket::Shared {
   uint32_t unlocked_slot = 0;
   // Chunks a read found damaged but could not move aside (a writer held the
   // gc lock): this process's writers store them again instead of reusing.
+  // quarantine_mu serializes this process's readers that move files aside,
+  // so that one does not find the gc lock taken by another.
+  std::mutex quarantine_mu;
   std::mutex suspect_mu;
   std::set<ChunkId> suspect_chunks;
 };

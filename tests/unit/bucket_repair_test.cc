@@ -154,6 +154,29 @@ TEST_P(RepairTest, CorruptChunkIsStoredAgainByTheNextPutOfTheSameBytes) {
   ExpectReads("old", data);
 }
 
+TEST_P(RepairTest, SeveralDamagedChunksOfOneVersionAreAllStoredAgain) {
+  // fsck decodes a version's chunks on parallel threads: each damaged file
+  // is moved aside, none is skipped because another thread held the lock.
+  const std::string data = RandomBytes(3 << 20, 9);
+  Put("old", data);
+  const std::vector<std::string> files = ChunkFiles(dir_);
+  ASSERT_GT(files.size(), 8u);
+  for (size_t i = 0; i < files.size(); i += 2) FlipByteIn(files[i]);
+  {
+    auto fsck = b_->Fsck();
+    ASSERT_TRUE(fsck.ok());
+    EXPECT_FALSE(fsck->ok());
+  }
+  EXPECT_EQ(CountFiles(DamagedDir()), (files.size() + 1) / 2);
+  b_.reset();
+  Reopen();  // a new process: only the files moved aside tell it
+  Put("new", data);
+  ExpectReads("old", data);
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok()) << Joined(fsck->problems);
+}
+
 TEST_P(RepairTest, MissingChunkIsStoredAgainByTheNextPutOfTheSameBytes) {
   const std::string data = RandomBytes(1 << 20, 2);
   Put("old", data);
