@@ -162,6 +162,7 @@ int RunFsck(const GlobalOptions& g, bool json) {
     j["versions_checked"] = r.versions_checked;
     j["bytes_checked"] = r.bytes_checked;
     j["orphan_chunks"] = r.orphan_chunks;
+    j["catalog_ok"] = !r.catalog_damaged;
     j["problems"] = r.problems;
     j["damaged"] = r.damaged;
     PrintJson(j);
@@ -178,9 +179,13 @@ int RunFsck(const GlobalOptions& g, bool json) {
   }
   if (!r.ok()) {
     PrintError("fsck " + g.bucket_dir + ": " + std::to_string(r.damaged.size()) +
-                   " damaged versions, " + std::to_string(r.problems.size()) + " problems",
-               "restore the damaged versions from a backup, or remove them with "
-               "'katamari rm KEY --version N'");
+                   " damaged versions, " + std::to_string(r.problems.size()) + " problems" +
+                   (r.catalog_damaged ? " (the catalog, catalog.db, is damaged)" : ""),
+               r.catalog_damaged
+                   ? "restore the bucket from a backup; do not write to it meanwhile"
+                   : "write the same content again (it stores the damaged chunks anew), "
+                     "restore the damaged versions from a backup, or remove them with "
+                     "'katamari rm KEY --version N'");
     return kExitFailure;
   }
   return kExitOk;

@@ -118,6 +118,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   b->s_ = std::make_unique<Shared>();
   Shared& s = *b->s_;
   s.env = env;
+  s.dir = dir;
   s.read_only = opts.read_only;
   s.catalog = std::move(*cat);
   // Unlock before anything is written: a wrong key changes nothing.
@@ -291,6 +292,29 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   auto garbage = s.catalog->TakeGarbageChunks();
   if (!garbage.ok()) return;
   for (const ChunkRef& c : *garbage) (void)s.chunks->Remove(c.id);
+}
+
+void QuarantineChunk(Bucket::Shared& s, const ChunkId& id) {
+  // Exclusive: no writer (of any process) is re-creating this chunk now, and
+  // the file is judged again under the lock, so a copy a writer stored after
+  // our failed read is never moved away. One reader of this process at a
+  // time, so that parallel readers of one version do not lock each other out.
+  std::lock_guard<std::mutex> serial(s.quarantine_mu);
+  auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kTryExclusive);
+  if (lock.ok() && lock->held()) {
+    auto moved = s.chunks->MoveAsideIfDamaged(id);
+    if (moved.ok()) return;
+  }
+  std::lock_guard<std::mutex> l(s.suspect_mu);
+  s.suspect_chunks.insert(id);
+}
+
+bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id) {
+  {
+    std::lock_guard<std::mutex> l(s.suspect_mu);
+    if (s.suspect_chunks.count(id)) return false;
+  }
+  return s.chunks->Exists(id);
 }
 
 // ---- fd/string sources and sinks

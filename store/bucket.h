@@ -109,6 +109,7 @@ struct FsckReport {
   uint64_t orphan_chunks = 0;          // files no catalog row references (harmless)
   std::vector<std::string> problems;   // one line each, naming what is wrong
   std::vector<std::string> damaged;    // "KEY@VERSION" of every unreadable version
+  bool catalog_damaged = false;        // some problem is in catalog.db itself
   bool ok() const { return problems.empty() && damaged.empty(); }
 };
 

@@ -1,4 +1,5 @@
 // Whole-bucket work: fsck (verify everything), gc (reclaim), stats.
+#include <optional>
 #include <set>
 
 #include "store/bucket_internal.h"
@@ -26,58 +27,116 @@ class HashSink : public ByteSink {
 
 }  // namespace
 
+namespace {
+
+// After a damaged version's stream stopped at its first bad chunk: reads
+// each of its chunks on its own, so that every damaged file is found (and
+// moved aside, to be stored again by the next write of the same content).
+void CheckEveryChunk(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
+                     const std::string& name, FsckReport* rep,
+                     std::set<ChunkId>* to_quarantine) {
+  std::set<ChunkId> bad;
+  std::string data;
+  for (const ChunkRef& c : chunks) {
+    if (bad.count(c.id)) continue;
+    Status st = s.chunks->Read(c, &data);
+    if (st.ok() || !st.IsCorruption()) continue;
+    bad.insert(c.id);
+    to_quarantine->insert(c.id);
+  }
+  if (bad.size() > 1) {
+    rep->problems.push_back(name + ": " + std::to_string(bad.size()) + " of its " +
+                            std::to_string(chunks.size()) + " chunks are damaged or missing");
+  }
+}
+
+// Reads and hashes one version whole; its problems go into `rep`.
+void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
+                  const std::set<ChunkId>& known, FsckReport* rep, uint64_t* done,
+                  std::set<ChunkId>* to_quarantine) {
+  Catalog& cat = *s.catalog;
+  auto path = cat.PathOf(k.ino);
+  std::string name = (path.ok() ? *path : "inode " + std::to_string(k.ino.value)) + "@" +
+                     std::to_string(k.vno.value);
+  auto info = cat.GetVersion(k.ino, k.vno);
+  auto chunks = cat.VersionChunks(k.ino, k.vno);
+  // NotFound: deleted (by a mount or another command) since it was listed.
+  if ((!info.ok() && info.status().IsNotFound()) ||
+      (!chunks.ok() && chunks.status().IsNotFound())) {
+    return;
+  }
+  if (!info.ok() || !chunks.ok()) {
+    rep->problems.push_back(name + ": catalog row unreadable: " +
+                            (info.ok() ? chunks.status() : info.status()).ToString());
+    rep->damaged.push_back(name);
+    rep->catalog_damaged = true;
+    return;
+  }
+  for (const ChunkRef& c : *chunks) {
+    if (!known.count(c.id)) {
+      rep->problems.push_back(name + ": references chunk " + c.id.Hex() +
+                              " that the catalog does not record");
+      rep->catalog_damaged = true;
+    }
+  }
+  HashSink sink;
+  Status st = StreamChunks(s, *chunks, sink, name, {});
+  ++rep->versions_checked;
+  rep->chunks_checked += chunks->size();
+  if (!st.ok()) {
+    rep->problems.push_back(st.message());
+    rep->damaged.push_back(name);
+    if (st.IsCorruption()) CheckEveryChunk(s, *chunks, name, rep, to_quarantine);
+    return;
+  }
+  rep->bytes_checked += sink.bytes();
+  if (sink.bytes() != info->size || sink.Finish() != info->sha256) {
+    rep->problems.push_back(name + ": content does not match its recorded size/SHA-256");
+    rep->damaged.push_back(name);
+  }
+  *done += info->size;
+}
+
+}  // namespace
+
 Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   Catalog& cat = *s_->catalog;
   FsckReport rep;
   // Shared, like a writer: while a mount or another command deletes versions
   // meanwhile, no chunk is deleted under the check (reclamation waits).
   // Best effort: a reader that cannot open gc.lock checks without it.
-  auto gc_lock = GcLock::Acquire(dir_, GcLock::Mode::kShared);
-  ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> versions, cat.AllVersions());
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, cat.AllChunks());
+  std::optional<Result<GcLock>> gc_lock(GcLock::Acquire(dir_, GcLock::Mode::kShared));
+  // Damaged files are moved aside only after the shared lock is given back
+  // (moving needs it exclusively).
+  std::set<ChunkId> to_quarantine;
+  // The catalog itself first: pages, foreign keys, reference counts. A query
+  // that fails below is a problem as well, never a pass.
+  rep.problems = cat.CheckIntegrity();
+  rep.catalog_damaged = !rep.problems.empty();
+  auto catalog_error = [&](const char* what, const Status& st) {
+    rep.problems.push_back("catalog: cannot list " + std::string(what) + ": " + st.ToString());
+    rep.catalog_damaged = true;
+  };
+  std::vector<Catalog::VersionKey> versions;
+  if (auto v = cat.AllVersions(); v.ok()) {
+    versions = std::move(*v);
+  } else {
+    catalog_error("versions", v.status());
+  }
   std::set<ChunkId> known;
-  for (const ChunkRef& r : rows) known.insert(r.id);
+  auto rows = cat.AllChunks();
+  if (rows.ok()) {
+    for (const ChunkRef& r : *rows) known.insert(r.id);
+  } else {
+    catalog_error("chunks", rows.status());
+  }
   uint64_t done = 0;
   for (const Catalog::VersionKey& k : versions) {
-    auto path = cat.PathOf(k.ino);
-    std::string name = (path.ok() ? *path : "inode " + std::to_string(k.ino.value)) + "@" +
-                       std::to_string(k.vno.value);
-    auto info = cat.GetVersion(k.ino, k.vno);
-    auto chunks = cat.VersionChunks(k.ino, k.vno);
-    // NotFound: the row is gone, deleted since it was listed.
-    if ((!info.ok() && info.status().IsNotFound()) ||
-        (!chunks.ok() && chunks.status().IsNotFound())) {
-      continue;
-    }
-    if (!info.ok() || !chunks.ok()) {
-      rep.problems.push_back(name + ": catalog row unreadable: " +
-                             (info.ok() ? chunks.status() : info.status()).ToString());
-      rep.damaged.push_back(name);
-      continue;
-    }
-    for (const ChunkRef& c : *chunks) {
-      if (!known.count(c.id)) {
-        rep.problems.push_back(name + ": references chunk " + c.id.Hex() +
-                               " that the catalog does not record");
-      }
-    }
-    HashSink sink;
-    Status st = StreamChunks(*s_, *chunks, sink, name, {});
-    ++rep.versions_checked;
-    rep.chunks_checked += chunks->size();
-    if (!st.ok()) {
-      rep.problems.push_back(st.message());
-      rep.damaged.push_back(name);
-      continue;
-    }
-    rep.bytes_checked += sink.bytes();
-    if (sink.bytes() != info->size || sink.Finish() != info->sha256) {
-      rep.problems.push_back(name + ": content does not match its recorded size/SHA-256");
-      rep.damaged.push_back(name);
-    }
-    done += info->size;
+    CheckVersion(*s_, k, known, &rep, &done, &to_quarantine);
     if (progress) progress(done, 0);
   }
+  gc_lock.reset();
+  for (const ChunkId& id : to_quarantine) QuarantineChunk(*s_, id);
   // A damaged key slot opens nothing; the bucket was opened with another one.
   if (auto slots = ListKeySlots(); slots.ok()) {
     for (const KeySlotInfo& k : *slots) {
@@ -85,11 +144,11 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
     }
   }
   auto files = s_->chunks->List();
-  if (files.ok()) {
+  if (files.ok() && rows.ok()) {
     for (const ChunkId& id : *files) {
       if (!known.count(id)) ++rep.orphan_chunks;
     }
-  } else {
+  } else if (!files.ok()) {
     rep.problems.push_back("cannot list chunk files: " + files.status().ToString());
   }
   return rep;

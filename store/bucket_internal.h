@@ -2,7 +2,9 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,7 @@ class GcLock {
 
 struct Bucket::Shared {
   Env* env = nullptr;
+  std::string dir;  // the bucket directory
   bool read_only = false;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ChunkStore> chunks;
@@ -46,6 +49,13 @@ struct Bucket::Shared {
   std::optional<crypto::Key> master;
   std::shared_ptr<const crypto::BucketKeys> keys;
   uint32_t unlocked_slot = 0;
+  // Chunks a read found damaged but could not move aside (a writer held the
+  // gc lock): this process's writers store them again instead of reusing.
+  // quarantine_mu serializes this process's readers that move files aside,
+  // so that one does not find the gc lock taken by another.
+  std::mutex quarantine_mu;
+  std::mutex suspect_mu;
+  std::set<ChunkId> suspect_chunks;
 };
 
 // Bucket::Create's body (bucket.cc): directory, chunks/, staging/ and the
@@ -78,6 +88,17 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 // Deletes chunk rows without references and their files, if no writer holds
 // the gc lock right now (otherwise leaves them for the next chance / gc).
 void TryReclaim(Bucket::Shared& s, const std::string& dir);
+
+// After a read of chunk `id` failed with Corruption: moves its file to
+// chunks/damaged/ (ChunkStore::MoveAsideIfDamaged) if the gc lock can be had
+// exclusively right now, else marks it suspect for this process's writers.
+// Best effort (a read-only bucket directory moves nothing); never fails the
+// caller, whose Corruption status stands.
+void QuarantineChunk(Bucket::Shared& s, const ChunkId& id);
+
+// Whether a writer may reference chunk `id` without writing it, given that
+// the catalog has its row: the file must exist and not be suspect.
+bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id);
 
 int64_t NowNs();                      // wall clock
 

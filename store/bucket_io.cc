@@ -45,12 +45,18 @@ Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wr
     std::string_view data = std::string_view(*t.buf).substr(off, t.lens[i]);
     off += t.lens[i];
     ChunkRef ref;
-    if (have[i]) {
+    // A row alone is not enough: a file that was lost or moved aside as
+    // damaged is stored again (same id; the commit raises its refs as usual).
+    if (have[i] && CanReuseChunk(s, ids[i])) {
       ref.id = ids[i];
       ref.raw_len = t.lens[i];
     } else {
       ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
       *wrote_any = true;
+      if (have[i]) {
+        std::lock_guard<std::mutex> l(s.suspect_mu);
+        s.suspect_chunks.erase(ids[i]);
+      }
     }
     out[i] = ref;
   }
@@ -209,6 +215,7 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
   auto decode = [&](size_t i, std::string* data) {
     Status st = s.chunks->Read(chunks[i], data);
     if (!st.ok() && st.IsCorruption()) {
+      QuarantineChunk(s, chunks[i].id);
       return Status::Corruption(what + ": " + st.message());
     }
     return st;
@@ -317,7 +324,9 @@ class ChunkListReader : public VersionReader {
     cached_index_ = SIZE_MAX;
     Status st = s_.chunks->Read(chunks_[i], &cached_);
     if (!st.ok()) {
-      return st.IsCorruption() ? Status::Corruption(Name() + ": " + st.message()) : st;
+      if (!st.IsCorruption()) return st;
+      QuarantineChunk(s_, chunks_[i].id);
+      return Status::Corruption(Name() + ": " + st.message());
     }
     cached_index_ = i;
     return Status::OK();

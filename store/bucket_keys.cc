@@ -83,59 +83,33 @@ Result<VersionInfo> Bucket::Put(std::string_view key, ByteSource& src, const Put
     }
   }
   Catalog& cat = *s_->catalog;
+  Catalog::PutFile p;
+  p.name = parts.back();
+  parts.pop_back();
+  p.dirs = std::move(parts);
+  p.dir_node.mode = 0755;
+  p.dir_node.uid = p.file_node.uid = opts.uid;
+  p.dir_node.gid = p.file_node.gid = opts.gid;
+  p.file_node.mode = opts.mode & 07777;
+  // The new content carries exactly the given metadata, live and in the version.
+  p.xattrs = opts.metadata;
   Result<VersionInfo> r = Status::IOError("not committed");
   {
-    // Data first, names after: a failed put leaves at most orphan chunks.
+    // Data first, then names and version in one transaction: a failed or
+    // crashed put leaves at most orphan chunks, never a key without content.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
     ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress));
-    InodeId dir = kRootInode;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto next = cat.Lookup(dir, parts[i]);
-      if (next.ok()) {
-        ASSIGN_OR_RETURN(Attr a, cat.GetAttr(*next));
-        if (a.kind != FileKind::kDirectory) {
-          return Status::NotDir("cannot put " + Quote(key) + ": '" + parts[i] +
-                                "' is a file, not a directory");
-        }
-        dir = *next;
-        continue;
-      }
-      if (!next.status().IsNotFound()) return next.status();
-      ASSIGN_OR_RETURN(Attr a, MakeNode(dir, parts[i], FileKind::kDirectory, 0755, opts.uid,
-                                        opts.gid));
-      dir = a.ino;
-    }
-    InodeId ino;
-    auto existing = cat.Lookup(dir, parts.back());
-    if (existing.ok()) {
-      ASSIGN_OR_RETURN(Attr a, cat.GetAttr(*existing));
-      if (a.kind != FileKind::kRegular) {
-        return Status::IsDir("cannot put " + Quote(key) + ": it is a directory or symlink");
-      }
-      ino = *existing;
-    } else if (existing.status().IsNotFound()) {
-      ASSIGN_OR_RETURN(Attr a, MakeNode(dir, parts.back(), FileKind::kRegular, opts.mode,
-                                        opts.uid, opts.gid));
-      ino = a.ino;
-    } else {
-      return existing.status();
-    }
-    // The new content carries exactly the given metadata, live and in the version.
-    ASSIGN_OR_RETURN(Xattrs live, cat.GetXattrs(ino));
-    for (const auto& [name, value] : live) {
-      if (!opts.metadata.count(name)) RETURN_IF_ERROR(cat.RemoveXattr(ino, name));
-    }
-    for (const auto& [name, value] : opts.metadata) {
-      RETURN_IF_ERROR(cat.SetXattr(ino, name, value, 0));
-    }
-    Catalog::NewVersion v;
-    v.ino = ino;
-    v.size = in.size;
-    v.mtime_ns = opts.mtime_ns.value_or(NowNs());
-    v.sha256 = in.sha256;
-    v.chunks = std::move(in.chunks);
-    v.xattrs = opts.metadata;
-    r = cat.AddVersion(v);
+    p.version.size = in.size;
+    p.version.mtime_ns = opts.mtime_ns.value_or(NowNs());
+    p.version.sha256 = in.sha256;
+    p.version.chunks = std::move(in.chunks);
+    r = cat.Put(p);
+  }  // gc lock released: the version row now holds its chunks
+  if (!r.ok() && r.status().code() == Status::Code::kNotDir) {
+    return Status::NotDir("cannot put " + Quote(key) + ": " + r.status().message());
+  }
+  if (!r.ok() && r.status().code() == Status::Code::kIsDir) {
+    return Status::IsDir("cannot put " + Quote(key) + ": " + r.status().message());
   }
   if (r.ok() && !cat.settings().versioning) TryReclaim(*s_, dir_);
   return r;

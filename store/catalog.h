@@ -143,6 +143,24 @@ class Catalog {
   // versioning off, the inode's older versions are dropped in the same
   // transaction. The caller has made every chunk durable before this call.
   Result<VersionInfo> AddVersion(const NewVersion& v);
+
+  // The key API's put (store/catalog_put.cc), one transaction: walks `dirs`
+  // from the root, creating each missing directory from `dir_node`; creates
+  // the file `name` from `file_node` unless it is live (a new file may revive
+  // a deleted history, as CreateNode does); makes `xattrs` its live xattrs
+  // and adds `version` (its ino and xattrs are set here) as AddVersion does.
+  // A failure anywhere commits nothing: no directory, name or version.
+  // NotDir if a directory on the way is not one; IsDir if the name is not a
+  // regular file. The caller has made every chunk durable before this call.
+  struct PutFile {
+    std::vector<std::string> dirs;
+    std::string name;
+    NewNode dir_node;   // kind is set to kDirectory
+    NewNode file_node;  // kind is set to kRegular
+    Xattrs xattrs;
+    NewVersion version;
+  };
+  Result<VersionInfo> Put(const PutFile& p);
   Result<VersionInfo> GetVersion(InodeId ino, VersionNo vno);
   Result<std::vector<VersionInfo>> ListVersions(InodeId ino);  // oldest first
   // The version current at `at` (newest existing version with seq <= at).
@@ -194,6 +212,13 @@ class Catalog {
     VersionNo vno;
   };
   Result<std::vector<VersionKey>> AllVersions();  // fsck
+  // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's
+  // integrity_check and foreign_key_check, every chunk row's refs against
+  // the references version rows really make (by chunk id), and each inode's
+  // current_version naming an existing version. One line per problem,
+  // naming the file; a check that cannot run (a query error) is a problem
+  // too. Empty: the catalog is sound.
+  std::vector<std::string> CheckIntegrity();
   struct Stats {
     uint64_t inodes = 0, files = 0, versions = 0, chunks = 0;
     uint64_t chunk_stored_bytes = 0;  // sum over chunk rows

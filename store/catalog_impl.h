@@ -77,7 +77,13 @@ struct Catalog::Impl {
   Status CloseDentry(int64_t dentry_id, Seq seq);
   Status OpenDentry(InodeId parent, std::string_view name, InodeId ino, FileKind kind, Seq seq);
 
+  // CreateNode's body inside the caller's transaction (catalog_ns.cc).
+  Result<InodeId> CreateNodeIn(const Write& w, InodeId parent, std::string_view name,
+                               const NewNode& node);
+
   // catalog_versions.cc
+  // AddVersion's body inside the caller's transaction.
+  Result<VersionInfo> AddVersionIn(const Write& w, const NewVersion& nv);
   Result<Xattrs> LiveXattrs(InodeId ino);
   // Deletes one version row and lowers its chunks' reference counts.
   Status DropVersion(InodeId ino, VersionNo vno);

@@ -148,19 +148,25 @@ Status NameExists(std::string_view name, InodeId parent) {
 
 }  // namespace
 
-Result<Attr> Catalog::CreateNode(InodeId parent, std::string_view name, const NewNode& node) {
+Result<InodeId> Catalog::Impl::CreateNodeIn(const Write& w, InodeId parent,
+                                            std::string_view name, const NewNode& node) {
   RETURN_IF_ERROR(ValidateName(name));
   RETURN_IF_ERROR(ValidateNode(node));
+  RETURN_IF_ERROR(CheckLiveDir(parent));
+  ASSIGN_OR_RETURN(std::optional<Dentry> existing, FindLive(parent, name));
+  if (existing) return NameExists(name, parent);
+  int64_t t = node.time_ns != 0 ? node.time_ns : w.time_ns;
+  ASSIGN_OR_RETURN(InodeId ino, MakeInode(*this, parent, name, node, t));
+  RETURN_IF_ERROR(OpenDentry(parent, name, ino, node.kind, w.seq));
+  RETURN_IF_ERROR(SetTimes(parent, w.time_ns, w.time_ns));
+  return ino;
+}
+
+Result<Attr> Catalog::CreateNode(InodeId parent, std::string_view name, const NewNode& node) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
-  RETURN_IF_ERROR(impl.CheckLiveDir(parent));
-  ASSIGN_OR_RETURN(std::optional<Impl::Dentry> existing, impl.FindLive(parent, name));
-  if (existing) return NameExists(name, parent);
-  int64_t t = node.time_ns != 0 ? node.time_ns : w.time_ns;
-  ASSIGN_OR_RETURN(InodeId ino, MakeInode(impl, parent, name, node, t));
-  RETURN_IF_ERROR(impl.OpenDentry(parent, name, ino, node.kind, w.seq));
-  RETURN_IF_ERROR(impl.SetTimes(parent, w.time_ns, w.time_ns));
+  ASSIGN_OR_RETURN(InodeId ino, impl.CreateNodeIn(w, parent, name, node));
   ASSIGN_OR_RETURN(Attr a, impl.LoadAttr(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return a;

@@ -407,10 +407,16 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
 // ---- versions
 
 Result<VersionInfo> Catalog::AddVersion(const NewVersion& nv) {
-  RETURN_IF_ERROR(ValidateNewVersion(nv));
   std::lock_guard<std::mutex> l(impl_->mu);
-  Impl& impl = *impl_;
-  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  ASSIGN_OR_RETURN(Impl::Write w, impl_->BeginWrite());
+  ASSIGN_OR_RETURN(VersionInfo v, impl_->AddVersionIn(w, nv));
+  RETURN_IF_ERROR(w.txn.Commit());
+  return v;
+}
+
+Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion& nv) {
+  RETURN_IF_ERROR(ValidateNewVersion(nv));
+  Impl& impl = *this;
   ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(nv.ino));
   if (r.kind != FileKind::kRegular) {
     return Status::InvalidArgument("inode " + std::to_string(nv.ino.value) +
@@ -441,7 +447,6 @@ Result<VersionInfo> Catalog::AddVersion(const NewVersion& nv) {
     ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version));
     for (VersionNo o : old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
   }
-  RETURN_IF_ERROR(w.txn.Commit());
   return v;
 }
 

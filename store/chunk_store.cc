@@ -304,6 +304,26 @@ Status ChunkStore::CheckHeader(const ChunkRef& ref, std::string_view file) const
 
 bool ChunkStore::Exists(const ChunkId& id) const { return env_->FileExists(PathOf(id)); }
 
+Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
+  const std::string path = PathOf(id);
+  auto file = env_->ReadFile(path);
+  if (!file.ok()) {
+    if (file.status().IsNotFound()) return false;
+    return file.status();
+  }
+  // Judge the file by its own header's length, not the catalog's: a file
+  // that decodes to its id is intact even if a version row says otherwise.
+  const uint32_t raw_len =
+      file->size() >= kChunkHeaderSize ? GetU32LE(file->data() + kOffRawLen) : 0;
+  std::string plain;
+  Status st = Read(ChunkRef{id, raw_len, 0}, &plain);
+  if (st.ok() || !st.IsCorruption() || !env_->FileExists(path)) return false;
+  const std::string damaged = DamagedDir();
+  RETURN_IF_ERROR(env_->CreateDir(damaged, 0700));
+  RETURN_IF_ERROR(env_->RenameFile(path, damaged + "/" + id.Hex() + "." + TempSuffix()));
+  return true;
+}
+
 Status ChunkStore::Remove(const ChunkId& id) { return env_->RemoveFile(PathOf(id)); }
 
 Result<std::vector<ChunkId>> ChunkStore::List(int64_t min_tmp_age_sec) {

@@ -8,6 +8,11 @@
 // the chunks. A crash before that leaves harmless orphans that gc sweeps.
 // The write path never deletes a chunk; only Remove() (gc) does.
 //
+// Damaged files: MoveAsideIfDamaged() moves a chunk file that fails its own
+// check to chunks/damaged/ (kept as evidence, never deleted by katamari), so
+// the next write of the same content stores the chunk again. List() and gc
+// look only at the 256 fan-out directories and never see that directory.
+//
 // Encrypted buckets (docs/encryption.md): given the bucket's keys, ids are
 // HMAC-SHA256 under the chunk-id key and every chunk written is sealed with
 // AES-256-GCM (fresh random nonce, the id and header bound as AAD).
@@ -73,6 +78,15 @@ class ChunkStore {
 
   // Whether the chunk file exists (no verification).
   bool Exists(const ChunkId& id) const;
+
+  // If the file of `id` is damaged on its own terms (it fails Read() with the
+  // raw length its header gives: bad header, failed tag, codec error, wrong
+  // content), renames it to chunks/damaged/<id>.<random> and returns true.
+  // A missing, intact or unreadable (I/O error, no key) file is left alone:
+  // false. The caller holds the gc lock exclusively, so no writer can be
+  // re-creating the same chunk meanwhile. Errors keep the Env's code.
+  Result<bool> MoveAsideIfDamaged(const ChunkId& id);
+  std::string DamagedDir() const { return dir_ + "/damaged"; }
 
   Status Remove(const ChunkId& id);
 

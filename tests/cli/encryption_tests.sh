@@ -438,9 +438,10 @@ t_enc_swapped_chunks() {
   chmod u+w "$a" "$b"
   mv "$a" "$W/swap" && mv "$b" "$a" && mv "$W/swap" "$b"
   damaged_victim_checks "swapped chunks"
-  # A chunk of another file copied over one of the victim's.
-  mv "$a" "$W/swap" && mv "$b" "$a" && mv "$W/swap" "$b"
+  # fsck moved both to chunks/damaged/; the same bytes put again store them anew.
+  ok ke put victim.again "$W/victim" || return
   ok ke fsck || return
+  # A chunk of another file copied over one of the victim's.
   cp "$(head -1 "$W/healthy.chunks")" "$(sed -n '3p' "$W/victim.chunks")"
   damaged_victim_checks "chunk copied from another file"
 }

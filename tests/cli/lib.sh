@@ -95,7 +95,10 @@ open(path, "w").write("".join(out)[:size])
 EOF
 }
 
-chunk_files() { find "$1/chunks" -type f 2>/dev/null | sort; }
+# Chunk files in the fan-out directories (not those moved to chunks/damaged/).
+chunk_files() {
+  find "$1/chunks" -path "$1/chunks/damaged" -prune -o -type f -print 2>/dev/null | sort
+}
 chunk_count() { chunk_files "$1" | wc -l; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }

@@ -1,0 +1,135 @@
+// Catalog::CheckIntegrity: fsck's checks of catalog.db itself. SQLite's own
+// integrity and foreign-key checks find damaged pages and dangling rows; the
+// reference count check finds rows that are readable but disagree.
+//
+// Every query error is reported as a problem: a catalog that cannot be read
+// completely is never "ok".
+#include <map>
+#include <string>
+
+#include "store/catalog.h"
+#include "store/catalog_impl.h"
+
+namespace katamari {
+
+namespace {
+
+constexpr int kMaxIntegrityRows = 100;  // SQLite stops after this many errors
+constexpr size_t kMaxRefProblems = 100;
+
+constexpr char kSqlIntegrity[] = "PRAGMA integrity_check(100)";
+constexpr char kSqlForeignKeys[] = "PRAGMA foreign_key_check";
+constexpr char kSqlChunkRefs[] = "SELECT id, refs FROM chunks";
+constexpr char kSqlVersionChunkLists[] = "SELECT ino, vno, chunk_count, chunks FROM versions";
+constexpr char kSqlDanglingCurrent[] =
+    "SELECT i.id, i.current_version FROM inodes i WHERE i.current_version != 0 AND NOT EXISTS "
+    "(SELECT 1 FROM versions v WHERE v.ino = i.id AND v.vno = i.current_version)";
+
+using Problems = std::vector<std::string>;
+
+// Runs `fn` and turns a failure into one problem naming the check.
+template <class Fn>
+void Check(const char* name, Problems* out, Fn fn) {
+  Status st = fn();
+  if (!st.ok()) out->push_back(std::string(name) + " could not run: " + st.ToString());
+}
+
+Status IntegrityCheck(Catalog::Impl& impl, Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlIntegrity));
+  int rows = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    std::string line = q.Str(0);
+    if (line == "ok") continue;
+    if (++rows <= kMaxIntegrityRows) out->push_back("SQLite integrity check: " + line);
+  }
+  return Status::OK();
+}
+
+Status ForeignKeyCheck(Catalog::Impl& impl, Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlForeignKeys));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    out->push_back("row " + std::to_string(q.Int(1)) + " of table " + q.Str(0) +
+                   " refers to a missing row of table " + q.Str(2));
+  }
+}
+
+// How often versions reference each chunk, counted per occurrence as
+// chunks.refs is (docs/catalog.md).
+Status CountReferences(Catalog::Impl& impl, std::map<ChunkId, uint64_t>* counts,
+                       Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunkLists));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    const std::string what = "version " + std::to_string(q.Int(1)) + " of inode " +
+                             std::to_string(q.Int(0));
+    auto chunks = catalog_format::DecodeChunks(q.Blob(3), what);
+    if (!chunks.ok()) {
+      out->push_back(chunks.status().message());
+      continue;
+    }
+    if (chunks->size() != q.U64(2)) {
+      out->push_back(what + " lists " + std::to_string(chunks->size()) +
+                     " chunks but records chunk_count " + std::to_string(q.Int(2)));
+    }
+    for (const ChunkRef& c : *chunks) ++(*counts)[c.id];
+  }
+}
+
+Status RefsCheck(Catalog::Impl& impl, Problems* out) {
+  std::map<ChunkId, uint64_t> counts;
+  RETURN_IF_ERROR(CountReferences(impl, &counts, out));
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlChunkRefs));
+  size_t bad = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(ChunkId id, q.DigestAt(0));
+    auto it = counts.find(id);
+    const uint64_t want = it == counts.end() ? 0 : it->second;
+    const int64_t refs = q.Int(1);
+    if (refs >= 0 && static_cast<uint64_t>(refs) == want) continue;
+    if (++bad <= kMaxRefProblems) {
+      out->push_back("chunk " + id.Hex() + " has refs " + std::to_string(refs) +
+                     " but versions reference it " + std::to_string(want) + " times");
+    }
+  }
+  if (bad > kMaxRefProblems) {
+    out->push_back(std::to_string(bad - kMaxRefProblems) + " more chunks with wrong refs");
+  }
+  return Status::OK();
+}
+
+Status CurrentVersionCheck(Catalog::Impl& impl, Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDanglingCurrent));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    out->push_back("inode " + std::to_string(q.Int(0)) + " shows version " +
+                   std::to_string(q.Int(1)) + ", which does not exist");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Catalog::CheckIntegrity() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  Problems out;
+  // One read snapshot: a commit of another process (a mount) between the
+  // queries below would otherwise show as wrong reference counts.
+  auto snapshot = sql::Txn::Begin(*impl.db, /*write=*/false);
+  if (!snapshot.ok()) out.push_back("cannot begin a read: " + snapshot.status().ToString());
+  Check("SQLite integrity check", &out, [&] { return IntegrityCheck(impl, &out); });
+  Check("SQLite foreign key check", &out, [&] { return ForeignKeyCheck(impl, &out); });
+  Check("reference count check", &out, [&] { return RefsCheck(impl, &out); });
+  Check("current version check", &out, [&] { return CurrentVersionCheck(impl, &out); });
+  for (std::string& p : out) p = "catalog " + impl.path + ": " + p;
+  return out;
+}
+
+}  // namespace katamari
