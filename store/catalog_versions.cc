@@ -426,6 +426,13 @@ Result<VersionInfo> Catalog::AddVersion(const NewVersion& nv) {
   ASSIGN_OR_RETURN(RefTotals t, AddRefs(impl, &chunks));
   v.ino = nv.ino;
   v.version = r.next_version;
+  if (nv.replaces && *nv.replaces == r.current_version &&
+      r.next_version.value == nv.replaces->value + 1) {
+    // Amend (see NewVersion::replaces): the same number, new content. The
+    // new refs were raised first, so chunks both rows share never hit 0.
+    RETURN_IF_ERROR(impl.DropVersion(nv.ino, *nv.replaces));
+    v.version = *nv.replaces;
+  }
   v.size = nv.size;
   v.mtime_ns = nv.mtime_ns;
   v.seq = w.seq;
