@@ -319,10 +319,12 @@ def truncate_then_list(path, rounds):
             die("round %d: the newest version is not empty" % i)
 
 
-def truncate_files(paths_prefix, count):
-    """Empties PREFIX0..PREFIX{count-1} by open(O_TRUNC) + close."""
+def truncate_then_kill(paths_prefix, count, pid):
+    """Empties PREFIX0..PREFIX{count-1} by open(O_TRUNC) + close, then at once
+    kills PID (the daemon) with SIGKILL."""
     for i in range(int(count)):
         close_or_die(os.open("%s%d" % (paths_prefix, i), os.O_WRONLY | os.O_TRUNC))
+    os.kill(int(pid), 9)
 
 
 COMMANDS = {
@@ -338,7 +340,7 @@ COMMANDS = {
     "rename-race": rename_race,
     "rename-over-reader": rename_over_reader,
     "truncate-then-list": truncate_then_list,
-    "truncate-files": truncate_files,
+    "truncate-then-kill": truncate_then_kill,
 }
 
 if __name__ == "__main__":

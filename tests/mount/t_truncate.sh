@@ -41,8 +41,7 @@ done
 # ---- kill -9 right after close(): the empty versions are there
 for round in 1 2 3; do
   for i in $(seq 0 9); do echo "content $round $i" >"$MNT/k$i"; done
-  $H truncate-files "$MNT/k" 10 || fail "truncate k*"
-  kill -9 "$DAEMON_PID"
+  $H truncate-then-kill "$MNT/k" 10 "$DAEMON_PID" || fail "truncate k*"
   wait "$DAEMON_PID" 2>/dev/null || true
   DAEMON_PID=""
   fusermount3 -u -z "$MNT" 2>/dev/null || true
