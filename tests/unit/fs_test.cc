@@ -754,6 +754,26 @@ TEST_F(FilesystemTest, RenameOfCreatedFileWithPendingReleaseKeepsTheAppend) {
   Close(o->fh);
 }
 
+// A close racing the rename of its file over another commits wholly before
+// or after the merge, so the data always lands in the renamed file.
+TEST_F(FilesystemTest, CloseRacingARenameLandsInTheRenamedFile) {
+  for (int i = 0; i < 20; ++i) {
+    const std::string a = "a" + std::to_string(i), b = "b" + std::to_string(i);
+    const std::string data = "new " + std::to_string(i);
+    uint64_t fh;
+    Entry eb = MustCreate(b, &fh);
+    MustWrite(fh, 0, "old");
+    Close(fh);
+    MustCreate(a, &fh);
+    MustWrite(fh, 0, data);
+    std::thread closer([&] { EXPECT_TRUE(fs_->Flush(fh).ok()); });
+    ASSERT_TRUE(fs_->Rename(1, a, 1, b, 0).ok());
+    closer.join();
+    ASSERT_TRUE(fs_->Release(fh).ok());
+    EXPECT_EQ(Committed(eb.node), data) << "round " << i;
+  }
+}
+
 // git's index.lock -> index: the lock file's name is created again after each
 // merge. If the store revives the merged-away inode for it, the new file must
 // get its own node id (the kernel still uses the old one for `index`).
