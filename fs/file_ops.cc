@@ -23,11 +23,8 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
 // the meantime, its session is joined instead.
 Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
   Attr last;
-  bool orphaned, detached;
-  {
-    std::lock_guard lock(mu_);
-    detached = n->detached;
-  }
+  bool orphaned;
+  const bool detached = IsDetached(*n);
   {
     std::unique_lock lock(n->mu);
     // Joining a session its last writer is committing would put this

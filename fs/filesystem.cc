@@ -133,14 +133,14 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   n.last_attr = *attr;
 }
 
+bool Filesystem::IsDetached(const Node& n) const {
+  std::lock_guard lock(mu_);
+  return n.detached;
+}
+
 Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
-  bool detached;
-  {
-    std::lock_guard lock(mu_);
-    detached = n->detached;
-  }
-  if (!detached) {
+  if (!IsDetached(*n)) {
     auto attr = bucket_.GetAttr(target);
     if (attr.ok()) {
       Attr a = std::move(attr).value();
@@ -261,7 +261,10 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
     change.gid = update.gid;
     change.atime_ns = update.atime_ns;
     change.mtime_ns = update.mtime_ns;
-    auto changed = bucket_.SetAttr(target, change);
+    // A file replaced by a rename is no longer its catalog inode (that is
+    // the renamed file now): a chmod through its old descriptor stays local.
+    auto changed = IsDetached(*n) ? Result<Attr>(Status::NotFound("replaced by a rename"))
+                                  : bucket_.SetAttr(target, change);
     std::lock_guard lock(n->mu);
     if (!changed.ok() && !(n->orphaned && changed.status().IsNotFound())) {
       return changed.status();

@@ -189,6 +189,7 @@ class Filesystem {
   std::shared_ptr<Node> PresenterLocked(InodeId ino) const;
   std::shared_ptr<Node> NodeOfInode(InodeId ino) const;
   void Overlay(Node& n, Attr* attr) const;
+  bool IsDetached(const Node& n) const;
   Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
                          Caller who, std::string_view symlink_target);

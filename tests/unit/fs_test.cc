@@ -717,6 +717,11 @@ TEST_F(FilesystemTest, RenameOverOpenFileKeepsOldDescriptorsOnTheOldFile) {
   auto old_attr = fs_->GetAttr(b.node);
   EXPECT_EQ(old_attr->nlink, 0u);
   EXPECT_EQ(old_attr->ino.value, b.node);
+  AttrUpdate chmod;
+  chmod.mode = 0600;  // fchmod through the old b's descriptor: not the new b
+  ASSERT_TRUE(fs_->SetAttr(b.node, chmod, writer->fh).ok());
+  EXPECT_EQ(fs_->GetAttr(b.node)->mode & 07777, 0600u);
+  EXPECT_EQ(fs_->GetAttr(a.node)->mode & 07777, 0644u);
   MustWrite(writer->fh, 0, "old b's writer");
   Close(writer->fh);  // dropped: its file lost its name
   Close(a_fh);        // goes to b
