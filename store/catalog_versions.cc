@@ -346,17 +346,18 @@ Status Catalog::Impl::Purge(InodeId ino) {
 namespace {
 
 // What the live source file of a merge shows: its current version's facts
-// and chunks, or (never written) the empty file with its live xattrs.
+// and chunks, or (never written) the empty file with its live xattrs; and
+// the mtime `stat` showed (set after the last commit by rsync -a, cp -p).
 Status SourceContent(Catalog::Impl& impl, InodeId src, VersionInfo* v,
                      std::vector<ChunkRef>* chunks) {
   ASSIGN_OR_RETURN(Catalog::Impl::InodeRow s, impl.LoadInode(src));
   if (s.current_version.value != 0) {
     ASSIGN_OR_RETURN(*v, LoadVersion(impl, src, s.current_version));
     ASSIGN_OR_RETURN(*chunks, LoadChunks(impl, src, s.current_version));
-    return Status::OK();
+  } else {
+    v->sha256 = *Digest::FromHex(kEmptySha256Hex);
+    ASSIGN_OR_RETURN(v->xattrs, impl.LiveXattrs(src));
   }
-  v->sha256 = *Digest::FromHex(kEmptySha256Hex);
-  ASSIGN_OR_RETURN(v->xattrs, impl.LiveXattrs(src));
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInodeMtime));
   q.Bind(1, src);
   RETURN_IF_ERROR(q.Step().status());

@@ -37,6 +37,15 @@ rsync -a "$WORK/src/" "$MNT/dst/"
 for f in full $(cd "$WORK/src" && ls empty*) $(cd "$WORK/src" && ls sub/empty* ); do
   expect_eq "mtime of $f after rsync -a" "$(stat -c %Y "$MNT/dst/$f")" "$(stat -c %Y "$WORK/src/$f")"
 done
+# an update: rsync writes a temporary file and renames it over the old one;
+# the new version records the mtime rsync set, as the live file does
+echo changed >"$WORK/src/full"
+touch -d "2018-03-04 05:06:07" "$WORK/src/full"
+rsync -a "$WORK/src/" "$MNT/dst/"
+expect_eq "content after the update" "$(cat "$MNT/dst/full")" changed
+expect_eq "mtime after the update" "$(stat -c %Y "$MNT/dst/full")" "$(stat -c %Y "$WORK/src/full")"
+expect_eq "mtime of the new version" "$(stat -c %Y "$MNT/dst/full@2")" "$(stat -c %Y "$WORK/src/full")"
+
 
 # ---- kill -9 right after close(): the empty versions are there
 for round in 1 2 3; do
