@@ -21,6 +21,7 @@
 #include "fs/read_ahead.h"
 #include "fs/write_session.h"
 #include "store/bucket.h"
+#include "tests/unit/fs_test_fixture.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari::fs {
@@ -238,77 +239,7 @@ TEST(ReadAheadTest, WorksWhenNoMoreReadersCanBeOpened) {
 }
 
 // ----------------------------------------------------------------- Filesystem
-
-class FilesystemTest : public ::testing::Test {
- protected:
-  void SetUp() override { OpenBucket(BucketSettings{}); }
-
-  void OpenBucket(const BucketSettings& settings) {
-    fs_.reset();
-    bucket_.reset();
-    std::string dir = tmp_.path() + "/b" + std::to_string(++buckets_);
-    ASSERT_TRUE(Bucket::Create(dir, settings).ok());
-    auto b = Bucket::Open(dir, {});
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    bucket_ = std::move(b).value();
-    FilesystemOptions opts;
-    opts.log = [](const std::string&) {};
-    opts.invalidate = [this](uint64_t node) { invalidated_.push_back(node); };
-    fs_ = std::make_unique<Filesystem>(*bucket_, opts);
-    ASSERT_TRUE(fs_->Init().ok());
-  }
-
-  Entry MustCreate(const std::string& name, uint64_t* fh, uint64_t parent = 1) {
-    auto o = fs_->Create(parent, name, 0644, O_CREAT | O_RDWR, Caller{});
-    EXPECT_TRUE(o.ok()) << o.status().ToString();
-    *fh = o->fh;
-    return o->entry;
-  }
-
-  void MustWrite(uint64_t fh, uint64_t off, const std::string& data) {
-    auto w = fs_->Write(fh, off, data);
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    ASSERT_EQ(*w, data.size());
-  }
-
-  std::string ReadFh(uint64_t fh, uint64_t off = 0, size_t n = 1 << 20) {
-    std::string buf(n, '\0');
-    auto r = fs_->Read(fh, off, n, buf.data());
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    buf.resize(r.ok() ? *r : 0);
-    return buf;
-  }
-
-  void Close(uint64_t fh) {
-    ASSERT_TRUE(fs_->Flush(fh).ok());
-    ASSERT_TRUE(fs_->Release(fh).ok());
-  }
-
-  size_t VersionCount(uint64_t ino) {
-    auto v = bucket_->ListVersions(InodeId(ino));
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? v->size() : 0;
-  }
-
-  std::string Committed(uint64_t ino) {
-    auto attr = bucket_->GetAttr(InodeId(ino));
-    EXPECT_TRUE(attr.ok());
-    if (!attr.ok() || attr->current_version.value == 0) return "";
-    auto r = bucket_->OpenVersion(InodeId(ino), attr->current_version);
-    EXPECT_TRUE(r.ok());
-    std::string out(attr->size, '\0');
-    size_t got = 0;
-    EXPECT_TRUE((*r)->ReadAt(0, out.size(), out.data(), &got).ok());
-    out.resize(got);
-    return out;
-  }
-
-  TempDir tmp_;
-  int buckets_ = 0;
-  std::unique_ptr<Bucket> bucket_;
-  std::unique_ptr<Filesystem> fs_;
-  std::vector<uint64_t> invalidated_;
-};
+// (fixture: fs_test_fixture.h; truncation and rename over a file: fs_rename_test.cc)
 
 TEST_F(FilesystemTest, CreateWriteCloseMakesOneVersion) {
   uint64_t fh;
@@ -394,124 +325,6 @@ TEST_F(FilesystemTest, UnchangedCloseCommitsNothing) {
   EXPECT_EQ(VersionCount(e.node), 1u);
 }
 
-// A created file is a change: its empty version exists when close() (the
-// flush) returns, and the release after it changes nothing: a futimens in
-// between (rsync -a of an empty file) keeps its mtime.
-TEST_F(FilesystemTest, CreatedEmptyFileIsAVersionAtFirstFlush) {
-  uint64_t fh;
-  Entry e = MustCreate("empty", &fh);
-  ASSERT_TRUE(fs_->Flush(fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 1u);
-  AttrUpdate up;
-  up.mtime_ns = 1000000000;  // rsync sets the mtime after close, before release
-  ASSERT_TRUE(fs_->SetAttr(e.node, up, std::nullopt).ok());
-  ASSERT_TRUE(fs_->Release(fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 1u);
-  EXPECT_EQ(fs_->GetAttr(e.node)->mtime_ns, 1000000000);
-}
-
-// open(O_TRUNC) / ftruncate(0) and close without a write: the empty version
-// is committed at the flush.
-TEST_F(FilesystemTest, TruncationToEmptyIsAVersionAtFlush) {
-  uint64_t fh;
-  Entry e = MustCreate("f", &fh);
-  MustWrite(fh, 0, "content");
-  Close(fh);
-  auto o = fs_->Open(e.node, O_WRONLY | O_TRUNC);
-  ASSERT_TRUE(o.ok());
-  ASSERT_TRUE(fs_->Flush(o->fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 2u);
-  EXPECT_EQ(bucket_->GetAttr(InodeId(e.node))->size, 0u);
-  ASSERT_TRUE(fs_->Release(o->fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 2u);
-
-  MustWrite(fh = fs_->Open(e.node, O_RDWR)->fh, 0, "again");
-  Close(fh);
-  o = fs_->Open(e.node, O_RDWR);
-  AttrUpdate up;
-  up.size = 0;
-  ASSERT_TRUE(fs_->SetAttr(e.node, up, o->fh).ok());  // ftruncate(fd, 0)
-  ASSERT_TRUE(fs_->Flush(o->fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 4u);
-  EXPECT_EQ(Committed(e.node), "");
-  ASSERT_TRUE(fs_->Release(o->fh).ok());
-}
-
-// The shell's `echo x > f`: open(O_CREAT|O_TRUNC), dup, close the original
-// (a flush with nothing written: the empty version, provisional), write,
-// close (amends it). One version, numbered as the empty one was.
-TEST_F(FilesystemTest, ShellRedirectionMakesOneVersion) {
-  uint64_t fh;
-  Entry e = MustCreate("f", &fh);
-  ASSERT_TRUE(fs_->Flush(fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 1u);
-  MustWrite(fh, 0, "first");
-  Close(fh);
-  auto versions = bucket_->ListVersions(InodeId(e.node));
-  ASSERT_EQ(versions->size(), 1u);
-  EXPECT_EQ(versions->front().version.value, 1u);
-  EXPECT_EQ(Committed(e.node), "first");
-
-  auto o = fs_->Open(e.node, O_WRONLY | O_TRUNC);  // echo second > f
-  ASSERT_TRUE(o.ok());
-  ASSERT_TRUE(fs_->Flush(o->fh).ok());
-  EXPECT_EQ(VersionCount(e.node), 2u);
-  EXPECT_EQ(Committed(e.node), "");
-  MustWrite(o->fh, 0, "second");
-  Close(o->fh);
-  EXPECT_EQ(VersionCount(e.node), 2u);
-  EXPECT_EQ(Committed(e.node), "second");
-  EXPECT_EQ(bucket_->GetAttr(InodeId(e.node))->current_version.value, 2u);
-  // Time views keep MVCC: the amended version was not there before its commit.
-  auto at = bucket_->VersionAt(InodeId(e.node), Seq(bucket_->ListVersions(InodeId(e.node))
-                                                        ->back().seq.value - 1));
-  ASSERT_TRUE(at.ok());
-  EXPECT_EQ(at->version.value, 1u);
-}
-
-// A provisional version is amended only while it is still the newest: a
-// commit by someone else in between (the CLI) keeps it, the session's write
-// becomes a version of its own.
-TEST_F(FilesystemTest, ProvisionalVersionIsKeptOnceAnotherCommitFollowed) {
-  uint64_t fh;
-  Entry e = MustCreate("f", &fh);
-  ASSERT_TRUE(fs_->Flush(fh).ok());
-  StringSource cli("from the cli");
-  ASSERT_TRUE(bucket_->CommitContent(InodeId(e.node), cli, std::nullopt).ok());
-  MustWrite(fh, 0, "mine");
-  Close(fh);
-  auto versions = bucket_->ListVersions(InodeId(e.node));
-  ASSERT_EQ(versions->size(), 3u);
-  EXPECT_EQ(versions->at(0).size, 0u);
-  EXPECT_EQ(Committed(e.node), "mine");
-}
-
-// The session's bookkeeping: only a commit without writes of empty content
-// is provisional, and only for the inode it went to.
-TEST_F(FilesystemTest, WriteSessionProvisionalBookkeeping) {
-  auto attr = bucket_->MakeNode(kRootInode, "s", FileKind::kRegular, 0644, 0, 0);
-  ASSERT_TRUE(attr.ok());
-  WriteSession s(bucket_->StagingDir(), "s", WriteSession::Base{});
-  s.MarkDirty();
-  auto c = s.Commit(*bucket_, attr->ino);
-  ASSERT_TRUE(c.ok() && c->has_value());
-  EXPECT_EQ(s.provisional_version(), (*c)->version);
-  ASSERT_TRUE(s.Write(0, "x").ok());
-  c = s.Commit(*bucket_, attr->ino);
-  ASSERT_TRUE(c.ok() && c->has_value());
-  EXPECT_EQ((*c)->version.value, 1u);  // amended
-  EXPECT_FALSE(s.provisional_version().has_value());
-  ASSERT_TRUE(s.Truncate(0).ok());
-  c = s.Commit(*bucket_, attr->ino);
-  EXPECT_EQ((*c)->version.value, 2u);
-  EXPECT_TRUE(s.provisional_version().has_value());
-  auto other = bucket_->MakeNode(kRootInode, "t", FileKind::kRegular, 0644, 0, 0);
-  ASSERT_TRUE(s.Write(0, "y").ok());
-  c = s.Commit(*bucket_, other->ino);  // routed elsewhere (a rename): no amend
-  EXPECT_EQ((*c)->version.value, 1u);
-  EXPECT_EQ(bucket_->ListVersions(attr->ino)->size(), 2u);
-}
-
 TEST_F(FilesystemTest, OTruncThenWriteMakesOneVersion) {
   uint64_t fh;
   Entry e = MustCreate("f", &fh);
@@ -524,21 +337,6 @@ TEST_F(FilesystemTest, OTruncThenWriteMakesOneVersion) {
   Close(o->fh);
   EXPECT_EQ(VersionCount(e.node), 2u);
   EXPECT_EQ(Committed(e.node), "second");
-}
-
-// `cat big > f`: the write after the provisional flush is streamed; the
-// stream amends the empty version too.
-TEST_F(FilesystemTest, StreamedWriteAfterProvisionalFlushMakesOneVersion) {
-  std::string big = RandomBytes(6 << 20, 4);
-  uint64_t fh;
-  Entry e = MustCreate("f", &fh);
-  ASSERT_TRUE(fs_->Flush(fh).ok());
-  for (size_t off = 0; off < big.size(); off += 128 << 10) {
-    MustWrite(fh, off, big.substr(off, 128 << 10));
-  }
-  Close(fh);
-  EXPECT_EQ(VersionCount(e.node), 1u);
-  EXPECT_EQ(Committed(e.node), big);
 }
 
 TEST_F(FilesystemTest, TwoHandlesShareOneSession) {
@@ -690,93 +488,6 @@ TEST_F(FilesystemTest, EditorPatternRoutesTheSourceNodeToTheTarget) {
   auto tmp_versions = bucket_->Versions("doc.tmp");
   ASSERT_TRUE(tmp_versions.ok()) << tmp_versions.status().ToString();
   EXPECT_EQ(tmp_versions->size(), 1u);
-}
-
-// Descriptors of the replaced file read its old content whole until closed
-// (the write-temp-then-rename atomic replace), its writers' changes are
-// dropped, and the renamed file's pending writes land in the renamed file.
-TEST_F(FilesystemTest, RenameOverOpenFileKeepsOldDescriptorsOnTheOldFile) {
-  std::string old_content = RandomBytes(1 << 20, 5), new_content = RandomBytes(1 << 20, 6);
-  uint64_t fh;
-  Entry b = MustCreate("b", &fh);
-  MustWrite(fh, 0, old_content);
-  Close(fh);
-  auto reader = fs_->Open(b.node, O_RDONLY);
-  ASSERT_TRUE(reader.ok());
-  std::string got = ReadFh(reader->fh, 0, 64 << 10);
-  auto writer = fs_->Open(b.node, O_RDWR);  // a writer of the old b
-  ASSERT_TRUE(writer.ok());
-  Entry a = MustCreate("a", &fh);
-  MustWrite(fh, 0, new_content);
-  Close(fh);
-  uint64_t a_fh = fs_->Open(a.node, O_RDWR)->fh;  // still open for writing
-  MustWrite(a_fh, 0, "Z");
-  ASSERT_TRUE(fs_->Rename(1, "a", 1, "b", 0).ok());
-  got += ReadFh(reader->fh, 64 << 10, 2 << 20);
-  EXPECT_TRUE(got == old_content) << "a reader of the old b got a mix of old and new bytes";
-  auto old_attr = fs_->GetAttr(b.node);
-  EXPECT_EQ(old_attr->nlink, 0u);
-  EXPECT_EQ(old_attr->ino.value, b.node);
-  AttrUpdate chmod;
-  chmod.mode = 0600;  // fchmod through the old b's descriptor: not the new b
-  ASSERT_TRUE(fs_->SetAttr(b.node, chmod, writer->fh).ok());
-  EXPECT_EQ(fs_->GetAttr(b.node)->mode & 07777, 0600u);
-  EXPECT_EQ(fs_->GetAttr(a.node)->mode & 07777, 0644u);
-  MustWrite(writer->fh, 0, "old b's writer");
-  Close(writer->fh);  // dropped: its file lost its name
-  Close(a_fh);        // goes to b
-  Close(reader->fh);
-  std::string want = new_content;
-  want[0] = 'Z';
-  EXPECT_EQ(Committed(b.node), want);  // b's catalog inode holds the renamed file
-  auto looked = fs_->Lookup(1, "b");
-  EXPECT_EQ(looked->node, a.node);
-  auto o = fs_->Open(looked->node, O_RDONLY);
-  EXPECT_TRUE(ReadFh(o->fh, 0, 2 << 20) == want);
-  Close(o->fh);
-  // b's history: old, the renamed content, the renamed file's write.
-  EXPECT_EQ(VersionCount(b.node), 3u);
-}
-
-// The race, step by step: create a without writing, its release
-// still pending, rename a over b, append to b through the same node, close.
-TEST_F(FilesystemTest, RenameOfCreatedFileWithPendingReleaseKeepsTheAppend) {
-  uint64_t fh;
-  Entry b = MustCreate("b", &fh);
-  MustWrite(fh, 0, "old b");
-  Close(fh);
-  Entry a = MustCreate("a", &fh);
-  ASSERT_TRUE(fs_->Flush(fh).ok());  // close() of touch; release not yet
-  ASSERT_TRUE(fs_->Rename(1, "a", 1, "b", 0).ok());
-  auto app = fs_->Open(a.node, O_WRONLY | O_APPEND);
-  ASSERT_TRUE(app.ok());
-  ASSERT_TRUE(fs_->Release(fh).ok());  // the late release
-  MustWrite(app->fh, 0, "appended");
-  Close(app->fh);
-  EXPECT_EQ(Committed(b.node), "appended");
-  auto o = fs_->Open(a.node, O_RDONLY);
-  EXPECT_EQ(ReadFh(o->fh), "appended");
-  Close(o->fh);
-}
-
-// A close racing the rename of its file over another commits wholly before
-// or after the merge, so the data always lands in the renamed file.
-TEST_F(FilesystemTest, CloseRacingARenameLandsInTheRenamedFile) {
-  for (int i = 0; i < 20; ++i) {
-    const std::string a = "a" + std::to_string(i), b = "b" + std::to_string(i);
-    const std::string data = "new " + std::to_string(i);
-    uint64_t fh;
-    Entry eb = MustCreate(b, &fh);
-    MustWrite(fh, 0, "old");
-    Close(fh);
-    MustCreate(a, &fh);
-    MustWrite(fh, 0, data);
-    std::thread closer([&] { EXPECT_TRUE(fs_->Flush(fh).ok()); });
-    ASSERT_TRUE(fs_->Rename(1, a, 1, b, 0).ok());
-    closer.join();
-    ASSERT_TRUE(fs_->Release(fh).ok());
-    EXPECT_EQ(Committed(eb.node), data) << "round " << i;
-  }
 }
 
 // git's index.lock -> index: the lock file's name is created again after each
