@@ -24,6 +24,7 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
 Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
   Attr last;
   bool orphaned;
+  const bool detached = IsDetached(*n);
   {
     std::unique_lock lock(n->mu);
     // Joining a session its last writer is committing would put this
@@ -37,7 +38,8 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
     orphaned = n->orphaned;
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
-  auto attr = bucket_.GetAttr(target);
+  // A detached node (replaced by a rename) is the old file: its last state.
+  auto attr = detached ? Result<Attr>(last) : bucket_.GetAttr(target);
   if (!attr.ok() && !(orphaned && attr.status().IsNotFound())) return attr.status();
   const Attr& a = attr.ok() ? *attr : last;
   // Named by inode: the path costs a catalog walk and is only for messages.
@@ -64,6 +66,15 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
 
 Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
                               const std::shared_ptr<WriteSession>& s) {
+  // The target is resolved and committed to under commit_mu, so a rename
+  // merge happens wholly before or after this commit (Node::commit_mu).
+  std::lock_guard commit(n->commit_mu);
+  {
+    std::lock_guard lock(n->mu);
+    // The file lost its name (unlink, replaced by a rename) before this
+    // commit got its turn: its data is dropped, as for any unlinked file.
+    if (n->orphaned || n->session != s) return Status::OK();
+  }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   auto committed = s->Commit(bucket_, target);
   if (!committed.ok() && committed.status().IsNotFound()) {
@@ -97,7 +108,7 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
 // files that lost their name are dropped.
 Status Filesystem::ReleaseSession(const std::shared_ptr<Node>& n,
                                   const std::shared_ptr<WriteSession>& s) {
-  bool last = false, discard = false;
+  bool last = false;
   {
     std::lock_guard lock(n->mu);
     if (n->session == s) {
@@ -105,10 +116,9 @@ Status Filesystem::ReleaseSession(const std::shared_ptr<Node>& n,
       last = n->writers == 0;
       n->releasing = last;
     }
-    discard = n->orphaned;
   }
   if (!last) return Status::OK();
-  Status st = discard ? Status::OK() : CommitNode(n, s);
+  Status st = CommitNode(n, s);  // nothing if clean; dropped if orphaned
   {
     std::lock_guard lock(n->mu);
     if (n->session == s && n->writers == 0) n->session.reset();
@@ -276,22 +286,20 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t off, std::string_view dat
   return data.size();
 }
 
-Status Filesystem::CommitHandle(uint64_t fh, bool only_if_written) {
+Status Filesystem::CommitHandle(uint64_t fh) {
   ASSIGN_OR_RETURN(auto h, GetHandle(fh));
-  if (!h->session) return Status::OK();
-  {
-    std::lock_guard lock(h->node->mu);
-    if (h->node->session != h->session || h->node->orphaned) return Status::OK();
-  }
-  if (only_if_written && !h->session->has_writes()) return Status::OK();
+  if (!h->session || !h->session->dirty()) return Status::OK();
   return CommitNode(h->node, h->session);
 }
 
-// A session only created or truncated to empty waits for Release (see
-// WriteSession::has_writes).
+// Every change is a version when close() returns, an empty one too. A
+// session only created or truncated commits provisionally (see
+// WriteSession::provisional_version): the shell's `echo x > f` closes the
+// original descriptor before writing through its dup, and the write's close
+// then amends that empty version instead of adding a second one.
 Status Filesystem::Flush(uint64_t fh) {
   if (IsVirtualHandle(fh)) return Status::OK();  // a version file: nothing to commit
-  return CommitHandle(fh, true);
+  return CommitHandle(fh);
 }
 
 Status Filesystem::Release(uint64_t fh) {
@@ -313,7 +321,7 @@ Status Filesystem::Release(uint64_t fh) {
 
 Status Filesystem::Fsync(uint64_t fh) {
   if (IsVirtualHandle(fh)) return Status::OK();  // versions are committed already
-  RETURN_IF_ERROR(CommitHandle(fh, false));
+  RETURN_IF_ERROR(CommitHandle(fh));
   return bucket_.Sync();
 }
 

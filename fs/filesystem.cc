@@ -18,6 +18,18 @@ namespace katamari::fs {
 
 namespace {
 constexpr unsigned kRenameExchange = 2;  // RENAME_EXCHANGE
+
+// Locks two commit mutexes (either may be null or both the same) in address
+// order, so two renames never wait for each other in a circle.
+std::pair<std::unique_lock<std::mutex>, std::unique_lock<std::mutex>> LockCommits(
+    std::mutex* a, std::mutex* b) {
+  if (a == b) b = nullptr;
+  if (a && b && std::less<std::mutex*>()(b, a)) std::swap(a, b);
+  std::unique_lock<std::mutex> first, second;
+  if (a) first = std::unique_lock<std::mutex>(*a);
+  if (b) second = std::unique_lock<std::mutex>(*b);
+  return {std::move(first), std::move(second)};
+}
 }  // namespace
 
 Filesystem::Filesystem(Bucket& bucket, FilesystemOptions options)
@@ -111,6 +123,7 @@ std::string Filesystem::Describe(const std::shared_ptr<Node>& n) const {
 }
 
 void Filesystem::Overlay(Node& n, Attr* attr) const {
+  attr->ino = InodeId(n.id);  // st_ino is the kernel's id for the file (rename)
   std::lock_guard lock(n.mu);
   if (n.session) {
     attr->size = n.session->size();
@@ -120,52 +133,67 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   n.last_attr = *attr;
 }
 
+bool Filesystem::IsDetached(const Node& n) const {
+  std::lock_guard lock(mu_);
+  return n.detached;
+}
+
 Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
-  auto attr = bucket_.GetAttr(target);
-  if (!attr.ok()) {
-    std::lock_guard lock(n->mu);
-    // An unlinked file the catalog no longer knows (versioning off) is still
-    // open: keep answering with what was last seen.
-    if (n->orphaned && attr.status().IsNotFound()) {
-      Attr last = n->last_attr;
-      last.nlink = 0;
-      if (n->session) last.size = n->session->size();
-      return last;
+  if (!IsDetached(*n)) {
+    auto attr = bucket_.GetAttr(target);
+    if (attr.ok()) {
+      Attr a = std::move(attr).value();
+      Overlay(*n, &a);
+      return a;
     }
-    return attr.status();
+    std::lock_guard lock(n->mu);
+    if (!n->orphaned || !attr.status().IsNotFound()) return attr.status();
   }
-  Attr a = std::move(attr).value();
-  Overlay(*n, &a);
-  return a;
+  // A file replaced by a rename, or unlinked and gone from the catalog
+  // (versioning off), is still open: keep answering with what was last seen.
+  std::lock_guard lock(n->mu);
+  Attr last = n->last_attr;
+  last.ino = InodeId(n->id);
+  last.nlink = 0;
+  if (n->session) {
+    last.size = n->session->size();
+    last.mtime_ns = n->session->mtime_ns();
+  }
+  return last;
 }
 
 // The node id the kernel uses for catalog inode `ino` (see the header): its
 // own id unless that id is routed to another inode, then an alias. With
 // `create` false returns 0 where a new alias would be needed.
 uint64_t Filesystem::NodeIdLocked(InodeId ino, bool create) {
-  auto plain = nodes_.find(ino.value);
-  if (plain == nodes_.end() || plain->second->target == ino) return ino.value;
-  if (auto a = aliases_.find(ino.value); a != aliases_.end()) {
-    auto n = nodes_.find(a->second);
-    if (n != nodes_.end() && n->second->target == ino) return a->second;
-  }
+  if (auto n = PresenterLocked(ino)) return n->id;
+  // The inode's own id is free unless it names another file (routed by a
+  // merge) or the replaced one (detached).
+  if (nodes_.find(ino.value) == nodes_.end()) return ino.value;
   if (!create) return 0;
   uint64_t id = kAliasNodeBit | next_alias_++;
-  aliases_[ino.value] = id;
+  presenters_[ino.value] = id;
   nodes_.emplace(id, std::make_shared<Node>(id, ino));
   return id;
 }
 
+// The node the kernel knows catalog inode `ino` by, if it has one.
+std::shared_ptr<Filesystem::Node> Filesystem::PresenterLocked(InodeId ino) const {
+  auto live = [&](uint64_t id) -> std::shared_ptr<Node> {
+    auto n = nodes_.find(id);
+    if (n == nodes_.end() || n->second->target != ino || n->second->detached) return nullptr;
+    return n->second;
+  };
+  if (auto p = presenters_.find(ino.value); p != presenters_.end()) {
+    if (auto n = live(p->second)) return n;
+  }
+  return live(ino.value);
+}
+
 std::shared_ptr<Filesystem::Node> Filesystem::NodeOfInode(InodeId ino) const {
   std::lock_guard lock(mu_);
-  auto plain = nodes_.find(ino.value);
-  if (plain != nodes_.end() && plain->second->target == ino) return plain->second;
-  if (auto a = aliases_.find(ino.value); a != aliases_.end()) {
-    auto n = nodes_.find(a->second);
-    if (n != nodes_.end() && n->second->target == ino) return n->second;
-  }
-  return nullptr;
+  return PresenterLocked(ino);
 }
 
 Result<Entry> Filesystem::Remember(Attr attr) {
@@ -198,10 +226,8 @@ void Filesystem::Forget(uint64_t node, uint64_t count) {
   Node& n = *it->second;
   n.nlookup -= std::min(count, n.nlookup);
   if (n.nlookup == 0 && n.opens == 0 && node != kRootInode.value) {
-    if (node & kAliasNodeBit) {
-      auto a = aliases_.find(n.target.value);
-      if (a != aliases_.end() && a->second == node) aliases_.erase(a);
-    }
+    auto p = presenters_.find(n.target.value);
+    if (p != presenters_.end() && p->second == node) presenters_.erase(p);
     nodes_.erase(it);
   }
 }
@@ -235,7 +261,10 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
     change.gid = update.gid;
     change.atime_ns = update.atime_ns;
     change.mtime_ns = update.mtime_ns;
-    auto changed = bucket_.SetAttr(target, change);
+    // A file replaced by a rename is no longer its catalog inode (that is
+    // the renamed file now): a chmod through its old descriptor stays local.
+    auto changed = IsDetached(*n) ? Result<Attr>(Status::NotFound("replaced by a rename"))
+                                  : bucket_.SetAttr(target, change);
     std::lock_guard lock(n->mu);
     if (!changed.ok() && !(n->orphaned && changed.status().IsNotFound())) {
       return changed.status();
@@ -376,39 +405,42 @@ Status Filesystem::RemoveDir(uint64_t parent, std::string_view name) {
   return st;
 }
 
-// The editor pattern merged inode `source`'s content into inode `into` as a
-// new version. The kernel keeps using the source's node id for the renamed
-// name, so route every node of the source to `into`. The kernel's inode for
-// `into` (if it has one) is, to the kernel, the replaced file: its writers'
-// session is detached (their writes went to a file that lost its name) and
-// its cache is stale.
-void Filesystem::AfterMerge(InodeId source, InodeId into) {
-  std::vector<std::shared_ptr<Node>> routed, replaced;
+// The editor pattern merged the source's content into inode `into` as its
+// next version. The kernel keeps using the source's node id for the renamed
+// name, so route that node to `into`: it presents `into` from now on (same
+// bytes, so the kernel's cache stays valid). The node that presented `into`
+// is, to the kernel, the replaced file: it is detached with the attributes
+// it had (`replaced_attr`), its readers keep reading that version, and its
+// writers' session is discarded at release (the file lost its name).
+// Called with both nodes' commit_mu held.
+void Filesystem::AfterMerge(const std::shared_ptr<Node>& source,
+                            const std::shared_ptr<Node>& replaced, InodeId into,
+                            const Attr& replaced_attr) {
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, n] : nodes_) {
-      if (n->target == source) {
-        n->target = into;
-        routed.push_back(n);
-      } else if (n->target == into) {
-        replaced.push_back(n);
-      }
+    if (source) {
+      auto p = presenters_.find(source->target.value);
+      if (p != presenters_.end() && p->second == source->id) presenters_.erase(p);
+      source->target = into;
+      presenters_[into.value] = source->id;
     }
+    if (replaced) replaced->detached = true;
   }
-  for (auto& n : routed) {
-    std::lock_guard lock(n->mu);
-    n->reader.reset();
-    n->orphaned = false;
+  if (source) {
+    auto now = bucket_.GetAttr(into);
+    std::lock_guard lock(source->mu);
+    source->reader.reset();  // same bytes, but numbered as `into`'s version
+    source->orphaned = false;
+    if (now.ok()) source->kernel_version = now->current_version;
   }
-  for (auto& n : replaced) {
-    {
-      std::lock_guard lock(n->mu);
-      n->session.reset();
-      n->writers = 0;
-      n->reader.reset();
-      n->kernel_version = VersionNo(0);
+  if (replaced) {
+    std::lock_guard lock(replaced->mu);
+    replaced->orphaned = true;
+    replaced->last_attr = replaced_attr;
+    replaced->last_attr.nlink = 0;
+    if (replaced->reader && replaced->reader->version != replaced_attr.current_version) {
+      replaced->reader.reset();
     }
-    if (options_.invalidate) options_.invalidate(n->id);
   }
 }
 
@@ -425,21 +457,46 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     // Renaming onto a version path would hide that version: refuse it.
     RETURN_IF_ERROR(versions_->RefuseIn(new_parent, new_dir, new_name, Status::OK()));
   }
+  const bool replacing = replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino;
   std::shared_ptr<WriteSession> pinned;
-  if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
+  if (replacing) {
     ASSIGN_OR_RETURN(pinned, PinIfOpen(*replaced));
   }
-  auto renamed = bucket_.Rename(dir, name, new_dir, new_name, flags);
+  auto renamed = RenameInStore(dir, name, new_dir, new_name, flags, source.ino,
+                               replacing ? std::optional<InodeId>(replaced->ino) : std::nullopt);
   if (!renamed.ok()) {
     if (replaced.ok()) Unpin(*replaced, pinned);
     return renamed.status();
   }
-  if (std::optional<InodeId> merged = *renamed) {
-    AfterMerge(source.ino, *merged);
-  } else if (replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino) {
-    MarkIfOrphaned(replaced->ino);
-  }
+  if (!*renamed && replacing) MarkIfOrphaned(replaced->ino);
   return Status::OK();
+}
+
+// The store's rename, and the node routing of a merge. No commit of either
+// file may resolve its inode across the merge: a close of the source
+// committing after it would land in the source's deleted history instead of
+// the renamed file, one of the replaced file would bury the renamed content
+// (Node::commit_mu). Returns whether the store merged.
+Result<bool> Filesystem::RenameInStore(InodeId dir, std::string_view name, InodeId new_dir,
+                                       std::string_view new_name, unsigned flags,
+                                       InodeId source, std::optional<InodeId> replaced) {
+  auto src_node = NodeOfInode(source);
+  auto dst_node = replaced ? NodeOfInode(*replaced) : nullptr;
+  auto locks = LockCommits(src_node ? &src_node->commit_mu : nullptr,
+                           dst_node ? &dst_node->commit_mu : nullptr);
+  // What descriptors of the replaced file go on seeing (no commit of it can
+  // come in between now).
+  Attr before;
+  if (dst_node) {
+    auto now = bucket_.GetAttr(*replaced);
+    std::lock_guard lock(dst_node->mu);
+    before = now.ok() ? std::move(now).value() : dst_node->last_attr;
+  }
+  ASSIGN_OR_RETURN(std::optional<InodeId> merged,
+                   bucket_.Rename(dir, name, new_dir, new_name, flags));
+  if (!merged) return false;
+  AfterMerge(src_node, dst_node, *merged, before);
+  return true;
 }
 
 Result<std::string> Filesystem::ReadLink(uint64_t node) {

@@ -7,9 +7,12 @@
 // node id is the catalog InodeId (root = 1), with one exception: after a
 // rename merge (below) the source inode's id stays in the kernel's hands as
 // the renamed file; if the store later revives that inode under another name
-// (creating a name with a deleted history continues it, SPEC §5), the revived
+// (creating a name with a deleted history continues it), the revived
 // file gets an alias id (kAliasNodeBit | n) so the kernel never sees one id
-// for two files. Ids with kVirtualNodeBit set are the synthetic nodes of
+// for two files. Attributes always report the node id as st_ino, so after
+// `rename(a, b)` over an existing b, `stat b` shows a's inode number as POSIX
+// says (until the kernel forgets the node; a remount shows the catalog's).
+// Ids with kVirtualNodeBit set are the synthetic nodes of
 // version paths (NAME@N, NAME@, time views; SPEC §5), kept by VersionPaths
 // (fs/version_paths.h), which every call on such a node, and every miss of a
 // name containing '@', is handed to. Neither kind is ever passed to the
@@ -23,18 +26,22 @@
 // descriptors. A Node's `target` is the catalog inode it reads and writes:
 // normally its own id, but after the editor pattern (rename of a file over an
 // existing one merged the source into the target, see Bucket::Rename) the
-// source's node id is routed to the target inode from then on.
+// source's node id is routed to the target inode from then on, and the
+// target's old node is detached: to the kernel it is the replaced, unlinked
+// file, and its descriptors keep reading the version it showed, whole.
 //
 // Write sessions (fs/write_session.h): one per Node, shared by every handle
-// open for writing on it; reads through any handle see it. A session changed
-// by writes commits one version at each Flush() (close) of a writing handle;
-// any changed session commits at Fsync() and at the last Release() (so a file
-// only created or truncated to empty commits at release, after close). An
-// unchanged close commits nothing. Sessions of files that lost their last
-// name are discarded, not committed.
+// open for writing on it; reads through any handle see it. A changed session
+// commits one version at each Flush() (close) of a writing handle, at
+// Fsync() and at the last Release(). A close of a file only created or
+// truncated commits its empty version provisionally: the session's next
+// commit amends it (WriteSession::provisional_version), so `echo x > f`
+// makes one version. An unchanged close commits nothing. Sessions of files
+// that lost their last name are discarded, not committed.
 //
 // Threads and locks: every method may be called from any thread. Lock order:
-// Filesystem::mu_ (node and handle tables) before Node::mu, before a
+// Node::commit_mu (a commit, or a rename: at most two, in address order)
+// before Filesystem::mu_ (node and handle tables) before Node::mu, before a
 // session's or reader's own mutex. Store calls are never made under mu_;
 // long work (commits) is never done under Node::mu.
 #pragma once
@@ -179,15 +186,21 @@ class Filesystem {
   Result<InodeId> TargetOf(uint64_t node) const;
   Result<Entry> Remember(Attr attr);
   uint64_t NodeIdLocked(InodeId ino, bool create);
+  std::shared_ptr<Node> PresenterLocked(InodeId ino) const;
   std::shared_ptr<Node> NodeOfInode(InodeId ino) const;
   void Overlay(Node& n, Attr* attr) const;
+  bool IsDetached(const Node& n) const;
   Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
                          Caller who, std::string_view symlink_target);
   void MarkIfOrphaned(InodeId ino);
   Result<std::shared_ptr<WriteSession>> PinIfOpen(const Attr& doomed);
   void Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned);
-  void AfterMerge(InodeId source, InodeId into);
+  Result<bool> RenameInStore(InodeId dir, std::string_view name, InodeId new_dir,
+                             std::string_view new_name, unsigned flags, InodeId source,
+                             std::optional<InodeId> replaced);
+  void AfterMerge(const std::shared_ptr<Node>& source, const std::shared_ptr<Node>& replaced,
+                  InodeId into, const Attr& replaced_attr);
   void DropNodeIfUnused(uint64_t node);
   void LogLine(const std::string& line) const;
 
@@ -195,7 +208,7 @@ class Filesystem {
   Result<std::shared_ptr<FileHandle>> GetHandle(uint64_t fh) const;
   Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n);
   Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
-  Status CommitHandle(uint64_t fh, bool only_if_written);
+  Status CommitHandle(uint64_t fh);
   Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
   Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
   Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
@@ -214,8 +227,10 @@ class Filesystem {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> handles_;    // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dir_handles_; // guarded by mu_
   uint64_t next_fh_ = 1;                                                 // guarded by mu_
-  std::unordered_map<uint64_t, uint64_t> aliases_;  // inode -> alias node id; guarded by mu_
-  uint64_t next_alias_ = 1;                         // guarded by mu_
+  // inode -> the node id the kernel knows it by, where that is not the
+  // inode's own id (a rename merge's source, an alias); guarded by mu_
+  std::unordered_map<uint64_t, uint64_t> presenters_;
+  uint64_t next_alias_ = 1;  // guarded by mu_
   // The hidden `@` names and their synthetic nodes (fs/version_paths.h).
   std::unique_ptr<VersionPaths> versions_;
 };

@@ -26,14 +26,26 @@ struct Filesystem::Node {
   explicit Node(uint64_t id) : id(id), target(id) {}
   Node(uint64_t id, InodeId target) : id(id), target(target) {}
   const uint64_t id;
+  // Held while a commit resolves `target` and commits this node's session,
+  // and while a rename merges this node's inode away or over it (at most two
+  // nodes, in address order). Before Filesystem::mu_ in the lock order.
+  std::mutex commit_mu;
   // Guarded by Filesystem::mu_:
   InodeId target;        // catalog inode behind this node id
   uint64_t nlookup = 0;  // kernel lookups not yet forgotten
   uint32_t opens = 0;    // open file and directory handles
+  // Replaced by a rename merge: `target` now holds another file's content
+  // (the renamed one, presented by another node). This node is the old file
+  // the kernel considers unlinked: it serves `last_attr` and the version it
+  // showed (pinned) until its descriptors close, and is never a lookup's
+  // answer again.
+  bool detached = false;
 
   std::mutex mu;  // guards everything below
   bool orphaned = false;  // lost its last name: sessions are discarded
-  Attr last_attr;         // last attributes seen (served once the catalog forgot it)
+  // Last attributes seen (served once the catalog forgot it, and always by a
+  // detached node, whose readers read last_attr.current_version).
+  Attr last_attr;
   std::shared_ptr<WriteSession> session;  // while open for writing
   uint32_t writers = 0;                   // handles sharing `session`
   // The last writer is committing `session` (ReleaseSession): a new opener

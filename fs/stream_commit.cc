@@ -14,7 +14,8 @@ class StreamCommit::QueueSource : public ByteSource {
   StreamCommit* s_;
 };
 
-StreamCommit::StreamCommit(Bucket& bucket, InodeId target) : bucket_(bucket), target_(target) {
+StreamCommit::StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces)
+    : bucket_(bucket), target_(target), replaces_(replaces) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -26,7 +27,7 @@ void StreamCommit::Run() {
   QueueSource src(this);
   // mtime nullopt: the store takes "now" once the stream has ended, i.e. the
   // time of the close that finished the file.
-  auto r = bucket_.CommitContent(target_, src, std::nullopt);
+  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_);
   std::lock_guard lock(mu_);
   result_ = std::move(r);
   done_ = true;

@@ -33,7 +33,9 @@ class StreamCommit {
  public:
   static constexpr size_t kQueueBytes = 8 << 20;
 
-  StreamCommit(Bucket& bucket, InodeId target);
+  // `replaces`: the version the commit amends if it is still the newest
+  // (Bucket::CommitContent).
+  StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces = std::nullopt);
   ~StreamCommit();  // aborts if neither finished nor aborted
   StreamCommit(const StreamCommit&) = delete;
   StreamCommit& operator=(const StreamCommit&) = delete;
@@ -56,6 +58,7 @@ class StreamCommit {
 
   Bucket& bucket_;
   const InodeId target_;
+  const std::optional<VersionNo> replaces_;
   uint64_t bytes_ = 0;
 
   std::mutex mu_;

@@ -104,7 +104,8 @@ void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
   }
   if (!was_append) sequential_ = false;
   if (!sequential_ || !stream_bucket_ || size_.load() < kStreamThreshold) return;
-  stream_ = std::make_unique<StreamCommit>(*stream_bucket_, stream_target_);
+  stream_ = std::make_unique<StreamCommit>(*stream_bucket_, stream_target_,
+                                           ReplacesLocked(stream_target_));
   std::string buf;
   for (uint64_t pos = 0; pos < size_.load();) {
     size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, size_.load() - pos));
@@ -377,14 +378,30 @@ void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInf
   if (fd_.valid() && ::ftruncate(fd_.get(), 0) != 0) fd_.Reset();
 }
 
+std::optional<VersionNo> WriteSession::provisional_version() const {
+  std::lock_guard lock(mu_);
+  if (!provisional_) return std::nullopt;
+  return provisional_->version;
+}
+
+// A provisional version of `target` to amend, if any (a rename may have
+// routed the file to another inode since: then it is left as it is).
+std::optional<VersionNo> WriteSession::ReplacesLocked(InodeId target) const {
+  if (!provisional_ || provisional_->ino != target) return std::nullopt;
+  return provisional_->version;
+}
+
 Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
   ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target));
   if (!info) {
     MergedSource src(this);
-    ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load()));
+    ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load(), {},
+                                                ReplacesLocked(target)));
   }
+  provisional_.reset();
+  if (!has_writes_.load() && info->size == 0) provisional_ = Provisional{target, info->version};
   dirty_ = false;
   has_writes_ = false;
   sequential_ = info->size == 0;

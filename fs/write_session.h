@@ -87,18 +87,24 @@ class WriteSession {
   int64_t mtime_ns() const { return mtime_.load(); }
   bool dirty() const { return dirty_.load(); }
   // Dirty through bytes written (write, fallocate, truncate to a non-zero
-  // size) rather than only by MarkDirty or a truncation to zero. Flush
-  // commits only such sessions: shells open with O_CREAT|O_TRUNC, dup the
-  // descriptor and close the original before writing, and that first close
-  // must not commit an empty version.
+  // size) rather than only by MarkDirty or a truncation to zero.
   bool has_writes() const { return has_writes_.load(); }
+  // The version the last commit made if that commit was provisional: an
+  // empty version committed without writes (a file only created or
+  // truncated). The next commit of this session to the same inode amends it
+  // (same number, new content; Bucket::CommitContent `replaces`), so the
+  // shell's `echo x > f` (open O_CREAT|O_TRUNC, dup, close the original: a
+  // close with nothing written, then write and close) makes one version,
+  // while `: > f` alone has its empty version when close() returns.
+  std::optional<VersionNo> provisional_version() const;
   VersionNo base_version() const;
   // Bytes currently held in the staging file (for tests and logs).
   uint64_t staged_bytes() const;
 
   // If dirty: commits the merged content as the next version of `target`
-  // and rebases on it; returns the new version. If clean: returns nullopt.
-  // On error the session stays dirty and unchanged (a later call retries).
+  // (amending a provisional one, above) and rebases on it; returns the new
+  // version. If clean: returns nullopt. On error the session stays dirty and
+  // unchanged (a later call retries).
   Result<std::optional<VersionInfo>> Commit(Bucket& bucket, InodeId target);
 
  private:
@@ -129,6 +135,12 @@ class WriteSession {
   InodeId stream_target_;
   std::unique_ptr<StreamCommit> stream_;   // the running streamed commit
   bool sequential_ = false;  // content is exactly what was appended since empty
+  struct Provisional {
+    InodeId ino;
+    VersionNo version;
+  };
+  std::optional<Provisional> provisional_;  // see provisional_version()
+  std::optional<VersionNo> ReplacesLocked(InodeId target) const;
 
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> mtime_{0};

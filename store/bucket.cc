@@ -208,15 +208,10 @@ Status Bucket::RemoveDir(InodeId parent, std::string_view name) {
 Result<std::optional<InodeId>> Bucket::Rename(InodeId parent, std::string_view name,
                                               InodeId new_parent, std::string_view new_name,
                                               unsigned flags) {
-  auto src = s_->catalog->Lookup(parent, name);
+  // Editor pattern: the source's content becomes the target's next version
+  // (same chunks); the source keeps its own history as a deleted file.
   ASSIGN_OR_RETURN(Catalog::RenameResult r,
                    s_->catalog->Rename(parent, name, new_parent, new_name, flags));
-  if (r.merged_into && src.ok()) {
-    // Editor pattern: the temporary file's content is now the target's newest
-    // version (same chunks). Its own short history would only make the next
-    // file of that temporary name revive it, so drop it.
-    (void)s_->catalog->PurgeHistory(*src);
-  }
   if (!s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r.merged_into;
 }
@@ -266,7 +261,8 @@ Result<std::string> Bucket::PathOf(InodeId ino) { return s_->catalog->PathOf(ino
 
 Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
                                           std::optional<int64_t> mtime_ns,
-                                          const ProgressFn& progress) {
+                                          const ProgressFn& progress,
+                                          std::optional<VersionNo> replaces) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   Result<VersionInfo> r = Status::IOError("not committed");
   {
@@ -278,6 +274,7 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     v.mtime_ns = mtime_ns.value_or(NowNs());
     v.sha256 = in.sha256;
     v.chunks = std::move(in.chunks);
+    v.replaces = replaces;
     r = s_->catalog->AddVersion(v);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);

@@ -259,7 +259,9 @@ class Bucket {
   Status RemoveDir(InodeId parent, std::string_view name);
   // flags: kRenameNoReplace / kRenameExchange (see catalog.h values 1 / 2).
   // Returns the inode that received the content if the editor pattern merged
-  // the source into an existing target (see Catalog::RenameResult).
+  // the source into an existing target (see Catalog::RenameResult). No
+  // version is ever dropped: the source's history stays readable under its
+  // old name, as after Unlink. One catalog transaction.
   Result<std::optional<InodeId>> Rename(InodeId parent, std::string_view name,
                                         InodeId new_parent, std::string_view new_name,
                                         unsigned flags);
@@ -286,9 +288,13 @@ class Bucket {
   Result<std::unique_ptr<VersionReader>> OpenVersion(InodeId ino, VersionNo vno);
   // Chunks `src` and commits it as the next version of `ino` (see Put for
   // durability). mtime_ns nullopt = now; xattrs nullopt = live set.
+  // `replaces`: amend that version instead if it is still the newest and
+  // current one (Catalog::NewVersion::replaces); the result says which
+  // number the content got.
   Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
                                     std::optional<int64_t> mtime_ns,
-                                    const ProgressFn& progress = {});
+                                    const ProgressFn& progress = {},
+                                    std::optional<VersionNo> replaces = std::nullopt);
 
   // ---- key slots of an encrypted bucket (docs/encryption.md). None of these
   // re-encrypts data: each slot wraps the same master key. On a plain bucket

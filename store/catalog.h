@@ -137,11 +137,21 @@ class Catalog {
     std::vector<ChunkRef> chunks;         // in file order; sum(raw_len) == size
     std::optional<Xattrs> xattrs;         // nullopt: snapshot the live xattrs
     std::optional<VersionNo> restored_from;
+    // Amend: if this version is still the inode's current AND newest one
+    // (nothing committed, restored or deleted since), the new content
+    // replaces it under the same number: its row is deleted (references
+    // dropped) and the new row inserted with this commit's Seq, so time views
+    // before this commit show the version before it. Otherwise (or nullopt)
+    // the content becomes the next version as usual. The write session uses
+    // this for the empty version it commits at the first close of a file only
+    // created or truncated (`echo x > f` closes once before writing).
+    std::optional<VersionNo> replaces;
   };
   // One transaction: new Seq; chunk rows inserted or their reference counts
-  // raised; the version row; the inode's size, mtime and current version. With
-  // versioning off, the inode's older versions are dropped in the same
-  // transaction. The caller has made every chunk durable before this call.
+  // raised; the version row (see `replaces`); the inode's size, mtime and
+  // current version. With versioning off, the inode's older versions are
+  // dropped in the same transaction. The caller has made every chunk durable
+  // before this call.
   Result<VersionInfo> AddVersion(const NewVersion& v);
 
   // The key API's put (store/catalog_put.cc), one transaction: walks `dirs`

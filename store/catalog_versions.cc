@@ -346,17 +346,18 @@ Status Catalog::Impl::Purge(InodeId ino) {
 namespace {
 
 // What the live source file of a merge shows: its current version's facts
-// and chunks, or (never written) the empty file with its live xattrs.
+// and chunks, or (never written) the empty file with its live xattrs; and
+// the mtime `stat` showed (set after the last commit by rsync -a, cp -p).
 Status SourceContent(Catalog::Impl& impl, InodeId src, VersionInfo* v,
                      std::vector<ChunkRef>* chunks) {
   ASSIGN_OR_RETURN(Catalog::Impl::InodeRow s, impl.LoadInode(src));
   if (s.current_version.value != 0) {
     ASSIGN_OR_RETURN(*v, LoadVersion(impl, src, s.current_version));
     ASSIGN_OR_RETURN(*chunks, LoadChunks(impl, src, s.current_version));
-    return Status::OK();
+  } else {
+    v->sha256 = *Digest::FromHex(kEmptySha256Hex);
+    ASSIGN_OR_RETURN(v->xattrs, impl.LiveXattrs(src));
   }
-  v->sha256 = *Digest::FromHex(kEmptySha256Hex);
-  ASSIGN_OR_RETURN(v->xattrs, impl.LiveXattrs(src));
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInodeMtime));
   q.Bind(1, src);
   RETURN_IF_ERROR(q.Step().status());
@@ -432,6 +433,13 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   ASSIGN_OR_RETURN(RefTotals t, AddRefs(impl, &chunks));
   v.ino = nv.ino;
   v.version = r.next_version;
+  if (nv.replaces && *nv.replaces == r.current_version &&
+      r.next_version.value == nv.replaces->value + 1) {
+    // Amend (see NewVersion::replaces): the same number, new content. The
+    // new refs were raised first, so chunks both rows share never hit 0.
+    RETURN_IF_ERROR(impl.DropVersion(nv.ino, *nv.replaces));
+    v.version = *nv.replaces;
+  }
   v.size = nv.size;
   v.mtime_ns = nv.mtime_ns;
   v.seq = w.seq;

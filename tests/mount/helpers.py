@@ -237,6 +237,96 @@ def notify_listen(sock_path, timeout):
         return
 
 
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def rename_race(directory, mode, rounds):
+    """Each round: make a{i} without writing (mode 'create': open(O_CREAT) and
+    close; 'trunc': open an existing a{i} with O_TRUNC and close), rename it
+    over b{i}, append to b{i}, close; b{i} must then hold exactly the append."""
+    for i in range(int(rounds)):
+        a = os.path.join(directory, "a%d" % i)
+        b = os.path.join(directory, "b%d" % i)
+        write_file(b, b"old b %d\n" % i)
+        if mode == "create":
+            os.close(os.open(a, os.O_WRONLY | os.O_CREAT, 0o644))
+        else:
+            write_file(a, b"old a %d\n" % i)
+            os.close(os.open(a, os.O_WRONLY | os.O_TRUNC))
+        os.rename(a, b)
+        fd = os.open(b, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"appended %d\n" % i)
+        close_or_die(fd)
+        got = read_file(b)
+        if got != b"appended %d\n" % i:
+            die("%s round %d: %s holds %r" % (mode, i, b, got))
+
+
+def rename_over_reader(directory):
+    """rename(a, b) over a b that is open for reading: b takes a's inode
+    number, the open descriptor reads the old b whole, new opens read a."""
+    a, b = os.path.join(directory, "a"), os.path.join(directory, "b")
+    old, new = random.randbytes(1 << 20), random.randbytes(1 << 20)
+    write_file(b, old)
+    write_file(a, new)
+    ino_a = os.stat(a).st_ino
+    fd = os.open(b, os.O_RDONLY)
+    got = os.read(fd, 65536)
+    os.rename(a, b)
+    while True:
+        piece = os.read(fd, 1 << 20)
+        if not piece:
+            break
+        got += piece
+    if got != old:
+        same = sum(1 for x, y in zip(got, old) if x == y)
+        die("the descriptor of the replaced b read %d bytes, %d equal to the old b"
+            % (len(got), same))
+    if os.stat(b).st_ino != ino_a:
+        die("after rename(a, b) b has inode %d, a had %d" % (os.stat(b).st_ino, ino_a))
+    if os.fstat(fd).st_nlink != 0:
+        die("the replaced b has nlink %d" % os.fstat(fd).st_nlink)
+    os.close(fd)
+    if read_file(b) != new:
+        die("b does not read as the renamed a")
+
+
+def truncate_then_list(path, rounds):
+    """Each round: write PATH, then empty it without writing (open(O_TRUNC) or
+    ftruncate(0), alternately) and close: at once PATH@ lists one version
+    more and the newest is empty."""
+    for i in range(int(rounds)):
+        write_file(path, b"round %d\n" % i)
+        before = len(os.listdir(path + "@"))
+        if i % 2 == 0:
+            close_or_die(os.open(path, os.O_WRONLY | os.O_TRUNC))
+        else:
+            fd = os.open(path, os.O_RDWR)
+            os.ftruncate(fd, 0)
+            close_or_die(fd)
+        names = sorted(int(n) for n in os.listdir(path + "@"))
+        if len(names) != before + 1:
+            die("round %d: %s@ lists %d versions right after close, expected %d"
+                % (i, path, len(names), before + 1))
+        if os.stat("%s@%d" % (path, names[-1])).st_size != 0:
+            die("round %d: the newest version is not empty" % i)
+
+
+def truncate_then_kill(paths_prefix, count, pid):
+    """Empties PREFIX0..PREFIX{count-1} by open(O_TRUNC) + close, then at once
+    kills PID (the daemon) with SIGKILL."""
+    for i in range(int(count)):
+        close_or_die(os.open("%s%d" % (paths_prefix, i), os.O_WRONLY | os.O_TRUNC))
+    os.kill(int(pid), 9)
+
+
 COMMANDS = {
     "renameat2": renameat2,
     "random-pwrites": random_pwrites,
@@ -247,6 +337,10 @@ COMMANDS = {
     "hold-open": hold_open,
     "notify-listen": notify_listen,
     "stress": stress,
+    "rename-race": rename_race,
+    "rename-over-reader": rename_over_reader,
+    "truncate-then-list": truncate_then_list,
+    "truncate-then-kill": truncate_then_kill,
 }
 
 if __name__ == "__main__":

@@ -298,7 +298,10 @@ TEST_F(BucketTest, ListShowsLiveAndDeleted) {
   EXPECT_TRUE((*all)[1].deleted);
 }
 
-TEST_F(BucketTest, EditorPatternKeepsHistoryAndForgetsTheTempFile) {
+// No POSIX call destroys a version: the target's history goes on with the
+// source's content, the source's own history stays under its old name as a
+// deleted file's, and re-creating that name continues it.
+TEST_F(BucketTest, EditorPatternKeepsBothHistories) {
   Put("doc", "v1");
   auto tmp = b_->MakeNode(kRootInode, "doc.tmp", FileKind::kRegular, 0644, 0, 0);
   ASSERT_TRUE(tmp.ok());
@@ -309,12 +312,45 @@ TEST_F(BucketTest, EditorPatternKeepsHistoryAndForgetsTheTempFile) {
   ASSERT_TRUE(merged->has_value());
   EXPECT_EQ(Get("doc"), "v2");
   EXPECT_EQ(Get("doc", {VersionNo(1), {}}), "v1");
-  auto again = b_->MakeNode(kRootInode, "doc.tmp", FileKind::kRegular, 0644, 0, 0);
-  ASSERT_TRUE(again.ok());
-  EXPECT_NE(again->ino, tmp->ino);  // a new file, not a revival of the merged one
+  EXPECT_EQ(Get("doc.tmp", {VersionNo(1), {}}), "v2");
+  auto tmp_versions = b_->Versions("doc.tmp");
+  ASSERT_TRUE(tmp_versions.ok()) << tmp_versions.status().ToString();
+  EXPECT_EQ(tmp_versions->size(), 1u);
   auto deleted = b_->List("", true);
   ASSERT_TRUE(deleted.ok());
-  for (const auto& f : *deleted) EXPECT_FALSE(f.deleted) << f.key;
+  ASSERT_EQ(deleted->size(), 2u);
+  EXPECT_EQ((*deleted)[1].key, "doc.tmp");
+  EXPECT_TRUE((*deleted)[1].deleted);
+  auto again = b_->MakeNode(kRootInode, "doc.tmp", FileKind::kRegular, 0644, 0, 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ino, tmp->ino);  // its history continues
+}
+
+// CommitContent's `replaces` amends the newest version in place of adding
+// one, and only while it is the newest and current one.
+TEST_F(BucketTest, CommitContentAmendsOnlyTheNewestVersion) {
+  auto f = b_->MakeNode(kRootInode, "f", FileKind::kRegular, 0644, 0, 0);
+  ASSERT_TRUE(f.ok());
+  StringSource empty("");
+  auto v1 = b_->CommitContent(f->ino, empty, {});
+  ASSERT_TRUE(v1.ok());
+  StringSource x("x");
+  auto amended = b_->CommitContent(f->ino, x, {}, {}, v1->version);
+  ASSERT_TRUE(amended.ok()) << amended.status().ToString();
+  EXPECT_EQ(amended->version, v1->version);
+  EXPECT_GT(amended->seq.value, v1->seq.value);
+  EXPECT_EQ(Get("f"), "x");
+  EXPECT_EQ(b_->Versions("f")->size(), 1u);
+  StringSource y("y"), z("z");
+  ASSERT_TRUE(b_->CommitContent(f->ino, y, {}).ok());
+  auto kept = b_->CommitContent(f->ino, z, {}, {}, v1->version);  // no longer the newest
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->version.value, 3u);
+  EXPECT_EQ(Get("f", {VersionNo(1), {}}), "x");
+  EXPECT_EQ(b_->Versions("f")->size(), 3u);
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok());
 }
 
 TEST_F(BucketTest, NoVersioningKeepsOnlyTheLatest) {
