@@ -34,6 +34,8 @@ class GcLock {
   int fd_ = -1;
 };
 
+struct StagingKey;
+
 struct Bucket::Shared {
   Env* env = nullptr;
   bool read_only = false;
@@ -46,7 +48,16 @@ struct Bucket::Shared {
   std::optional<crypto::Key> master;
   std::shared_ptr<const crypto::BucketKeys> keys;
   uint32_t unlocked_slot = 0;
+  // Encrypted buckets: the ephemeral key that seals staging files
+  // (staging_file.cc); made at Open, held only in memory.
+  std::shared_ptr<StagingKey> staging_key;
 };
+
+// A fresh staging key (random) and a staging file in `dir`: sealed under
+// `key`, or plain if key is null (staging_file.cc).
+std::shared_ptr<StagingKey> MakeStagingKey();
+Result<std::unique_ptr<StagingFile>> OpenStagingFile(const std::string& dir, std::string what,
+                                                     std::shared_ptr<StagingKey> key);
 
 // Bucket::Create's body (bucket.cc): directory, chunks/, staging/ and the
 // catalog, which for an encrypted bucket gets `first_key_slot` in its
