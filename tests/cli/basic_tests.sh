@@ -247,3 +247,63 @@ t_man_page_options() {
     done
   done
 }
+
+# get -o writes the way cp(1) does: a device or fifo is written into, a
+# symlink followed, hard links keep sharing the content, a single-linked
+# file is replaced atomically keeping its mode.
+t_get_output_like_cp() {
+  ok k init || return
+  text_file "$W/v1" 50000 1
+  ok k put doc "$W/v1" || return
+  if is_root; then
+    # A private copy of /dev/null first: the old behaviour replaced the device.
+    mknod -m 666 "$W/null" c 1 3
+    ok k get doc -o "$W/null"
+    [ -c "$W/null" ] || fail "-o a character device replaced it with a $(stat -c %F "$W/null")"
+  fi
+  if ! is_root || [ -c "$W/null" ]; then
+    ok k get doc -o /dev/null
+    [ -c /dev/null ] || fail "-o /dev/null: /dev/null is no longer a character device"
+  fi
+
+  echo old >"$W/target.txt"
+  ln -s target.txt "$W/link"
+  mkdir "$W/d" && ln -s ../link "$W/d/link2"  # a chain, relative to each link
+  ok k get doc -o "$W/d/link2"
+  [ -L "$W/link" ] && [ -L "$W/d/link2" ] || fail "-o a symlink replaced the link"
+  expect_same_file "$W/target.txt" "$W/v1" "-o a symlink writes its target"
+  ln -s created.txt "$W/dangling"
+  ok k get doc -o "$W/dangling"
+  [ -L "$W/dangling" ] || fail "-o a dangling symlink replaced the link"
+  expect_same_file "$W/created.txt" "$W/v1" "-o a dangling symlink creates its target"
+
+  echo old >"$W/h1"
+  ln "$W/h1" "$W/h2"
+  ok k get doc -o "$W/h1"
+  expect_same_file "$W/h2" "$W/v1" "the other hard link shares the new content"
+  expect_eq "$(stat -c %h "$W/h1")" 2 "link count after -o a hard-linked file"
+
+  echo old >"$W/private"
+  chmod 640 "$W/private"
+  ok k get doc -o "$W/private"
+  expect_same_file "$W/private" "$W/v1" "-o an existing file"
+  expect_eq "$(stat -c %a "$W/private")" 640 "a replaced file keeps its mode"
+  (umask 027 && k get doc -o "$W/new") || fail "get -o a new file"
+  expect_eq "$(stat -c %a "$W/new")" 640 "a new file gets 0666 & ~umask"
+
+  mkfifo "$W/fifo"
+  timeout 60 cat "$W/fifo" >"$W/fifo.out" &
+  local reader=$!
+  ok k get doc -o "$W/fifo"
+  if [ -p "$W/fifo" ]; then
+    wait "$reader" || fail "the reader of the fifo failed"
+    expect_same_file "$W/fifo.out" "$W/v1" "-o a fifo writes into it"
+  else
+    fail "-o a fifo replaced it with a $(stat -c %F "$W/fifo")"
+    kill "$reader" 2>/dev/null
+    wait "$reader" 2>/dev/null
+  fi
+  compgen -G "$W/.*katamari-*" >/dev/null && fail "get -o left a temporary file"
+  compgen -G "$W/d/.*katamari-*" >/dev/null && fail "get -o left a temporary file in d/"
+  true
+}
