@@ -307,3 +307,46 @@ t_get_output_like_cp() {
   compgen -G "$W/d/.*katamari-*" >/dev/null && fail "get -o left a temporary file in d/"
   true
 }
+
+# ls on a terminal quotes names with control bytes or bytes that are not UTF-8
+# as GNU ls does there (shell-escape); into a pipe names stay raw; --json is
+# exact (base64 beside a name that is not UTF-8).
+t_ls_quotes_names_on_a_terminal() {
+  ok k init || return
+  echo x >"$W/x"
+  local nl esc bad
+  nl=$(printf 'a\nb')
+  esc=$(printf '\033[2Jred')
+  bad=$(printf 'caf\xe9')
+  for key in "$nl" "$esc" "$bad" "it's" "café" plain; do
+    ok k put "$key" "$W/x" || return
+  done
+  python3 "$HERE/on_terminal.py" -- "$KATAMARI" -b "$B" ls >"$W/tty" 2>&1 ||
+    fail "ls on a terminal failed: $(cat "$W/tty")"
+  grep -qF -- "'a'\$'\\n''b'" "$W/tty" || fail "ls on a terminal: newline not quoted: $(cat -A "$W/tty")"
+  grep -qF -- "''\$'\\033''[2Jred'" "$W/tty" || fail "ls on a terminal: escape not quoted"
+  grep -qF -- "'caf'\$'\\351'" "$W/tty" || fail "ls on a terminal: bad UTF-8 not quoted"
+  grep -q $'\033' "$W/tty" && fail "ls on a terminal printed a raw escape byte"
+  grep -q "^it's " "$W/tty" || fail "ls on a terminal quoted a name without control bytes"
+  grep -q "^café " "$W/tty" || fail "ls on a terminal quoted a printable UTF-8 name"
+  # The quoted form is what a shell reads back as the name.
+  local quoted
+  quoted=$(grep -oF -- "'a'\$'\\n''b'" "$W/tty" | head -1)
+  expect_eq "$(eval "printf %s $quoted")" "$nl" "the quoted name read back by the shell"
+
+  ok k ls
+  grep -qF "$esc" "$W/out" || fail "ls into a pipe must print names as they are"
+  grep -q "^caf"$'\xe9'" " "$W/out" || fail "ls into a pipe changed the bytes of a name"
+  ok k ls --json
+  python3 - "$W/out" "$nl" "$esc" <<'PY' || fail "ls --json is not exact"
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+keys = {e["key"]: e for e in d}
+assert sys.argv[2] in keys and sys.argv[3] in keys, keys.keys()
+bad = [e for e in d if "key_base64" in e]
+assert len(bad) == 1 and base64.b64decode(bad[0]["key_base64"]) == b"caf\xe9", bad
+assert bad[0]["key"] == "caf\ufffd", bad
+assert not any("key_base64" in e for e in d if e["key"] != "caf\ufffd")
+PY
+  true
+}
