@@ -348,5 +348,14 @@ assert len(bad) == 1 and base64.b64decode(bad[0]["key_base64"]) == b"caf\xe9", b
 assert bad[0]["key"] == "caf\ufffd", bad
 assert not any("key_base64" in e for e in d if e["key"] != "caf\ufffd")
 PY
+  # Key slot labels are names too.
+  head -c 32 /dev/urandom >"$W/key" && chmod 600 "$W/key"
+  head -c 32 /dev/urandom >"$W/key2" && chmod 600 "$W/key2"
+  ok "$KATAMARI" -b "$W/vault" --keyfile "$W/key" init --encrypt || return
+  ok "$KATAMARI" -b "$W/vault" --keyfile "$W/key" key add --new-keyfile "$W/key2" --label "$esc"
+  python3 "$HERE/on_terminal.py" -- "$KATAMARI" -b "$W/vault" --keyfile "$W/key" key list \
+    >"$W/tty" 2>&1 || fail "key list on a terminal failed: $(cat "$W/tty")"
+  grep -qF -- "''\$'\\033''[2Jred'" "$W/tty" || fail "key list on a terminal: label not quoted"
+  grep -q $'\033' "$W/tty" && fail "key list on a terminal printed a raw escape byte"
   true
 }
