@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <random>
 
 namespace katamari::cli {
 namespace {
@@ -93,8 +94,27 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Open(const std::string& path) {
   return out;
 }
 
-// A temporary file in `dir` (named ".NAME.katamari-XXXXXX" beside the target,
-// or unlinked scratch, in $TMPDIR if `dir` takes no new files).
+std::string OutputFile::TempName(const std::string& dir, const std::string& suffix) const {
+  return dir + "." + target_.substr(dir.size()) + ".katamari-" + suffix;
+}
+
+// Gives the nameless temporary a name beside the target, to rename it over.
+Status OutputFile::LinkTemp() {
+  std::random_device rd;
+  std::string proc = "/proc/self/fd/" + std::to_string(fd_);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string name = TempName(DirOf(target_), std::to_string(rd() % 1000000000));
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      temp_ = name;
+      return Status::OK();
+    }
+    if (errno != EEXIST) return Fail(errno, "link the temporary file for " + target_);
+  }
+  return Status::Exists("no free temporary name beside " + target_);
+}
+
+// A temporary file beside the target (nameless when the file system allows),
+// or unlinked scratch (in $TMPDIR if the target's directory takes no files).
 Status OutputFile::CreateTemp(const std::string& dir, bool unlinked) {
   std::string shown = dir.empty() ? "." : dir;
   if (unlinked) {
@@ -106,8 +126,11 @@ Status OutputFile::CreateTemp(const std::string& dir, bool unlinked) {
     if (fd_ < 0) return Fail(errno, "create a scratch file for " + target_);
     return Status::OK();
   }
-  std::string base = target_.substr(dir.size());
-  temp_ = dir + "." + base + ".katamari-XXXXXX";
+  // Nameless until Commit links it in, so a get killed while downloading
+  // leaves nothing behind; a named temporary where O_TMPFILE is missing.
+  fd_ = ::open(shown.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd_ >= 0) return Status::OK();
+  temp_ = TempName(dir, "XXXXXX");
   fd_ = ::mkostemp(temp_.data(), O_CLOEXEC);
   if (fd_ < 0) {
     int err = errno;
@@ -152,11 +175,12 @@ Status OutputFile::Commit(int64_t mtime_ns) {
   // The temporary becomes the file: its owner and mode first (chown clears
   // set-id bits), then the content is made durable before the rename.
   if (keep_owner_ && ::fchown(fd_, uid_, gid_) != 0 && errno != EPERM) {
-    return Fail(errno, "chown " + temp_);
+    return Fail(errno, "chown the new " + target_);
   }
-  if (::fchmod(fd_, keep_mode_) != 0) return Fail(errno, "chmod " + temp_);
+  if (::fchmod(fd_, keep_mode_) != 0) return Fail(errno, "chmod the new " + target_);
   RETURN_IF_ERROR(SetMtime(fd_, mtime_ns));
-  if (::fsync(fd_) != 0) return Fail(errno, "sync " + temp_ + "; check free space and retry");
+  if (::fsync(fd_) != 0) return Fail(errno, "sync " + target_ + "; check free space and retry");
+  if (temp_.empty()) RETURN_IF_ERROR(LinkTemp());
   RETURN_IF_ERROR(CloseFd(&fd_, target_));
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     return Fail(errno, "rename " + temp_ + " to " + target_);

@@ -7,9 +7,9 @@
 //    link shows the new content; the content is fetched completely into an
 //    unlinked scratch file first, so a failed get leaves the old one;
 //  - any other regular file (or a new one) is replaced atomically: a
-//    temporary file in the same directory, fsync, rename over, fsync of the
-//    directory. A replaced file keeps its mode (and owner, where permitted);
-//    a new one gets 0666 & ~umask.
+//    temporary file in the same directory (O_TMPFILE, named only once it is
+//    complete), fsync, rename over, fsync of the directory. A replaced file keeps its mode (and
+//    owner, where permitted); a new one gets 0666 & ~umask.
 // Until Commit() nothing at PATH has changed (except bytes already sent into
 // a device or fifo); the destructor removes any temporary file.
 #pragma once
@@ -42,11 +42,13 @@ class OutputFile {
   enum class Mode { kReplace, kInPlace, kStream };
   OutputFile(Mode mode, std::string target) : mode_(mode), target_(std::move(target)) {}
   Status CreateTemp(const std::string& dir, bool unlinked);
+  std::string TempName(const std::string& dir, const std::string& suffix) const;
+  Status LinkTemp();
   Status CopyInPlace(int64_t mtime_ns);
 
   Mode mode_;
   std::string target_;  // the file written (symlinks resolved)
-  std::string temp_;    // kReplace: temporary name to rename over target_
+  std::string temp_;    // kReplace: name of the temporary (empty while it has none)
   int fd_ = -1;
   uint32_t keep_mode_ = 0;  // kReplace of an existing file: its mode bits
   bool keep_owner_ = false;
