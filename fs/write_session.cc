@@ -15,7 +15,7 @@ constexpr uint64_t kBlock = WriteSession::kBlock;
 uint64_t AlignDown(uint64_t x) { return x - x % kBlock; }
 uint64_t AlignUp(uint64_t x) { return AlignDown(x + kBlock - 1); }
 
-// A buffer of zeros for writing zeros into partial blocks.
+// A buffer of zeros (ZeroRange writes it into partial blocks).
 const std::string& ZeroBuffer() {
   static const std::string* zeros = new std::string(1 << 20, '\0');
   return *zeros;
