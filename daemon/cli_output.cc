@@ -59,37 +59,45 @@ Status SetMtime(int fd, int64_t mtime_ns) {
 }  // namespace
 
 Result<std::unique_ptr<OutputFile>> OutputFile::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string target, FollowLinks(path));
   struct stat st;
-  if (::stat(target.c_str(), &st) != 0) {
-    if (errno != ENOENT) return Fail(errno, "stat " + target);
-    std::unique_ptr<OutputFile> out(new OutputFile(Mode::kReplace, target));
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Fail(errno, "stat " + path);
+    // Nothing there, or a dangling symlink: create the file it names.
+    ASSIGN_OR_RETURN(std::string target, FollowLinks(path));
     mode_t mask = ::umask(0);
     ::umask(mask);
-    out->keep_mode_ = 0666 & ~mask;
-    RETURN_IF_ERROR(out->CreateTemp(DirOf(target), /*unlinked=*/false));
-    return out;
+    return OpenReplace(target, 0666 & ~mask, nullptr);
   }
   if (S_ISDIR(st.st_mode)) {
-    return Status::IsDir(target + " is a directory; give a file name, e.g. -o " + target + "/NAME");
+    return Status::IsDir(path + " is a directory; give a file name, e.g. -o " + path + "/NAME");
   }
-  if (!S_ISREG(st.st_mode)) {  // a device, fifo or socket: write into it
-    std::unique_ptr<OutputFile> out(new OutputFile(Mode::kStream, target));
-    out->fd_ = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
-    if (out->fd_ < 0) return Fail(errno, "open " + target + " for writing");
+  if (!S_ISREG(st.st_mode)) {
+    // A device, fifo or socket: written into. The kernel follows the links
+    // (also /dev/stdout's, which name no path).
+    std::unique_ptr<OutputFile> out(new OutputFile(Mode::kStream, path));
+    out->fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (out->fd_ < 0) return Fail(errno, "open " + path + " for writing");
     return out;
   }
+  ASSIGN_OR_RETURN(std::string target, FollowLinks(path));
   if (st.st_nlink > 1) {
     std::unique_ptr<OutputFile> out(new OutputFile(Mode::kInPlace, target));
     if (::access(target.c_str(), W_OK) != 0) return Fail(errno, "open " + target + " for writing");
     RETURN_IF_ERROR(out->CreateTemp(DirOf(target), /*unlinked=*/true));
     return out;
   }
+  return OpenReplace(target, st.st_mode & 07777, &st);
+}
+
+Result<std::unique_ptr<OutputFile>> OutputFile::OpenReplace(const std::string& target,
+                                                            uint32_t mode, const struct stat* old) {
   std::unique_ptr<OutputFile> out(new OutputFile(Mode::kReplace, target));
-  out->keep_mode_ = st.st_mode & 07777;
-  out->keep_owner_ = true;
-  out->uid_ = st.st_uid;
-  out->gid_ = st.st_gid;
+  out->keep_mode_ = mode;
+  if (old) {
+    out->keep_owner_ = true;
+    out->uid_ = old->st_uid;
+    out->gid_ = old->st_gid;
+  }
   RETURN_IF_ERROR(out->CreateTemp(DirOf(target), /*unlinked=*/false));
   return out;
 }

@@ -2,7 +2,7 @@
 //  - a symlink is followed (a chain of them too); one that dangles gets its
 //    target created, as POSIX cp does (GNU cp refuses by default);
 //  - a character device, fifo or socket is written into as it is (-o /dev/null
-//    stays a device);
+//    stays a device; -o /dev/stdout writes into a pipe);
 //  - a regular file with other hard links is overwritten in place, so every
 //    link shows the new content; the content is fetched completely into an
 //    unlinked scratch file first, so a failed get leaves the old one;
@@ -13,6 +13,8 @@
 // Until Commit() nothing at PATH has changed (except bytes already sent into
 // a device or fifo); the destructor removes any temporary file.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <memory>
@@ -41,6 +43,10 @@ class OutputFile {
  private:
   enum class Mode { kReplace, kInPlace, kStream };
   OutputFile(Mode mode, std::string target) : mode_(mode), target_(std::move(target)) {}
+  // kReplace of `target`: the new file gets `mode` and, if `old` (the file
+  // replaced) is given, its owner where permitted.
+  static Result<std::unique_ptr<OutputFile>> OpenReplace(const std::string& target, uint32_t mode,
+                                                         const struct stat* old);
   Status CreateTemp(const std::string& dir, bool unlinked);
   std::string TempName(const std::string& dir, const std::string& suffix) const;
   Status LinkTemp();

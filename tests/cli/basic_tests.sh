@@ -303,6 +303,9 @@ t_get_output_like_cp() {
     kill "$reader" 2>/dev/null
     wait "$reader" 2>/dev/null
   fi
+  # /dev/stdout links to a pipe here (a name that is no path): written into.
+  "$KATAMARI" -b "$B" get doc -o /dev/stdout | cat >"$W/piped" || fail "get -o /dev/stdout"
+  expect_same_file "$W/piped" "$W/v1" "-o /dev/stdout into a pipe"
   compgen -G "$W/.*katamari-*" >/dev/null && fail "get -o left a temporary file"
   compgen -G "$W/d/.*katamari-*" >/dev/null && fail "get -o left a temporary file in d/"
   true
