@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "store/bucket.h"
 #include "store/bucket_internal.h"
@@ -185,6 +186,17 @@ class BlockSet {
   std::map<uint64_t, uint64_t> r_;
 };
 
+// Buffers for a batch of blocks, one set per thread (the FUSE workers), not
+// per open file: a file open for writing costs no memory until it is used.
+struct BatchBuffers {
+  char plain[kBatch * kBlock];
+  char slots[kBatch * kSlot];
+};
+BatchBuffers& Scratch() {
+  thread_local std::unique_ptr<BatchBuffers> buffers = std::make_unique<BatchBuffers>();
+  return *buffers;
+}
+
 // Encrypted buckets: block i lives sealed in the slot at i * kSlot.
 class SealedStagingFile : public StagingFile {
  public:
@@ -192,7 +204,6 @@ class SealedStagingFile : public StagingFile {
       : fd_(std::move(fd)), what_(std::move(what)), key_(std::move(key)) {
     file_id_ = key_->next_file.fetch_add(1);
   }
-  ~SealedStagingFile() override { crypto::Wipe(plain_.data(), plain_.size()); }
 
   Status Read(uint64_t off, size_t n, char* buf) override;
   Status Write(uint64_t off, std::string_view data) override;
@@ -203,7 +214,7 @@ class SealedStagingFile : public StagingFile {
  private:
   // Opens blocks [first, first+count) (all sealed) into `out`.
   Status OpenBlocks(uint64_t first, uint64_t count, char* out);
-  // Seals plain_'s first `count` blocks as blocks first.. and writes them.
+  // Seals the scratch plaintext's first `count` blocks as blocks first.. and writes them.
   Status SealBlocks(uint64_t first, uint64_t count);
   // Plaintext of one block into `out` (zeros if it was never sealed).
   Status LoadBlock(uint64_t index, char* out) {
@@ -223,14 +234,12 @@ class SealedStagingFile : public StagingFile {
   const std::shared_ptr<StagingKey> key_;
   uint64_t file_id_ = 0;
   BlockSet sealed_;
-  std::string plain_ = std::string(kBatch * kBlock, '\0');  // scratch plaintext
-  std::string slots_ = std::string(kBatch * kSlot, '\0');   // scratch sealed slots
 };
 
 Status SealedStagingFile::OpenBlocks(uint64_t first, uint64_t count, char* out) {
-  RETURN_IF_ERROR(PreadFull(fd_.get(), first * kSlot, count * kSlot, slots_.data(), what_));
+  RETURN_IF_ERROR(PreadFull(fd_.get(), first * kSlot, count * kSlot, Scratch().slots, what_));
   for (uint64_t k = 0; k < count; ++k) {
-    const char* slot = slots_.data() + k * kSlot;
+    const char* slot = Scratch().slots + k * kSlot;
     std::string_view sealed(slot + crypto::kNonceSize, kBlock + crypto::kTagSize);
     if (!crypto::GcmOpen(key_->key, reinterpret_cast<const uint8_t*>(slot), Aad(first + k), sealed,
                          out + k * kBlock)) {
@@ -245,15 +254,15 @@ Status SealedStagingFile::OpenBlocks(uint64_t first, uint64_t count, char* out) 
 
 Status SealedStagingFile::SealBlocks(uint64_t first, uint64_t count) {
   for (uint64_t k = 0; k < count; ++k) {
-    char* slot = slots_.data() + k * kSlot;
+    char* slot = Scratch().slots + k * kSlot;
     std::memset(slot, 0, crypto::kNonceSize);
     PutU64(slot, key_->next_nonce.fetch_add(1));
     crypto::GcmSeal(key_->key, reinterpret_cast<const uint8_t*>(slot), Aad(first + k),
-                    std::string_view(plain_.data() + k * kBlock, kBlock),
+                    std::string_view(Scratch().plain + k * kBlock, kBlock),
                     slot + crypto::kNonceSize);
   }
-  RETURN_IF_ERROR(
-      PwriteFull(fd_.get(), first * kSlot, std::string_view(slots_.data(), count * kSlot), what_));
+  RETURN_IF_ERROR(PwriteFull(fd_.get(), first * kSlot,
+                             std::string_view(Scratch().slots, count * kSlot), what_));
   sealed_.Add(first, first + count);
   return Status::OK();
 }
@@ -273,8 +282,8 @@ Status SealedStagingFile::Read(uint64_t off, size_t n, char* buf) {
     } else if (from == i * kBlock && to == (i + count) * kBlock) {
       RETURN_IF_ERROR(OpenBlocks(i, count, dst));  // whole blocks: straight into buf
     } else {
-      RETURN_IF_ERROR(OpenBlocks(i, count, plain_.data()));
-      std::memcpy(dst, plain_.data() + (from - i * kBlock), to - from);
+      RETURN_IF_ERROR(OpenBlocks(i, count, Scratch().plain));
+      std::memcpy(dst, Scratch().plain + (from - i * kBlock), to - from);
     }
     i += count;
   }
@@ -289,11 +298,11 @@ Status SealedStagingFile::Write(uint64_t off, std::string_view data) {
     uint64_t from = std::max(off, i * kBlock), to = std::min(end, (i + count) * kBlock);
     // Partly written blocks keep the rest of their bytes.
     bool head = from > i * kBlock, tail = to < (i + count) * kBlock;
-    if (head) RETURN_IF_ERROR(LoadBlock(i, plain_.data()));
+    if (head) RETURN_IF_ERROR(LoadBlock(i, Scratch().plain));
     if (tail && !(head && count == 1)) {
-      RETURN_IF_ERROR(LoadBlock(i + count - 1, plain_.data() + (count - 1) * kBlock));
+      RETURN_IF_ERROR(LoadBlock(i + count - 1, Scratch().plain + (count - 1) * kBlock));
     }
-    std::memcpy(plain_.data() + (from - i * kBlock), data.data() + (from - off), to - from);
+    std::memcpy(Scratch().plain + (from - i * kBlock), data.data() + (from - off), to - from);
     RETURN_IF_ERROR(SealBlocks(i, count));
     i += count;
   }
@@ -316,8 +325,8 @@ Status SealedStagingFile::Punch(uint64_t off, uint64_t len) {
 Status SealedStagingFile::Truncate(uint64_t size) {
   uint64_t keep = AlignUp(size) / kBlock;
   if (size % kBlock != 0 && sealed_.Contains(size / kBlock)) {
-    RETURN_IF_ERROR(LoadBlock(size / kBlock, plain_.data()));
-    std::memset(plain_.data() + size % kBlock, 0, kBlock - size % kBlock);
+    RETURN_IF_ERROR(LoadBlock(size / kBlock, Scratch().plain));
+    std::memset(Scratch().plain + size % kBlock, 0, kBlock - size % kBlock);
     RETURN_IF_ERROR(SealBlocks(size / kBlock, 1));
   }
   sealed_.Remove(keep, UINT64_MAX);
