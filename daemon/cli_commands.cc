@@ -11,6 +11,7 @@
 #include <string>
 
 #include "daemon/cli_keys.h"
+#include "daemon/cli_output.h"
 
 namespace katamari::cli {
 namespace {
@@ -35,22 +36,6 @@ class UniqueFd {
 
  private:
   int fd_;
-};
-
-// Removes a temporary output file unless Keep() was called: a failed `get -o`
-// leaves no partial file behind.
-class TempFileGuard {
- public:
-  explicit TempFileGuard(std::string path) : path_(std::move(path)) {}
-  ~TempFileGuard() {
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  TempFileGuard(const TempFileGuard&) = delete;
-  TempFileGuard& operator=(const TempFileGuard&) = delete;
-  void Keep() { path_.clear(); }
-
- private:
-  std::string path_;
 };
 
 int64_t TimespecNs(const struct timespec& ts) {
@@ -96,50 +81,22 @@ std::string Describe(const std::string& key, const VersionSelector& sel) {
   return key;
 }
 
-// Writes version `info` of `key` into `path` through a temporary file in the
-// same directory, renamed into place only when complete.
+// Writes version `info` of `key` to `path` as cp(1) would (cli_output.h):
+// PATH changes only once every byte has arrived.
 int GetToFile(Bucket& bucket, const std::string& key, const VersionInfo& info,
               const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmpl = (slash == std::string::npos ? "" : dir) + "." + base + ".katamari-XXXXXX";
-  UniqueFd fd(mkostemp(tmpl.data(), O_CLOEXEC));
-  if (fd.get() < 0) {
-    int err = errno;
-    PrintError("cannot create a temporary file in " + dir + " for " + path + ": " + Errno(err),
-               "check that the directory exists and is writable");
-    return kExitFailure;
-  }
-  TempFileGuard guard(tmpl);
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd.get(), 0666 & ~mask);
-
+  const std::string context = "get " + key + "@" + std::to_string(info.version.value);
+  auto out = OutputFile::Open(path);
+  if (!out.ok()) return ReportStatus(context + " -o " + path, out.status());
   Progress progress("get " + key, info.size);
-  FdSink sink(fd.get(), path);
+  FdSink sink((*out)->fd(), (*out)->what());
   VersionSelector exact;
   exact.version = info.version;
   Status st = bucket.Get(key, exact, sink, progress.Fn());
   progress.Finish();
-  if (!st.ok()) return ReportStatus("get " + key + "@" + std::to_string(info.version.value), st);
-
-  struct timespec times[2];
-  times[0].tv_sec = times[1].tv_sec = info.mtime_ns / kNsPerSec;
-  times[0].tv_nsec = times[1].tv_nsec = info.mtime_ns % kNsPerSec;
-  futimens(fd.get(), times);
-  if (::close(fd.release()) != 0) {
-    int err = errno;
-    PrintError("write " + path + ": " + Errno(err), "check free space and retry");
-    return kExitFailure;
-  }
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    PrintError("rename " + tmpl + " to " + path + ": " + Errno(err),
-               "check that " + path + " is not a directory");
-    return kExitFailure;
-  }
-  guard.Keep();
+  if (!st.ok()) return ReportStatus(context, st);
+  st = (*out)->Commit(info.mtime_ns);
+  if (!st.ok()) return ReportStatus(context + " -o " + path, st);
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "daemon/cli_commands.h"
+#include "daemon/cli_names.h"
 #include "daemon/cli_terminal.h"
 
 namespace katamari::cli {
@@ -59,7 +60,7 @@ Json SlotJson(const KeySlotInfo& s) {
   Json j;
   j["slot"] = s.id;
   j["kind"] = s.problem.empty() ? Json(KindName(s.kind)) : Json(nullptr);
-  j["label"] = s.label;
+  PutName(j, "label", s.label);
   PutTime(j, "created", s.created_ns);
   if (s.kind == KeySlotInfo::Kind::kPassphrase && s.problem.empty()) {
     j["scrypt"] = {{"n", s.scrypt_n}, {"r", s.scrypt_r}, {"p", s.scrypt_p}};
@@ -77,7 +78,7 @@ void PrintSlots(const std::vector<KeySlotInfo>& slots) {
   for (const KeySlotInfo& s : slots) {
     table.Add({std::to_string(s.id), s.problem.empty() ? KindName(s.kind) : "damaged",
                FormatTime(s.created_ns), ScryptText(s), s.in_use ? "yes" : "-",
-               s.label.empty() ? "-" : s.label});
+               s.label.empty() ? "-" : NameForStdout(s.label)});
   }
   table.Print(std::cout);
   for (const KeySlotInfo& s : slots) {

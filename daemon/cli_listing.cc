@@ -1,10 +1,12 @@
 // ls, versions, fsck, gc, stats: the commands that report. Each prints an
 // aligned table for people or, with --json, stable field names for scripts.
+// Names go through cli_names.h: quoted on a terminal, raw into pipes.
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "daemon/cli_commands.h"
+#include "daemon/cli_names.h"
 
 namespace katamari::cli {
 namespace {
@@ -29,7 +31,7 @@ Json VersionJson(const VersionInfo& v) {
 
 Json ListingJson(const FileListing& f) {
   Json j;
-  j["key"] = f.key;
+  PutName(j, "key", f.key);
   j["deleted"] = f.deleted;
   j["size"] = f.latest ? f.latest->size : f.attr.size;
   j["versions"] = f.version_count;
@@ -106,7 +108,7 @@ int RunLs(const GlobalOptions& g, const LsArgs& a) {
   for (const FileListing& f : *files) {
     const VersionInfo* v = f.latest ? &*f.latest : nullptr;
     std::vector<std::string> row = {
-        f.key,
+        NameForStdout(f.key),
         std::to_string(v ? v->size : f.attr.size),
         std::to_string(f.version_count),
         v ? std::to_string(v->version.value) : "-",
@@ -167,8 +169,13 @@ int RunFsck(const GlobalOptions& g, bool json) {
     j["damaged"] = r.damaged;
     PrintJson(j);
   } else {
-    for (const std::string& p : r.problems) std::cout << "problem: " << p << "\n";
-    for (const std::string& d : r.damaged) std::cout << "damaged: " << d << "\n";
+    // Both name files: quoted on a terminal as ls quotes names.
+    for (const std::string& p : r.problems) {
+      std::cout << "problem: " << NameForStdout(p) << "\n";
+    }
+    for (const std::string& d : r.damaged) {
+      std::cout << "damaged: " << NameForStdout(d) << "\n";
+    }
     std::cout << "checked " << r.versions_checked << " versions, " << r.chunks_checked
               << " chunks (" << FormatBytes(r.bytes_checked) << ")";
     if (r.orphan_chunks > 0) {

@@ -69,7 +69,9 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   auto* get = app.add_subcommand("get", "write a version of KEY to stdout or -o FILE");
   get->add_option("key", a.get.key, "key")->required();
   AddSelector(get, &a.get.sel, "get");
-  get->add_option("-o,--output", a.get.output, "write to FILE (atomically) instead of stdout");
+  get->add_option("-o,--output", a.get.output,
+                  "write to FILE as cp would (a regular file is replaced atomically, a "
+                  "symlink followed, a device or fifo written into) instead of stdout");
 
   auto* rm = app.add_subcommand("rm", "delete KEY (history kept), one version, or all of it");
   rm->add_option("key", a.rm.key, "key")->required();

@@ -53,7 +53,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
     ASSIGN_OR_RETURN(base.reader, bucket_.OpenVersion(target, a.current_version));
     base.size = base.reader->info().size;
   }
-  auto fresh = std::make_shared<WriteSession>(bucket_.StagingDir(), what, std::move(base));
+  auto fresh = std::make_shared<WriteSession>(bucket_, what, std::move(base));
   fresh->AllowStreaming(&bucket_, target);
   std::lock_guard lock(n->mu);
   if (!n->session) {

@@ -1,10 +1,5 @@
 #include "fs/write_session.h"
 
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -20,7 +15,7 @@ constexpr uint64_t kBlock = WriteSession::kBlock;
 uint64_t AlignDown(uint64_t x) { return x - x % kBlock; }
 uint64_t AlignUp(uint64_t x) { return AlignDown(x + kBlock - 1); }
 
-// A buffer of zeros for punching holes where the staging file system cannot.
+// A buffer of zeros (ZeroRange writes it into partial blocks).
 const std::string& ZeroBuffer() {
   static const std::string* zeros = new std::string(1 << 20, '\0');
   return *zeros;
@@ -50,8 +45,8 @@ class WriteSession::MergedSource : public ByteSource {
   uint64_t pos_ = 0;
 };
 
-WriteSession::WriteSession(std::string staging_dir, std::string what, Base base)
-    : staging_dir_(std::move(staging_dir)), what_(std::move(what)), base_(std::move(base)) {
+WriteSession::WriteSession(Bucket& bucket, std::string what, Base base)
+    : bucket_(bucket), what_(std::move(what)), base_(std::move(base)) {
   base_valid_ = base_.reader ? base_.size : 0;
   size_ = base_.size;
   sequential_ = base_.size == 0;
@@ -122,15 +117,8 @@ void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
 void WriteSession::MarkDirty() { dirty_ = true; }
 
 Status WriteSession::EnsureStagingLocked() {
-  if (fd_.valid()) return Status::OK();
-  std::string path = staging_dir_ + "/session-XXXXXX";
-  int fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd < 0) {
-    return Status::FromErrno(errno, "create staging file in " + staging_dir_ + " for " + what_);
-  }
-  fd_.Reset(fd);
-  // Unlinked at once: the data lives exactly as long as the session.
-  ::unlink(path.c_str());
+  if (staging_) return Status::OK();
+  ASSIGN_OR_RETURN(staging_, bucket_.OpenStaging(what_));
   return Status::OK();
 }
 
@@ -155,18 +143,7 @@ Result<size_t> WriteSession::ReadLocked(uint64_t off, size_t n, char* buf) {
 }
 
 Status WriteSession::ReadStagingLocked(uint64_t off, size_t n, char* buf) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::pread(fd_.get(), buf + done, n - done, static_cast<off_t>(off + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read staging data of " + what_);
-    }
-    if (r == 0) break;  // a hole past the staging file's end reads as zeros
-    done += static_cast<size_t>(r);
-  }
-  std::memset(buf + done, 0, n - done);
-  return Status::OK();
+  return staging_->Read(off, n, buf);
 }
 
 Status WriteSession::ReadUnstagedLocked(uint64_t off, size_t n, char* buf) {
@@ -185,17 +162,7 @@ Status WriteSession::ReadUnstagedLocked(uint64_t off, size_t n, char* buf) {
 }
 
 Status WriteSession::PwriteStagingLocked(uint64_t off, std::string_view data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t r = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
-                         static_cast<off_t>(off + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write staging data of " + what_);
-    }
-    done += static_cast<size_t>(r);
-  }
-  return Status::OK();
+  return staging_->Write(off, data);
 }
 
 // A write covering part of a block that is not staged yet: copy the rest of
@@ -260,9 +227,7 @@ Status WriteSession::Truncate(uint64_t size) {
     staged_.TruncateTo(AlignUp(size));
     // Cutting the staging file zeroes what lies beyond the new size, so a
     // later extension reads zeros there as POSIX requires.
-    if (fd_.valid() && ::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
-      return Status::FromErrno(errno, "truncate staging data of " + what_);
-    }
+    if (staging_) RETURN_IF_ERROR(staging_->Truncate(size));
   }
   size_ = size;
   Touch(size != 0);
@@ -270,18 +235,7 @@ Status WriteSession::Truncate(uint64_t size) {
 }
 
 Status WriteSession::PunchStagingLocked(uint64_t off, uint64_t len) {
-  if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  static_cast<off_t>(off), static_cast<off_t>(len)) == 0) {
-    return Status::OK();
-  }
-  if (errno != EOPNOTSUPP) return Status::FromErrno(errno, "punch staging data of " + what_);
-  const std::string& zeros = ZeroBuffer();
-  for (uint64_t pos = off; pos < off + len;) {
-    size_t piece = static_cast<size_t>(std::min<uint64_t>(zeros.size(), off + len - pos));
-    RETURN_IF_ERROR(PwriteStagingLocked(pos, std::string_view(zeros.data(), piece)));
-    pos += piece;
-  }
-  return Status::OK();
+  return staging_->Punch(off, len);
 }
 
 Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
@@ -375,7 +329,7 @@ void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInf
   base_.mtime_ns = info.mtime_ns;
   base_valid_ = info.size;
   staged_.Clear();
-  if (fd_.valid() && ::ftruncate(fd_.get(), 0) != 0) fd_.Reset();
+  if (staging_ && !staging_->Truncate(0).ok()) staging_.reset();
 }
 
 std::optional<VersionNo> WriteSession::provisional_version() const {

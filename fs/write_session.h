@@ -4,8 +4,8 @@
 // read of that inode goes through it while it exists, so all descriptors and
 // processes see the same bytes. The session is the file as it will be
 // committed: a base version (read through a VersionReader, possibly none)
-// overlaid by ranges written since, which live in a sparse staging file in
-// the bucket's staging directory. Only an IntervalSet of staged ranges is kept
+// overlaid by ranges written since, which live in a StagingFile of the bucket
+// (store/bucket.h: sparse, unlinked, sealed on an encrypted bucket). Only an IntervalSet of staged ranges is kept
 // in memory (ranges are aligned to kBlock), so memory stays bounded whatever
 // the file size; disk use is what was written.
 //
@@ -37,14 +37,13 @@
 
 #include "fs/interval_set.h"
 #include "fs/stream_commit.h"
-#include "fs/unique_fd.h"
 #include "store/bucket.h"
 
 namespace katamari::fs {
 
 class WriteSession {
  public:
-  static constexpr uint64_t kBlock = 4096;
+  static constexpr uint64_t kBlock = StagingFile::kBlock;
   static constexpr uint64_t kStreamThreshold = 4 << 20;
 
   struct Base {
@@ -54,8 +53,9 @@ class WriteSession {
     int64_t mtime_ns = 0;
   };
 
-  // `staging_dir` must exist; `what` names the file in messages ("a/b.txt").
-  WriteSession(std::string staging_dir, std::string what, Base base);
+  // Stages in bucket.OpenStaging() (the bucket must outlive the session);
+  // `what` names the file in messages ("a/b.txt").
+  WriteSession(Bucket& bucket, std::string what, Base base);
   ~WriteSession();
   WriteSession(const WriteSession&) = delete;
   WriteSession& operator=(const WriteSession&) = delete;
@@ -123,11 +123,11 @@ class WriteSession {
   Result<std::optional<VersionInfo>> FinishStreamLocked(Bucket& bucket, InodeId target);
   void RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info);
 
-  const std::string staging_dir_;
+  Bucket& bucket_;
   const std::string what_;
 
   mutable std::mutex mu_;
-  UniqueFd fd_;             // staging file (unlinked); invalid until the first change
+  std::unique_ptr<StagingFile> staging_;  // null until the first change
   Base base_;               // guarded by mu_
   uint64_t base_valid_ = 0; // bytes of base still visible (shrinks on truncate)
   IntervalSet staged_;      // block-aligned ranges held by the staging file

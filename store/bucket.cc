@@ -122,7 +122,10 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   s.read_only = opts.read_only;
   s.catalog = std::move(*cat);
   // Unlock before anything is written: a wrong key changes nothing.
-  if (s.catalog->settings().encrypted) RETURN_IF_ERROR(UnlockBucket(s, dir, opts.key));
+  if (s.catalog->settings().encrypted) {
+    RETURN_IF_ERROR(UnlockBucket(s, dir, opts.key));
+    s.staging_key = MakeStagingKey();
+  }
   BucketSettings set = s.catalog->settings();
   if (opts.compression || opts.level) {
     Codec c = opts.compression.value_or(set.compression);

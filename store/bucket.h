@@ -184,6 +184,31 @@ class VersionReader {
   virtual Status ReadAt(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
 };
 
+// Scratch space for the uncommitted blocks of one file open for writing
+// (fs/write_session.h): an unlinked sparse file in the bucket's staging/
+// directory, gone when closed (after kill -9 too: nothing is recovered from
+// it). On an encrypted bucket every kBlock block is sealed (AES-256-GCM)
+// under a key made when the Bucket was opened and never written anywhere, so
+// the disk holds no plaintext and what a crash leaves is unreadable
+// (docs/encryption.md, "Staging"). Never written ranges read as zeros and
+// take no space.
+//
+// Thread-compatible: one caller at a time (WriteSession holds its mutex).
+class StagingFile {
+ public:
+  static constexpr uint64_t kBlock = 4096;
+  virtual ~StagingFile() = default;
+  // Exactly n bytes at off; ranges never written, punched or cut read as
+  // zeros. Corruption (EIO) if a sealed block does not open: never wrong bytes.
+  virtual Status Read(uint64_t off, size_t n, char* buf) = 0;
+  virtual Status Write(uint64_t off, std::string_view data) = 0;
+  // [off, off+len) reads as zeros; whole blocks inside give their space back.
+  virtual Status Punch(uint64_t off, uint64_t len) = 0;
+  // Everything at and beyond `size` reads as zeros and its space is freed.
+  virtual Status Truncate(uint64_t size) = 0;
+  virtual bool sealed() const = 0;  // encrypted bucket: blocks are sealed
+};
+
 class Bucket {
  public:
   struct OpenOptions {
@@ -226,6 +251,9 @@ class Bucket {
   const BucketSettings& settings() const;
   bool encrypted() const { return settings().encrypted; }
   std::string StagingDir() const;  // dir/staging: private scratch for write sessions
+  // A new, empty staging file in StagingDir() (sealed on an encrypted
+  // bucket). `what` names the file being written in errors.
+  Result<std::unique_ptr<StagingFile>> OpenStaging(std::string what);
   Status Sync();                   // everything committed survives a power cut
 
   // ---- key API. Keys are relative '/'-separated paths ("docs/a.txt").

@@ -36,6 +36,8 @@ class GcLock {
   int fd_ = -1;
 };
 
+struct StagingKey;
+
 struct Bucket::Shared {
   Env* env = nullptr;
   std::string dir;  // the bucket directory
@@ -56,7 +58,16 @@ struct Bucket::Shared {
   std::mutex quarantine_mu;
   std::mutex suspect_mu;
   std::set<ChunkId> suspect_chunks;
+  // Encrypted buckets: the ephemeral key that seals staging files
+  // (staging_file.cc); made at Open, held only in memory.
+  std::shared_ptr<StagingKey> staging_key;
 };
+
+// A fresh staging key (random) and a staging file in `dir`: sealed under
+// `key`, or plain if key is null (staging_file.cc).
+std::shared_ptr<StagingKey> MakeStagingKey();
+Result<std::unique_ptr<StagingFile>> OpenStagingFile(const std::string& dir, std::string what,
+                                                     std::shared_ptr<StagingKey> key);
 
 // Bucket::Create's body (bucket.cc): directory, chunks/, staging/ and the
 // catalog, which for an encrypted bucket gets `first_key_slot` in its

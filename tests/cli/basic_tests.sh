@@ -247,3 +247,122 @@ t_man_page_options() {
     done
   done
 }
+
+# get -o writes the way cp(1) does: a device or fifo is written into, a
+# symlink followed, hard links keep sharing the content, a single-linked
+# file is replaced atomically keeping its mode.
+t_get_output_like_cp() {
+  ok k init || return
+  text_file "$W/v1" 50000 1
+  ok k put doc "$W/v1" || return
+  if is_root; then
+    # A private copy of /dev/null first: the old behaviour replaced the device.
+    mknod -m 666 "$W/null" c 1 3
+    ok k get doc -o "$W/null"
+    [ -c "$W/null" ] || fail "-o a character device replaced it with a $(stat -c %F "$W/null")"
+  fi
+  if ! is_root || [ -c "$W/null" ]; then
+    ok k get doc -o /dev/null
+    [ -c /dev/null ] || fail "-o /dev/null: /dev/null is no longer a character device"
+  fi
+
+  echo old >"$W/target.txt"
+  ln -s target.txt "$W/link"
+  mkdir "$W/d" && ln -s ../link "$W/d/link2"  # a chain, relative to each link
+  ok k get doc -o "$W/d/link2"
+  [ -L "$W/link" ] && [ -L "$W/d/link2" ] || fail "-o a symlink replaced the link"
+  expect_same_file "$W/target.txt" "$W/v1" "-o a symlink writes its target"
+  ln -s created.txt "$W/dangling"
+  ok k get doc -o "$W/dangling"
+  [ -L "$W/dangling" ] || fail "-o a dangling symlink replaced the link"
+  expect_same_file "$W/created.txt" "$W/v1" "-o a dangling symlink creates its target"
+
+  echo old >"$W/h1"
+  ln "$W/h1" "$W/h2"
+  ok k get doc -o "$W/h1"
+  expect_same_file "$W/h2" "$W/v1" "the other hard link shares the new content"
+  expect_eq "$(stat -c %h "$W/h1")" 2 "link count after -o a hard-linked file"
+
+  echo old >"$W/private"
+  chmod 640 "$W/private"
+  ok k get doc -o "$W/private"
+  expect_same_file "$W/private" "$W/v1" "-o an existing file"
+  expect_eq "$(stat -c %a "$W/private")" 640 "a replaced file keeps its mode"
+  (umask 027 && k get doc -o "$W/new") || fail "get -o a new file"
+  expect_eq "$(stat -c %a "$W/new")" 640 "a new file gets 0666 & ~umask"
+
+  mkfifo "$W/fifo"
+  timeout 60 cat "$W/fifo" >"$W/fifo.out" &
+  local reader=$!
+  ok k get doc -o "$W/fifo"
+  if [ -p "$W/fifo" ]; then
+    wait "$reader" || fail "the reader of the fifo failed"
+    expect_same_file "$W/fifo.out" "$W/v1" "-o a fifo writes into it"
+  else
+    fail "-o a fifo replaced it with a $(stat -c %F "$W/fifo")"
+    kill "$reader" 2>/dev/null
+    wait "$reader" 2>/dev/null
+  fi
+  # A link to /proc/self/fd/1 (as /dev/stdout is) names a pipe here, which
+  # has no path: written into. (A private link: the old behaviour, run as
+  # root, replaced the link, and must not replace the real /dev/stdout.)
+  ln -s /proc/self/fd/1 "$W/stdout"
+  "$KATAMARI" -b "$B" get doc -o "$W/stdout" | cat >"$W/piped" || fail "get -o a link to stdout"
+  expect_same_file "$W/piped" "$W/v1" "-o a link to stdout (a pipe)"
+  [ -L "$W/stdout" ] || fail "-o a link to stdout replaced the link"
+  compgen -G "$W/.*katamari-*" >/dev/null && fail "get -o left a temporary file"
+  compgen -G "$W/d/.*katamari-*" >/dev/null && fail "get -o left a temporary file in d/"
+  true
+}
+
+# ls on a terminal quotes names with control bytes or bytes that are not UTF-8
+# as GNU ls does there (shell-escape); into a pipe names stay raw; --json is
+# exact (base64 beside a name that is not UTF-8).
+t_ls_quotes_names_on_a_terminal() {
+  ok k init || return
+  echo x >"$W/x"
+  local nl esc bad
+  nl=$(printf 'a\nb')
+  esc=$(printf '\033[2Jred')
+  bad=$(printf 'caf\xe9')
+  for key in "$nl" "$esc" "$bad" "it's" "café" plain; do
+    ok k put "$key" "$W/x" || return
+  done
+  python3 "$HERE/on_terminal.py" -- "$KATAMARI" -b "$B" ls >"$W/tty" 2>&1 ||
+    fail "ls on a terminal failed: $(cat "$W/tty")"
+  grep -qF -- "'a'\$'\\n''b'" "$W/tty" || fail "ls on a terminal: newline not quoted: $(cat -A "$W/tty")"
+  grep -qF -- "''\$'\\033''[2Jred'" "$W/tty" || fail "ls on a terminal: escape not quoted"
+  grep -qF -- "'caf'\$'\\351'" "$W/tty" || fail "ls on a terminal: bad UTF-8 not quoted"
+  grep -q $'\033' "$W/tty" && fail "ls on a terminal printed a raw escape byte"
+  grep -q "^it's " "$W/tty" || fail "ls on a terminal quoted a name without control bytes"
+  grep -q "^café " "$W/tty" || fail "ls on a terminal quoted a printable UTF-8 name"
+  # The quoted form is what a shell reads back as the name.
+  local quoted
+  quoted=$(grep -oF -- "'a'\$'\\n''b'" "$W/tty" | head -1)
+  expect_eq "$(eval "printf %s $quoted")" "$nl" "the quoted name read back by the shell"
+
+  ok k ls
+  grep -qF "$esc" "$W/out" || fail "ls into a pipe must print names as they are"
+  grep -q "^caf"$'\xe9'" " "$W/out" || fail "ls into a pipe changed the bytes of a name"
+  ok k ls --json
+  python3 - "$W/out" "$nl" "$esc" <<'PY' || fail "ls --json is not exact"
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+keys = {e["key"]: e for e in d}
+assert sys.argv[2] in keys and sys.argv[3] in keys, keys.keys()
+bad = [e for e in d if "key_base64" in e]
+assert len(bad) == 1 and base64.b64decode(bad[0]["key_base64"]) == b"caf\xe9", bad
+assert bad[0]["key"] == "caf\ufffd", bad
+assert not any("key_base64" in e for e in d if e["key"] != "caf\ufffd")
+PY
+  # Key slot labels are names too.
+  head -c 32 /dev/urandom >"$W/key" && chmod 600 "$W/key"
+  head -c 32 /dev/urandom >"$W/key2" && chmod 600 "$W/key2"
+  ok "$KATAMARI" -b "$W/vault" --keyfile "$W/key" init --encrypt || return
+  ok "$KATAMARI" -b "$W/vault" --keyfile "$W/key" key add --new-keyfile "$W/key2" --label "$esc"
+  python3 "$HERE/on_terminal.py" -- "$KATAMARI" -b "$W/vault" --keyfile "$W/key" key list \
+    >"$W/tty" 2>&1 || fail "key list on a terminal failed: $(cat "$W/tty")"
+  grep -qF -- "''\$'\\033''[2Jred'" "$W/tty" || fail "key list on a terminal: label not quoted"
+  grep -q $'\033' "$W/tty" && fail "key list on a terminal printed a raw escape byte"
+  true
+}

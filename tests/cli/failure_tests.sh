@@ -98,6 +98,20 @@ EOF
   expect_grep "^katamari: get victim@1: .*fsck" "$W/err" "corruption message"
   expect_rc 1 k get victim -o "$W/victim.out"
   [ -e "$W/victim.out" ] && fail "get -o left a partial file"
+  # A failed get (damaged chunk, or a key that is not there) leaves an
+  # existing file, hard-linked or not, exactly as it was and no temporary.
+  echo "old content" >"$W/keep"
+  chmod 600 "$W/keep"
+  echo "old linked" >"$W/linked"
+  ln "$W/linked" "$W/linked2"
+  expect_rc 1 k get victim -o "$W/keep"
+  expect_eq "$(cat "$W/keep")" "old content" "a failed get -o kept the old file"
+  expect_eq "$(stat -c %a "$W/keep")" 600 "a failed get -o kept the old mode"
+  expect_rc 1 k get victim -o "$W/linked"
+  expect_eq "$(cat "$W/linked2")" "old linked" "a failed get -o kept a hard-linked file"
+  expect_rc 1 k get no-such-key -o "$W/keep"
+  expect_eq "$(cat "$W/keep")" "old content" "get -o of a missing key kept the old file"
+  compgen -G "$W/.*katamari-*" >/dev/null && fail "a failed get -o left a temporary file"
   ok k get healthy && expect_same_file "$W/out" "$W/healthy" "other files still readable"
   true
 }

@@ -115,7 +115,7 @@ TEST_F(FilesystemTest, ProvisionalVersionIsKeptOnceAnotherCommitFollowed) {
 TEST_F(FilesystemTest, WriteSessionProvisionalBookkeeping) {
   auto attr = bucket_->MakeNode(kRootInode, "s", FileKind::kRegular, 0644, 0, 0);
   ASSERT_TRUE(attr.ok());
-  WriteSession s(bucket_->StagingDir(), "s", WriteSession::Base{});
+  WriteSession s(*bucket_, "s", WriteSession::Base{});
   s.MarkDirty();
   auto c = s.Commit(*bucket_, attr->ino);
   ASSERT_TRUE(c.ok() && c->has_value());

@@ -79,14 +79,41 @@ class StringReader : public VersionReader {
   VersionInfo info_;
 };
 
-std::unique_ptr<WriteSession> SessionOver(const std::string& staging, const std::string& base) {
+// A bucket for write sessions to stage in: plain, or encrypted (sealed staging).
+class SessionBucket {
+ public:
+  explicit SessionBucket(bool encrypted = false) {
+    std::string dir = tmp_.path() + "/bucket";
+    BucketSettings settings;
+    Bucket::OpenOptions o;
+    if (encrypted) {
+      std::string key = tmp_.path() + "/bucket.key";
+      EXPECT_TRUE(Bucket::CreateKeyFile(key).ok());
+      o.key = BucketKey::KeyFile(key);
+      EXPECT_TRUE(Bucket::Create(dir, settings, o.key).ok());
+    } else {
+      EXPECT_TRUE(Bucket::Create(dir, settings).ok());
+    }
+    auto b = Bucket::Open(dir, o);
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    bucket_ = std::move(b).value();
+  }
+  Bucket& operator*() { return *bucket_; }
+  Bucket* operator->() { return bucket_.get(); }
+
+ private:
+  TempDir tmp_;
+  std::unique_ptr<Bucket> bucket_;
+};
+
+std::unique_ptr<WriteSession> SessionOver(SessionBucket& bucket, const std::string& base) {
   WriteSession::Base b;
   if (!base.empty()) {
     b.reader = std::make_unique<StringReader>(base);
     b.version = VersionNo(1);
   }
   b.size = base.size();
-  return std::make_unique<WriteSession>(staging, "test file", std::move(b));
+  return std::make_unique<WriteSession>(*bucket, "test file", std::move(b));
 }
 
 std::string ReadAll(WriteSession& s) {
@@ -97,10 +124,13 @@ std::string ReadAll(WriteSession& s) {
   return out;
 }
 
-TEST(WriteSessionTest, RandomOperationsMatchAModel) {
-  TempDir dir;
+// On a plain and on an encrypted bucket (sealed staging blocks).
+class WriteSessionModelTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WriteSessionModelTest, RandomOperationsMatchAModel) {
+  SessionBucket bucket(GetParam());
   std::string model = RandomBytes(100000, 1);
-  auto s = SessionOver(dir.path(), model);
+  auto s = SessionOver(bucket, model);
   std::mt19937_64 rng(7);
   for (int step = 0; step < 400; ++step) {
     int op = static_cast<int>(rng() % 10);
@@ -131,9 +161,12 @@ TEST(WriteSessionTest, RandomOperationsMatchAModel) {
   EXPECT_TRUE(s->dirty());
 }
 
+INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, WriteSessionModelTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Encrypted" : "Plain"; });
+
 TEST(WriteSessionTest, TruncateDownThenUpReadsZerosNotOldBase) {
-  TempDir dir;
-  auto s = SessionOver(dir.path(), std::string(10000, 'x'));
+  SessionBucket bucket;
+  auto s = SessionOver(bucket, std::string(10000, 'x'));
   ASSERT_TRUE(s->Truncate(100).ok());
   ASSERT_TRUE(s->Truncate(10000).ok());
   std::string want = std::string(100, 'x') + std::string(9900, '\0');
@@ -141,8 +174,8 @@ TEST(WriteSessionTest, TruncateDownThenUpReadsZerosNotOldBase) {
 }
 
 TEST(WriteSessionTest, SparseWriteFarBeyondEndStagesOnlyWhatWasWritten) {
-  TempDir dir;
-  auto s = SessionOver(dir.path(), "abc");
+  SessionBucket bucket;
+  auto s = SessionOver(bucket, "abc");
   const uint64_t far = uint64_t{64} << 30;  // 64 GiB
   ASSERT_TRUE(s->Write(far, "tail").ok());
   EXPECT_EQ(s->size(), far + 4);
@@ -157,8 +190,8 @@ TEST(WriteSessionTest, SparseWriteFarBeyondEndStagesOnlyWhatWasWritten) {
 }
 
 TEST(WriteSessionTest, MarkDirtyIsNotAWrite) {
-  TempDir dir;
-  auto s = SessionOver(dir.path(), "");
+  SessionBucket bucket;
+  auto s = SessionOver(bucket, "");
   EXPECT_FALSE(s->dirty());
   s->MarkDirty();
   EXPECT_TRUE(s->dirty());
@@ -170,10 +203,10 @@ TEST(WriteSessionTest, MarkDirtyIsNotAWrite) {
 }
 
 TEST(WriteSessionTest, StagingFileIsUnlinkedAtOnce) {
-  TempDir dir;
-  auto s = SessionOver(dir.path(), "");
+  SessionBucket bucket;
+  auto s = SessionOver(bucket, "");
   ASSERT_TRUE(s->Write(0, "data").ok());
-  EXPECT_TRUE(stdfs::is_empty(dir.path()));
+  EXPECT_TRUE(stdfs::is_empty(bucket->StagingDir()));
 }
 
 // ------------------------------------------------------------------ ReadAhead
