@@ -55,10 +55,11 @@
 // file's current ones (a deleted file's last ones), so tightening a file
 // protects its history. A later owner of the name (a revived or renamed-over
 // file) never reads versions that were not theirs: the store narrows the
-// recorded modes to the old owner's last ones when it hands the file over. Deleting a version needs write
-// permission on the file (its current attributes; a deleted file's last
-// ones) and, unless the caller is the version's recorded owner, under the
-// version's recorded mode. Denials are Permission (EPERM). uid 0 passes.
+// recorded modes to the old owner's last ones when it hands the file over.
+// Deleting a version needs write permission on the file (its current
+// attributes; a deleted file's last ones) and, unless the caller is the
+// version's recorded owner, under the version's recorded mode. Denials are
+// Permission (EPERM). uid 0 passes.
 //
 // Changes. `rm NAME@N` (also NAME@-K, NAME@TIME) and `rm NAME@/N` delete that
 // version for good (Bucket::DeleteVersion; deleting the current one makes the
