@@ -1,6 +1,7 @@
 // ls, versions, fsck, gc, stats: the commands that report. Each prints an
 // aligned table for people or, with --json, stable field names for scripts.
 // Names go through cli_names.h: quoted on a terminal, raw into pipes.
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ Json VersionJson(const VersionInfo& v) {
   j["sha256"] = v.sha256.Hex();
   j["metadata"] = MetadataJson(v.xattrs);
   j["restored_from"] = v.restored_from ? Json(v.restored_from->value) : Json(nullptr);
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", v.mode & 07777);
+  j["mode"] = mode;  // recorded with the version, like uid and gid
+  j["uid"] = v.uid;
+  j["gid"] = v.gid;
   return j;
 }
 

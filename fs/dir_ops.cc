@@ -84,8 +84,9 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
   return Entry{id, attr};
 }
 
-Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name) {
-  if (IsVirtualNode(node)) return versions_->GetXattr(node, name);
+Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
+                                         const Caller& who) {
+  if (IsVirtualNode(node)) return versions_->GetXattr(node, name, who);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {

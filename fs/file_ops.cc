@@ -190,8 +190,8 @@ Result<OpenedFile> Filesystem::AddHandle(const std::shared_ptr<Node>& n, Attr at
   return out;
 }
 
-Result<OpenedFile> Filesystem::Open(uint64_t node, int flags) {
-  if (IsVirtualNode(node)) return versions_->Open(node, flags);
+Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who) {
+  if (IsVirtualNode(node)) return versions_->Open(node, flags, who);
   auto n = NodeOrTransient(node);
   ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
   if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");

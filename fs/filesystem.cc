@@ -272,7 +272,8 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
     // An open file commits with the mtime set here (cp -p, touch -d on an
     // open file), not with the time of its last write.
     if (update.mtime_ns && n->session) n->session->SetMtime(*update.mtime_ns);
-    // Version paths show the current owner and mode: drop cached ones.
+    // The current version, history and view directories show the current
+    // owner and mode: drop cached ones.
     if (changed.ok() && (update.mode || update.uid || update.gid)) {
       versions_->AttrsChanged(target);
     }
@@ -381,11 +382,11 @@ void Filesystem::Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& 
   if (auto n = NodeOfInode(doomed.ino)) ReleaseSession(n, pinned);
 }
 
-Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
-  if (IsVirtualNode(parent)) return versions_->Unlink(parent, name);
+Status Filesystem::Unlink(uint64_t parent, std::string_view name, const Caller& who) {
+  if (IsVirtualNode(parent)) return versions_->Unlink(parent, name, who);
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   auto found = bucket_.Lookup(dir, name);
-  if (!found.ok()) return versions_->UnlinkIn(parent, dir, name, found.status());  // rm NAME@3
+  if (!found.ok()) return versions_->UnlinkIn(parent, dir, name, found.status(), who);  // rm NAME@3
   Attr child = std::move(found).value();
   ASSIGN_OR_RETURN(auto pinned, PinIfOpen(child));
   Status st = bucket_.Unlink(dir, name);
@@ -397,11 +398,11 @@ Status Filesystem::Unlink(uint64_t parent, std::string_view name) {
   return Status::OK();
 }
 
-Status Filesystem::RemoveDir(uint64_t parent, std::string_view name) {
+Status Filesystem::RemoveDir(uint64_t parent, std::string_view name, const Caller& who) {
   if (IsVirtualNode(parent)) return VersionPaths::ReadOnly("rmdir '" + std::string(name) + "'");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   Status st = bucket_.RemoveDir(dir, name);
-  if (st.IsNotFound()) return versions_->RemoveDirIn(parent, dir, name, st);  // rm -r NAME@
+  if (st.IsNotFound()) return versions_->RemoveDirIn(parent, dir, name, st, who);  // rm -r NAME@
   return st;
 }
 

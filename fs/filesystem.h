@@ -71,6 +71,9 @@ inline bool IsVirtualNode(uint64_t node) { return (node & kVirtualNodeBit) != 0;
 struct Caller {  // who makes a request (owner of what it creates)
   uint32_t uid = 0;
   uint32_t gid = 0;
+  // Supplementary groups; filled only for the calls that check permissions
+  // themselves (opening and deleting versions, fs/access.h).
+  std::vector<uint32_t> groups;
 };
 
 struct FilesystemOptions {
@@ -125,8 +128,10 @@ class Filesystem {
   Result<Entry> MakeSymlink(uint64_t parent, std::string_view name, std::string_view target,
                             Caller who);
   Result<Entry> Link(uint64_t node, uint64_t new_parent, std::string_view new_name);
-  Status Unlink(uint64_t parent, std::string_view name);
-  Status RemoveDir(uint64_t parent, std::string_view name);
+  // `who` is checked only when a version path is deleted (the kernel checks
+  // everything else; fs/access.h). The default caller is root.
+  Status Unlink(uint64_t parent, std::string_view name, const Caller& who = {});
+  Status RemoveDir(uint64_t parent, std::string_view name, const Caller& who = {});
   // flags: RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2).
   Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                 std::string_view new_name, unsigned flags);
@@ -135,7 +140,9 @@ class Filesystem {
   // ---- regular files. flags are open(2) flags.
   Result<OpenedFile> Create(uint64_t parent, std::string_view name, uint32_t mode, int flags,
                             Caller who);
-  Result<OpenedFile> Open(uint64_t node, int flags);
+  // `who` is checked only for version files (read permission under the
+  // version's recorded owner/mode and the live file's; fs/access.h).
+  Result<OpenedFile> Open(uint64_t node, int flags, const Caller& who = {});
   Result<size_t> Read(uint64_t fh, uint64_t off, size_t n, char* buf);
   Result<size_t> Write(uint64_t fh, uint64_t off, std::string_view data);
   Status Flush(uint64_t fh);
@@ -158,7 +165,7 @@ class Filesystem {
   Result<Entry> ListingEntry(InodeId ino);
 
   // ---- xattrs (user.* are stored; user.katamari.* are read-only facts)
-  Result<std::string> GetXattr(uint64_t node, std::string_view name);
+  Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who = {});
   Result<std::string> ListXattr(uint64_t node);  // names, each NUL-terminated
   Status SetXattr(uint64_t node, std::string_view name, std::string_view value, int flags);
   Status RemoveXattr(uint64_t node, std::string_view name);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -24,6 +25,28 @@ Filesystem& Fs(fuse_req_t req) { return Server(req).fs(); }
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   return Caller{ctx->uid, ctx->gid};
+}
+
+// The caller with its supplementary groups, for the calls on version paths
+// that check permissions themselves (fs/access.h). libfuse reads them from
+// /proc, so only those calls pay for it; if that fails the primary group
+// is all there is (a denial errs on the safe side).
+Caller CallerWithGroups(fuse_req_t req) {
+  Caller who = CallerOf(req);
+  std::vector<gid_t> groups(32);
+  int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  if (n > static_cast<int>(groups.size())) {
+    groups.resize(static_cast<size_t>(n));
+    n = fuse_req_getgroups(req, n, groups.data());
+  }
+  if (n > 0) who.groups.assign(groups.begin(), groups.begin() + std::min<size_t>(n, groups.size()));
+  return who;
+}
+
+// Whether a call on (parent, name) may reach a version path: only those
+// need the groups.
+bool MayBeVersionPath(fuse_ino_t parent, const char* name) {
+  return IsVirtualNode(parent) || std::strchr(name, '@') != nullptr;
 }
 
 timespec ToTimespec(int64_t ns) {
@@ -150,11 +173,13 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* n
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyStatus(req, Fs(req).Unlink(parent, name));
+  Caller who = MayBeVersionPath(parent, name) ? CallerWithGroups(req) : CallerOf(req);
+  ReplyStatus(req, Fs(req).Unlink(parent, name, who));
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ReplyStatus(req, Fs(req).RemoveDir(parent, name));
+  Caller who = MayBeVersionPath(parent, name) ? CallerWithGroups(req) : CallerOf(req);
+  ReplyStatus(req, Fs(req).RemoveDir(parent, name, who));
 }
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
@@ -179,7 +204,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto opened = Fs(req).Open(ino, fi->flags);
+  auto opened =
+      Fs(req).Open(ino, fi->flags, IsVirtualNode(ino) ? CallerWithGroups(req) : CallerOf(req));
   if (!opened.ok()) return ReplyError(req, opened.status());
   fi->fh = opened->fh;
   fi->keep_cache = opened->keep_cache;
@@ -315,7 +341,10 @@ void ReplyXattrValue(fuse_req_t req, const Result<std::string>& value, size_t si
 }
 
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  ReplyXattrValue(req, Fs(req).GetXattr(ino, name), size);
+  // Only user.* of versions is checked (other names are absent anyway).
+  bool check = IsVirtualNode(ino) && std::strncmp(name, "user.", 5) == 0;
+  ReplyXattrValue(req, Fs(req).GetXattr(ino, name, check ? CallerWithGroups(req) : CallerOf(req)),
+                  size);
 }
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {

@@ -38,6 +38,7 @@ Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listin
         break;
       case FileKind::kRegular: {
         ASSIGN_OR_RETURN(k, VersionKey(e.ino, std::nullopt, at));
+        k.view = true;  // shown as it was, write bits included
         break;
       }
     }
@@ -141,15 +142,18 @@ Status VersionPaths::ReleaseDir(uint64_t fh) {
   return Status::OK();
 }
 
-// The user.* a version was committed with; the facts of a version (SPEC §5).
-// Directories of views show the directory's xattrs as they are now (a
-// directory has no versions), like its owner and mode.
-Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name) {
+// The user.* a version was committed with; the facts of a version (SPEC §5),
+// under the same permission as reading it (the SHA-256 tells much about a
+// small secret). Directories of views show the directory's xattrs as they
+// are now (a directory has no versions), like its owner and mode.
+Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
+                                           const Caller& who) {
   auto key = KeyOf(node);
   if (!key) return Status::NotFound("version path node was forgotten");
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (key->kind == Kind::kVersion) {
     if (key->a == 0) return Status::NotFound("no version at that moment");
+    RETURN_IF_ERROR(CheckRead(*key, who));
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
     if (StartsWith(name, kFactPrefix)) return VersionFact(v, name);
     auto it = v.xattrs.find(std::string(name));

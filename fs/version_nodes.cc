@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "fs/access.h"
 #include "fs/version_paths.h"
 #include "fs/version_paths_internal.h"
 #include "fs/version_syntax.h"
@@ -31,7 +32,7 @@ uint32_t DirBits(uint32_t mode) {
 
 size_t VersionPaths::KeyHash::operator()(const Key& k) const {
   uint64_t h = SplitMix(static_cast<uint64_t>(k.kind));
-  for (uint64_t v : {k.ino, k.a, k.b, k.parent}) h = SplitMix(h ^ v);
+  for (uint64_t v : {k.ino, k.a, k.b, k.parent, uint64_t{k.view}}) h = SplitMix(h ^ v);
   return static_cast<size_t>(h);
 }
 
@@ -106,8 +107,9 @@ size_t VersionPaths::NodeCount() const {
   return nodes_.size();
 }
 
-// Attributes of a key: current owner and mode minus write bits (SPEC §5),
-// the version's own size and times. `ino` of the result is left to the caller.
+// Attributes of a key (see "Attributes" in version_paths.h): a version's
+// recorded owner and mode, its own size and times. `ino` of the result is
+// left to the caller.
 Result<Attr> VersionPaths::AttrOf(const Key& k) {
   auto cur = bucket_.GetAttr(InodeId(k.ino));
   if (!cur.ok()) {
@@ -123,14 +125,18 @@ Result<Attr> VersionPaths::AttrOf(const Key& k) {
   switch (k.kind) {
     case Kind::kVersion: {
       a.kind = FileKind::kRegular;
-      a.mode &= 0555;
       a.size = 0;
       a.current_version = VersionNo(k.a);
-      if (k.a == 0) break;  // no version at that moment: empty
-      ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(k.ino), VersionNo(k.a)));
-      a.size = v.size;
-      a.mtime_ns = a.atime_ns = v.mtime_ns;
-      a.ctime_ns = v.commit_time_ns;
+      if (k.a != 0) {  // else no version at that moment: empty, the file's owner
+        ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(k.ino), VersionNo(k.a)));
+        a.size = v.size;
+        a.mtime_ns = a.atime_ns = v.mtime_ns;
+        a.ctime_ns = v.commit_time_ns;
+        a.mode = v.mode;
+        a.uid = v.uid;
+        a.gid = v.gid;
+      }
+      a.mode &= k.view ? 0777 : 0555;
       break;
     }
     case Kind::kHistory: {
@@ -146,7 +152,6 @@ Result<Attr> VersionPaths::AttrOf(const Key& k) {
     }
     case Kind::kView:
       a.kind = FileKind::kDirectory;
-      a.mode &= 0555;
       a.nlink = 2;
       break;
     case Kind::kLink:
@@ -179,7 +184,31 @@ Result<std::string> VersionPaths::ReadLink(uint64_t node) {
   return bucket_.ReadLink(InodeId(key->ino));
 }
 
-Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags) {
+// Reading version k.a needs read permission under its recorded owner and
+// mode and under the file's current ones (a deleted file's last ones: a
+// file tightened before `rm` stays tight). The kernel checks only the
+// node's attributes.
+Status VersionPaths::CheckRead(const Key& k, const Caller& who) {
+  if (who.uid == 0 || k.kind != Kind::kVersion) return Status::OK();
+  InodeId ino(k.ino);
+  ASSIGN_OR_RETURN(Attr file, bucket_.GetAttr(ino));
+  bool ok = MayAccess(who, file.uid, file.gid, file.mode, kMayRead);
+  uint32_t uid = file.uid, gid = file.gid, mode = file.mode;
+  if (ok && k.a != 0) {
+    ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(ino, VersionNo(k.a)));
+    ok = MayAccess(who, v.uid, v.gid, v.mode, kMayRead);
+    uid = v.uid, gid = v.gid, mode = v.mode;
+  }
+  if (ok) return Status::OK();
+  auto path = bucket_.PathOf(ino);
+  return CheckAccess(who, uid, gid, mode, kMayRead,
+                     "reading version " + std::to_string(k.a) + " of " +
+                         (path.ok() ? "'" + *path + "'" : "inode " + std::to_string(k.ino)) +
+                         " needs read permission under its recorded owner and mode and the "
+                         "file's current ones");
+}
+
+Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags, const Caller& who) {
   auto key = KeyOf(node);
   if (!key) return Status::NotFound("version path node " + std::to_string(node) + " was forgotten");
   if (key->kind == Kind::kHistory || key->kind == Kind::kView) {
@@ -187,6 +216,7 @@ Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags) {
   }
   if (key->kind != Kind::kVersion) return Status::InvalidArgument("cannot open a symlink");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return ReadOnly("open for writing");
+  RETURN_IF_ERROR(CheckRead(*key, who));
   ASSIGN_OR_RETURN(Attr attr, AttrOf(*key));
   attr.ino = InodeId(node);
   auto h = std::make_shared<FileHandle>();

@@ -2,6 +2,7 @@
 // through them. See version_paths.h.
 #include "fs/version_paths.h"
 
+#include "fs/access.h"
 #include "fs/version_paths_internal.h"
 #include "fs/version_syntax.h"
 
@@ -81,8 +82,10 @@ Result<VersionPaths::Key> VersionPaths::BackKey(InodeId ino, uint64_t back, std:
   return Key{Kind::kVersion, ino.value, v.version.value, v.seq.value, 0};
 }
 
-// The node of `child` as seen in a view at `at` (or through NAME@TIME).
-Result<VersionPaths::Key> VersionPaths::ChildKey(uint64_t parent, const Attr& child, Seq at) {
+// The node of `child` as seen at `at`: an entry of a view (in_view), or
+// what NAME@TIME names.
+Result<VersionPaths::Key> VersionPaths::ChildKey(uint64_t parent, const Attr& child, Seq at,
+                                                 bool in_view) {
   switch (child.kind) {
     case FileKind::kDirectory:
       return Key{Kind::kView, child.ino.value, at.value, 0, parent};
@@ -91,7 +94,9 @@ Result<VersionPaths::Key> VersionPaths::ChildKey(uint64_t parent, const Attr& ch
     case FileKind::kRegular:
       break;
   }
-  return VersionKey(child.ino, std::nullopt, at);
+  ASSIGN_OR_RETURN(Key k, VersionKey(child.ino, std::nullopt, at));
+  k.view = in_view;
+  return k;
 }
 
 std::optional<VersionPaths::Target> VersionPaths::Tombstone(uint64_t parent,
@@ -118,7 +123,7 @@ Result<VersionPaths::Target> VersionPaths::ResolveName(uint64_t parent, InodeId 
     Seq when = bucket_.SeqAtTime(s.time_ns);
     if (base.empty()) return Target{Key{Kind::kView, dir.value, when.value, 0, parent}, base};
     ASSIGN_OR_RETURN(Attr child, bucket_.Lookup(dir, base, when));
-    ASSIGN_OR_RETURN(Key k, ChildKey(parent, child, when));
+    ASSIGN_OR_RETURN(Key k, ChildKey(parent, child, when, /*in_view=*/false));
     return Target{k, base};
   }
   if (base.empty()) return NotAVersionPath(name);
@@ -159,7 +164,7 @@ Result<VersionPaths::Target> VersionPaths::ResolveChild(uint64_t parent, const K
   Seq at(dir.a);
   auto child = bucket_.Lookup(InodeId(dir.ino), name, at);
   if (child.ok()) {
-    ASSIGN_OR_RETURN(Key k, ChildKey(parent, *child, at));
+    ASSIGN_OR_RETURN(Key k, ChildKey(parent, *child, at, /*in_view=*/true));
     return Target{k, std::string(name)};
   }
   if (!child.status().IsNotFound() || !MayName(name)) return child.status();
@@ -197,10 +202,34 @@ Result<Entry> VersionPaths::Lookup(uint64_t parent, std::string_view name) {
   return Enter(t, std::nullopt);
 }
 
+// Deleting a version needs write permission on its file (current attributes,
+// or a deleted file's last ones) and, unless `who` is the version's recorded
+// owner, under the version's recorded mode: whoever revives a deleted name or
+// renames a file over it owns the file but not the versions before.
+Status VersionPaths::CheckDelete(InodeId ino, VersionNo vno, const Caller& who) {
+  if (who.uid == 0) return Status::OK();
+  ASSIGN_OR_RETURN(Attr file, bucket_.GetAttr(ino));
+  ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(ino, vno));
+  bool file_ok = MayAccess(who, file.uid, file.gid, file.mode, kMayWrite);
+  bool version_ok = who.uid == v.uid || MayAccess(who, v.uid, v.gid, v.mode, kMayWrite);
+  if (file_ok && version_ok) return Status::OK();
+  auto path = bucket_.PathOf(ino);
+  std::string what = "deleting version " + std::to_string(vno.value) + " of " +
+                     (path.ok() ? Quote(*path) : "inode " + std::to_string(ino.value));
+  if (!file_ok) {
+    return CheckAccess(who, file.uid, file.gid, file.mode, kMayWrite,
+                       what + " needs write permission on the file");
+  }
+  return CheckAccess(who, v.uid, v.gid, v.mode, kMayWrite,
+                     what + " needs write permission on that version as it was recorded");
+}
+
 // Deletes version `vno` of `ino` for good. A deleted current version changes
 // the live file; a history emptied through its NAME@ node keeps that node
 // answering until rmdir (see Node::emptied).
-Status VersionPaths::DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node) {
+Status VersionPaths::DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node,
+                                   const Caller& who) {
+  RETURN_IF_ERROR(CheckDelete(ino, vno, who));
   ASSIGN_OR_RETURN(Attr before, bucket_.GetAttr(ino));
   RETURN_IF_ERROR(bucket_.DeleteVersion(ino, vno));
   if (before.current_version == vno && hooks_.content_changed) hooks_.content_changed(ino);
@@ -219,14 +248,14 @@ Status VersionPaths::DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_
 }
 
 Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view name,
-                              const Status& missing) {
+                              const Status& missing, const Caller& who) {
   if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
   switch (t->key.kind) {
     case Kind::kVersion:
       if (t->key.a == 0) return ReadOnly(Quote(name) + " had no version to delete");
-      return DeleteVersion(InodeId(t->key.ino), VersionNo(t->key.a), 0);
+      return DeleteVersion(InodeId(t->key.ino), VersionNo(t->key.a), 0, who);
     case Kind::kHistory:
     case Kind::kView:
       return Status::IsDir(Quote(name) + " is a directory");
@@ -236,18 +265,18 @@ Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view nam
   return ReadOnly("unlink " + Quote(name));
 }
 
-Status VersionPaths::Unlink(uint64_t parent, std::string_view name) {
+Status VersionPaths::Unlink(uint64_t parent, std::string_view name, const Caller& who) {
   auto dir = KeyOf(parent);
   if (!dir)
     return Status::NotFound("version path node " + std::to_string(parent) + " was forgotten");
   if (dir->kind != Kind::kHistory) return ReadOnly("unlink " + Quote(name));
   auto vno = ParseVersionNumber(name);
   if (!vno) return Status::NotFound("no version " + Quote(name));
-  return DeleteVersion(InodeId(dir->ino), VersionNo(*vno), parent);
+  return DeleteVersion(InodeId(dir->ino), VersionNo(*vno), parent, who);
 }
 
 Status VersionPaths::RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name,
-                                 const Status& missing) {
+                                 const Status& missing, const Caller& who) {
   if (!Worth(name, missing)) return missing;
   auto t = ResolveName(parent, dir, std::nullopt, name);
   if (!t.ok()) return t.status().IsNotFound() ? missing : t.status();
@@ -264,6 +293,10 @@ Status VersionPaths::RemoveDirIn(uint64_t parent, InodeId dir, std::string_view 
     return Status::NotEmpty(Quote(name) + " still holds " + std::to_string(versions.size()) +
                             " versions; `rm -r` deletes them all");
   }
+  ASSIGN_OR_RETURN(Attr file, bucket_.GetAttr(ino));
+  RETURN_IF_ERROR(CheckAccess(who, file.uid, file.gid, file.mode, kMayWrite,
+                              "removing the history " + Quote(name) +
+                                  " needs write permission on the file"));
   RETURN_IF_ERROR(bucket_.PurgeHistory(ino));
   AttrsChanged(ino);
   return Status::OK();

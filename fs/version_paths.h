@@ -19,8 +19,9 @@
 // counts back from the view's version).
 //
 // Nodes. A synthetic node is a Key:
-//   kVersion {ino, vno, seq of that version's commit}  (vno 0: a file that had
-//            no version yet at that moment, read as empty)
+//   kVersion {ino, vno, seq of that version's commit, view}  (vno 0: a file
+//            that had no version yet at that moment, read as empty; view: an
+//            entry of a time view rather than NAME@N / NAME@TIME / NAME@/N)
 //   kHistory {ino, parent node}
 //   kView    {directory ino, seq, parent node}
 //   kLink    {ino}  (a symlink seen in a view)
@@ -32,14 +33,33 @@
 // the live file. A node lives while the kernel holds lookups on it, while it
 // is open, or while an open listing of its directory names it.
 //
-// Attributes: the file's current owner and mode minus write bits (SPEC §5;
-// setuid/setgid dropped too), the version's size and mtime, its commit time
-// as ctime. Directories get x wherever r is set. A history directory keeps
-// the file's write bits, so whoever may change the file may also delete its
-// versions with `rm NAME@/N` and `rm -r NAME@` (the kernel checks w on the
-// directory before asking). Names in live directories are given a zero entry
-// timeout: what they mean moves with every commit (NAME@-1, NAME@, @TIME of a
-// moment still to come), so right after close() the new version is there.
+// Attributes: a version shows the owner, group and mode recorded with it
+// (VersionInfo::mode/uid/gid: the file's when it was committed), its size
+// and mtime, its commit time as ctime; setuid, setgid and sticky bits are
+// never shown. NAME@N, NAME@-K, NAME@TIME and the entries of NAME@ drop the
+// write bits; entries of time views keep them (so `cp -a DIR@TIME/ out/`
+// restores modes; writing is still ReadOnly). A file that had no version yet
+// at a moment, directories of views, and history directories show the
+// file's or directory's current owner and mode (directories have no
+// history of their attributes); view directories keep their write bits, a
+// history directory gets x wherever r is set and keeps the file's write
+// bits, so the kernel lets whoever may change the file ask to delete its
+// versions (`rm NAME@/N`, `rm -r NAME@`). Names in live directories are given
+// a zero entry timeout: what they mean moves with every commit (NAME@-1,
+// NAME@, @TIME of a moment still to come), so right after close() the new
+// version is there.
+//
+// Permissions (fs/access.h). The kernel checks the attributes above
+// (default_permissions); in addition, opening a version or reading its
+// xattrs needs read permission under its recorded owner/mode AND under the
+// file's current ones (a deleted file's last ones), so tightening a file
+// protects its history. A later owner of the name (a revived or renamed-over
+// file) never reads versions that were not theirs: the store narrows the
+// recorded modes to the old owner's last ones when it hands the file over.
+// Deleting a version needs write permission on the file (its current
+// attributes; a deleted file's last ones) and, unless the caller is the
+// version's recorded owner, under the version's recorded mode. Denials are
+// Permission (EPERM). uid 0 passes.
 //
 // Changes. `rm NAME@N` (also NAME@-K, NAME@TIME) and `rm NAME@/N` delete that
 // version for good (Bucket::DeleteVersion; deleting the current one makes the
@@ -97,8 +117,10 @@ class VersionPaths {
   // when the name is not a version path.
   Result<Entry> LookupIn(uint64_t parent, InodeId dir, std::string_view name,
                          const Status& missing);
-  Status UnlinkIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
-  Status RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
+  Status UnlinkIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing,
+                  const Caller& who);
+  Status RemoveDirIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing,
+                     const Caller& who);
   // ReadOnly if `name` is an existing version path (rename from or onto it),
   // else `missing`.
   Status RefuseIn(uint64_t parent, InodeId dir, std::string_view name, const Status& missing);
@@ -110,9 +132,9 @@ class VersionPaths {
   Result<Attr> GetAttr(uint64_t node);
   Result<Entry> ListingEntry(uint64_t node);  // readdirplus; not counted yet
   Result<std::string> ReadLink(uint64_t node);
-  Status Unlink(uint64_t parent, std::string_view name);
+  Status Unlink(uint64_t parent, std::string_view name, const Caller& who);
 
-  Result<OpenedFile> Open(uint64_t node, int flags);
+  Result<OpenedFile> Open(uint64_t node, int flags, const Caller& who);
   Result<size_t> Read(uint64_t fh, uint64_t off, size_t n, char* buf);
   Status Release(uint64_t fh);
 
@@ -121,7 +143,7 @@ class VersionPaths {
   Status ReleaseDir(uint64_t fh);
 
   // user.* of the version; user.katamari.{sha256,version,stored_size,mtime}.
-  Result<std::string> GetXattr(uint64_t node, std::string_view name);
+  Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who);
   Result<std::string> ListXattr(uint64_t node);
 
   // Live file `ino` changed owner or mode: drop the kernel's cached
@@ -134,6 +156,7 @@ class VersionPaths {
   struct Key {
     Kind kind = Kind::kVersion;
     uint64_t ino = 0, a = 0, b = 0, parent = 0;
+    bool view = false;  // kVersion: an entry of a time view (keeps write bits)
     bool operator==(const Key&) const = default;
   };
 
@@ -153,9 +176,11 @@ class VersionPaths {
   Result<Attr> BaseFile(InodeId dir, std::optional<Seq> at, std::string_view base);
   Result<Key> VersionKey(InodeId ino, std::optional<VersionNo> vno, std::optional<Seq> at);
   Result<Key> BackKey(InodeId ino, uint64_t back, std::optional<Seq> at);
-  Result<Key> ChildKey(uint64_t parent, const Attr& child, Seq at);
+  Result<Key> ChildKey(uint64_t parent, const Attr& child, Seq at, bool in_view);
   std::optional<Target> Tombstone(uint64_t parent, std::string_view base);
-  Status DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node);
+  Status DeleteVersion(InodeId ino, VersionNo vno, uint64_t history_node, const Caller& who);
+  Status CheckDelete(InodeId ino, VersionNo vno, const Caller& who);
+  Status CheckRead(const Key& k, const Caller& who);
   Result<Entry> Enter(const Target& t, std::optional<double> entry_timeout);
 
   // version_dirs.cc: listings

@@ -34,7 +34,7 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 2;
+  static constexpr int kFormatVersion = 3;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
@@ -119,6 +119,8 @@ class Catalog {
     std::optional<int64_t> mtime_ns;
     std::optional<int64_t> ctime_ns;
   };
+  // A change of mode, uid or gid also restamps the current version's
+  // (docs/catalog.md, "versions").
   Result<Attr> SetAttr(InodeId ino, const AttrChange& change);
   Result<std::string> ReadLink(InodeId ino);
 
@@ -148,10 +150,10 @@ class Catalog {
     std::optional<VersionNo> replaces;
   };
   // One transaction: new Seq; chunk rows inserted or their reference counts
-  // raised; the version row (see `replaces`); the inode's size, mtime and
-  // current version. With versioning off, the inode's older versions are
-  // dropped in the same transaction. The caller has made every chunk durable
-  // before this call.
+  // raised; the version row (see `replaces`; recording the inode's mode, uid
+  // and gid); the inode's size, mtime and current version. With versioning
+  // off, the inode's older versions are dropped in the same transaction. The
+  // caller has made every chunk durable before this call.
   Result<VersionInfo> AddVersion(const NewVersion& v);
 
   // The key API's put (store/catalog_put.cc), one transaction: walks `dirs`

@@ -95,6 +95,42 @@ CREATE TABLE key_slots (
 );
 )sql";
 
+// Format 3 = format 2 + the owner and mode of each version (columns mode,
+// uid, gid after mtime_ns). The table is rebuilt rather than altered so that
+// `chunks` stays the last column (reading the others never walks its
+// overflow pages). Versions of format 2 get their inode's current owner and
+// mode; a version without an inode row (never in a sound catalog) gets mode 0,
+// readable by root only.
+constexpr char kMigrateVersionsTo3[] = R"sql(
+ALTER TABLE versions RENAME TO versions_v2;
+CREATE TABLE versions (
+  ino            INTEGER NOT NULL REFERENCES inodes(id),
+  vno            INTEGER NOT NULL,
+  seq            INTEGER NOT NULL,
+  commit_time_ns INTEGER NOT NULL,
+  size           INTEGER NOT NULL,
+  mtime_ns       INTEGER NOT NULL,
+  mode           INTEGER NOT NULL,
+  uid            INTEGER NOT NULL,
+  gid            INTEGER NOT NULL,
+  sha256         BLOB NOT NULL,
+  stored_size    INTEGER NOT NULL,
+  new_bytes      INTEGER NOT NULL,
+  chunk_count    INTEGER NOT NULL,
+  restored_from  INTEGER,
+  xattrs         BLOB NOT NULL,
+  chunks         BLOB NOT NULL,
+  PRIMARY KEY (ino, vno)
+);
+INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, mode, uid, gid, sha256,
+                     stored_size, new_bytes, chunk_count, restored_from, xattrs, chunks)
+  SELECT v.ino, v.vno, v.seq, v.commit_time_ns, v.size, v.mtime_ns, coalesce(i.mode, 0),
+         coalesce(i.uid, 0), coalesce(i.gid, 0), v.sha256, v.stored_size, v.new_bytes,
+         v.chunk_count, v.restored_from, v.xattrs, v.chunks
+  FROM versions_v2 AS v LEFT JOIN inodes AS i ON i.id = v.ino;
+DROP TABLE versions_v2;
+)sql";
+
 constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
 constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr char kSqlHasMetaTable[] =
@@ -122,11 +158,17 @@ Status MigrateTo2(sql::Db& db) {
   return PutText(db, "cipher", kCipherNone);
 }
 
+// 2 -> 3: every version records its file's owner and mode.
+Status MigrateTo3(sql::Db& db) {
+  return db.Exec(kMigrateVersionsTo3, "rebuilding the versions table with owner and mode");
+}
+
 const std::vector<MigrationStep>& BuiltInSteps() {
   // Step N turns format N into N + 1; a new format appends here and bumps
-  // Catalog::kFormatVersion.
+  // Catalog::kFormatVersion (and CreateSchema's last format).
   static const std::vector<MigrationStep> steps = {
       {1, "add key slots and the cipher setting", MigrateTo2},
+      {2, "record the owner and mode of every version", MigrateTo3},
   };
   return steps;
 }
@@ -210,8 +252,11 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   }
   RETURN_IF_ERROR(db.Exec(kSchemaV1, "creating the catalog tables"));
   RETURN_IF_ERROR(db.Exec(kSchemaV2Additions, "creating the key_slots table"));
+  // The versions table of format 3 is made by its migration step (on an
+  // empty table, so at no cost): one text for new and migrated catalogs.
+  RETURN_IF_ERROR(MigrateTo3(db));
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 2));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 3));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));

@@ -89,6 +89,15 @@ struct Catalog::Impl {
   Status DropVersion(InodeId ino, VersionNo vno);
   // PurgeHistory's body: versions, closed names, and the row if nameless.
   Status Purge(InodeId ino);
+  // Before the inode's owner and mode are replaced by another file's (a
+  // revived name, a rename merge): narrows every version's recorded mode so
+  // that it allows no caller more than the version's and the inode's present
+  // attributes allowed together (docs/catalog.md, "versions"). Never widens.
+  Status NarrowHistory(InodeId ino);
+  // After chmod/chown: the current version (the content the file shows, so
+  // readable under the new attributes anyway) records the inode's owner and
+  // mode, so that time views show the mode a file had after `chmod +x`.
+  Status RestampCurrentVersion(InodeId ino);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
 };

@@ -120,6 +120,8 @@ Result<InodeId> MakeInode(Catalog::Impl& impl, InodeId parent, std::string_view 
   if (n.kind == FileKind::kRegular && impl.settings.versioning) {
     ASSIGN_OR_RETURN(std::optional<InodeId> old, FindRevivable(impl, parent, name));
     if (old) {
+      // The new owner gets the name, not the old owner's versions.
+      RETURN_IF_ERROR(impl.NarrowHistory(*old));
       {
         ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlRevive));
         q.BindAll(*old, n.mode & 07777, n.uid, n.gid, t);
@@ -354,6 +356,7 @@ Result<Attr> Catalog::SetAttr(InodeId ino, const AttrChange& c) {
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlSetAttr));
   q.BindAll(ino, mode, c.uid, c.gid, c.atime_ns, c.mtime_ns, c.ctime_ns.value_or(w.time_ns));
   RETURN_IF_ERROR(q.Run());
+  if (c.mode || c.uid || c.gid) RETURN_IF_ERROR(impl.RestampCurrentVersion(ino));
   ASSIGN_OR_RETURN(Attr a, impl.LoadAttr(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return a;

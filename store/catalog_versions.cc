@@ -29,7 +29,7 @@ constexpr char kEmptySha256Hex[] =
 
 #define KATAMARI_VERSION_COLS                                                                \
   "ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, stored_size, new_bytes, "          \
-  "chunk_count, restored_from, xattrs"
+  "chunk_count, restored_from, xattrs, mode, uid, gid"
 constexpr char kSqlGetVersion[] =
     "SELECT " KATAMARI_VERSION_COLS " FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlListVersions[] =
@@ -44,8 +44,16 @@ constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1
 constexpr char kSqlVersionNos[] = "SELECT vno FROM versions WHERE ino = ?1 AND vno < ?2";
 constexpr char kSqlInsertVersion[] =
     "INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, "
-    "stored_size, new_bytes, chunk_count, restored_from, xattrs, chunks) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "stored_size, new_bytes, chunk_count, restored_from, xattrs, chunks, mode, uid, gid) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+// The owner and mode a new version records: its file's at commit.
+constexpr char kSqlInodeOwner[] = "SELECT mode, uid, gid FROM inodes WHERE id = ?1";
+constexpr char kSqlRestampCurrent[] =
+    "UPDATE versions SET (mode, uid, gid) = (SELECT mode, uid, gid FROM inodes WHERE id = ?1) "
+    "WHERE ino = ?1 AND vno = (SELECT current_version FROM inodes WHERE id = ?1)";
+constexpr char kSqlVersionOwners[] = "SELECT DISTINCT uid, gid FROM versions WHERE ino = ?1";
+constexpr char kSqlNarrowVersions[] =
+    "UPDATE versions SET mode = mode & ?4 WHERE ino = ?1 AND uid = ?2 AND gid = ?3";
 constexpr char kSqlDeleteVersion[] = "DELETE FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlSetContent[] =
     "UPDATE inodes SET current_version = ?2, size = ?3, mtime_ns = ?4, ctime_ns = ?5 "
@@ -124,6 +132,9 @@ Status RowToVersion(Catalog::Impl& impl, const sql::Query& q, VersionInfo* v) {
                    impl.Unseal(VersionAad(catalog_format::kAadVersionXattrs, v->ino, v->version),
                                q.Blob(11), "xattrs of " + what));
   ASSIGN_OR_RETURN(v->xattrs, DecodeXattrs(xattrs, what));
+  v->mode = static_cast<uint32_t>(q.Int(12));
+  v->uid = static_cast<uint32_t>(q.Int(13));
+  v->gid = static_cast<uint32_t>(q.Int(14));
   return Status::OK();
 }
 
@@ -224,10 +235,39 @@ Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vecto
             v.restored_from);
   q.Bind(12, std::string_view(xattrs_col));
   q.Bind(13, std::string_view(EncodeChunks(c)));
+  q.Bind(14, v.mode).Bind(15, v.uid).Bind(16, v.gid);
   RETURN_IF_ERROR(q.Run());
   ASSIGN_OR_RETURN(sql::Query n, impl.db->Prepare(kSqlSetNextVersion));
   n.BindAll(v.ino, v.version.value + 1);
   return n.Run();
+}
+
+// Sets v's mode, uid and gid to those inode `ino` has now.
+Status TakeOwner(Catalog::Impl& impl, InodeId ino, VersionInfo* v) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInodeOwner));
+  q.Bind(1, ino);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no inode " + std::to_string(ino.value));
+  v->mode = static_cast<uint32_t>(q.Int(0));
+  v->uid = static_cast<uint32_t>(q.Int(1));
+  v->gid = static_cast<uint32_t>(q.Int(2));
+  return Status::OK();
+}
+
+// The permission bits a version owned by rec_uid:rec_gid keeps so that it
+// allows nobody more than it and the file's own `file` attributes allowed
+// together: for each class of the version (owner, group, others), the bits
+// of every class of the file a caller of that class may fall in.
+uint32_t NarrowMask(uint32_t rec_uid, uint32_t rec_gid, uint32_t f_uid, uint32_t f_gid,
+                    uint32_t f_mode) {
+  const uint32_t fo = (f_mode >> 6) & 7, fg = (f_mode >> 3) & 7, fx = f_mode & 7;
+  const bool same_uid = rec_uid == f_uid, same_gid = rec_gid == f_gid;
+  // A caller that is not the file's owner may or may not be in its group,
+  // unless the groups are the same (then membership is known).
+  uint32_t owner = same_uid ? fo : fg & fx;
+  uint32_t group = (same_uid ? 7 : fo) & (same_gid ? fg : fg & fx);
+  uint32_t other = (same_uid ? 7 : fo) & (same_gid ? fx : fg & fx);
+  return 07000 | owner << 6 | group << 3 | other;
 }
 
 Status SetContent(Catalog::Impl& impl, InodeId ino, VersionNo cur, uint64_t size,
@@ -286,6 +326,33 @@ Status ValidateNewVersion(const Catalog::NewVersion& v) {
 }  // namespace
 
 // ---- Impl helpers (mu held)
+
+Status Catalog::Impl::RestampCurrentVersion(InodeId ino) {
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlRestampCurrent));
+  q.Bind(1, ino);
+  return q.Run();
+}
+
+Status Catalog::Impl::NarrowHistory(InodeId ino) {
+  VersionInfo file;  // only its mode, uid, gid
+  RETURN_IF_ERROR(TakeOwner(*this, ino, &file));
+  std::vector<std::pair<uint32_t, uint32_t>> owners;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlVersionOwners));
+    q.Bind(1, ino);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      owners.emplace_back(static_cast<uint32_t>(q.Int(0)), static_cast<uint32_t>(q.Int(1)));
+    }
+  }
+  for (const auto& [uid, gid] : owners) {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlNarrowVersions));
+    q.BindAll(ino, uid, gid, NarrowMask(uid, gid, file.uid, file.gid, file.mode));
+    RETURN_IF_ERROR(q.Run());
+  }
+  return Status::OK();
+}
 
 Result<Xattrs> Catalog::Impl::LiveXattrs(InodeId ino) {
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlLiveXattrs));
@@ -398,6 +465,11 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
   v.new_bytes = t.new_bytes;
   v.chunk_count = chunks.size();
   v.restored_from.reset();
+  // The target takes the source's owner and mode (TakeOverAttrs): so does
+  // the version it gets, whatever the source's own version recorded. Its
+  // earlier versions keep no more than the target's own attributes allowed.
+  RETURN_IF_ERROR(NarrowHistory(dst));
+  RETURN_IF_ERROR(TakeOwner(*this, src, &v));
   RETURN_IF_ERROR(InsertVersion(*this, v, chunks));
   RETURN_IF_ERROR(TakeOverAttrs(*this, dst, src, w.time_ns));
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlSetCurrent));
@@ -449,6 +521,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   v.new_bytes = t.new_bytes;
   v.chunk_count = chunks.size();
   v.restored_from = nv.restored_from;
+  RETURN_IF_ERROR(TakeOwner(impl, v.ino, &v));
   RETURN_IF_ERROR(InsertVersion(impl, v, chunks));
   RETURN_IF_ERROR(SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, w.time_ns));
   if (!impl.settings.versioning) {

@@ -89,6 +89,12 @@ struct VersionInfo {
   uint64_t chunk_count = 0;
   Xattrs xattrs;               // user.* metadata snapshot at commit
   std::optional<VersionNo> restored_from;
+  // The file's permission bits (07777) and owner when this version was
+  // committed (format 3; versions migrated from format 2 carry the inode's
+  // attributes at migration). Reading a version is checked against these.
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
 };
 
 struct DirEntry {

@@ -166,6 +166,9 @@ t_restore() {
   expect_eq "$(du -sb "$B/chunks" | cut -f1)" "$stored_before" "restore copies no data"
   expect_rc 2 k restore f
   expect_rc 1 k restore f --version 9
+  ok k put m "$W/1" --mode 0640 && ok k versions m --json
+  expect_eq "$(pyjson "$W/out" '[(v["mode"], v["uid"]) for v in d]')" \
+    "[('0640', $(id -u))]" "versions --json: the recorded mode and owner"
 }
 
 t_json() {

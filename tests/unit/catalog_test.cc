@@ -265,7 +265,7 @@ TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 2)"),
+  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 3)"),
             std::string::npos)
       << c.status().message();
   EXPECT_NE(c.status().message().find("upgrade katamari"), std::string::npos);
@@ -289,13 +289,42 @@ TEST_F(CatalogTest, NonCatalogFilesAreRefused) {
   EXPECT_NE(c.status().message().find("not a katamari catalog"), std::string::npos);
 }
 
-// Ages the catalog to format 1 (format 2 added key_slots and meta.cipher),
-// and then to a pretend "format 0" that also lacks the commits_by_time index;
-// the test step 0 -> 1 adds it back, the built-in 1 -> 2 does the rest.
+// The versions table as formats 1 and 2 had it (without mode, uid, gid).
+constexpr char kVersionsFormat2[] = R"sql(
+CREATE TABLE versions (
+  ino            INTEGER NOT NULL REFERENCES inodes(id),
+  vno            INTEGER NOT NULL,
+  seq            INTEGER NOT NULL,
+  commit_time_ns INTEGER NOT NULL,
+  size           INTEGER NOT NULL,
+  mtime_ns       INTEGER NOT NULL,
+  sha256         BLOB NOT NULL,
+  stored_size    INTEGER NOT NULL,
+  new_bytes      INTEGER NOT NULL,
+  chunk_count    INTEGER NOT NULL,
+  restored_from  INTEGER,
+  xattrs         BLOB NOT NULL,
+  chunks         BLOB NOT NULL,
+  PRIMARY KEY (ino, vno)
+);
+)sql";
+
+// Ages the catalog to format 2 (format 3 added the owner and mode of every
+// version), to format 1 (format 2 added key_slots and meta.cipher), and then
+// to a pretend "format 0" that also lacks the commits_by_time index; the test
+// step 0 -> 1 adds it back, the built-in steps do the rest.
 class MigrationTest : public CatalogTest {
  protected:
-  void AgeToFormat1() {
+  void AgeToFormat2() {
     cat_.reset();
+    RawExec(path_, std::string("ALTER TABLE versions RENAME TO versions_v3;") + kVersionsFormat2 +
+                       "INSERT INTO versions SELECT ino, vno, seq, commit_time_ns, size, "
+                       "mtime_ns, sha256, stored_size, new_bytes, chunk_count, restored_from, "
+                       "xattrs, chunks FROM versions_v3; DROP TABLE versions_v3; "
+                       "UPDATE meta SET value = 2 WHERE key = 'format_version';");
+  }
+  void AgeToFormat1() {
+    AgeToFormat2();
     RawExec(path_,
             "UPDATE meta SET value = 1 WHERE key = 'format_version'; "
             "DELETE FROM meta WHERE key = 'cipher'; DROP TABLE key_slots;");
@@ -351,7 +380,7 @@ TEST_F(MigrationTest, StepRunsOnceAndBumpsFormat) {
     catalog_testing::ScopedMigrationSteps steps(Chain(&runs, false));
     Reopen();
     EXPECT_EQ(runs, 1);
-    EXPECT_EQ(cat_->format_version(), 2);
+    EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
     Reopen();  // already migrated: the step does not run again
     EXPECT_EQ(runs, 1);
   }
@@ -377,9 +406,10 @@ TEST_F(MigrationTest, MissingStepAndReadOnlyAreReported) {
   EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 0);
 }
 
-// The real step 1 -> 2 on a format-1 catalog: the result has exactly the
-// schema of a freshly created catalog, is a plain bucket, and keeps its data.
-TEST_F(MigrationTest, Format1MigratesToFormat2) {
+// The real steps 1 -> 2 -> 3 on a format-1 catalog: the result has exactly
+// the schema of a freshly created catalog, is a plain bucket, and keeps its
+// data.
+TEST_F(MigrationTest, Format1MigratesToTheCurrentFormat) {
   InodeId f = Mk(kRootInode, "f");
   Xattrs x{{"user.k", "v"}};
   ASSERT_OK(Add(f, {C(1), C(2)}, 7, x));
@@ -394,7 +424,7 @@ TEST_F(MigrationTest, Format1MigratesToFormat2) {
 
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 2);
+  EXPECT_EQ(cat_->format_version(), 3);
   EXPECT_FALSE(cat_->settings().encrypted);
   EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM meta WHERE key = 'cipher' AND value = 'none'"),
             1);
@@ -408,6 +438,133 @@ TEST_F(MigrationTest, Format1MigratesToFormat2) {
   ASSERT_OK(slots);
   EXPECT_TRUE(slots->empty());
   EXPECT_CODE(cat_->AddKeySlot(std::string(100, 'x'), ""), Code::kInvalidArgument);
+}
+
+// The real step 2 -> 3 on a format-2 catalog: every version gets its
+// inode's owner and mode as they are at migration (format 2 knew no better),
+// the schema is exactly a new catalog's, and nothing else changes.
+TEST_F(MigrationTest, Format2MigratesToFormat3WithTheInodesOwnerAndMode) {
+  InodeId f = Mk(kRootInode, "f", FileKind::kRegular, 0640);
+  ASSERT_OK(Add(f, {C(1), C(2)}, 7, Xattrs{{"user.k", "v"}}));
+  ASSERT_OK(Add(f, {C(3)}));
+  InodeId g = Mk(kRootInode, "g", FileKind::kRegular, 0600);
+  ASSERT_OK(Add(g, {C(4)}));
+  ASSERT_OK(cat_->Unlink(kRootInode, "g"));  // a deleted file keeps its last owner
+  Catalog::AttrChange chown;
+  chown.uid = 1234;
+  chown.gid = 5678;
+  chown.mode = 0604;
+  ASSERT_OK(cat_->SetAttr(f, chown));
+  auto before = cat_->ListVersions(f);
+  ASSERT_OK(before);
+  cat_.reset();
+  const std::string fresh_schema = Schema();
+  AgeToFormat2();
+  ASSERT_NE(Schema(), fresh_schema);
+  ASSERT_EQ(RawInt(path_, "SELECT count(*) FROM pragma_table_info('versions') "
+                          "WHERE name IN ('mode', 'uid', 'gid')"),
+            0);
+
+  EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
+  Reopen();
+  EXPECT_EQ(cat_->format_version(), 3);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 3);
+  EXPECT_EQ(Schema(), fresh_schema);
+  auto after = cat_->ListVersions(f);
+  ASSERT_OK(after);
+  ASSERT_EQ(after->size(), 2u);
+  for (size_t i = 0; i < after->size(); ++i) {
+    const VersionInfo& v = (*after)[i];
+    EXPECT_EQ(v.mode, 0604u);
+    EXPECT_EQ(v.uid, 1234u);
+    EXPECT_EQ(v.gid, 5678u);
+    EXPECT_EQ(v.sha256, (*before)[i].sha256);
+    EXPECT_EQ(v.size, (*before)[i].size);
+    EXPECT_EQ(v.seq, (*before)[i].seq);
+    EXPECT_EQ(v.xattrs, (*before)[i].xattrs);
+  }
+  EXPECT_EQ(cat_->VersionChunks(f, VersionNo(1))->size(), 2u);
+  auto gv = cat_->GetVersion(g, VersionNo(1));
+  ASSERT_OK(gv);
+  EXPECT_EQ(gv->mode, 0600u);
+  // New versions record the owner and mode of their time again.
+  auto v3 = Add(f, {C(5)});
+  ASSERT_OK(v3);
+  EXPECT_EQ(v3->mode, 0604u);
+  EXPECT_EQ(cat_->GetVersion(f, VersionNo(3))->uid, 1234u);
+}
+
+// Each version records the owner and mode its file had when it was
+// committed; chmod/chown restamp only the current version (the content the
+// file shows), never older ones.
+TEST_F(CatalogTest, VersionsRecordTheirOwnerAndMode) {
+  Catalog::NewNode n;
+  n.mode = 0600;
+  auto f = cat_->CreateNode(kRootInode, "f", n);
+  ASSERT_OK(f);
+  ASSERT_OK(Add(f->ino, {C(1)}));
+  auto v2 = Add(f->ino, {C(2)});
+  ASSERT_OK(v2);
+  EXPECT_EQ(v2->mode, 0600u);
+  Catalog::AttrChange ch;
+  ch.mode = 04755;
+  ch.uid = 65534;
+  ch.gid = 65533;
+  ASSERT_OK(cat_->SetAttr(f->ino, ch));
+  ASSERT_OK(Add(f->ino, {C(3)}));
+  auto mode_of = [&](uint64_t vno) { return cat_->GetVersion(f->ino, VersionNo(vno))->mode; };
+  auto uid_of = [&](uint64_t vno) { return cat_->GetVersion(f->ino, VersionNo(vno))->uid; };
+  EXPECT_EQ(mode_of(1), 0600u);
+  EXPECT_EQ(uid_of(1), 0u);
+  EXPECT_EQ(mode_of(2), 04755u);  // current at the chmod
+  EXPECT_EQ(uid_of(2), 65534u);
+  EXPECT_EQ(cat_->GetVersion(f->ino, VersionNo(2))->gid, 65533u);
+  EXPECT_EQ(mode_of(3), 04755u);
+  Reopen();
+  EXPECT_EQ(mode_of(1), 0600u);
+  EXPECT_EQ(cat_->VersionAt(f->ino, v2->seq)->uid, 65534u);
+}
+
+// Reviving a deleted name hands the file to a new owner: the versions
+// before allow nobody more than they and the file's last attributes allowed
+// together (a file tightened before rm stays tight), and are never widened.
+TEST_F(CatalogTest, RevivalNarrowsTheHistoryToTheLastOwnersMode) {
+  Catalog::NewNode n;
+  n.mode = 0644;
+  auto f = cat_->CreateNode(kRootInode, "f", n);
+  ASSERT_OK(f);
+  ASSERT_OK(Add(f->ino, {C(1)}));  // recorded 0:0 0644
+  ASSERT_OK(Add(f->ino, {C(2)}));
+  Catalog::AttrChange ch;
+  ch.mode = 0600;
+  ASSERT_OK(cat_->SetAttr(f->ino, ch));  // restamps version 2 only
+  auto mode_of = [&](uint64_t vno) { return cat_->GetVersion(f->ino, VersionNo(vno))->mode; };
+  ASSERT_EQ(mode_of(1), 0644u);
+  ASSERT_OK(cat_->Unlink(kRootInode, "f"));
+  n.mode = 0666;
+  n.uid = n.gid = 65534;
+  auto revived = cat_->CreateNode(kRootInode, "f", n);
+  ASSERT_OK(revived);
+  ASSERT_EQ(revived->ino, f->ino);
+  EXPECT_EQ(mode_of(1), 0600u);
+  EXPECT_EQ(cat_->GetVersion(f->ino, VersionNo(1))->uid, 0u);
+  EXPECT_EQ(mode_of(2), 0600u);
+
+  // Versions of another owner than the file's keep what any caller could
+  // have had under both: here read for everyone, write for nobody.
+  ASSERT_OK(Add(f->ino, {C(3)}));  // recorded 65534:65534 0666
+  ASSERT_OK(Add(f->ino, {C(4)}));
+  ch.mode = 0644;
+  ch.uid = 1000;
+  ch.gid = 1000;
+  ASSERT_OK(cat_->SetAttr(f->ino, ch));  // version 4: 1000:1000 0644
+  ASSERT_OK(cat_->Unlink(kRootInode, "f"));
+  n.mode = 0777;
+  n.uid = n.gid = 2000;
+  ASSERT_OK(cat_->CreateNode(kRootInode, "f", n));
+  EXPECT_EQ(mode_of(1), 0400u);  // 0600 & 0444
+  EXPECT_EQ(mode_of(3), 0444u);  // 0666 & 0444
+  EXPECT_EQ(mode_of(4), 0644u);  // the last owner's own: unchanged
 }
 
 // ---- names and the live namespace

@@ -89,11 +89,13 @@ class VersionPathsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // Writes `data` as a new version of `name` in the root (create or O_TRUNC).
-  uint64_t Save(const std::string& name, const std::string& data) {
+  // Writes `data` as a new version of `name` in the root (create or O_TRUNC);
+  // a new file gets `mode` and `who` as its owner.
+  uint64_t Save(const std::string& name, const std::string& data, uint32_t mode = 0644,
+                Caller who = Caller{}) {
     auto found = fs_->Lookup(1, name);
     Result<OpenedFile> o = found.ok() ? fs_->Open(found->node, O_WRONLY | O_TRUNC)
-                                      : fs_->Create(1, name, 0644, O_CREAT | O_WRONLY, Caller{});
+                                      : fs_->Create(1, name, mode, O_CREAT | O_WRONLY, who);
     EXPECT_TRUE(o.ok()) << o.status().ToString();
     EXPECT_TRUE(fs_->Write(o->fh, 0, data).ok());
     EXPECT_TRUE(fs_->Flush(o->fh).ok());
@@ -232,7 +234,7 @@ TEST_F(VersionPathsTest, TimeViewsAreOneSnapshot) {
   auto view = fs_->Lookup(1, "@" + t);
   ASSERT_TRUE(view.ok()) << view.status().ToString();
   EXPECT_EQ(view->attr.kind, FileKind::kDirectory);
-  EXPECT_EQ(view->attr.mode, 0555u);
+  EXPECT_EQ(view->attr.mode, 0755u);  // the root's current mode, write bits kept
   EXPECT_EQ(List(view->node), (std::vector<std::string>{"d", "f", "keep"}));
   EXPECT_EQ(*Cat("@" + t + "/f"), "old");
   EXPECT_EQ(*Cat("@" + t + "/keep"), "k");
@@ -346,6 +348,184 @@ TEST_F(VersionPathsTest, NodesGoWhenForgottenAndKeepTheirIds) {
   auto again = fs_->Lookup(1, "f@1");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->node, a->node);  // a stable st_ino
+}
+
+// ------------------------------------------------------------- permissions
+
+// Version nodes show the owner, group and mode recorded with each version
+// (minus write bits); entries of time views show them with write bits, so
+// `cp -a` of a view restores modes. Setuid/setgid are never shown.
+TEST_F(VersionPathsTest, VersionNodesShowTheirRecordedOwnerAndMode) {
+  uint64_t f = Save("f", "one", 0640, Caller{0, 0});
+  auto v1 = bucket_->GetVersion(InodeId(f), VersionNo(1));
+  ASSERT_TRUE(v1.ok());
+  std::string t1 = FormatUtcTime(v1->commit_time_ns);
+  Save("f", "two");
+  AttrUpdate chown;  // restamps version 2, the current one, not version 1
+  chown.mode = 04705;
+  chown.uid = 1000;
+  chown.gid = 1001;
+  ASSERT_TRUE(fs_->SetAttr(f, chown, std::nullopt).ok());
+  Save("f", "three");
+  auto v2 = bucket_->GetVersion(InodeId(f), VersionNo(3));
+  ASSERT_TRUE(v2.ok());
+
+  auto attr_of = [&](const std::string& path) -> Attr {
+    std::vector<uint64_t> looked;
+    uint64_t node = 1;
+    for (size_t start = 0; start <= path.size();) {
+      size_t slash = std::min(path.find('/', start), path.size());
+      auto e = fs_->Lookup(node, path.substr(start, slash - start));
+      EXPECT_TRUE(e.ok()) << path << ": " << e.status().ToString();
+      if (!e.ok()) break;
+      looked.push_back(e->node);
+      node = e->node;
+      start = slash + 1;
+    }
+    auto a = fs_->GetAttr(node);
+    EXPECT_TRUE(a.ok()) << path;
+    for (uint64_t n : looked) fs_->Forget(n, 1);
+    return a.ok() ? *a : Attr{};
+  };
+  for (const std::string& p : std::vector<std::string>{"f@1", "f@-2", "f@/1", "f@" + t1}) {
+    Attr a = attr_of(p);
+    EXPECT_EQ(a.uid, 0u) << p;
+    EXPECT_EQ(a.gid, 0u) << p;
+    EXPECT_EQ(a.mode, 0440u) << p;  // 0640 as recorded, minus w
+  }
+  for (const std::string& p : std::vector<std::string>{"f@2", "f@-1", "f@/2", "f@3"}) {
+    Attr a = attr_of(p);
+    EXPECT_EQ(a.uid, 1000u) << p;
+    EXPECT_EQ(a.gid, 1001u) << p;
+    EXPECT_EQ(a.mode, 0505u) << p;  // 04705 minus setuid and w
+  }
+  Attr in_view = attr_of("@" + t1 + "/f");
+  EXPECT_EQ(in_view.uid, 0u);
+  EXPECT_EQ(in_view.mode, 0640u);  // as it was then, write bits kept
+  Attr now = attr_of("@" + FormatUtcTime(v2->commit_time_ns) + "/f");
+  EXPECT_EQ(now.uid, 1000u);
+  EXPECT_EQ(now.mode, 0705u);  // setuid is never shown
+
+  // The listing of a view hands out the same attributes (readdirplus).
+  auto view = fs_->Lookup(1, "@" + t1);
+  ASSERT_TRUE(view.ok());
+  auto fh = fs_->OpenDir(view->node);
+  ASSERT_TRUE(fh.ok());
+  auto entries = fs_->DirEntries(*fh, false);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ((*entries)->size(), 3u);
+  auto e = fs_->ListingEntry((**entries)[2].ino);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->attr.mode, 0640u);
+  EXPECT_EQ(e->attr.uid, 0u);
+  ASSERT_TRUE(fs_->ReleaseDir(*fh).ok());
+  fs_->Forget(view->node, 1);
+}
+
+// Reading a version needs read permission under its recorded owner/mode
+// and the live file's current ones: a later owner of the name (revived or
+// renamed over) never reads what was not theirs, tightening protects.
+TEST_F(VersionPathsTest, ReadingAVersionNeedsPermissionUnderBothOwners) {
+  const Caller root{0, 0};
+  const Caller nobody{65534, 65534};
+  Save("secret", "root's secret", 0600, root);
+  ASSERT_TRUE(fs_->Unlink(1, "secret").ok());
+  Save("secret", "mine", 0644, nobody);  // revives the history, owned by nobody
+  auto v1 = fs_->Lookup(1, "secret@1");
+  auto v2 = fs_->Lookup(1, "secret@2");
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  EXPECT_EQ(v1->attr.uid, 0u);
+  EXPECT_EQ(v1->attr.mode, 0400u);
+  EXPECT_EQ(v2->attr.uid, 65534u);
+  auto denied = fs_->Open(v1->node, O_RDONLY, nobody);
+  EXPECT_EQ(denied.status().code(), Status::Code::kPermission) << denied.status().ToString();
+  EXPECT_EQ(fs_->GetXattr(v1->node, "user.katamari.sha256", nobody).status().code(),
+            Status::Code::kPermission);
+  EXPECT_EQ(*Cat("secret@1"), "root's secret");  // root reads everything
+  auto own = fs_->Open(v2->node, O_RDONLY, nobody);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  ASSERT_TRUE(fs_->Release(own->fh).ok());
+
+  // Renaming a file of one's own over someone else's.
+  Save("victim", "root's data", 0600, root);
+  Save("mine", "x", 0644, nobody);
+  ASSERT_TRUE(fs_->Rename(1, "mine", 1, "victim", 0).ok());
+  auto old = fs_->Lookup(1, "victim@1");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->attr.uid, 0u);
+  EXPECT_EQ(fs_->Open(old->node, O_RDONLY, nobody).status().code(), Status::Code::kPermission);
+  EXPECT_EQ(*Cat("victim@1"), "root's data");
+
+  // Tightening the live file protects versions recorded as readable.
+  uint64_t g = Save("g", "public once", 0644, root);
+  auto g1 = fs_->Lookup(1, "g@1");
+  ASSERT_TRUE(g1.ok());
+  auto open = fs_->Open(g1->node, O_RDONLY, nobody);
+  ASSERT_TRUE(open.ok());
+  ASSERT_TRUE(fs_->Release(open->fh).ok());
+  AttrUpdate tighten;
+  tighten.mode = 0600;
+  ASSERT_TRUE(fs_->SetAttr(g, tighten, std::nullopt).ok());
+  EXPECT_EQ(fs_->Open(g1->node, O_RDONLY, nobody).status().code(), Status::Code::kPermission);
+  // ...also once the file is deleted (its last mode), and once someone else
+  // revives the name (the history is narrowed to that last mode).
+  ASSERT_TRUE(fs_->Unlink(1, "g").ok());
+  EXPECT_EQ(fs_->Open(g1->node, O_RDONLY, nobody).status().code(), Status::Code::kPermission);
+  Save("g", "nobody's now", 0644, nobody);
+  auto g1_again = fs_->Lookup(1, "g@1");
+  ASSERT_TRUE(g1_again.ok());
+  EXPECT_EQ(g1_again->attr.mode, 0400u);  // not nobody's 0644
+  EXPECT_EQ(fs_->Open(g1->node, O_RDONLY, nobody).status().code(), Status::Code::kPermission);
+  EXPECT_EQ(*Cat("g@1"), "public once");
+
+  // Group permission counts supplementary groups.
+  uint64_t h = Save("h", "group", 0640, Caller{0, 4321});
+  (void)h;
+  auto h1 = fs_->Lookup(1, "h@1");
+  ASSERT_TRUE(h1.ok());
+  EXPECT_EQ(fs_->Open(h1->node, O_RDONLY, nobody).status().code(), Status::Code::kPermission);
+  Caller member{65534, 65534, {27, 4321}};
+  open = fs_->Open(h1->node, O_RDONLY, member);
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  ASSERT_TRUE(fs_->Release(open->fh).ok());
+}
+
+// Deleting a version needs write permission on the file, and on the version
+// as recorded unless the caller recorded it: not only on the directory.
+TEST_F(VersionPathsTest, DeletingAVersionNeedsWritePermissionOnTheFile) {
+  const Caller root{0, 0};
+  const Caller nobody{65534, 65534};
+  Save("rootfile", "one", 0644, root);
+  Save("rootfile", "two");
+  auto code = [](const Status& st) { return st.code(); };
+  EXPECT_EQ(code(fs_->Unlink(1, "rootfile@1", nobody)), Status::Code::kPermission);
+  auto hist = fs_->Lookup(1, "rootfile@");
+  ASSERT_TRUE(hist.ok());
+  EXPECT_EQ(code(fs_->Unlink(hist->node, "1", nobody)), Status::Code::kPermission);
+  EXPECT_EQ(List(hist->node), (std::vector<std::string>{"1", "2"}));
+
+  // A revived name: nobody owns the file, but only its own versions.
+  Save("secret", "root's", 0600, root);
+  ASSERT_TRUE(fs_->Unlink(1, "secret").ok());
+  Save("secret", "nobody's", 0644, nobody);
+  EXPECT_EQ(code(fs_->Unlink(1, "secret@1", nobody)), Status::Code::kPermission);
+  EXPECT_TRUE(fs_->Unlink(1, "secret@2", nobody).ok());
+  EXPECT_EQ(*Cat("secret@1"), "root's");
+  // A deleted file answers to its last owner and mode.
+  ASSERT_TRUE(fs_->Unlink(1, "rootfile").ok());
+  EXPECT_EQ(code(fs_->Unlink(1, "rootfile@2", nobody)), Status::Code::kPermission);
+  EXPECT_TRUE(fs_->Unlink(1, "rootfile@2", root).ok());
+  // The owner of a writable file deletes its history, rmdir included.
+  Save("own", "a", 0644, nobody);
+  Save("own", "b");
+  auto oh = fs_->Lookup(1, "own@");
+  ASSERT_TRUE(oh.ok());
+  for (const std::string& n : List(oh->node)) {
+    ASSERT_TRUE(fs_->Unlink(oh->node, n, nobody).ok()) << n;
+  }
+  EXPECT_TRUE(fs_->RemoveDir(1, "own@", nobody).ok());
+  fs_->Forget(oh->node, 1);
+  fs_->Forget(hist->node, 1);
 }
 
 }  // namespace

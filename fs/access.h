@@ -1,0 +1,31 @@
+// Permission checks made by the filesystem itself, for what the kernel's
+// default_permissions cannot see: a version is read under its own recorded
+// owner and mode (the node's attributes, which the kernel checks) and also
+// under its live file's current ones (checked here, at open), and deleting a
+// version needs write permission on the file, not only on the directory the
+// kernel checks (docs/semantics.md).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "fs/filesystem.h"
+#include "store/status.h"
+
+namespace katamari::fs {
+
+inline constexpr int kMayRead = 4;
+inline constexpr int kMayWrite = 2;
+
+// Whether `who` may `want` (kMayRead | kMayWrite) an object of owner `uid`,
+// group `gid` and permission bits `mode`, by the kernel's rules: the owner's
+// bits if who is the owner, else the group's if who is in the group (its
+// primary group or a supplementary one), else the others'; uid 0 may read and
+// write anything.
+bool MayAccess(const Caller& who, uint32_t uid, uint32_t gid, uint32_t mode, int want);
+
+// Permission "<what>: permission denied ..." unless MayAccess.
+Status CheckAccess(const Caller& who, uint32_t uid, uint32_t gid, uint32_t mode, int want,
+                   std::string_view what);
+
+}  // namespace katamari::fs
