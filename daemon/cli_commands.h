@@ -1,5 +1,5 @@
-// The `katamari` commands (SPEC §9). katamari.cc parses the command line with
-// CLI11 into these option structs; each Run* returns the process exit code
+// The `katamari` commands (docs/semantics.md, The command line). katamari.cc parses the command
+// line with CLI11 into these option structs; each Run* returns the process exit code
 // (cli_support.h) and prints its own errors.
 #pragma once
 

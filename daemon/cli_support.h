@@ -1,7 +1,7 @@
 // Helpers shared by the `katamari` admin CLI's commands: exit codes, error
 // messages, parsing of times and sizes, formatting, a terminal progress line,
 // and opening the bucket. The CLI talks to the store only through
-// store/bucket.h (SPEC §9).
+// store/bucket.h (docs/semantics.md, The command line).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,8 @@
 
 namespace katamari::cli {
 
-// SPEC §9: 0 ok, 1 not found / check failed / runtime failure, 2 usage error.
+// docs/semantics.md, The command line: 0 ok, 1 not found / check failed / runtime failure, 2 usage
+// error.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;

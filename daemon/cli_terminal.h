@@ -1,5 +1,5 @@
-// Asking for a passphrase on the terminal, for the `katamari` CLI (SPEC §9:
-// "without them the passphrase is asked on the terminal").
+// Asking for a passphrase on the terminal, for the `katamari` CLI (docs/semantics.md, The command
+// line: "without them the passphrase is asked on the terminal").
 //
 // The prompt goes to /dev/tty and the answer is read from it with echo off,
 // so stdout and stderr can be redirected and stdin can carry data (`put -`)

@@ -1,4 +1,4 @@
-// katamari: the bucket's admin tool (SPEC §9).
+// katamari: the bucket's admin tool (docs/semantics.md, The command line).
 //
 //   katamari [-b BUCKET_DIR] [--keyfile FILE | --passphrase-file FILE] COMMAND ...
 //

@@ -1,4 +1,4 @@
-// katamarifs: mounts a bucket as a directory (SPEC §9).
+// katamarifs: mounts a bucket as a directory (docs/semantics.md, The command line).
 //
 //   katamarifs [-f] [-d] [-o OPTS] BUCKET_DIR MOUNTPOINT
 //
@@ -195,8 +195,8 @@ Result<std::unique_ptr<Bucket>> OpenBucket(const Args& args) {
 }
 
 // Mounts, serves until unmounted or signalled, then commits what is open.
-// Bounds the power-cut window (SPEC §7): versions are committed at close
-// with their chunks already durable, but the catalog's WAL is synced only on
+// Bounds the power-cut window (docs/semantics.md, Consistency, durability, integrity): versions are
+// committed at close with their chunks already durable, but the catalog's WAL is synced only on
 // fsync; this makes every commit durable within kSyncInterval regardless.
 class PeriodicSync {
  public:

@@ -90,7 +90,7 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {
-    // Facts of the current version (SPEC §5): computed, never stored.
+    // Facts of the current version (docs/semantics.md, Version paths): computed, never stored.
     ASSIGN_OR_RETURN(Attr attr, GetAttr(node));
     if (attr.kind != FileKind::kRegular || attr.current_version.value == 0) {
       return Status::NotFound("no version yet");

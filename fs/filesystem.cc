@@ -302,9 +302,9 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
   }
   ASSIGN_OR_RETURN(Attr attr,
                    bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid, symlink_target));
-  // Creating a name whose deleted history is kept revives that inode (SPEC
-  // §5). If descriptors of the unlinked file are still open here, they keep
-  // their own (discarded) session; the revived file starts fresh.
+  // Creating a name whose deleted history is kept revives that inode (docs/semantics.md). If
+  // descriptors of the unlinked file are still open here, they keep their own (discarded) session;
+  // the revived file starts fresh.
   if (auto n = NodeOfInode(attr.ino)) {
     std::lock_guard lock(n->mu);
     if (n->orphaned) {

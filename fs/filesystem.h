@@ -13,7 +13,7 @@
 // `rename(a, b)` over an existing b, `stat b` shows a's inode number as POSIX
 // says (until the kernel forgets the node; a remount shows the catalog's).
 // Ids with kVirtualNodeBit set are the synthetic nodes of
-// version paths (NAME@N, NAME@, time views; SPEC §5), kept by VersionPaths
+// version paths (NAME@N, NAME@, time views; docs/semantics.md, Version paths), kept by VersionPaths
 // (fs/version_paths.h), which every call on such a node, and every miss of a
 // name containing '@', is handed to. Neither kind is ever passed to the
 // store as an inode.

@@ -1,4 +1,5 @@
-// Mount options of katamarifs (`-o a,b=c,...`, mount(8) conventions, SPEC §9).
+// Mount options of katamarifs (`-o a,b=c,...`, mount(8) conventions, docs/semantics.md, The command
+// line).
 //
 // FUSE and kernel mount flags are checked here and handed to libfuse; the
 // bucket's own options (compression=, level=, keyfile=, passphrase_file=)

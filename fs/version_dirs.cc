@@ -142,10 +142,10 @@ Status VersionPaths::ReleaseDir(uint64_t fh) {
   return Status::OK();
 }
 
-// The user.* a version was committed with; the facts of a version (SPEC §5),
-// under the same permission as reading it (the SHA-256 tells much about a
-// small secret). Directories of views show the directory's xattrs as they
-// are now (a directory has no versions), like its owner and mode.
+// The user.* a version was committed with; the facts of a version (docs/semantics.md, Version
+// paths), under the same permission as reading it (the SHA-256 tells much about a small secret).
+// Directories of views show the directory's xattrs as they are now (a directory has no versions),
+// like its owner and mode.
 Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
                                            const Caller& who) {
   auto key = KeyOf(node);

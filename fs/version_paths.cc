@@ -1,4 +1,4 @@
-// VersionPaths: what version paths name (SPEC §5), and deleting versions
+// VersionPaths: what version paths name (docs/semantics.md, Version paths), and deleting versions
 // through them. See version_paths.h.
 #include "fs/version_paths.h"
 

@@ -1,4 +1,4 @@
-// VersionPaths: the hidden `@` names of SPEC §5 and the synthetic nodes
+// VersionPaths: the hidden `@` names of docs/semantics.md, Version paths and the synthetic nodes
 // behind them. Filesystem (fs/filesystem.h) hands over every call on a node
 // id with kVirtualNodeBit, and every name containing '@' that no real entry
 // bears; a real entry of that exact name always wins.

@@ -1,4 +1,4 @@
-// The spelling of version paths (SPEC §5): what follows the last '@' of a
+// The spelling of version paths (docs/semantics.md, Version paths): what follows the last '@' of a
 // name, and the UTC moments it accepts. Pure functions, no store access.
 #pragma once
 
@@ -47,7 +47,7 @@ inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// The read-only, unlisted facts of a version (SPEC §5): the xattrs
+// The read-only, unlisted facts of a version (docs/semantics.md, Version paths): the xattrs
 // user.katamari.sha256 / .version / .stored_size / .mtime (ISO-8601 UTC).
 // `name` is the whole xattr name; NotFound for any other name.
 inline constexpr std::string_view kFactPrefix = "user.katamari.";

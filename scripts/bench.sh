@@ -6,7 +6,7 @@
 # compression ratios, and the CLI's peak RSS (aim: well under 200 MiB), and
 # checks that the file round-trips byte for byte. The same put and get on an
 # encrypted bucket (init --encrypt, a key file) give the encrypted line (aim:
-# within 10% of the plain figures, SPEC §8 / issue 5).
+# within 10% of the plain figures, docs/semantics.md, Encryption).
 #
 # Usage: scripts/bench.sh [store|mount|all]   (default: all)
 #   store: this file's CLI benchmark; mount: scripts/bench_mount.sh (katamarifs

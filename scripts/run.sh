@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command from a fresh Debian 12 machine to a mounted bucket (SPEC §10):
+# One command from a fresh Debian 12 machine to a mounted bucket (README.md, Quick start):
 # installs what is missing, builds in ./build, creates ./storage/my_bucket
 # (zstd) if there is none, and mounts it at ./mnt (or MOUNTPOINT) with
 # katamarifs. Prints what to try and how to unmount. Running it again while

@@ -1,7 +1,7 @@
 // Bucket: the store's public face. The CLI (daemon/) and the filesystem (fs/)
 // use only this header (plus types.h/status.h).
 //
-// A bucket is a directory (SPEC §3): catalog.db (SQLite, WAL), chunks/,
+// A bucket is a directory (docs/semantics.md, Buckets): catalog.db (SQLite, WAL), chunks/,
 // staging/ and a lock file. Two faces:
 //  - the key API of the original library (Put/Get/Delete/List by "a/b/c"
 //    keys; directories on the way are created by Put);
@@ -277,7 +277,7 @@ class Bucket {
   Result<Attr> Lookup(InodeId parent, std::string_view name, std::optional<Seq> at = {});
   // The inode `name` in live directory `parent` names now, else the one it
   // named last (a deleted or renamed-away file whose history is kept);
-  // *live tells which. For NAME@N paths after NAME was deleted (SPEC §5).
+  // *live tells which. For NAME@N paths after NAME was deleted (docs/semantics.md, Version paths).
   Result<Attr> LookupAny(InodeId parent, std::string_view name, bool* live);
   Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,

@@ -95,7 +95,7 @@ Status ValidateSettings(const BucketSettings& s) {
 
 Status ConfigureRw(sql::Db& db) {
   // WAL: readers never block the writer; NORMAL: a commit does not fsync,
-  // Catalog::Sync() does (SPEC §7's documented window).
+  // Catalog::Sync() does (the window docs/semantics.md documents).
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode = WAL", "switching to WAL mode"));
   RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = NORMAL", "setting synchronous = NORMAL"));
   // After a huge commit the WAL is cut back to 64 MiB at the next checkpoint.

@@ -1,12 +1,11 @@
 // Catalog: the bucket's SQLite database (catalog.db, WAL mode). Private to store/.
 //
-// MVCC (SPEC §4): every mutating call is one SQLite transaction that first
-// inserts a row into `commits` (next Seq, wall-clock time). Rows describing
-// names (dentries) and versions are never rewritten to change history: a name
-// is removed by closing its dentry (seq_end = that commit's Seq) and a new
-// dentry row is opened for a rename. Reading "as of Seq S" sees exactly the
-// rows with seq_start <= S < seq_end. Inode attributes (mode, owner, times)
-// and live xattrs are current state, updated in place.
+// MVCC (docs/semantics.md, Files, versions and history): every mutating call is one SQLite
+// transaction that first inserts a row into `commits` (next Seq, wall-clock time). Rows describing
+// names (dentries) and versions are never rewritten to change history: a name is removed by closing
+// its dentry (seq_end = that commit's Seq) and a new dentry row is opened for a rename. Reading "as
+// of Seq S" sees exactly the rows with seq_start <= S < seq_end. Inode attributes (mode, owner,
+// times) and live xattrs are current state, updated in place.
 //
 // Schema, format version and migrations are documented in docs/catalog.md.
 // Opening a catalog whose format is newer than kFormatVersion fails with
@@ -91,8 +90,8 @@ class Catalog {
   };
   // Creates `name` in live directory `parent`. Exists if the name is live.
   // A regular file whose name has a deleted history revives that inode
-  // (version numbering continues, SPEC §5). Names: 1..255 bytes, no '/' or NUL
-  // (InvalidArgument / NameTooLong otherwise).
+  // (version numbering continues, docs/semantics.md, Version paths). Names: 1..255 bytes, no '/' or
+  // NUL (InvalidArgument / NameTooLong otherwise).
   Result<Attr> CreateNode(InodeId parent, std::string_view name, const NewNode& node);
   Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
   // Removes a non-directory name (IsDir for a directory). With versioning

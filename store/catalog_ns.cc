@@ -17,7 +17,7 @@ constexpr char kSqlNewInode[] =
     "INSERT INTO inodes(kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, symlink_target) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)";
 // The newest closed dentry of a name, if its inode is a nameless regular
-// file that still has versions: CreateNode revives it (SPEC §5).
+// file that still has versions: CreateNode revives it (docs/semantics.md, Version paths).
 constexpr char kSqlRevivable[] =
     "SELECT d.ino FROM dentries d JOIN inodes i ON i.id = d.ino "
     "WHERE d.id = (SELECT m.id FROM dentries m WHERE m.parent = ?1 AND m.name = ?2 "
@@ -272,7 +272,8 @@ Status CheckReplaceable(Catalog::Impl& impl, const RenameArgs& a) {
   return Status::OK();
 }
 
-// The editor pattern (SPEC §5): both single-linked regular files, versioning on.
+// The editor pattern (docs/semantics.md, Version paths): both single-linked regular files,
+// versioning on.
 Result<bool> ShouldMerge(Catalog::Impl& impl, const RenameArgs& a) {
   if (!impl.settings.versioning || a.src.kind != FileKind::kRegular ||
       a.dst->kind != FileKind::kRegular) {

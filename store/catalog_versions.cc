@@ -581,7 +581,7 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
   }
   bool any = newest.has_value();
   if (r.current_version == vno) {
-    // The previous version becomes current (SPEC §5); its number stays
+    // The previous version becomes current (docs/semantics.md, Version paths); its number stays
     // taken by next_version, so vno is never handed out again.
     if (any) {
       RETURN_IF_ERROR(

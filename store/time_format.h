@@ -1,4 +1,4 @@
-// UTC moments as users write them (SPEC §5, §9). Pure functions.
+// UTC moments as users write them (docs/semantics.md). Pure functions.
 #pragma once
 
 #include <cstdint>

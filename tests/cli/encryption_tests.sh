@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# CLI tests of encrypted buckets (SPEC §8, docs/encryption.md; sourced by
+# CLI tests of encrypted buckets (docs/semantics.md, Encryption, docs/encryption.md; sourced by
 # cli_test.sh, see lib.sh). Passphrase slots are made with the hidden
 # --scrypt-n 1024 so that unlocking takes milliseconds, not 0.25 s.
 

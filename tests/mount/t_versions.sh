@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Version paths through the mount (SPEC §5): NAME@N, NAME@-K, NAME@ as a
+# Version paths through the mount (docs/semantics.md, Version paths): NAME@N, NAME@-K, NAME@ as a
 # directory, the editor pattern, delete and re-create, names that really
 # contain '@', xattrs of versions, freshness after close(), cp NAME@3 NAME,
 # deleting versions and whole histories, EROFS on every write path, and

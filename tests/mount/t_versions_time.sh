@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Time views through the mount (SPEC §5): @TIME at the root, DIR@TIME and
+# Time views through the mount (docs/semantics.md, Version paths): @TIME at the root, DIR@TIME and
 # NAME@TIME are exactly what was committed at TIME. A script of creates,
 # writes, renames, deletes and mkdirs runs in phases a second apart; after
 # each phase a manifest (paths + sha256) and a copy of the live tree are

@@ -275,7 +275,7 @@ TEST_F(EncryptedBucketTest, EqualContentGetsDifferentChunkIdsInTwoBuckets) {
   }
 }
 
-// SPEC §8: nothing in the bucket directory reveals file content or content
+// docs/semantics.md, Encryption: nothing in the bucket directory reveals file content or content
 // hashes. Scans every byte of every file (catalog.db, its WAL, chunks),
 // while the bucket is open and after it is closed.
 TEST_F(EncryptedBucketTest, NoPlaintextLineOrPlainSha256AnywhereInTheBucket) {
