@@ -60,6 +60,15 @@ constexpr char kSqlSetContent[] =
     "WHERE id = ?1";
 constexpr char kSqlSetCurrent[] =
     "UPDATE inodes SET current_version = ?2, size = ?3 WHERE id = ?1";
+// A version of another owner that becomes current again (the newer ones of
+// the file's present owner deleted) brings its recorded owner and mode back
+// with it: the live file must not show that content under the attributes of
+// someone it never belonged to.
+constexpr char kSqlOwnerFromVersion[] =
+    "UPDATE inodes SET (mode, uid, gid) = "
+    "(SELECT mode, uid, gid FROM versions WHERE ino = ?1 AND vno = ?2) "
+    "WHERE id = ?1 AND (uid, gid) IS NOT "
+    "(SELECT uid, gid FROM versions WHERE ino = ?1 AND vno = ?2)";
 constexpr char kSqlSetNextVersion[] = "UPDATE inodes SET next_version = ?2 WHERE id = ?1";
 constexpr char kSqlInsertChunk[] =
     "INSERT INTO chunks(id, raw_len, stored_len, refs) VALUES(?1, ?2, ?3, ?4) "
@@ -586,6 +595,9 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
     if (any) {
       RETURN_IF_ERROR(
           SetContent(impl, ino, newest->version, newest->size, newest->mtime_ns, w.time_ns));
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlOwnerFromVersion));
+      q.BindAll(ino, newest->version);
+      RETURN_IF_ERROR(q.Run());
     } else {
       RETURN_IF_ERROR(SetContent(impl, ino, VersionNo(0), 0, w.time_ns, w.time_ns));
     }

@@ -528,6 +528,31 @@ TEST_F(CatalogTest, VersionsRecordTheirOwnerAndMode) {
 // Reviving a deleted name hands the file to a new owner: the versions
 // before allow nobody more than they and the file's last attributes allowed
 // together (a file tightened before rm stays tight), and are never widened.
+// Someone who revived a deleted name and deletes their own version must not
+// get the previous owner's content under their own attributes.
+TEST_F(CatalogTest, AnOlderVersionThatBecomesCurrentBringsItsOwnerBack) {
+  Catalog::NewNode n;
+  n.mode = 0600;
+  auto f = cat_->CreateNode(kRootInode, "secret", n);
+  ASSERT_OK(f);
+  ASSERT_OK(Add(f->ino, {C(1)}));  // recorded 0:0 0600
+  ASSERT_OK(cat_->Unlink(kRootInode, "secret"));
+  n.mode = 0644;
+  n.uid = n.gid = 65534;
+  auto revived = cat_->CreateNode(kRootInode, "secret", n);
+  ASSERT_OK(revived);
+  ASSERT_EQ(revived->ino, f->ino);
+  ASSERT_OK(Add(f->ino, {C(2)}));  // recorded 65534:65534 0644
+  ASSERT_OK(cat_->DeleteVersion(f->ino, VersionNo(2)));
+  auto a = cat_->GetAttr(f->ino);
+  ASSERT_OK(a);
+  EXPECT_EQ(a->current_version, VersionNo(1));
+  EXPECT_EQ(a->uid, 0u);
+  EXPECT_EQ(a->gid, 0u);
+  EXPECT_EQ(a->mode & 07777, cat_->GetVersion(f->ino, VersionNo(1))->mode & 07777);
+  EXPECT_EQ(a->mode & 077, 0u);
+}
+
 TEST_F(CatalogTest, RevivalNarrowsTheHistoryToTheLastOwnersMode) {
   Catalog::NewNode n;
   n.mode = 0644;
