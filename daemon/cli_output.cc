@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <random>
+#include <vector>
 
 namespace katamari::cli {
 namespace {
@@ -154,20 +155,50 @@ OutputFile::~OutputFile() {
   if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
-// The scratch copy into the target, in place: every hard link sees it.
-Status OutputFile::CopyInPlace(int64_t mtime_ns) {
-  int dst = ::open(target_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (dst < 0) return Fail(errno, "open " + target_ + " for writing");
-  Status st;
+// Copies the scratch file's bytes into dst from offset 0. copy_file_range
+// first; a plain read/write loop where it cannot work (another file system:
+// EXDEV; file systems without it: EINVAL, ENOSYS, EOPNOTSUPP).
+Status OutputFile::CopyScratchTo(int dst) {
   loff_t in = 0;
   for (;;) {
     ssize_t n = ::copy_file_range(fd_, &in, dst, nullptr, 1 << 30, 0);
-    if (n == 0) break;
+    if (n == 0) return Status::OK();
     if (n > 0) continue;
     if (errno == EINTR) continue;
-    st = Fail(errno, "write " + target_);
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
+      return Fail(errno, "write " + target_);
+    }
     break;
   }
+  std::vector<char> buf(1 << 20);
+  loff_t out = in;  // what copy_file_range wrote before it gave up
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data(), buf.size(), in);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(errno, "read the scratch copy of " + target_);
+    if (n == 0) return Status::OK();
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::pwrite(dst, buf.data() + done, n - done, out);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Fail(errno, "write " + target_);
+      done += w;
+      out += w;
+    }
+    in += n;
+  }
+}
+
+// The scratch copy into the target, in place: every hard link sees it. The
+// target is cut to the new size only after every byte is written, so a
+// failure before that leaves its old content (possibly overwritten at the
+// front, never emptied or cut short).
+Status OutputFile::CopyInPlace(int64_t mtime_ns) {
+  int dst = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (dst < 0) return Fail(errno, "open " + target_ + " for writing");
+  Status st = CopyScratchTo(dst);
+  struct stat sst;
+  if (st.ok() && ::fstat(fd_, &sst) != 0) st = Fail(errno, "stat the scratch copy");
+  if (st.ok() && ::ftruncate(dst, sst.st_size) != 0) st = Fail(errno, "truncate " + target_);
   if (st.ok()) st = SetMtime(dst, mtime_ns);
   if (st.ok() && ::fsync(dst) != 0) st = Fail(errno, "sync " + target_);
   if (::close(dst) != 0 && st.ok()) st = Fail(errno, "write " + target_);

@@ -51,6 +51,7 @@ class OutputFile {
   std::string TempName(const std::string& dir, const std::string& suffix) const;
   Status LinkTemp();
   Status CopyInPlace(int64_t mtime_ns);
+  Status CopyScratchTo(int dst);
 
   Mode mode_;
   std::string target_;  // the file written (symlinks resolved)
