@@ -104,8 +104,8 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
   return it->second;
 }
 
-Result<std::string> Filesystem::ListXattr(uint64_t node) {
-  if (IsVirtualNode(node)) return versions_->ListXattr(node);
+Result<std::string> Filesystem::ListXattr(uint64_t node, const Caller& who) {
+  if (IsVirtualNode(node)) return versions_->ListXattr(node, who);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));
   std::string out;

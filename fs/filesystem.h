@@ -166,7 +166,8 @@ class Filesystem {
 
   // ---- xattrs (user.* are stored; user.katamari.* are read-only facts)
   Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who = {});
-  Result<std::string> ListXattr(uint64_t node);  // names, each NUL-terminated
+  // Names, each NUL-terminated. Of a version: only for who may read it.
+  Result<std::string> ListXattr(uint64_t node, const Caller& who = {});
   Status SetXattr(uint64_t node, std::string_view name, std::string_view value, int flags);
   Status RemoveXattr(uint64_t node, std::string_view name);
 

@@ -348,7 +348,8 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 }
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  ReplyXattrValue(req, Fs(req).ListXattr(ino), size);
+  Caller who = IsVirtualNode(ino) ? CallerWithGroups(req) : CallerOf(req);
+  ReplyXattrValue(req, Fs(req).ListXattr(ino, who), size);
 }
 
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {

@@ -169,11 +169,13 @@ Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
   return it->second;
 }
 
-Result<std::string> VersionPaths::ListXattr(uint64_t node) {
+Result<std::string> VersionPaths::ListXattr(uint64_t node, const Caller& who) {
   auto key = KeyOf(node);
   if (!key) return Status::NotFound("version path node was forgotten");
   Xattrs all;
   if (key->kind == Kind::kVersion && key->a != 0) {
+    // The names are the version's metadata too: the same check as reading it.
+    RETURN_IF_ERROR(CheckRead(*key, who));
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
     all = std::move(v.xattrs);
   } else if (key->kind == Kind::kView) {

@@ -144,7 +144,7 @@ class VersionPaths {
 
   // user.* of the version; user.katamari.{sha256,version,stored_size,mtime}.
   Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who);
-  Result<std::string> ListXattr(uint64_t node);
+  Result<std::string> ListXattr(uint64_t node, const Caller& who);
 
   // Live file `ino` changed owner or mode: drop the kernel's cached
   // attributes of its version nodes, so tightening a mode protects them.

@@ -66,6 +66,19 @@ chmod 600 "$MNT/open/tight"
 expect_eq "tight@1 was committed readable" "$(stat -c %a "$MNT/open/tight@1")" 444
 expect_secret_kept "nobody reads tight@1 of a file now 0600" as_nobody cat "$MNT/open/tight@1"
 
+# ---- the names of a version's xattrs are its metadata too
+umask_old=$(umask); umask 077
+python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT, 0o600)
+os.setxattr(fd, "user.client", b"acme"); os.write(fd, b"x"); os.close(fd)' "$MNT/open/tagged" ||
+  fail "making a 0600 file with an xattr"
+umask "$umask_old"
+names=$(python3 -c 'import os,sys; print(os.listxattr(sys.argv[1]))' "$MNT/open/tagged@1")
+expect_eq "root lists tagged@1's xattrs" "$names" "['user.client']"
+names=$(as_nobody /usr/bin/python3 -c 'import os,sys
+try: print(os.listxattr(sys.argv[1]))
+except OSError as e: print("denied", e.errno)' "$MNT/open/tagged@1")
+case $names in denied*) ;; *) fail "nobody lists the xattrs of root's 0600 tagged@1: $names" ;; esac
+
 # ---- deleting versions needs write permission on the file (0777, no sticky bit)
 echo one >"$MNT/open/rootfile"
 echo two >"$MNT/open/rootfile"
