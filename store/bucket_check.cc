@@ -97,6 +97,28 @@ void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
   *done += info->size;
 }
 
+// Moves fsck's damaged chunk files aside, so that the next write of the same
+// content, in any process, stores them again. Unlike a reader's quarantine
+// this waits for the gc lock (writers in flight, e.g. a mount's long
+// streamed commit): fsck is the one place a user asks for it.
+void MoveAsideDamaged(Bucket::Shared& s, const std::set<ChunkId>& ids, FsckReport* rep) {
+  if (ids.empty()) return;
+  auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kExclusive);
+  for (const ChunkId& id : ids) {
+    if (lock.ok() && lock->held()) {
+      auto moved = s.chunks->MoveAsideIfDamaged(id);
+      if (moved.ok()) continue;
+      rep->problems.push_back("chunk " + id.Hex() + " is damaged but could not be moved aside (" +
+                              moved.status().ToString() +
+                              "); run katamari fsck again as the bucket's owner");
+    } else {
+      rep->problems.push_back("chunk " + id.Hex() +
+                              " is damaged but could not be moved aside (no gc lock: " +
+                              lock.status().ToString() + "); run katamari fsck again");
+    }
+  }
+}
+
 }  // namespace
 
 Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
@@ -136,7 +158,7 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
     if (progress) progress(done, 0);
   }
   gc_lock.reset();
-  for (const ChunkId& id : to_quarantine) QuarantineChunk(*s_, id);
+  MoveAsideDamaged(*s_, to_quarantine, &rep);
   // A damaged key slot opens nothing; the bucket was opened with another one.
   if (auto slots = ListKeySlots(); slots.ok()) {
     for (const KeySlotInfo& k : *slots) {

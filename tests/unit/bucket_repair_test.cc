@@ -6,11 +6,14 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "store/bucket.h"
 #include "store/catalog_db.h"
@@ -227,6 +230,46 @@ TEST_P(RepairTest, DamageFoundWhileAWriterHoldsTheGcLockIsRepairedByThisProcess)
   Put("b", data);  // this process remembers the damage: stores the chunk again
   ExpectReads("a", data);
   EXPECT_TRUE(b_->Fsck()->ok());
+}
+
+// True once some process waits for an exclusive flock on the file at `path`
+// (a "->" line of /proc/locks naming its inode).
+bool SomeoneWaitsForExclusiveLock(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  std::ifstream locks("/proc/locks");
+  const std::string inode = ":" + std::to_string(st.st_ino) + " ";
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find("->") != std::string::npos && line.find("FLOCK") != std::string::npos &&
+        line.find("WRITE") != std::string::npos && line.find(inode) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A mount's long commit holds the gc lock shared: fsck waits for it to move
+// the damaged file aside, so that the writer of any process stores it again.
+TEST_P(RepairTest, FsckWaitsForWritersToMoveADamagedChunkAside) {
+  const std::string data = RandomBytes(600000, 8);
+  Put("a", data);
+  const std::string victim = ChunkFiles(dir_).front();
+  FlipByteIn(victim);
+  int fd = ::open((dir_ + "/gc.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_SH), 0);  // "another process's writer in flight"
+  std::atomic<bool> done{false};
+  std::thread release([&] {
+    while (!done && !SomeoneWaitsForExclusiveLock(dir_ + "/gc.lock")) std::this_thread::yield();
+    ::close(fd);
+  });
+  auto rep = b_->Fsck();
+  done = true;
+  release.join();
+  ASSERT_TRUE(rep.ok());
+  EXPECT_FALSE(rep->ok());
+  EXPECT_FALSE(fs::exists(victim)) << "the damaged file was not moved aside";
+  EXPECT_EQ(CountFiles(DamagedDir()), 1u);
 }
 
 TEST_P(RepairTest, AnIntactChunkIsNeverMovedAside) {
