@@ -38,8 +38,8 @@ void AddSelector(CLI::App* cmd, SelectorArgs* sel, const char* verb) {
                 ->check(CLI::PositiveNumber);
   auto* at = cmd->add_option("--at", sel->at,
                              std::string("the version current at TIME to ") + verb +
-                                 " (2026-11-25T10:00:00Z, 2026-11-25T10:00Z, 2026-11-25 = end "
-                                 "of that day UTC, or @UNIX_SECONDS)");
+                                 " (2026-11-25T10:00:00Z, 2026-11-25T11:00+01:00, 2026-11-25 = "
+                                 "end of that day UTC, or unix:SECONDS)");
   v->excludes(at);
 }
 

@@ -72,6 +72,7 @@
 // Filesystem::mu_ is never held while calling in here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -194,6 +195,7 @@ class VersionPaths {
   std::optional<Key> KeyOf(uint64_t node) const;
   void DropIfUnusedLocked(uint64_t node);
   void Log(const std::string& line) const;
+  void HintBadSuffix(InodeId dir, std::optional<Seq> at, std::string_view name);
 
   Bucket& bucket_;
   Hooks hooks_;
@@ -204,6 +206,7 @@ class VersionPaths {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;  // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;    // guarded by mu_
   uint64_t next_fh_ = 1;                                             // guarded by mu_
+  std::atomic<int64_t> last_hint_{0};  // steady-clock ns of the last HintBadSuffix line
 };
 
 }  // namespace katamari::fs
