@@ -270,7 +270,35 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   return Status::OK();
 }
 
+// The mountpoint must be a directory we can mount on. Said before the bucket
+// is opened, in words that name the fix: FUSE itself would mount on a
+// regular file (then every access is EIO), and a mount whose daemon died
+// (kill -9) answers ENOTCONN, which libfuse reports as a failed mount.
+Status CheckMountpoint(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOTCONN) {
+      return Status::IOError("mountpoint " + path +
+                             " is a stale mount: the daemon that served it is gone (killed or "
+                             "crashed). Clear it with `fusermount3 -u " + path +
+                             "` (or `umount -l " + path + "` as root), then mount again");
+    }
+    if (err == ENOENT) {
+      return Status::NotFound("mountpoint " + path + " does not exist; create it with `mkdir -p " +
+                              path + "`");
+    }
+    return Status::IOError("cannot use mountpoint " + path + ": " + std::strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("mountpoint " + path +
+                                   " is not a directory; a bucket mounts on an (empty) directory");
+  }
+  return Status::OK();
+}
+
 Status OpenAndServe(const Args& args, StartupPipe& startup) {
+  RETURN_IF_ERROR(CheckMountpoint(args.mountpoint));
   // A missing bucket is best explained by Bucket::Open; lock only real ones
   // (before opening, so a second daemon never touches a mounted bucket).
   struct stat st {};
