@@ -52,6 +52,7 @@ constexpr char kUsage[] =
     "               ro, rw, allow_other, auto_unmount, fsname=NAME, subtype=NAME,\n"
     "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
     "  -h, --help this text\n"
+    "  -V, --version  print the version and exit\n"
     "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first.\n";
 
 void Log(const std::string& line) {
@@ -76,6 +77,9 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
+      std::exit(kExitOk);
+    } else if (a == "-V" || a == "--version") {
+      std::printf("katamarifs %s\n", KATAMARI_VERSION);
       std::exit(kExitOk);
     } else if (a == "-f") {
       args.foreground = true;

@@ -80,7 +80,10 @@ expect_eq "file being written at kill -9 shows no torn content" "$(stat -c %s "$
 [ -z "$(ls -A "$BUCKET/staging")" ] || fail "staging not empty after mount"
 unmount_fs
 
-# ---- a mountpoint that is not a directory is refused at start
+# ---- version and start-up errors
+"$KATAMARIFS" --version | grep -q "^katamarifs [0-9]\+\.[0-9]\+\.[0-9]\+$" || fail "katamarifs --version"
+"$KATAMARIFS" -V | grep -q "^katamarifs [0-9]" || fail "katamarifs -V"
+# A mountpoint that is not a directory is refused at start.
 touch "$WORK/plainfile"
 for mode in -f ""; do
   rc=0
