@@ -96,6 +96,8 @@ struct PutOptions {
   ProgressFn progress;
 };
 
+// One entry of List: a regular file, or a special file (attr.kind, attr.rdev;
+// never a version).
 struct FileListing {
   std::string key;
   bool deleted = false;  // no live name; history kept
