@@ -142,6 +142,7 @@ expect_eq "stat of the block device" "$(stat -c '%F %t %T %a' "$MNT/t/blk")" \
 expect_eq "stat of the socket" "$(stat -c '%F' "$MNT/t/sock")" socket
 expect_eq "symlink size vs ext4" "$(stat -c %s "$MNT/t/link8")" "$(stat -c %s "$REF/t/link8")"
 expect_eq "symlink size" "$(stat -c %s "$MNT/t/link")" 16
+expect_eq "readlink of a sized symlink" "$(readlink "$MNT/t/link8")" "$(readlink "$REF/t/link8")"
 expect_eq "ls -l of a symlink" "$(ls -l "$MNT/t/link" | awk '{print $5}')" 16
 expect_eq "find -size of symlinks" "$(find "$MNT/t" -type l -size 16c -printf '%f\n')" link
 compare "after making them"
@@ -230,6 +231,7 @@ mount_fs -o allow_other
 rm "$REF/t/fifo" "$REF/t/fifo.hard" "$REF/t/blk.moved" "$REF/t/sock.moved" "$REF/t/link" \
   "$REF/t/null"
 compare "after a remount"
+expect_eq "readlink after a remount" "$(readlink "$MNT/t/link8")" "$(readlink "$REF/t/link8")"
 expect_eq "after a remount: nobody's" "$(describe "$MNT/pub")" "$(describe "$REF/pub")"
 expect_eq "after a remount: view" "$(stat -c '%F %t %T' "$MNT/t@$sync_time/blk.moved")" \
   "block special file 7 c8"
