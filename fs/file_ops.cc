@@ -195,6 +195,12 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
   auto n = NodeOrTransient(node);
   ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
   if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");
+  // The kernel opens fifos and devices itself and never asks us; a special
+  // file has no content to serve.
+  if (IsSpecial(attr.kind)) {
+    return Status::InvalidArgument(std::string("cannot open a ") + FileKindName(attr.kind) +
+                                   " as a regular file");
+  }
   bool keep_cache;
   {
     std::lock_guard lock(n->mu);

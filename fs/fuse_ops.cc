@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,9 +69,24 @@ mode_t KindBits(FileKind kind) {
   switch (kind) {
     case FileKind::kDirectory: return S_IFDIR;
     case FileKind::kSymlink: return S_IFLNK;
+    case FileKind::kFifo: return S_IFIFO;
+    case FileKind::kSocket: return S_IFSOCK;
+    case FileKind::kCharDevice: return S_IFCHR;
+    case FileKind::kBlockDevice: return S_IFBLK;
     case FileKind::kRegular: break;
   }
   return S_IFREG;
+}
+
+// The special file kind of a mknod(2) mode, if it is one.
+std::optional<FileKind> SpecialKind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return FileKind::kFifo;
+    case S_IFSOCK: return FileKind::kSocket;
+    case S_IFCHR: return FileKind::kCharDevice;
+    case S_IFBLK: return FileKind::kBlockDevice;
+    default: return std::nullopt;
+  }
 }
 
 void ReplyError(fuse_req_t req, const Status& st) { fuse_reply_err(req, StatusToErrno(st)); }
@@ -154,10 +170,17 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_readlink(req, target->c_str());
 }
 
-void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  // Only regular files: devices, fifos and sockets have no place in a bucket.
-  if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
-  ReplyEntry(req, Fs(req).MakeFile(parent, name, mode & 07777, CallerOf(req)));
+// Regular files, and special files as entries without content
+// (docs/semantics.md, The live tree). The kernel has checked CAP_MKNOD for
+// devices and handles bind(2) of a Unix socket by calling this.
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  if (S_ISREG(mode)) {
+    return ReplyEntry(req, Fs(req).MakeFile(parent, name, mode & 07777, CallerOf(req)));
+  }
+  std::optional<FileKind> kind = SpecialKind(mode);
+  if (!kind) return (void)fuse_reply_err(req, EINVAL);  // as mknod(2) for an unknown type
+  ReplyEntry(req, Fs(req).MakeSpecial(parent, name, *kind, mode & 07777,
+                                      static_cast<uint64_t>(rdev), CallerOf(req)));
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -386,6 +409,7 @@ void ToStat(const Attr& attr, struct stat* st) {
   st->st_nlink = attr.nlink;
   st->st_uid = attr.uid;
   st->st_gid = attr.gid;
+  st->st_rdev = static_cast<dev_t>(attr.rdev);
   st->st_size = static_cast<off_t>(attr.size);
   st->st_blksize = 4096;
   st->st_blocks = static_cast<blkcnt_t>((attr.size + 511) / 512);

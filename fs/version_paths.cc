@@ -109,6 +109,11 @@ Result<VersionPaths::Key> VersionPaths::ChildKey(uint64_t parent, const Attr& ch
       return Key{Kind::kView, child.ino.value, at.value, 0, parent};
     case FileKind::kSymlink:
       return Key{Kind::kLink, child.ino.value, 0, 0, 0};
+    case FileKind::kFifo:
+    case FileKind::kSocket:
+    case FileKind::kCharDevice:
+    case FileKind::kBlockDevice:
+      return Key{Kind::kSpecial, child.ino.value, 0, 0, 0};
     case FileKind::kRegular:
       break;
   }
@@ -281,6 +286,7 @@ Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view nam
     case Kind::kView:
       return Status::IsDir(Quote(name) + " is a directory");
     case Kind::kLink:
+    case Kind::kSpecial:
       break;
   }
   return ReadOnly("unlink " + Quote(name));

@@ -186,7 +186,7 @@ t_json() {
   done
   ok k ls --json
   expect_eq "$(pyjson "$W/out" 'sorted(d[0].keys())')" \
-    "['committed', 'committed_ns', 'deleted', 'key', 'latest_version', 'metadata', 'mtime', 'mtime_ns', 'sha256', 'size', 'versions']" \
+    "['committed', 'committed_ns', 'deleted', 'key', 'latest_version', 'metadata', 'mtime', 'mtime_ns', 'sha256', 'size', 'type', 'versions']" \
     "ls --json fields"
   ok k stats --json
   expect_eq "$(pyjson "$W/out" '(d["files"], d["versions"], d["logical_bytes"])')" "(1, 1, 2)" \
