@@ -273,6 +273,11 @@ class Transcript:
 def in_child(fn, timeout):
     """Runs fn(Transcript) in a forked process; returns its lines. A child that does not
     finish in `timeout` seconds (a hung call) is killed and recorded as TIMEOUT."""
+    try:  # reap children abandoned by earlier timeouts, if they have died by now
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -294,8 +299,9 @@ def in_child(fn, timeout):
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([f], [], [], left)[0]:
+                # Not waited for: a process stuck in a FUSE request the daemon never
+                # answers cannot die until the mount goes away (the wrapper's cleanup).
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
                 return ["TIMEOUT after %d s (killed)" % timeout]
             b = os.read(f.fileno(), 1 << 20)
             if not b:

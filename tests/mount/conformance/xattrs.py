@@ -97,10 +97,3 @@ def s_dirs_links_fds(t):
     os.rename("f", "renamed")
     t.val("a rename keeps them", lambda: sorted(os.listxattr("renamed")))
 
-
-def s_trusted_namespace(t):
-    """trusted.* (root only on ext4; rsync -X as root copies it)."""
-    write_file("f", b"x")
-    t.do("set trusted.a", os.setxattr, "f", "trusted.a", b"t")
-    t.do("get trusted.a", os.getxattr, "f", "trusted.a")
-    t.val("list", lambda: sorted(os.listxattr("f")))
