@@ -1,7 +1,7 @@
 """open/create/read/write, O_APPEND, O_TRUNC, O_EXCL, truncate, names, fsync, statfs."""
 import os
 
-from harness import fd_closing, random_bytes, write_file
+from harness import fd_closing, random_bytes, read_file, write_file
 
 
 def s_create_read_write(t):
@@ -222,3 +222,31 @@ def s_statfs(t):
     fd = os.open(".", os.O_RDONLY)
     with fd_closing(fd):
         t.val("fstatvfs namemax", lambda: os.fstatvfs(fd).f_namemax)
+
+
+def s_coherence(t):
+    """What one descriptor wrote, every other descriptor and process reads at once."""
+    from harness import in_child
+    w = os.open("f", os.O_CREAT | os.O_WRONLY, 0o644)
+    r = os.open("f", os.O_RDONLY)
+    with fd_closing(w), fd_closing(r):
+        os.write(w, b"first")
+        t.val("another fd reads it", os.pread, r, 100, 0)
+        t.lines.extend(in_child(lambda c: c.val("another process reads it", read_file, "f"), 20))
+        os.pwrite(w, b"FI", 0)
+        t.val("an overwrite, another fd", os.pread, r, 100, 0)
+        t.lines.extend(in_child(lambda c: c.val("an overwrite, another process",
+                                                read_file, "f"), 20))
+        big = random_bytes(3 << 20, 11)
+        os.pwrite(w, big, 1 << 20)
+        t.val("3 MiB at 1 MiB, another fd", lambda: os.pread(r, 3 << 20, 1 << 20) == big)
+        t.fstat(r, "reader")
+
+        def child_writes(c):
+            fd = os.open("f", os.O_WRONLY)
+            os.pwrite(fd, b"CHILD", 2)
+            os.close(fd)
+            c.note("child wrote and closed")
+        t.lines.extend(in_child(child_writes, 20))
+        t.val("the parent's fd reads the child's write", os.pread, r, 10, 0)
+    t.content("f")
