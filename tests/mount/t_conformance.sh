@@ -36,10 +36,12 @@ mkdir "$REF/nobody" "$MNT/nobody"
 chown "$NOBODY_UID:$NOBODY_GID" "$REF/nobody" "$MNT/nobody"
 log "as nobody"
 as_nobody "$PY" "$RUN" "${ARGS[@]}" "$REF/nobody" "$MNT/nobody" || rc=1
+# On a mismatch, cleanup unmounts: a scenario killed in a hung call (TIMEOUT) keeps the
+# mount busy until the daemon is gone.
+[ $rc = 0 ] || fail "the mount differs from the reference file system (diffs above)"
 unmount_fs
 "$KATAMARI" -b "$BUCKET" fsck >"$WORK/fsck.out" 2>&1 || {
   cat "$WORK/fsck.out"
   fail "fsck after the conformance scenarios"
 }
-[ $rc = 0 ] || fail "the mount differs from the reference file system (diffs above)"
 log "ok"
