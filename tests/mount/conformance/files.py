@@ -232,10 +232,10 @@ def s_coherence(t):
     with fd_closing(w), fd_closing(r):
         os.write(w, b"first")
         t.val("another fd reads it", os.pread, r, 100, 0)
-        t.lines.extend(in_child(lambda c: c.val("another process reads it", read_file, "f"), 20))
+        t.extend(in_child(lambda c: c.val("another process reads it", read_file, "f"), 20))
         os.pwrite(w, b"FI", 0)
         t.val("an overwrite, another fd", os.pread, r, 100, 0)
-        t.lines.extend(in_child(lambda c: c.val("an overwrite, another process",
+        t.extend(in_child(lambda c: c.val("an overwrite, another process",
                                                 read_file, "f"), 20))
         big = random_bytes(3 << 20, 11)
         os.pwrite(w, big, 1 << 20)
@@ -247,6 +247,6 @@ def s_coherence(t):
             os.pwrite(fd, b"CHILD", 2)
             os.close(fd)
             c.note("child wrote and closed")
-        t.lines.extend(in_child(child_writes, 20))
+        t.extend(in_child(child_writes, 20))
         t.val("the parent's fd reads the child's write", os.pread, r, 10, 0)
     t.content("f")

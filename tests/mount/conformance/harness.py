@@ -140,12 +140,20 @@ def wait_for_clock_past(ns):
 
 
 class Transcript:
-    def __init__(self):
+    def __init__(self, sink=None):
         self.lines = []
         self._times = {}
+        self._sink = sink  # a pipe to the parent: each line goes out as it is recorded
 
     def note(self, line):
         self.lines.append(str(line))
+        if self._sink is not None:
+            self._sink.write(json.dumps(str(line)).encode() + b"\n")
+            self._sink.flush()
+
+    def extend(self, lines):
+        for line in lines:
+            self.note(line)
 
     def do(self, label, fn, *args, **kw):
         """Runs fn; records `label: ok` or `label: ERRNO`. Returns the result or None."""
@@ -263,8 +271,8 @@ class Transcript:
             self.note("%s: (not root, cannot switch user)" % label)
             return
         self.note("%s: as uid %d" % (label, uid))
-        self.lines.extend(in_child(lambda t: (os.setgroups(list(groups)), os.setgid(gid),
-                                              os.setuid(uid), fn(t)), timeout=30))
+        self.extend(in_child(lambda t: (os.setgroups(list(groups)), os.setgid(gid),
+                                        os.setuid(uid), fn(t)), timeout=30))
 
     def as_nobody(self, label, fn):
         return self.as_user(label, fn)
@@ -272,7 +280,8 @@ class Transcript:
 
 def in_child(fn, timeout):
     """Runs fn(Transcript) in a forked process; returns its lines. A child that does not
-    finish in `timeout` seconds (a hung call) is killed and recorded as TIMEOUT."""
+    finish in `timeout` seconds (a hung call) is killed: its lines so far are kept and
+    TIMEOUT is added after them."""
     try:  # reap children abandoned by earlier timeouts, if they have died by now
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
@@ -282,19 +291,17 @@ def in_child(fn, timeout):
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        t = Transcript()
         code = 0
-        try:
-            fn(t)
-        except BaseException as e:  # noqa: BLE001 - reported through the transcript
-            t.note("EXCEPTION %s: %s" % (type(e).__name__, e))
-            code = 1
-        data = json.dumps(t.lines).encode()
-        with os.fdopen(w, "wb") as f:
-            f.write(data)
+        with os.fdopen(w, "wb") as sink:
+            t = Transcript(sink)
+            try:
+                fn(t)
+            except BaseException as e:  # noqa: BLE001 - reported through the transcript
+                t.note("EXCEPTION %s: %s" % (type(e).__name__, e))
+                code = 1
         os._exit(code)
     os.close(w)
-    chunks, deadline = [], time.monotonic() + timeout
+    data, deadline = b"", time.monotonic() + timeout
     with os.fdopen(r, "rb") as f:
         while True:
             left = deadline - time.monotonic()
@@ -302,16 +309,17 @@ def in_child(fn, timeout):
                 # Not waited for: a process stuck in a FUSE request the daemon never
                 # answers cannot die until the mount goes away (the wrapper's cleanup).
                 os.kill(pid, signal.SIGKILL)
-                return ["TIMEOUT after %d s (killed)" % timeout]
+                return _lines(data) + ["TIMEOUT after %d s (killed)" % timeout]
             b = os.read(f.fileno(), 1 << 20)
             if not b:
                 break
-            chunks.append(b)
+            data += b
     os.waitpid(pid, 0)
-    try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
-        return ["CHILD DIED without a transcript"]
+    return _lines(data)
+
+
+def _lines(data):
+    return [json.loads(line) for line in data.split(b"\n") if line]
 
 
 def write_file(path, data=b"", mode=0o644):

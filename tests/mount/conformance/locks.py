@@ -35,7 +35,7 @@ def s_flock(t):
             fd2 = os.open("f", os.O_RDONLY)
             t.do("other LOCK_EX|LOCK_NB", fcntl.flock, fd2, fcntl.LOCK_EX | fcntl.LOCK_NB)
             t.do("other LOCK_SH|LOCK_NB", fcntl.flock, fd2, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        t.lines.extend(other_process(other))
+        t.extend(other_process(other))
         t.do("downgrade to LOCK_SH", fcntl.flock, fd, fcntl.LOCK_SH)
 
         def other2(t):
@@ -44,14 +44,14 @@ def s_flock(t):
                  fcntl.LOCK_SH | fcntl.LOCK_NB)
             t.do("other LOCK_EX|LOCK_NB beside a shared lock", fcntl.flock, fd2,
                  fcntl.LOCK_EX | fcntl.LOCK_NB)
-        t.lines.extend(other_process(other2))
+        t.extend(other_process(other2))
         t.do("unlock", fcntl.flock, fd, fcntl.LOCK_UN)
 
         def other3(t):
             fd2 = os.open("f", os.O_RDONLY)
             t.do("other LOCK_EX|LOCK_NB after unlock", fcntl.flock, fd2,
                  fcntl.LOCK_EX | fcntl.LOCK_NB)
-        t.lines.extend(other_process(other3))
+        t.extend(other_process(other3))
     fd = os.open("f", os.O_RDONLY)
     fd2 = os.open("f", os.O_RDONLY)
     with fd_closing(fd), fd_closing(fd2):
@@ -87,7 +87,7 @@ def s_fcntl_posix(t):
                  flock_struct(fcntl.F_WRLCK, 20, 10))
             t.do("other lockf LOCK_EX|LOCK_NB whole file", fcntl.lockf, fd2,
                  fcntl.LOCK_EX | fcntl.LOCK_NB)
-        t.lines.extend(other_process(other))
+        t.extend(other_process(other))
         t.do("F_SETLK unlock 0..10", fcntl.fcntl, fd, fcntl.F_SETLK,
              flock_struct(fcntl.F_UNLCK, 0, 10))
 
@@ -95,7 +95,7 @@ def s_fcntl_posix(t):
             fd2 = os.open("f", os.O_RDWR)
             t.do("other F_SETLK write 0..10 after unlock", fcntl.fcntl, fd2, fcntl.F_SETLK,
                  flock_struct(fcntl.F_WRLCK, 0, 10))
-        t.lines.extend(other_process(other2))
+        t.extend(other_process(other2))
     ro = os.open("f", os.O_RDONLY)
     with fd_closing(ro):
         t.do("write lock on a read-only fd", fcntl.fcntl, ro, fcntl.F_SETLK,
