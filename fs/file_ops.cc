@@ -210,7 +210,9 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
     if (!n->session) n->kernel_version = attr.current_version;
   }
   std::shared_ptr<WriteSession> session;
-  if ((flags & O_ACCMODE) != O_RDONLY) {
+  // O_TRUNC truncates also when opening for reading only, as Linux does (the kernel
+  // checked write permission for it).
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     ASSIGN_OR_RETURN(session, AcquireSession(n));
     if (flags & O_TRUNC) {
       Status st = session->Truncate(0);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,8 +62,17 @@ timespec ToTimespec(int64_t ns) {
   return ts;
 }
 
+// Times past what 64-bit nanoseconds hold (before 1677, after 2262) are clamped to
+// the nearest representable one, as the kernel clamps to a file system's range; an
+// overflow would wrap a far-future time into the past.
 int64_t ToNs(const timespec& ts) {
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  int64_t ns;
+  if (__builtin_mul_overflow(static_cast<int64_t>(ts.tv_sec), int64_t{1000000000}, &ns) ||
+      __builtin_add_overflow(ns, static_cast<int64_t>(ts.tv_nsec), &ns)) {
+    return ts.tv_sec < 0 ? std::numeric_limits<int64_t>::min()
+                         : std::numeric_limits<int64_t>::max();
+  }
+  return ns;
 }
 
 mode_t KindBits(FileKind kind) {
@@ -149,13 +159,15 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   if (to_set & FUSE_SET_ATTR_UID) u.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) u.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) u.size = static_cast<uint64_t>(attr->st_size);
+  // One clock reading: utimensat(UTIME_NOW, UTIME_NOW) sets both times to the same now.
+  const int64_t now = NowNs();
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
-    u.atime_ns = NowNs();
+    u.atime_ns = now;
   } else if (to_set & FUSE_SET_ATTR_ATIME) {
     u.atime_ns = ToNs(attr->st_atim);
   }
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-    u.mtime_ns = NowNs();
+    u.mtime_ns = now;
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     u.mtime_ns = ToNs(attr->st_mtim);
   }
