@@ -18,6 +18,10 @@ def s_mkfifo(t):
         t.val("write into the fifo", os.write, w, b"through the pipe")
         t.val("read from the fifo", os.read, r, 100)
         t.fstat(r, "fifo read end")
+    # Pipe I/O moves a fifo's mtime and ctime only in the kernel's inode: FUSE
+    # sends no update of them to the daemon (no write-back cache), and the next
+    # stat reads the times the bucket holds. A FUSE limit, not compared.
+    t.forget_times("fifo")
     t.lstat("fifo")
     t.do("open the fifo O_WRONLY|O_NONBLOCK without a reader", os.open, "fifo",
          os.O_WRONLY | os.O_NONBLOCK)
