@@ -104,6 +104,10 @@ sleep 1  # a view names a whole second: let it pass before asking for it
   >"$WORK/live.acl"
 diff -u "$WORK/live.acl" "$WORK/view.acl" || fail "ACLs in the view d@$T differ from the tree"
 expect_eq "nobody reads a view's file" "$(as_nobody cat "$MNT/t/d@$T/newfile")" more
+expect_eq "nobody reads f@1 through the ACL" "$(as_nobody cat "$MNT/t/f@1")" data
+# g: u:nobody:rw, mask --- after chmod 604: the kernel skips ACLs without group bits
+ref_g=$(as_nobody cat "$REF/g" 2>&1 || true)
+expect_eq "nobody reads g@1 as ext4's g" "$(as_nobody cat "$MNT/t/g@1" 2>&1 || true)" "$ref_g"
 expect_fail "setfacl on a version" "read-only" setfacl -m u:nobody:rw "$MNT/t/f@1"
 
 # survives a remount

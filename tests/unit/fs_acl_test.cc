@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "fs/access.h"
 #include "fs/filesystem.h"
 #include "fs/posix_acl.h"
 #include "store/bucket.h"
@@ -72,6 +73,25 @@ TEST(PosixAclTest, ChmodSetsMaskAndInheritNarrowsByMode) {
   acl::Inherited plain = acl::Inherit({}, 0666, 022, false);
   EXPECT_EQ(plain.mode, 0644u);
   EXPECT_FALSE(plain.access.has_value());
+}
+
+TEST(PosixAclTest, AccessChecksFollowTheKernelsRules) {
+  const std::string a = acl::Encode(NamedUser(6, 4, 0, 4, 0));  // 0640-ish, nobody r
+  Caller nobody{kNobody, kNobody};
+  Caller other{1000, 1000};
+  Caller owner{1, 1};
+  EXPECT_TRUE(MayAccess(nobody, 1, 1, 0640, a, kMayRead));
+  EXPECT_FALSE(MayAccess(nobody, 1, 1, 0640, a, kMayWrite));
+  EXPECT_FALSE(MayAccess(other, 1, 1, 0640, a, kMayRead));
+  EXPECT_TRUE(MayAccess(owner, 1, 1, 0640, a, kMayRead | kMayWrite));
+  EXPECT_FALSE(MayAccess(nobody, 1, 1, 0600, a, kMayRead));  // mask narrowed by the mode
+  const std::string masked = acl::Encode(NamedUser(6, 6, 4, 0, 0));
+  EXPECT_FALSE(MayAccess(nobody, 1, 1, 0600, masked, kMayRead));
+  // the kernel's shortcut: no group bits, no ACL check (others' bits apply)
+  EXPECT_TRUE(MayAccess(nobody, 1, 1, 0604, masked, kMayRead));
+  EXPECT_FALSE(MayAccess(nobody, 1, 1, 0614, masked, kMayRead));
+  EXPECT_TRUE(MayAccess(nobody, 1, 1, 0604, "", kMayRead));  // no ACL: the mode
+  EXPECT_FALSE(MayAccess(nobody, 1, 1, 0604, "junk", kMayWrite));
 }
 
 TEST_F(FilesystemTest, AccessAclSetsModeFollowsChmodAndIsInTheCurrentVersion) {
