@@ -16,7 +16,8 @@ constexpr size_t kMaxXattrValue = 65536;
 // A put replaces the user.* names only: a file's ACLs (system.posix_acl_*,
 // set through the mount) stay, as a write through the mount keeps them.
 constexpr char kSqlDropXattrs[] =
-    "DELETE FROM xattrs WHERE ino = ?1 AND substr(name, 1, 5) = 'user.'";
+    "DELETE FROM xattrs WHERE ino = ?1 "
+    "AND CAST(substr(name, 1, 5) AS BLOB) = CAST('user.' AS BLOB)";  // names may be blobs
 constexpr char kSqlInsertXattr[] =
     "INSERT OR REPLACE INTO xattrs(ino, name, value) VALUES(?1, ?2, ?3)";
 
