@@ -169,15 +169,17 @@ std::string FormatBytes(uint64_t bytes) {
 nlohmann::json MetadataJson(const Xattrs& xattrs) {
   nlohmann::json obj = nlohmann::json::object();
   for (const auto& [name, value] : xattrs) {
+    // Metadata is the user.* names; ACLs (system.posix_acl_*, binary) are
+    // the mount's and not shown here (docs/semantics.md, The command line).
     std::string_view key = name;
-    if (key.substr(0, 5) == "user.") key.remove_prefix(5);
+    if (key.substr(0, 5) != "user.") continue;
+    key.remove_prefix(5);
     obj[std::string(key)] = value;
   }
   return obj;
 }
 
 std::string MetadataText(const Xattrs& xattrs) {
-  if (xattrs.empty()) return "-";
   std::string out;
   auto append_escaped = [&out](std::string_view s) {
     for (unsigned char c : s) {
@@ -191,14 +193,15 @@ std::string MetadataText(const Xattrs& xattrs) {
     }
   };
   for (const auto& [name, value] : xattrs) {
-    if (!out.empty()) out += ',';
     std::string_view key = name;
-    if (key.substr(0, 5) == "user.") key.remove_prefix(5);
+    if (key.substr(0, 5) != "user.") continue;  // as MetadataJson
+    key.remove_prefix(5);
+    if (!out.empty()) out += ',';
     append_escaped(key);
     out += '=';
     append_escaped(value);
   }
-  return out;
+  return out.empty() ? "-" : out;
 }
 
 void PutTime(nlohmann::json& obj, const std::string& name, int64_t time_ns) {

@@ -23,6 +23,14 @@ inline constexpr int kMayWrite = 2;
 // primary group or a supplementary one), else the others'; uid 0 may read and
 // write anything.
 bool MayAccess(const Caller& who, uint32_t uid, uint32_t gid, uint32_t mode, int want);
+// The same under an access ACL too (the value of system.posix_acl_access;
+// empty: none), by the kernel's rules (posix_acl_permission): the owner's
+// entry, else a named user's, else the owning and named groups', each but
+// the owner's limited by the mask, else others'. An ACL that does not parse
+// is not trusted: then the mode alone decides. The ACL never allows more
+// than `mode` (its owner, mask and other entries are narrowed by it).
+bool MayAccess(const Caller& who, uint32_t uid, uint32_t gid, uint32_t mode,
+               std::string_view access_acl, int want);
 
 // Permission "<what>: permission denied ..." unless MayAccess.
 Status CheckAccess(const Caller& who, uint32_t uid, uint32_t gid, uint32_t mode, int want,

@@ -1,6 +1,7 @@
 // Filesystem: directory listings, xattrs and whole-filesystem calls.
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
+#include "fs/posix_acl.h"
 #include "fs/version_paths.h"
 #include "fs/version_syntax.h"
 
@@ -88,7 +89,9 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
                                          const Caller& who) {
   if (IsVirtualNode(node)) return versions_->GetXattr(node, name, who);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
-  if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
+  if (!StartsWith(name, kUserPrefix) && !acl::IsAclName(name)) {
+    return Status::NotFound("no such attribute");
+  }
   if (StartsWith(name, kFactPrefix)) {
     // Facts of the current version (docs/semantics.md, Version paths): computed, never stored.
     ASSIGN_OR_RETURN(Attr attr, GetAttr(node));
@@ -121,8 +124,11 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
                             int flags) {
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("set xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  if (acl::IsAclName(name)) return SetAcl(target, name, value);
   if (!StartsWith(name, kUserPrefix)) {
-    return Status::NotSupported("only user.* extended attributes are stored");
+    // trusted.* and security.* (SELinux labels, file capabilities) are not
+    // stored: docs/semantics.md, The live tree.
+    return Status::NotSupported("only user.* extended attributes and POSIX ACLs are stored");
   }
   if (StartsWith(name, kFactPrefix)) {
     return Status::Permission(std::string(name) + " is a read-only fact of the file's version");
@@ -133,6 +139,7 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
 Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("remove xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
+  if (acl::IsAclName(name)) return SetAcl(target, name, std::nullopt);
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {
     return Status::Permission(std::string(name) + " is a read-only fact of the file's version");

@@ -24,6 +24,7 @@ int StatusToErrno(const Status& status) {
     case Code::kWrongKey: return EACCES;
     case Code::kNewerFormat: return EIO;
     case Code::kNameTooLong: return ENAMETOOLONG;
+    case Code::kAccessDenied: return EACCES;
   }
   return EIO;
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -128,6 +129,7 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   if (n.session) {
     attr->size = n.session->size();
     attr->mtime_ns = n.session->mtime_ns();
+    attr->ctime_ns = std::max(attr->ctime_ns, n.session->ctime_ns());
   }
   if (n.orphaned) attr->nlink = 0;
   n.last_attr = *attr;
@@ -159,6 +161,7 @@ Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
   if (n->session) {
     last.size = n->session->size();
     last.mtime_ns = n->session->mtime_ns();
+    last.ctime_ns = std::max(last.ctime_ns, n->session->ctime_ns());
   }
   return last;
 }
@@ -248,14 +251,24 @@ Result<Attr> Filesystem::GetAttr(uint64_t node) {
   return FreshAttr(NodeOrTransient(node));
 }
 
-Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
+Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
                                  std::optional<uint64_t> fh) {
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("change attributes");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   auto n = NodeOrTransient(node);
-  if (update.size) RETURN_IF_ERROR(Truncate(n, fh, *update.size));
+  AttrUpdate update = asked;
+  if (update.size) {
+    ASSIGN_OR_RETURN(Attr before, FreshAttr(n));
+    RETURN_IF_ERROR(Truncate(n, fh, *update.size));
+    // A truncate to the size the file has changes no byte (no version) but,
+    // as on ext4, moves mtime and ctime (docs/semantics.md, The live tree).
+    if (before.size == *update.size && !update.mtime_ns) update.mtime_ns = NowNs();
+  }
   if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns) {
     Bucket::AttrChange change;
+    if (update.mode) {
+      ASSIGN_OR_RETURN(change.xattrs, AclChmodEdits(target, *update.mode));
+    }
     change.mode = update.mode;
     change.uid = update.uid;
     change.gid = update.gid;
@@ -301,9 +314,13 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
     gid = parent_attr->gid;
     if (kind == FileKind::kDirectory) mode |= S_ISGID;
   }
-  ASSIGN_OR_RETURN(Attr attr,
-                   bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid, symlink_target,
-                                    rdev));
+  // The directory's default ACL, else the umask (FUSE_CAP_DONT_MASK).
+  Xattrs acls;
+  if (kind != FileKind::kSymlink) {
+    ASSIGN_OR_RETURN(mode, InheritAcls(dir, kind, mode, who.umask, &acls));
+  }
+  ASSIGN_OR_RETURN(Attr attr, bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid,
+                                               symlink_target, rdev, acls));
   // Creating a name whose deleted history is kept revives that inode (docs/semantics.md). If
   // descriptors of the unlinked file are still open here, they keep their own (discarded) session;
   // the revived file starts fresh.

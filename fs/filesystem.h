@@ -74,6 +74,10 @@ struct Caller {  // who makes a request (owner of what it creates)
   // Supplementary groups; filled only for the calls that check permissions
   // themselves (opening and deleting versions, fs/access.h).
   std::vector<uint32_t> groups;
+  // The caller's umask for the calls that create (mknod, mkdir, create):
+  // applied here unless the directory has a default ACL (then the ACL
+  // decides; fs/posix_acl.h). 0 where the kernel applied it already.
+  uint32_t umask = 0;
 };
 
 struct FilesystemOptions {
@@ -169,7 +173,10 @@ class Filesystem {
   // has no node id of its own yet (hand out a plain entry then).
   Result<Entry> ListingEntry(InodeId ino);
 
-  // ---- xattrs (user.* are stored; user.katamari.* are read-only facts)
+  // ---- xattrs (user.* and the POSIX ACLs system.posix_acl_{access,default}
+  // are stored; user.katamari.* are read-only facts; other names: absent,
+  // NotSupported to set). Setting an access ACL sets the mode it implies;
+  // docs/semantics.md, The live tree.
   Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who = {});
   // Names, each NUL-terminated. Of a version: only for who may read it.
   Result<std::string> ListXattr(uint64_t node, const Caller& who = {});
@@ -215,6 +222,13 @@ class Filesystem {
   void AfterMerge(const std::shared_ptr<Node>& source, const std::shared_ptr<Node>& replaced,
                   InodeId into, const Attr& replaced_attr);
   void DropNodeIfUnused(uint64_t node);
+
+  // acl_ops.cc (POSIX ACLs, fs/posix_acl.h)
+  Result<uint32_t> InheritAcls(InodeId dir, FileKind kind, uint32_t mode, uint32_t umask,
+                               Xattrs* acls);
+  Result<XattrEdits> AclChmodEdits(InodeId ino, uint32_t mode);
+  // value nullopt: remove (no error if there is none, as ext4).
+  Status SetAcl(InodeId target, std::string_view name, std::optional<std::string_view> value);
   void LogLine(const std::string& line) const;
 
   // file_ops.cc

@@ -26,7 +26,9 @@ Filesystem& Fs(fuse_req_t req) { return Server(req).fs(); }
 
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return Caller{ctx->uid, ctx->gid};
+  Caller who{ctx->uid, ctx->gid};
+  who.umask = ctx->umask;  // 0 unless a create (mknod, mkdir, create) sent it
+  return who;
 }
 
 // The caller with its supplementary groups, for the calls on version paths
@@ -404,6 +406,14 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // Write-back caching would let the kernel delay writes past close(); a
   // version must be complete when close() returns, so writes go through.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // POSIX ACLs: the kernel enforces and caches them, we store them and keep
+  // mode and ACL in step (fs/posix_acl.h). A directory's default ACL
+  // replaces the umask for its new entries, so the kernel must not apply
+  // it: FUSE_CAP_DONT_MASK, and Filesystem applies the caller's umask
+  // where there is no default ACL.
+  if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK)) {
+    conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+  }
   server->Ready();
 }
 

@@ -27,7 +27,9 @@ void StreamCommit::Run() {
   QueueSource src(this);
   // mtime nullopt: the store takes "now" once the stream has ended, i.e. the
   // time of the close that finished the file.
-  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_);
+  // ctime 0: the inode keeps its ctime; the session sets the one of its
+  // last change when the stream is finished (WriteSession::Commit).
+  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_, int64_t{0});
   std::lock_guard lock(mu_);
   result_ = std::move(r);
   done_ = true;

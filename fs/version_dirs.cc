@@ -1,6 +1,8 @@
 // VersionPaths: listings of history (NAME@) and view (@TIME, DIR@TIME)
 // directories, and the xattrs of synthetic nodes.
 #include "fs/version_paths.h"
+
+#include "fs/posix_acl.h"
 #include "fs/version_paths_internal.h"
 #include "fs/version_syntax.h"
 
@@ -156,11 +158,15 @@ Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
                                            const Caller& who) {
   auto key = KeyOf(node);
   if (!key) return Status::NotFound("version path node was forgotten");
-  if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
+  const bool is_acl = acl::IsAclName(name);
+  if (!StartsWith(name, kUserPrefix) && !is_acl) return Status::NotFound("no such attribute");
   if (key->kind == Kind::kVersion) {
     if (key->a == 0) return Status::NotFound("no version at that moment");
-    RETURN_IF_ERROR(CheckRead(*key, who));
+    // An ACL is shown like the mode (the kernel reads it for its permission
+    // checks, and getfacl needs no read permission): no check here.
+    if (!is_acl) RETURN_IF_ERROR(CheckRead(*key, who));
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
+    if (is_acl) return VersionAcl(v, name, key->view);
     if (StartsWith(name, kFactPrefix)) return VersionFact(v, name);
     auto it = v.xattrs.find(std::string(name));
     if (it == v.xattrs.end()) return Status::NotFound("no such attribute");
@@ -173,6 +179,18 @@ Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
   auto it = all.find(std::string(name));
   if (it == all.end()) return Status::NotFound("no such attribute");
   return it->second;
+}
+
+// The ACL recorded with version `v`. Outside time views a version shows its
+// mode without write bits; its access ACL says the same.
+Result<std::string> VersionPaths::VersionAcl(const VersionInfo& v, std::string_view name,
+                                             bool view) {
+  auto it = v.xattrs.find(std::string(name));
+  if (it == v.xattrs.end()) return Status::NotFound("no such attribute");
+  if (view || name != acl::kAccess) return it->second;
+  ASSIGN_OR_RETURN(acl::Acl a, acl::Parse(it->second));
+  for (acl::Entry& e : a) e.perm &= 05;
+  return acl::Encode(a);
 }
 
 Result<std::string> VersionPaths::ListXattr(uint64_t node, const Caller& who) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "fs/access.h"
+#include "fs/posix_acl.h"
 #include "fs/version_paths.h"
 #include "fs/version_paths_internal.h"
 #include "fs/version_syntax.h"
@@ -194,11 +195,18 @@ Status VersionPaths::CheckRead(const Key& k, const Caller& who) {
   if (who.uid == 0 || k.kind != Kind::kVersion) return Status::OK();
   InodeId ino(k.ino);
   ASSIGN_OR_RETURN(Attr file, bucket_.GetAttr(ino));
-  bool ok = MayAccess(who, file.uid, file.gid, file.mode, kMayRead);
+  // Under the ACLs too (fs/posix_acl.h): the file's live one, the version's
+  // recorded one.
+  auto acl_of = [](const Xattrs& x) {
+    auto it = x.find(std::string(acl::kAccess));
+    return it == x.end() ? std::string() : it->second;
+  };
+  ASSIGN_OR_RETURN(Xattrs live, bucket_.GetXattrs(ino));
+  bool ok = MayAccess(who, file.uid, file.gid, file.mode, acl_of(live), kMayRead);
   uint32_t uid = file.uid, gid = file.gid, mode = file.mode;
   if (ok && k.a != 0) {
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(ino, VersionNo(k.a)));
-    ok = MayAccess(who, v.uid, v.gid, v.mode, kMayRead);
+    ok = MayAccess(who, v.uid, v.gid, v.mode, acl_of(v.xattrs), kMayRead);
     uid = v.uid, gid = v.gid, mode = v.mode;
   }
   if (ok) return Status::OK();

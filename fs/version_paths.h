@@ -146,7 +146,9 @@ class VersionPaths {
   Result<std::shared_ptr<const std::vector<DirEntry>>> DirEntries(uint64_t fh, bool rewind);
   Status ReleaseDir(uint64_t fh);
 
-  // user.* of the version; user.katamari.{sha256,version,stored_size,mtime}.
+  // user.* of the version; user.katamari.{sha256,version,stored_size,mtime};
+  // its ACLs (system.posix_acl_*: the version's snapshot, restamped while it
+  // is current; of view directories the directory's current ones).
   Result<std::string> GetXattr(uint64_t node, std::string_view name, const Caller& who);
   Result<std::string> ListXattr(uint64_t node, const Caller& who);
 
@@ -173,6 +175,7 @@ class VersionPaths {
   struct DirHandle;
   struct Target;  // a resolved name: its key, and the base name it came from
 
+  static Result<std::string> VersionAcl(const VersionInfo& v, std::string_view name, bool view);
   // version_paths.cc: resolving names
   Result<Target> ResolveName(uint64_t parent, InodeId dir, std::optional<Seq> at,
                              std::string_view name);

@@ -68,12 +68,17 @@ uint64_t WriteSession::staged_bytes() const {
 }
 
 void WriteSession::Touch(bool wrote) {
-  mtime_ = NowNs();
+  const int64_t now = NowNs();
+  mtime_ = now;
+  ctime_ = now;
   dirty_ = true;
   if (wrote) has_writes_ = true;
 }
 
-void WriteSession::SetMtime(int64_t mtime_ns) { mtime_ = mtime_ns; }
+void WriteSession::SetMtime(int64_t mtime_ns) {
+  mtime_ = mtime_ns;
+  ctime_ = NowNs();
+}
 
 void WriteSession::AllowStreaming(Bucket* bucket, InodeId target) {
   std::lock_guard lock(mu_);
@@ -305,15 +310,15 @@ Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& buck
   stream_.reset();
   if (!r.ok()) return std::optional<VersionInfo>();
   VersionInfo info = std::move(r).value();
-  if (info.mtime_ns != mtime_.load()) {
-    // The store stamped the version with the time the stream ended; the
-    // inode keeps the time of the last write (or the one the writer set,
-    // cp -p), as stat showed while the file was open.
-    Bucket::AttrChange change;
-    change.mtime_ns = mtime_.load();
-    RETURN_IF_ERROR(bucket.SetAttr(target, change).status());
-    info.mtime_ns = mtime_.load();
-  }
+  // The store stamped the version with the time the stream ended and left
+  // the inode's ctime (StreamCommit); the inode keeps the time of the last
+  // write (or the one the writer set, cp -p) and the ctime of that change,
+  // as stat showed while the file was open.
+  Bucket::AttrChange change;
+  change.mtime_ns = mtime_.load();
+  change.ctime_ns = ctime_.load();
+  RETURN_IF_ERROR(bucket.SetAttr(target, change).status());
+  info.mtime_ns = mtime_.load();
   return std::optional<VersionInfo>(std::move(info));
 }
 
@@ -352,7 +357,7 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
   if (!info) {
     MergedSource src(this);
     ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load(), {},
-                                                ReplacesLocked(target)));
+                                                ReplacesLocked(target), ctime_.load()));
   }
   provisional_.reset();
   if (!has_writes_.load() && info->size == 0) provisional_ = Provisional{target, info->version};

@@ -24,7 +24,8 @@
 //
 // Thread-safety: all methods may be called concurrently; one mutex
 // serializes the data operations (a commit blocks writers and readers of this
-// file for its duration). size(), mtime_ns() and dirty() never block.
+// file for its duration). size(), mtime_ns(), ctime_ns() and dirty() never
+// block.
 #pragma once
 
 #include <atomic>
@@ -68,7 +69,8 @@ class WriteSession {
   Status Truncate(uint64_t size);
   // Makes [off, off+len) read as zeros without changing the size (punch hole).
   Status ZeroRange(uint64_t off, uint64_t len);
-  // The mtime the next commit records (utimens on an open file, cp -p).
+  // The mtime the next commit records (utimens on an open file, cp -p);
+  // a change of the inode, so ctime is now.
   void SetMtime(int64_t mtime_ns);
   // Lets a file written from offset 0 strictly sequentially be committed
   // while it is written (fs/stream_commit.h) as version of `target`. Any
@@ -85,6 +87,11 @@ class WriteSession {
 
   uint64_t size() const { return size_.load(); }
   int64_t mtime_ns() const { return mtime_.load(); }
+  // When the session last changed the file (write, truncate, fallocate,
+  // SetMtime); 0 if it has not. stat shows the later of this and the
+  // catalog's ctime, and the commit records it as the inode's ctime, so
+  // ctime moves at the change and not again at close (as on ext4).
+  int64_t ctime_ns() const { return ctime_.load(); }
   bool dirty() const { return dirty_.load(); }
   // Dirty through bytes written (write, fallocate, truncate to a non-zero
   // size) rather than only by MarkDirty or a truncation to zero.
@@ -144,6 +151,7 @@ class WriteSession {
 
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> mtime_{0};
+  std::atomic<int64_t> ctime_{0};
   std::atomic<bool> dirty_{false};
   std::atomic<bool> has_writes_{false};
 };

@@ -10,7 +10,7 @@ KATAMARI_BUILD_PKGS=(
 )
 # Tools the tests drive as a user would.
 KATAMARI_TEST_PKGS=(
-  attr rsync sqlite3 git zstd binutils xxd util-linux coreutils findutils diffutils tar
+  attr acl rsync sqlite3 git zstd binutils xxd util-linux coreutils findutils diffutils tar
   systemd python3 time bsdutils
 )
 KATAMARI_BENCH_PKGS=(restic gocryptfs fsmark time hyperfine)

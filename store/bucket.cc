@@ -183,7 +183,8 @@ Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at
 
 Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,
                               uint32_t mode, uint32_t uid, uint32_t gid,
-                              std::string_view symlink_target, uint64_t rdev) {
+                              std::string_view symlink_target, uint64_t rdev,
+                              const Xattrs& xattrs) {
   Catalog::NewNode n;
   n.kind = kind;
   n.mode = mode & 07777;
@@ -192,6 +193,7 @@ Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind ki
   n.symlink_target = std::string(symlink_target);
   n.rdev = rdev;
   n.time_ns = NowNs();
+  n.xattrs = xattrs;
   return s_->catalog->CreateNode(parent, name, n);
 }
 
@@ -227,7 +229,8 @@ Result<Attr> Bucket::SetAttr(InodeId ino, const AttrChange& change) {
   c.gid = change.gid;
   c.atime_ns = change.atime_ns;
   c.mtime_ns = change.mtime_ns;
-  c.ctime_ns = NowNs();
+  c.ctime_ns = change.ctime_ns.value_or(NowNs());
+  c.xattrs = change.xattrs;
   return s_->catalog->SetAttr(ino, c);
 }
 
@@ -266,7 +269,8 @@ Result<std::string> Bucket::PathOf(InodeId ino) { return s_->catalog->PathOf(ino
 Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
                                           std::optional<int64_t> mtime_ns,
                                           const ProgressFn& progress,
-                                          std::optional<VersionNo> replaces) {
+                                          std::optional<VersionNo> replaces,
+                                          std::optional<int64_t> ctime_ns) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   Result<VersionInfo> r = Status::IOError("not committed");
   {
@@ -279,6 +283,7 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     v.sha256 = in.sha256;
     v.chunks = std::move(in.chunks);
     v.replaces = replaces;
+    v.ctime_ns = ctime_ns;
     r = s_->catalog->AddVersion(v);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);

@@ -285,7 +285,7 @@ class Bucket {
   // `symlink_target` for kSymlink only, `rdev` for device kinds only.
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
                         uint32_t uid, uint32_t gid, std::string_view symlink_target = {},
-                        uint64_t rdev = 0);
+                        uint64_t rdev = 0, const Xattrs& xattrs = {});
   Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
   Status Unlink(InodeId parent, std::string_view name);
   Status RemoveDir(InodeId parent, std::string_view name);
@@ -300,6 +300,10 @@ class Bucket {
   struct AttrChange {
     std::optional<uint32_t> mode, uid, gid;
     std::optional<int64_t> atime_ns, mtime_ns;
+    std::optional<int64_t> ctime_ns;  // nullopt: now
+    // Live xattrs set or removed in the same transaction (an ACL with the
+    // mode it implies; see Catalog::SetAttr for the version restamp).
+    XattrEdits xattrs;
   };
   Result<Attr> SetAttr(InodeId ino, const AttrChange& change);
   Result<std::string> ReadLink(InodeId ino);
@@ -320,13 +324,16 @@ class Bucket {
   Result<std::unique_ptr<VersionReader>> OpenVersion(InodeId ino, VersionNo vno);
   // Chunks `src` and commits it as the next version of `ino` (see Put for
   // durability). mtime_ns nullopt = now; xattrs nullopt = live set.
+  // ctime_ns: nullopt = the commit's time; else the inode's ctime becomes the
+  // later of it and the ctime it has (the mount's last shown change).
   // `replaces`: amend that version instead if it is still the newest and
   // current one (Catalog::NewVersion::replaces); the result says which
   // number the content got.
   Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
                                     std::optional<int64_t> mtime_ns,
                                     const ProgressFn& progress = {},
-                                    std::optional<VersionNo> replaces = std::nullopt);
+                                    std::optional<VersionNo> replaces = std::nullopt,
+                                    std::optional<int64_t> ctime_ns = std::nullopt);
 
   // ---- key slots of an encrypted bucket (docs/encryption.md). None of these
   // re-encrypts data: each slot wraps the same master key. On a plain bucket

@@ -88,6 +88,9 @@ class Catalog {
     std::string symlink_target;  // kSymlink only
     uint64_t rdev = 0;           // kCharDevice / kBlockDevice only (else must be 0)
     int64_t time_ns = 0;         // atime = mtime = ctime
+    // Live xattrs the node starts with (ACLs inherited from the directory's
+    // default ACL), written in the same transaction.
+    Xattrs xattrs;
   };
   // Creates `name` in live directory `parent`. Exists if the name is live.
   // Special files (fifo, socket, devices) are entries without content: they
@@ -120,9 +123,14 @@ class Catalog {
     std::optional<int64_t> atime_ns;
     std::optional<int64_t> mtime_ns;
     std::optional<int64_t> ctime_ns;
+    // Live xattrs set or removed in the same transaction (an ACL and the
+    // mode it implies change together: docs/semantics.md, The live tree).
+    XattrEdits xattrs;
   };
   // A change of mode, uid or gid also restamps the current version's
-  // (docs/catalog.md, "versions").
+  // (docs/catalog.md, "versions"); so does an edit of a system.posix_acl_*
+  // xattr in the current version's xattr snapshot (the ACL is part of the
+  // permissions a version shows).
   Result<Attr> SetAttr(InodeId ino, const AttrChange& change);
   Result<std::string> ReadLink(InodeId ino);
 
@@ -150,6 +158,10 @@ class Catalog {
     // this for the empty version it commits at the first close of a file only
     // created or truncated (`echo x > f` closes once before writing).
     std::optional<VersionNo> replaces;
+    // The inode's ctime after the commit: nullopt = the commit's time; else
+    // the later of this and the inode's ctime (the mount passes the time of
+    // the last change it already showed, so a close does not move ctime).
+    std::optional<int64_t> ctime_ns;
   };
   // One transaction: new Seq; chunk rows inserted or their reference counts
   // raised; the version row (see `replaces`; recording the inode's mode, uid

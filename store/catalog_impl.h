@@ -98,6 +98,10 @@ struct Catalog::Impl {
   // readable under the new attributes anyway) records the inode's owner and
   // mode, so that time views show the mode a file had after `chmod +x`.
   Status RestampCurrentVersion(InodeId ino);
+  // catalog_xattrs.cc: sets / removes live xattrs (validated first) and, if
+  // a system.posix_acl_* name is among them, the same in the current
+  // version's xattr snapshot (see Catalog::SetAttr).
+  Status ApplyXattrEdits(InodeId ino, const XattrEdits& edits);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
 };

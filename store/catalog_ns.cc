@@ -40,7 +40,7 @@ constexpr char kSqlLiveParent[] =
 constexpr char kSqlSetAttr[] =
     "UPDATE inodes SET mode = coalesce(?2, mode), uid = coalesce(?3, uid), "
     "gid = coalesce(?4, gid), atime_ns = coalesce(?5, atime_ns), "
-    "mtime_ns = coalesce(?6, mtime_ns), ctime_ns = ?7 WHERE id = ?1";
+    "mtime_ns = coalesce(?6, mtime_ns), ctime_ns = max(ctime_ns, ?7) WHERE id = ?1";
 constexpr char kSqlReadLink[] = "SELECT kind, symlink_target FROM inodes WHERE id = ?1";
 
 std::string Ino(InodeId i) { return "inode " + std::to_string(i.value); }
@@ -170,6 +170,11 @@ Result<InodeId> Catalog::Impl::CreateNodeIn(const Write& w, InodeId parent,
   if (existing) return NameExists(name, parent);
   int64_t t = node.time_ns != 0 ? node.time_ns : w.time_ns;
   ASSIGN_OR_RETURN(InodeId ino, MakeInode(*this, parent, name, node, t));
+  if (!node.xattrs.empty()) {
+    XattrEdits edits;
+    for (const auto& [n, v] : node.xattrs) edits.emplace(n, v);
+    RETURN_IF_ERROR(ApplyXattrEdits(ino, edits));
+  }
   RETURN_IF_ERROR(OpenDentry(parent, name, ino, node.kind, w.seq));
   RETURN_IF_ERROR(SetTimes(parent, w.time_ns, w.time_ns));
   return ino;
@@ -369,6 +374,7 @@ Result<Attr> Catalog::SetAttr(InodeId ino, const AttrChange& c) {
   q.BindAll(ino, mode, c.uid, c.gid, c.atime_ns, c.mtime_ns, c.ctime_ns.value_or(w.time_ns));
   RETURN_IF_ERROR(q.Run());
   if (c.mode || c.uid || c.gid) RETURN_IF_ERROR(impl.RestampCurrentVersion(ino));
+  if (!c.xattrs.empty()) RETURN_IF_ERROR(impl.ApplyXattrEdits(ino, c.xattrs));
   ASSIGN_OR_RETURN(Attr a, impl.LoadAttr(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return a;

@@ -13,8 +13,13 @@ namespace {
 // Longest xattr value Linux accepts (XATTR_SIZE_MAX).
 constexpr size_t kMaxXattrValue = 65536;
 
-constexpr char kSqlDropXattrs[] = "DELETE FROM xattrs WHERE ino = ?1";
-constexpr char kSqlInsertXattr[] = "INSERT INTO xattrs(ino, name, value) VALUES(?1, ?2, ?3)";
+// A put replaces the user.* names only: a file's ACLs (system.posix_acl_*,
+// set through the mount) stay, as a write through the mount keeps them.
+constexpr char kSqlDropXattrs[] =
+    "DELETE FROM xattrs WHERE ino = ?1 "
+    "AND CAST(substr(name, 1, 5) AS BLOB) = CAST('user.' AS BLOB)";  // names may be blobs
+constexpr char kSqlInsertXattr[] =
+    "INSERT OR REPLACE INTO xattrs(ino, name, value) VALUES(?1, ?2, ?3)";
 
 Status ValidateXattrs(const Xattrs& xattrs) {
   for (const auto& [name, value] : xattrs) {
@@ -78,7 +83,7 @@ Result<VersionInfo> Catalog::Put(const PutFile& p) {
   RETURN_IF_ERROR(ReplaceXattrs(impl, ino, p.xattrs));
   NewVersion v = p.version;
   v.ino = ino;
-  v.xattrs = p.xattrs;
+  v.xattrs.reset();  // the live set just written, ACLs included
   ASSIGN_OR_RETURN(VersionInfo out, impl.AddVersionIn(w, v));
   RETURN_IF_ERROR(w.txn.Commit());
   return out;

@@ -56,8 +56,8 @@ constexpr char kSqlNarrowVersions[] =
     "UPDATE versions SET mode = mode & ?4 WHERE ino = ?1 AND uid = ?2 AND gid = ?3";
 constexpr char kSqlDeleteVersion[] = "DELETE FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlSetContent[] =
-    "UPDATE inodes SET current_version = ?2, size = ?3, mtime_ns = ?4, ctime_ns = ?5 "
-    "WHERE id = ?1";
+    "UPDATE inodes SET current_version = ?2, size = ?3, mtime_ns = ?4, "
+    "ctime_ns = max(ctime_ns, ?5) WHERE id = ?1";
 constexpr char kSqlSetCurrent[] =
     "UPDATE inodes SET current_version = ?2, size = ?3 WHERE id = ?1";
 // A version of another owner that becomes current again (the newer ones of
@@ -532,7 +532,8 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   v.restored_from = nv.restored_from;
   RETURN_IF_ERROR(TakeOwner(impl, v.ino, &v));
   RETURN_IF_ERROR(InsertVersion(impl, v, chunks));
-  RETURN_IF_ERROR(SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, w.time_ns));
+  RETURN_IF_ERROR(
+      SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, nv.ctime_ns.value_or(w.time_ns)));
   if (!impl.settings.versioning) {
     ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version));
     for (VersionNo o : old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));

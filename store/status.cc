@@ -25,6 +25,7 @@ const char* Status::CodeName(Code c) {
     case Code::kWrongKey: return "WrongKey";
     case Code::kNewerFormat: return "NewerFormat";
     case Code::kNameTooLong: return "NameTooLong";
+    case Code::kAccessDenied: return "AccessDenied";
   }
   return "Unknown";
 }

@@ -31,6 +31,7 @@ class Status {
     kWrongKey,
     kNewerFormat,
     kNameTooLong,
+    kAccessDenied,  // EACCES where POSIX wants it rather than EPERM
   };
 
   Status() = default;  // OK
@@ -53,6 +54,9 @@ class Status {
   static Status WrongKey(std::string m) { return Status(Code::kWrongKey, std::move(m)); }
   static Status NewerFormat(std::string m) { return Status(Code::kNewerFormat, std::move(m)); }
   static Status NameTooLong(std::string m) { return Status(Code::kNameTooLong, std::move(m)); }
+  static Status AccessDenied(std::string m) {
+    return Status(Code::kAccessDenied, std::move(m));
+  }
 
   // The single errno -> Status mapping (ENOENT->NotFound, ENOSPC/EDQUOT->NoSpace,
   // EACCES/EPERM->Permission, EROFS->ReadOnly, EEXIST->Exists, ...). `context`

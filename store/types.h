@@ -62,6 +62,9 @@ inline bool IsDevice(FileKind k) {
 const char* FileKindName(FileKind k);
 
 using Xattrs = std::map<std::string, std::string>;  // name ("user.x") -> value bytes
+// Changes to an inode's live xattrs made with another change in one
+// transaction: name -> new value, or nullopt to remove it (absent is fine).
+using XattrEdits = std::map<std::string, std::optional<std::string>>;
 
 // Settings fixed at `katamari init`, stored in the catalog. Compression and
 // level may later be changed for new writes (every chunk records its codec).

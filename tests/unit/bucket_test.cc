@@ -439,6 +439,76 @@ TEST(BucketCrashOrder, FailureAtEveryStepLeavesNoDanglingRow) {
   std::filesystem::remove_all(tmpl);
 }
 
+
+// ---- xattr edits with attribute changes (POSIX ACLs through the mount)
+
+TEST_F(BucketTest, XattrEditsGoWithTheAttrChangeAndAclsRestampTheCurrentVersion) {
+  const std::string acl_name = "system.posix_acl_access";
+  Put("f", "one");
+  auto cur = b_->Resolve("f", {});
+  ASSERT_TRUE(cur.ok());
+  InodeId ino = cur->ino;
+  Bucket::AttrChange c;
+  c.mode = 0640;
+  c.xattrs[acl_name] = std::string("ACL1");
+  c.xattrs["user.q"] = std::string("1");
+  auto a = b_->SetAttr(ino, c);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->mode, 0640u);
+  Xattrs live = *b_->GetXattrs(ino);
+  EXPECT_EQ(live[acl_name], "ACL1");
+  EXPECT_EQ(live["user.q"], "1");
+  VersionInfo v1 = *b_->GetVersion(ino, VersionNo(1));
+  EXPECT_EQ(v1.xattrs.count(acl_name), 1u);  // the ACL is restamped, as the mode
+  EXPECT_EQ(v1.xattrs.count("user.q"), 0u);  // user.* stay as committed
+  EXPECT_EQ(v1.mode, 0640u);
+
+  // a put replaces the user.* names only; the new version records the ACL
+  PutOptions o;
+  o.metadata["user.k"] = "v";
+  VersionInfo v2 = Put("f", "two", o);
+  live = *b_->GetXattrs(ino);
+  EXPECT_EQ(live.count(acl_name), 1u);
+  EXPECT_EQ(live.count("user.q"), 0u);
+  EXPECT_EQ(live["user.k"], "v");
+  EXPECT_EQ(v2.xattrs.count(acl_name), 1u);
+
+  Bucket::AttrChange rm;
+  rm.xattrs[acl_name] = std::nullopt;
+  ASSERT_TRUE(b_->SetAttr(ino, rm).ok());
+  EXPECT_EQ(b_->GetXattrs(ino)->count(acl_name), 0u);
+  EXPECT_EQ(b_->GetVersion(ino, VersionNo(2))->xattrs.count(acl_name), 0u);
+  EXPECT_EQ(b_->GetVersion(ino, VersionNo(1))->xattrs.count(acl_name), 1u);  // not current
+
+  Bucket::AttrChange too_big;
+  too_big.xattrs[acl_name] = std::string(70000, 'x');
+  EXPECT_EQ(b_->SetAttr(ino, too_big).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(BucketTest, MakeNodeWithXattrsAndCommitCtime) {
+  auto n = b_->MakeNode(kRootInode, "n", FileKind::kRegular, 0644, 0, 0, {}, 0,
+                        Xattrs{{"system.posix_acl_access", "A"}});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ((*b_->GetXattrs(n->ino))["system.posix_acl_access"], "A");
+
+  // ctime 0: the commit leaves the inode's ctime; a later one is taken;
+  // an earlier one never moves it back; nullopt: the commit's time.
+  int64_t before = b_->GetAttr(n->ino)->ctime_ns;
+  StringSource s1("x");
+  ASSERT_TRUE(b_->CommitContent(n->ino, s1, 5, {}, std::nullopt, int64_t{0}).ok());
+  EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before);
+  StringSource s2("y");
+  ASSERT_TRUE(b_->CommitContent(n->ino, s2, 5, {}, std::nullopt, before + 7).ok());
+  EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before + 7);
+  Bucket::AttrChange back;
+  back.ctime_ns = before;
+  ASSERT_TRUE(b_->SetAttr(n->ino, back).ok());
+  EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before + 7);
+  StringSource s3("z");
+  ASSERT_TRUE(b_->CommitContent(n->ino, s3, 5).ok());
+  EXPECT_GT(b_->GetAttr(n->ino)->ctime_ns, before + 7);
+}
+
 }  // namespace
 }  // namespace katamari
 
