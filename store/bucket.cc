@@ -149,6 +149,31 @@ Bucket::~Bucket() = default;
 const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }
 std::string Bucket::StagingDir() const { return dir_ + "/staging"; }
 Status Bucket::Sync() { return s_->catalog->Sync(); }
+void Bucket::CancelWork() { s_->cancelled = true; }
+bool Bucket::cancelled() const { return s_->cancelled.load(); }
+
+Result<VersionInfo> Bucket::CompleteSha256(VersionInfo v) {
+  if (!v.sha256_pending) return v;
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(v.ino, v.version));
+  auto path = s_->catalog->PathOf(v.ino);
+  const std::string what = (path.ok() ? *path : "inode " + std::to_string(v.ino.value)) + "@" +
+                           std::to_string(v.version.value);
+  // Shared gc lock: no chunk of the version is deleted while it is read.
+  auto lock = GcLock::Acquire(dir_, GcLock::Mode::kShared);
+  ASSIGN_OR_RETURN(Sha256 sha, HashChunks(*s_, chunks, what));
+  // Amended meanwhile (same number, new content): not this content's digest.
+  ASSIGN_OR_RETURN(VersionInfo again, s_->catalog->GetVersion(v.ino, v.version));
+  if (again.seq != v.seq) return CompleteSha256(std::move(again));
+  if (!s_->read_only) {
+    Status st = s_->catalog->SetVersionSha256(v.ino, v.version, v.seq, sha);
+    // Not stored (e.g. the catalog is busy): the value is still right; the
+    // next request computes it again.
+    (void)st;
+  }
+  v.sha256 = sha;
+  v.sha256_pending = false;
+  return v;
+}
 
 Result<FsStats> Bucket::StatFs() {
   struct statvfs v;
@@ -270,15 +295,21 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
   Result<VersionInfo> r = Status::IOError("not committed");
   {
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
-    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress));
+    // Holes are not hashed on this path (the mount's close): the SHA-256
+    // is left pending (docs/semantics.md, Files, versions and history).
+    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress, /*hash_holes=*/false));
     Catalog::NewVersion v;
     v.ino = ino;
     v.size = in.size;
     v.mtime_ns = mtime_ns.value_or(NowNs());
     v.sha256 = in.sha256;
+    v.sha256_pending = in.sha256_pending;
     v.chunks = std::move(in.chunks);
     v.replaces = replaces;
+    // The last look before the row: a shutdown abandons the commit here too.
+    RETURN_IF_ERROR(CheckCancelled(*s_));
     r = s_->catalog->AddVersion(v);
+    ForgetHeldBytes(*s_, ino);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r;

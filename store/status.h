@@ -31,6 +31,9 @@ class Status {
     kWrongKey,
     kNewerFormat,
     kNameTooLong,
+    kTooBig,     // a size past the largest supported (EFBIG)
+    kCancelled,  // work abandoned because the bucket is shutting down
+    kNoData,     // no data (or hole) at or after an offset (lseek: ENXIO)
   };
 
   Status() = default;  // OK
@@ -53,6 +56,9 @@ class Status {
   static Status WrongKey(std::string m) { return Status(Code::kWrongKey, std::move(m)); }
   static Status NewerFormat(std::string m) { return Status(Code::kNewerFormat, std::move(m)); }
   static Status NameTooLong(std::string m) { return Status(Code::kNameTooLong, std::move(m)); }
+  static Status TooBig(std::string m) { return Status(Code::kTooBig, std::move(m)); }
+  static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
+  static Status NoData(std::string m) { return Status(Code::kNoData, std::move(m)); }
 
   // The single errno -> Status mapping (ENOENT->NotFound, ENOSPC/EDQUOT->NoSpace,
   // EACCES/EPERM->Permission, EROFS->ReadOnly, EEXIST->Exists, ...). `context`
@@ -65,6 +71,7 @@ class Status {
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsNoSpace() const { return code_ == Code::kNoSpace; }
+  bool IsCancelled() const { return code_ == Code::kCancelled; }
 
   // "NotFound: no such key 'a/b'" style, for logs and tests.
   std::string ToString() const;
