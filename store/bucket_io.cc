@@ -135,9 +135,11 @@ Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
   return eof;
 }
 
-// Appends a hole of `len` bytes to `refs`, extending a hole ref at the end.
-void AppendHole(std::vector<ChunkRef>* refs, uint64_t len) {
-  if (!refs->empty() && refs->back().IsHole()) {
+// Appends a hole of `len` bytes to `refs`, extending the hole ref at the end
+// if `extend` (the caller knows it put one there: the slots of chunks that
+// workers have not filled in yet look like holes too).
+void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend) {
+  if (extend && !refs->empty() && refs->back().IsHole()) {
     uint64_t room = kMaxHoleRef - refs->back().raw_len;
     uint64_t k = std::min(room, len);
     refs->back().raw_len += static_cast<uint32_t>(k);
@@ -199,6 +201,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   std::string pending;  // bytes after the last cut, carried to the next block
   size_t chunk_count = 0;
   bool eof = false;
+  bool last_was_hole = false;  // refs.back() is a hole ref this loop appended
   Status read_error;
   while (!eof) {
     read_error = CheckCancelled(s);
@@ -225,10 +228,12 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
       out.size += next->len;
       std::lock_guard<std::mutex> l(refs_mu);
       refs.resize(chunk_count);
-      AppendHole(&refs, next->len);
+      AppendHole(&refs, next->len, /*extend=*/last_was_hole);
       chunk_count = refs.size();
+      last_was_hole = true;
       continue;
     }
+    last_was_hole = false;
     auto buf = std::make_shared<std::string>(std::move(pending));
     pending.clear();
     size_t old = buf->size();
