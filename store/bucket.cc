@@ -358,6 +358,36 @@ Result<size_t> FdSource::Read(char* buf, size_t n) {
   }
 }
 
+Result<Extent> FdSource::Next() {
+  struct stat st;
+  const off_t cur = ::lseek(fd_, 0, SEEK_CUR);
+  // Pipes, terminals, file systems without SEEK_DATA: all data.
+  if (cur < 0 || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || cur >= st.st_size) {
+    return Extent{};
+  }
+  Extent e;
+  const off_t data = ::lseek(fd_, cur, SEEK_DATA);
+  if (data < 0 && errno == ENXIO) {
+    e = Extent{true, static_cast<uint64_t>(st.st_size - cur)};  // a hole to the end
+  } else if (data < 0) {
+    e = Extent{};
+  } else if (data > cur) {
+    e = Extent{true, static_cast<uint64_t>(data - cur)};
+  } else {
+    const off_t hole = ::lseek(fd_, cur, SEEK_HOLE);
+    e = hole > cur ? Extent{false, static_cast<uint64_t>(hole - cur)} : Extent{};
+  }
+  if (::lseek(fd_, cur, SEEK_SET) != cur) return Status::FromErrno(errno, "seek in " + what_);
+  return e;
+}
+
+Status FdSource::SkipHole(uint64_t n) {
+  if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) {
+    return Status::FromErrno(errno, "seek in " + what_);
+  }
+  return Status::OK();
+}
+
 Status FdSink::Write(std::string_view data) {
   while (!data.empty()) {
     ssize_t w = ::write(fd_, data.data(), data.size());

@@ -60,10 +60,14 @@ class ByteSink {
   virtual Status Write(std::string_view data) = 0;
 };
 // Sources/sinks on a file descriptor (not owned). `what` names it in errors.
+// On a regular file, FdSource reports the file's holes (SEEK_DATA/SEEK_HOLE),
+// so `katamari put` of a sparse file stores no zeros.
 class FdSource : public ByteSource {
  public:
   FdSource(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
   Result<size_t> Read(char* buf, size_t n) override;
+  Result<Extent> Next() override;
+  Status SkipHole(uint64_t n) override;
 
  private:
   int fd_;
