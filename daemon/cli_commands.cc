@@ -51,8 +51,8 @@ bool MakeSelector(const SelectorArgs& a, VersionSelector* sel) {
     auto t = ParseTime(*a.at);
     if (!t) {
       PrintError("--at: cannot read time '" + *a.at + "'",
-                 "use 2026-11-25T10:00:00Z, 2026-11-25T10:00Z, 2026-11-25 (end of that day, "
-                 "UTC) or @UNIX_SECONDS");
+                 "use 2026-11-25T10:00:00Z, 2026-11-25T10:00Z, 2026-11-25T11:00+01:00, "
+                 "2026-11-25 (end of that day, UTC) or unix:SECONDS");
       return false;
     }
     sel->at_time_ns = *t;

@@ -1,6 +1,8 @@
 // ls, versions, fsck, gc, stats: the commands that report. Each prints an
 // aligned table for people or, with --json, stable field names for scripts.
 // Names go through cli_names.h: quoted on a terminal, raw into pipes.
+#include <sys/sysmacros.h>
+
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -35,9 +37,35 @@ Json VersionJson(const VersionInfo& v) {
   return j;
 }
 
+// "file", or the kind of a special file (an entry without content).
+const char* TypeName(FileKind k) {
+  switch (k) {
+    case FileKind::kFifo: return "fifo";
+    case FileKind::kSocket: return "socket";
+    case FileKind::kCharDevice: return "char";
+    case FileKind::kBlockDevice: return "block";
+    default: return "file";
+  }
+}
+
+// What ls prints where a file's SHA-256 goes: "fifo", "socket",
+// "char device 1,3", "block device 8,0" (major,minor as `ls -l` shows them).
+std::string SpecialText(const Attr& a) {
+  std::string out = IsDevice(a.kind) ? std::string(TypeName(a.kind)) + " device" : TypeName(a.kind);
+  if (IsDevice(a.kind)) {
+    out += " " + std::to_string(major(a.rdev)) + "," + std::to_string(minor(a.rdev));
+  }
+  return out;
+}
+
 Json ListingJson(const FileListing& f) {
   Json j;
   PutName(j, "key", f.key);
+  j["type"] = TypeName(f.attr.kind);
+  if (IsDevice(f.attr.kind)) {
+    j["rdev_major"] = major(f.attr.rdev);
+    j["rdev_minor"] = minor(f.attr.rdev);
+  }
   j["deleted"] = f.deleted;
   j["size"] = f.latest ? f.latest->size : f.attr.size;
   j["versions"] = f.version_count;
@@ -118,7 +146,7 @@ int RunLs(const GlobalOptions& g, const LsArgs& a) {
         std::to_string(v ? v->size : f.attr.size),
         std::to_string(f.version_count),
         v ? std::to_string(v->version.value) : "-",
-        v ? v->sha256.Hex() : "-",
+        v ? v->sha256.Hex() : IsSpecial(f.attr.kind) ? SpecialText(f.attr) : "-",
         FormatTime(v ? v->mtime_ns : f.attr.mtime_ns)};
     if (a.deleted) row.push_back(f.deleted ? "deleted" : "live");
     row.push_back(MetadataText(v ? v->xattrs : Xattrs{}));

@@ -50,8 +50,9 @@ void PrintError(std::string_view what, std::string_view fix);
 int ReportStatus(std::string_view context, const Status& status);
 
 // Parses a moment for --at: 2026-11-25T10:00:00Z (optional .fraction),
-// 2026-11-25T10:00Z, a bare date 2026-11-25 (= the end of that day, UTC), or
-// a Unix time @1700000000 (optional .fraction). nullopt if malformed.
+// 2026-11-25T10:00Z, an offset instead of Z (2026-11-25T11:00+01:00), a bare
+// date 2026-11-25 (= the end of that day, UTC), or a Unix time
+// unix:1700000000 / @1700000000 (optional .fraction). nullopt if malformed.
 std::optional<int64_t> ParseTime(std::string_view text);
 // Parses a byte count: digits with an optional K/M/G suffix (powers of 1024,
 // "KiB" and "kB" spellings accepted). nullopt if malformed or > UINT32_MAX.

@@ -7,7 +7,9 @@
 // here and become exit code 2, so nothing else in the CLI throws.
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -38,8 +40,8 @@ void AddSelector(CLI::App* cmd, SelectorArgs* sel, const char* verb) {
                 ->check(CLI::PositiveNumber);
   auto* at = cmd->add_option("--at", sel->at,
                              std::string("the version current at TIME to ") + verb +
-                                 " (2026-11-25T10:00:00Z, 2026-11-25T10:00Z, 2026-11-25 = end "
-                                 "of that day UTC, or @UNIX_SECONDS)");
+                                 " (2026-11-25T10:00:00Z, 2026-11-25T11:00+01:00, 2026-11-25 = "
+                                 "end of that day UTC, or unix:SECONDS)");
   v->excludes(at);
 }
 
@@ -194,9 +196,42 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
   return kExitUsage;  // unreachable: a subcommand is required
 }
 
+// The first word that is not a global option, when it names no command
+// ("katamari prune"): CLI11 would only say "A subcommand is required".
+std::optional<std::string> UnknownCommand(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view w = argv[i];
+    if (w == "--") return std::nullopt;
+    if (w.starts_with("-")) {
+      // Global options that take a value in the next word.
+      if (w == "-b" || w == "--bucket" || w == "--keyfile" || w == "--passphrase-file" ||
+          w == "--scrypt-n") {
+        ++i;
+      }
+      continue;
+    }
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->check_name(std::string(w))) return std::nullopt;
+    }
+    return std::string(w);
+  }
+  return std::nullopt;
+}
+
+std::string CommandNames(const CLI::App& app) {
+  std::string out;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (!out.empty()) out += ", ";
+    out += sub->get_name();
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("katamari: admin tool for a katamarifs bucket", "katamari");
   app.require_subcommand(1);
+  app.set_version_flag("-V,--version", std::string("katamari ") + KATAMARI_VERSION,
+                       "print the version and exit (after COMMAND, --version is its option)");
   app.fallthrough();  // -b works after the command name too
   AllArgs a;
   app.add_option("-b,--bucket", a.g.bucket_dir,
@@ -221,7 +256,19 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (auto unknown = UnknownCommand(app, argc, argv)) {
+      PrintError("unknown command '" + *unknown + "'",
+                 "the commands are " + CommandNames(app) + "; see 'katamari --help'");
+      return kExitUsage;
+    }
+    if (app.get_subcommands().empty()) {
+      PrintError("no command given",
+                 "the commands are " + CommandNames(app) + "; see 'katamari --help'");
+      return kExitUsage;
+    }
     PrintError(e.what(), "see 'katamari --help' or 'katamari COMMAND --help'");
     return kExitUsage;
   }

@@ -52,6 +52,7 @@ constexpr char kUsage[] =
     "               ro, rw, allow_other, auto_unmount, fsname=NAME, subtype=NAME,\n"
     "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
     "  -h, --help this text\n"
+    "  -V, --version  print the version and exit\n"
     "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first.\n";
 
 void Log(const std::string& line) {
@@ -76,6 +77,9 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
+      std::exit(kExitOk);
+    } else if (a == "-V" || a == "--version") {
+      std::printf("katamarifs %s\n", KATAMARI_VERSION);
       std::exit(kExitOk);
     } else if (a == "-f") {
       args.foreground = true;
@@ -311,7 +315,35 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   return Status::OK();
 }
 
+// The mountpoint must be a directory we can mount on. Said before the bucket
+// is opened, in words that name the fix: FUSE itself would mount on a
+// regular file (then every access is EIO), and a mount whose daemon died
+// (kill -9) answers ENOTCONN, which libfuse reports as a failed mount.
+Status CheckMountpoint(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOTCONN) {
+      return Status::IOError("mountpoint " + path +
+                             " is a stale mount: the daemon that served it is gone (killed or "
+                             "crashed). Clear it with `fusermount3 -u " + path +
+                             "` (or `umount -l " + path + "` as root), then mount again");
+    }
+    if (err == ENOENT) {
+      return Status::NotFound("mountpoint " + path + " does not exist; create it with `mkdir -p " +
+                              path + "`");
+    }
+    return Status::IOError("cannot use mountpoint " + path + ": " + std::strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("mountpoint " + path +
+                                   " is not a directory; a bucket mounts on an (empty) directory");
+  }
+  return Status::OK();
+}
+
 Status OpenAndServe(const Args& args, StartupPipe& startup) {
+  RETURN_IF_ERROR(CheckMountpoint(args.mountpoint));
   // A missing bucket is best explained by Bucket::Open; lock only real ones
   // (before opening, so a second daemon never touches a mounted bucket).
   struct stat st {};

@@ -202,6 +202,12 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
   auto n = NodeOrTransient(node);
   ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
   if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");
+  // The kernel opens fifos and devices itself and never asks us; a special
+  // file has no content to serve.
+  if (IsSpecial(attr.kind)) {
+    return Status::InvalidArgument(std::string("cannot open a ") + FileKindName(attr.kind) +
+                                   " as a regular file");
+  }
   bool keep_cache;
   {
     std::lock_guard lock(n->mu);
@@ -211,7 +217,9 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
     if (!n->session) n->kernel_version = attr.current_version;
   }
   std::shared_ptr<WriteSession> session;
-  if ((flags & O_ACCMODE) != O_RDONLY) {
+  // O_TRUNC truncates also when opening for reading only, as Linux does (the kernel
+  // checked write permission for it).
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     ASSIGN_OR_RETURN(session, AcquireSession(n));
     if (flags & O_TRUNC) {
       Status st = session->Truncate(0);

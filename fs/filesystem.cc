@@ -305,7 +305,8 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& update,
 }
 
 Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileKind kind,
-                                   uint32_t mode, Caller who, std::string_view symlink_target) {
+                                   uint32_t mode, Caller who, std::string_view symlink_target,
+                                   uint64_t rdev) {
   if (IsVirtualNode(parent)) return VersionPaths::ReadOnly("create '" + std::string(name) + "'");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   uint32_t gid = who.gid;
@@ -317,7 +318,8 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
     if (kind == FileKind::kDirectory) mode |= S_ISGID;
   }
   ASSIGN_OR_RETURN(Attr attr,
-                   bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid, symlink_target));
+                   bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid, symlink_target,
+                                    rdev));
   // Creating a name whose deleted history is kept revives that inode (docs/semantics.md). If
   // descriptors of the unlinked file are still open here, they keep their own (discarded) session;
   // the revived file starts fresh.
@@ -347,6 +349,15 @@ Result<Entry> Filesystem::MakeFile(uint64_t parent, std::string_view name, uint3
 Result<Entry> Filesystem::MakeSymlink(uint64_t parent, std::string_view name,
                                       std::string_view target, Caller who) {
   return MakeNode(parent, name, FileKind::kSymlink, 0777, who, target);
+}
+
+Result<Entry> Filesystem::MakeSpecial(uint64_t parent, std::string_view name, FileKind kind,
+                                      uint32_t mode, uint64_t rdev, Caller who) {
+  if (!IsSpecial(kind)) {
+    return Status::InvalidArgument(std::string("mknod of a ") + FileKindName(kind) +
+                                   ": only fifos, sockets and devices are special files");
+  }
+  return MakeNode(parent, name, kind, mode, who, {}, IsDevice(kind) ? rdev : 0);
 }
 
 Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_view new_name) {

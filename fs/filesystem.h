@@ -127,6 +127,11 @@ class Filesystem {
   Result<Entry> MakeFile(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
   Result<Entry> MakeSymlink(uint64_t parent, std::string_view name, std::string_view target,
                             Caller who);
+  // A fifo, socket or device node (mknod(2); bind(2) of a Unix socket): an
+  // entry without content. `rdev` only for devices. Who may make a device
+  // is the kernel's check (CAP_MKNOD), as for any filesystem.
+  Result<Entry> MakeSpecial(uint64_t parent, std::string_view name, FileKind kind,
+                            uint32_t mode, uint64_t rdev, Caller who);
   Result<Entry> Link(uint64_t node, uint64_t new_parent, std::string_view new_name);
   // `who` is checked only when a version path is deleted (the kernel checks
   // everything else; fs/access.h). The default caller is root.
@@ -204,7 +209,7 @@ class Filesystem {
   bool IsDetached(const Node& n) const;
   Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
-                         Caller who, std::string_view symlink_target);
+                         Caller who, std::string_view symlink_target, uint64_t rdev = 0);
   void MarkIfOrphaned(InodeId ino);
   Result<std::shared_ptr<WriteSession>> PinIfOpen(const Attr& doomed);
   void Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned);

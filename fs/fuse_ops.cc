@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,17 +63,41 @@ timespec ToTimespec(int64_t ns) {
   return ts;
 }
 
+// Times past what 64-bit nanoseconds hold (before 1677, after 2262) are clamped to
+// the nearest representable one, as the kernel clamps to a file system's range; an
+// overflow would wrap a far-future time into the past.
 int64_t ToNs(const timespec& ts) {
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  int64_t ns;
+  if (__builtin_mul_overflow(static_cast<int64_t>(ts.tv_sec), int64_t{1000000000}, &ns) ||
+      __builtin_add_overflow(ns, static_cast<int64_t>(ts.tv_nsec), &ns)) {
+    return ts.tv_sec < 0 ? std::numeric_limits<int64_t>::min()
+                         : std::numeric_limits<int64_t>::max();
+  }
+  return ns;
 }
 
 mode_t KindBits(FileKind kind) {
   switch (kind) {
     case FileKind::kDirectory: return S_IFDIR;
     case FileKind::kSymlink: return S_IFLNK;
+    case FileKind::kFifo: return S_IFIFO;
+    case FileKind::kSocket: return S_IFSOCK;
+    case FileKind::kCharDevice: return S_IFCHR;
+    case FileKind::kBlockDevice: return S_IFBLK;
     case FileKind::kRegular: break;
   }
   return S_IFREG;
+}
+
+// The special file kind of a mknod(2) mode, if it is one.
+std::optional<FileKind> SpecialKind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return FileKind::kFifo;
+    case S_IFSOCK: return FileKind::kSocket;
+    case S_IFCHR: return FileKind::kCharDevice;
+    case S_IFBLK: return FileKind::kBlockDevice;
+    default: return std::nullopt;
+  }
 }
 
 void ReplyError(fuse_req_t req, const Status& st) { fuse_reply_err(req, StatusToErrno(st)); }
@@ -134,13 +160,15 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   if (to_set & FUSE_SET_ATTR_UID) u.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) u.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) u.size = static_cast<uint64_t>(attr->st_size);
+  // One clock reading: utimensat(UTIME_NOW, UTIME_NOW) sets both times to the same now.
+  const int64_t now = NowNs();
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
-    u.atime_ns = NowNs();
+    u.atime_ns = now;
   } else if (to_set & FUSE_SET_ATTR_ATIME) {
     u.atime_ns = ToNs(attr->st_atim);
   }
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-    u.mtime_ns = NowNs();
+    u.mtime_ns = now;
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     u.mtime_ns = ToNs(attr->st_mtim);
   }
@@ -155,10 +183,17 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_readlink(req, target->c_str());
 }
 
-void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  // Only regular files: devices, fifos and sockets have no place in a bucket.
-  if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
-  ReplyEntry(req, Fs(req).MakeFile(parent, name, mode & 07777, CallerOf(req)));
+// Regular files, and special files as entries without content
+// (docs/semantics.md, The live tree). The kernel has checked CAP_MKNOD for
+// devices and handles bind(2) of a Unix socket by calling this.
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  if (S_ISREG(mode)) {
+    return ReplyEntry(req, Fs(req).MakeFile(parent, name, mode & 07777, CallerOf(req)));
+  }
+  std::optional<FileKind> kind = SpecialKind(mode);
+  if (!kind) return (void)fuse_reply_err(req, EINVAL);  // as mknod(2) for an unknown type
+  ReplyEntry(req, Fs(req).MakeSpecial(parent, name, *kind, mode & 07777,
+                                      static_cast<uint64_t>(rdev), CallerOf(req)));
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -397,6 +432,7 @@ void ToStat(const Attr& attr, struct stat* st) {
   st->st_nlink = attr.nlink;
   st->st_uid = attr.uid;
   st->st_gid = attr.gid;
+  st->st_rdev = static_cast<dev_t>(attr.rdev);
   st->st_size = static_cast<off_t>(attr.size);
   st->st_blksize = 4096;
   // What the file really holds: a sparse file's holes count nothing, as on

@@ -36,6 +36,12 @@ Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listin
       case FileKind::kSymlink:
         k = Key{Kind::kLink, e.ino.value, 0, 0, 0};
         break;
+      case FileKind::kFifo:
+      case FileKind::kSocket:
+      case FileKind::kCharDevice:
+      case FileKind::kBlockDevice:
+        k = Key{Kind::kSpecial, e.ino.value, 0, 0, 0};
+        break;
       case FileKind::kRegular: {
         ASSIGN_OR_RETURN(k, VersionKey(e.ino, std::nullopt, at));
         k.view = true;  // shown as it was, write bits included

@@ -158,6 +158,8 @@ Result<Attr> VersionPaths::AttrOf(const Key& k) {
       a.kind = FileKind::kSymlink;
       a.mode = 0777;
       break;
+    case Kind::kSpecial:  // the entry as it is now: type, owner, mode, rdev
+      break;
   }
   return a;
 }
@@ -213,6 +215,9 @@ Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags, const Caller& wh
   if (!key) return Status::NotFound("version path node " + std::to_string(node) + " was forgotten");
   if (key->kind == Kind::kHistory || key->kind == Kind::kView) {
     return Status::IsDir("cannot open a directory as a file");
+  }
+  if (key->kind == Kind::kSpecial) {
+    return Status::InvalidArgument("cannot open a special file as a regular file");
   }
   if (key->kind != Kind::kVersion) return Status::InvalidArgument("cannot open a symlink");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return ReadOnly("open for writing");

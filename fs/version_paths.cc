@@ -2,6 +2,8 @@
 // through them. See version_paths.h.
 #include "fs/version_paths.h"
 
+#include <chrono>
+
 #include "fs/access.h"
 #include "fs/version_paths_internal.h"
 #include "fs/version_syntax.h"
@@ -26,6 +28,22 @@ Status NotAVersionPath(std::string_view name) {
 }
 
 }  // namespace
+
+// `f@yesterday` where `f` exists: the user meant a version, so say once in
+// a while (not per lookup: tools probe names) which spellings there are.
+void VersionPaths::HintBadSuffix(InodeId dir, std::optional<Seq> at, std::string_view name) {
+  size_t cut = name.rfind('@');
+  if (cut == 0 || cut == std::string_view::npos) return;
+  if (!bucket_.Lookup(dir, std::string(name.substr(0, cut)), at).ok()) return;
+  using Clock = std::chrono::steady_clock;
+  int64_t now = Clock::now().time_since_epoch().count();
+  int64_t last = last_hint_.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count()) return;
+  if (!last_hint_.compare_exchange_strong(last, now)) return;
+  Log(Quote(name) + " is not a version path: after '@' write N, -K, a moment such as "
+      "2026-12-01T10:00:00Z or 2026-12-01T11:00+01:00, a date, or unix:SECONDS "
+      "(docs/semantics.md, Version paths)");
+}
 
 bool VersionPaths::MayName(std::string_view name) {
   return name.find('@') != std::string_view::npos;
@@ -91,6 +109,11 @@ Result<VersionPaths::Key> VersionPaths::ChildKey(uint64_t parent, const Attr& ch
       return Key{Kind::kView, child.ino.value, at.value, 0, parent};
     case FileKind::kSymlink:
       return Key{Kind::kLink, child.ino.value, 0, 0, 0};
+    case FileKind::kFifo:
+    case FileKind::kSocket:
+    case FileKind::kCharDevice:
+    case FileKind::kBlockDevice:
+      return Key{Kind::kSpecial, child.ino.value, 0, 0, 0};
     case FileKind::kRegular:
       break;
   }
@@ -116,7 +139,10 @@ Result<VersionPaths::Target> VersionPaths::ResolveName(uint64_t parent, InodeId 
                                                        std::optional<Seq> at,
                                                        std::string_view name) {
   auto parsed = ParseVersionName(name);
-  if (!parsed) return NotAVersionPath(name);
+  if (!parsed) {
+    HintBadSuffix(dir, at, name);
+    return NotAVersionPath(name);
+  }
   const VersionSuffix& s = parsed->suffix;
   std::string base(parsed->base);
   if (s.kind == VersionSuffix::Kind::kTime) {
@@ -260,6 +286,7 @@ Status VersionPaths::UnlinkIn(uint64_t parent, InodeId dir, std::string_view nam
     case Kind::kView:
       return Status::IsDir(Quote(name) + " is a directory");
     case Kind::kLink:
+    case Kind::kSpecial:
       break;
   }
   return ReadOnly("unlink " + Quote(name));

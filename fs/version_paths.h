@@ -7,7 +7,8 @@
 //   NAME@N     version N                          -> a version file
 //   NAME@-K    K versions before the current one  -> a version file
 //   NAME@TIME  what NAME was at TIME               -> a version file, a view
-//                                                    directory or a symlink
+//                                                    directory, a symlink or
+//                                                    a special file
 //   NAME@      the history, entries 1, 2, ...      -> a history directory
 //   @TIME      the directory itself at TIME        -> a view directory
 // NAME@N, NAME@-K and NAME@ find a deleted file through the name it had last
@@ -25,6 +26,7 @@
 //   kHistory {ino, parent node}
 //   kView    {directory ino, seq, parent node}
 //   kLink    {ino}  (a symlink seen in a view)
+//   kSpecial {ino}  (a fifo, socket or device seen in a view)
 // Directory keys include the parent node so the kernel never meets one
 // directory inode under two parents (`DIR@T` and `@T/DIR`). A node id is
 // kVirtualNodeBit | a hash of the key (probing past collisions), so a path
@@ -41,7 +43,8 @@
 // restores modes; writing is still ReadOnly). A file that had no version yet
 // at a moment, directories of views, and history directories show the
 // file's or directory's current owner and mode (directories have no
-// history of their attributes); view directories keep their write bits, a
+// history of their attributes; nor have symlinks and special files, which
+// show their current type, owner, mode and rdev); view directories keep their write bits, a
 // history directory gets x wherever r is set and keeps the file's write
 // bits, so the kernel lets whoever may change the file ask to delete its
 // versions (`rm NAME@/N`, `rm -r NAME@`). Names in live directories are given
@@ -72,6 +75,7 @@
 // Filesystem::mu_ is never held while calling in here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -152,7 +156,7 @@ class VersionPaths {
 
   size_t NodeCount() const;  // for tests
 
-  enum class Kind : uint8_t { kVersion = 1, kHistory, kView, kLink };
+  enum class Kind : uint8_t { kVersion = 1, kHistory, kView, kLink, kSpecial };
   struct Key {
     Kind kind = Kind::kVersion;
     uint64_t ino = 0, a = 0, b = 0, parent = 0;
@@ -194,6 +198,7 @@ class VersionPaths {
   std::optional<Key> KeyOf(uint64_t node) const;
   void DropIfUnusedLocked(uint64_t node);
   void Log(const std::string& line) const;
+  void HintBadSuffix(InodeId dir, std::optional<Seq> at, std::string_view name);
 
   Bucket& bucket_;
   Hooks hooks_;
@@ -204,6 +209,7 @@ class VersionPaths {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;  // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;    // guarded by mu_
   uint64_t next_fh_ = 1;                                             // guarded by mu_
+  std::atomic<int64_t> last_hint_{0};  // steady-clock ns of the last HintBadSuffix line
 };
 
 }  // namespace katamari::fs

@@ -38,7 +38,9 @@ std::optional<VersionName> ParseVersionName(std::string_view name) {
     if (!k) return std::nullopt;
     out.suffix.kind = VersionSuffix::Kind::kBack;
     out.suffix.value = *k;
-  } else if (auto t = ParseUtcTime(rest)) {
+  } else if (auto t = rest.substr(0, kUnixPrefix.size()) == kUnixPrefix
+                          ? ParseUnixTime(rest.substr(kUnixPrefix.size()))
+                          : ParseUtcTime(rest)) {
     out.suffix.kind = VersionSuffix::Kind::kTime;
     out.suffix.time_ns = *t;
   } else {

@@ -208,13 +208,14 @@ Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at
 
 Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,
                               uint32_t mode, uint32_t uid, uint32_t gid,
-                              std::string_view symlink_target) {
+                              std::string_view symlink_target, uint64_t rdev) {
   Catalog::NewNode n;
   n.kind = kind;
   n.mode = mode & 07777;
   n.uid = uid;
   n.gid = gid;
   n.symlink_target = std::string(symlink_target);
+  n.rdev = rdev;
   n.time_ns = NowNs();
   return s_->catalog->CreateNode(parent, name, n);
 }

@@ -117,6 +117,8 @@ struct PutOptions {
   ProgressFn progress;
 };
 
+// One entry of List: a regular file, or a special file (attr.kind, attr.rdev;
+// never a version).
 struct FileListing {
   std::string key;
   bool deleted = false;  // no live name; history kept
@@ -326,8 +328,10 @@ class Bucket {
   // *live tells which. For NAME@N paths after NAME was deleted (docs/semantics.md, Version paths).
   Result<Attr> LookupAny(InodeId parent, std::string_view name, bool* live);
   Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
+  // `symlink_target` for kSymlink only, `rdev` for device kinds only.
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
-                        uint32_t uid, uint32_t gid, std::string_view symlink_target = {});
+                        uint32_t uid, uint32_t gid, std::string_view symlink_target = {},
+                        uint64_t rdev = 0);
   Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
   Status Unlink(InodeId parent, std::string_view name);
   Status RemoveDir(InodeId parent, std::string_view name);

@@ -150,6 +150,11 @@ Result<VersionInfo> Bucket::Resolve(std::string_view key, const VersionSelector&
                             std::string(key) + "' and get it with --version N");
   }
   ASSIGN_OR_RETURN(Attr a, cat.GetAttr(ino));
+  if (IsSpecial(a.kind)) {
+    return Status::NotFound("key " + Quote(key) + " is a " + FileKindName(a.kind) +
+                            ", a special file without content; there is nothing to get "
+                            "('katamari ls' shows its type)");
+  }
   if (a.kind != FileKind::kRegular) return Status::IsDir(Quote(key) + " is not a file");
   if (a.current_version.value == 0) {
     return Status::NotFound("key " + Quote(key) + " has no committed content yet");
@@ -252,7 +257,7 @@ Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool incl
     auto attr = cat.GetAttr(ino);
     if (!attr.ok() && attr.status().IsNotFound()) return Status::OK();
     ASSIGN_OR_RETURN(Attr a, std::move(attr));
-    if (a.kind != FileKind::kRegular) return Status::OK();
+    if (a.kind != FileKind::kRegular && !IsSpecial(a.kind)) return Status::OK();
     FileListing f;
     f.key = key;
     f.deleted = deleted;
@@ -284,7 +289,8 @@ Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool incl
         std::string sub = key + "/";
         size_t n = std::min(sub.size(), prefix.size());
         if (sub.compare(0, n, prefix.substr(0, n)) == 0) RETURN_IF_ERROR(walk(e.ino, sub));
-      } else if (e.kind == FileKind::kRegular && key.rfind(prefix, 0) == 0) {
+      } else if ((e.kind == FileKind::kRegular || IsSpecial(e.kind)) &&
+                 key.rfind(prefix, 0) == 0) {
         RETURN_IF_ERROR(add_file(key, e.ino, false));
       }
     }

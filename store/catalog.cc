@@ -39,7 +39,7 @@ constexpr char kSqlLoadInode[] =
 // subdirectories). A removed directory has nlink 0, as on a local disk.
 constexpr char kSqlLoadAttr[] =
     "SELECT kind, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, current_version, "
-    "CASE WHEN kind <> 2 THEN "
+    "rdev, CASE WHEN kind <> 2 THEN "
     "  (SELECT count(*) FROM dentries d WHERE d.ino = i.id AND d.seq_end IS NULL) "
     "WHEN i.id = 1 OR EXISTS (SELECT 1 FROM dentries d WHERE d.ino = i.id "
     "  AND d.seq_end IS NULL) THEN "
@@ -228,7 +228,8 @@ Result<Attr> Catalog::Impl::LoadAttr(InodeId ino) {
   a.mtime_ns = q.Int(6);
   a.ctime_ns = q.Int(7);
   a.current_version = VersionNo(q.U64(8));
-  a.nlink = static_cast<uint32_t>(q.Int(9));
+  a.rdev = q.U64(9);
+  a.nlink = static_cast<uint32_t>(q.Int(10));
   return a;
 }
 

@@ -33,7 +33,7 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 3;
+  static constexpr int kFormatVersion = 4;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
@@ -86,9 +86,12 @@ class Catalog {
     uint32_t uid = 0;
     uint32_t gid = 0;
     std::string symlink_target;  // kSymlink only
+    uint64_t rdev = 0;           // kCharDevice / kBlockDevice only (else must be 0)
     int64_t time_ns = 0;         // atime = mtime = ctime
   };
   // Creates `name` in live directory `parent`. Exists if the name is live.
+  // Special files (fifo, socket, devices) are entries without content: they
+  // never take a version (AddVersion refuses them) and never revive one.
   // A regular file whose name has a deleted history revives that inode
   // (version numbering continues, docs/semantics.md, Version paths). Names: 1..255 bytes, no '/' or
   // NUL (InvalidArgument / NameTooLong otherwise).
@@ -233,7 +236,8 @@ class Catalog {
   // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's
   // integrity_check and foreign_key_check, every chunk row's refs against
   // the references version rows really make (by chunk id), and each inode's
-  // current_version naming an existing version. One line per problem,
+  // current_version naming an existing version, and special files holding
+  // no content, target or stray device number. One line per problem,
   // naming the file; a check that cannot run (a query error) is a problem
   // too. Empty: the catalog is sound.
   std::vector<std::string> CheckIntegrity();

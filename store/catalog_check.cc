@@ -24,6 +24,13 @@ constexpr char kSqlVersionChunkLists[] = "SELECT ino, vno, chunk_count, chunks F
 constexpr char kSqlDanglingCurrent[] =
     "SELECT i.id, i.current_version FROM inodes i WHERE i.current_version != 0 AND NOT EXISTS "
     "(SELECT 1 FROM versions v WHERE v.ino = i.id AND v.vno = i.current_version)";
+// Special files (kinds 4..7) are entries without content; only devices
+// have an rdev.
+constexpr char kSqlBadSpecial[] =
+    "SELECT i.id, i.kind FROM inodes i WHERE (i.kind >= 4 AND (i.size != 0 OR "
+    "i.current_version != 0 OR i.symlink_target IS NOT NULL OR "
+    "EXISTS (SELECT 1 FROM versions v WHERE v.ino = i.id))) "
+    "OR (i.rdev != 0 AND i.kind NOT IN (6, 7))";
 
 using Problems = std::vector<std::string>;
 
@@ -121,6 +128,17 @@ Status CurrentVersionCheck(Catalog::Impl& impl, Problems* out) {
   }
 }
 
+Status SpecialFileCheck(Catalog::Impl& impl, Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlBadSpecial));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    out->push_back("inode " + std::to_string(q.Int(0)) + " (a " +
+                   FileKindName(static_cast<FileKind>(q.Int(1))) +
+                   ") records content, a symlink target or a device number it cannot have");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> Catalog::CheckIntegrity() {
@@ -135,6 +153,7 @@ std::vector<std::string> Catalog::CheckIntegrity() {
   Check("SQLite foreign key check", &out, [&] { return ForeignKeyCheck(impl, &out); });
   Check("reference count check", &out, [&] { return RefsCheck(impl, &out); });
   Check("current version check", &out, [&] { return CurrentVersionCheck(impl, &out); });
+  Check("special file check", &out, [&] { return SpecialFileCheck(impl, &out); });
   for (std::string& p : out) p = "catalog " + impl.path + ": " + p;
   return out;
 }

@@ -131,6 +131,54 @@ INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, mode, uid, g
 DROP TABLE versions_v2;
 )sql";
 
+// Format 4 = format 3 + special files and the symlink size, in `inodes`:
+// kinds 4..7 (fifo, socket, character device, block device: FileKind) and
+// an `rdev` column (a device's number, else 0). A symlink's `size` is the
+// length of its target (format 3 stored 0). Format 4 is also the format in
+// which a version's chunk list may hold hole refs and a pending content
+// SHA-256 (docs/catalog.md, "versions").
+//
+// The CHECK constraint on `kind` cannot be altered, so the table is rebuilt.
+// dentries, versions and xattrs refer to inodes(id): the old table is
+// renamed away with foreign keys off and legacy_alter_table on, so that
+// their REFERENCES clauses keep naming `inodes` (the new table) instead of
+// following the rename (SQLite docs, "ALTER TABLE", compatibility note);
+// Migrate() runs every step with foreign keys off. AUTOINCREMENT's
+// high-water mark moves over, so no inode number is ever reused.
+constexpr char kInodesV4[] = R"sql(
+CREATE TABLE inodes (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind            INTEGER NOT NULL CHECK (kind IN (1, 2, 3, 4, 5, 6, 7)),
+  mode            INTEGER NOT NULL,
+  uid             INTEGER NOT NULL,
+  gid             INTEGER NOT NULL,
+  atime_ns        INTEGER NOT NULL,
+  mtime_ns        INTEGER NOT NULL,
+  ctime_ns        INTEGER NOT NULL,
+  rdev            INTEGER NOT NULL DEFAULT 0,
+  symlink_target  BLOB,
+  size            INTEGER NOT NULL DEFAULT 0,
+  current_version INTEGER NOT NULL DEFAULT 0,
+  next_version    INTEGER NOT NULL DEFAULT 1
+);
+)sql";
+constexpr char kCopyInodesTo4[] = R"sql(
+INSERT INTO inodes(id, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, rdev,
+                   symlink_target, size, current_version, next_version)
+  SELECT id, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, 0, symlink_target,
+         CASE WHEN kind = 3 THEN coalesce(length(CAST(symlink_target AS BLOB)), 0)
+              ELSE size END,
+         current_version, next_version
+  FROM inodes_v3;
+UPDATE sqlite_sequence
+  SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'inodes_v3'), 0))
+  WHERE name = 'inodes';
+INSERT INTO sqlite_sequence(name, seq)
+  SELECT 'inodes', seq FROM sqlite_sequence WHERE name = 'inodes_v3'
+  AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'inodes');
+DROP TABLE inodes_v3;
+)sql";
+
 constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
 constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr char kSqlHasMetaTable[] =
@@ -163,12 +211,47 @@ Status MigrateTo3(sql::Db& db) {
   return db.Exec(kMigrateVersionsTo3, "rebuilding the versions table with owner and mode");
 }
 
+// Sets a connection flag (PRAGMA NAME = ON/OFF) for the life of the object,
+// then the opposite. Neither flag is stored in the file.
+class ScopedFlag {
+ public:
+  ScopedFlag(sql::Db& db, std::string name, bool on) : db_(db), name_(std::move(name)), on_(on) {}
+  ~ScopedFlag() {
+    if (armed_) (void)db_.Exec(Sql(!on_).c_str(), "resetting " + name_);
+  }
+  ScopedFlag(const ScopedFlag&) = delete;
+  ScopedFlag& operator=(const ScopedFlag&) = delete;
+  Status Set() {
+    RETURN_IF_ERROR(db_.Exec(Sql(on_).c_str(), "setting " + name_));
+    armed_ = true;
+    return Status::OK();
+  }
+
+ private:
+  std::string Sql(bool v) const { return "PRAGMA " + name_ + (v ? " = ON" : " = OFF"); }
+  sql::Db& db_;
+  std::string name_;
+  bool on_;
+  bool armed_ = false;
+};
+
+// 3 -> 4: special files (kinds 4..7, rdev) and symlink sizes. Needs foreign
+// keys off (Migrate does that) so the rename leaves references alone.
+Status MigrateTo4(sql::Db& db) {
+  ScopedFlag legacy(db, "legacy_alter_table", true);
+  RETURN_IF_ERROR(legacy.Set());
+  RETURN_IF_ERROR(db.Exec("ALTER TABLE inodes RENAME TO inodes_v3", "renaming the inodes table"));
+  RETURN_IF_ERROR(db.Exec(kInodesV4, "creating the format-4 inodes table"));
+  return db.Exec(kCopyInodesTo4, "copying the inodes into the format-4 table");
+}
+
 const std::vector<MigrationStep>& BuiltInSteps() {
   // Step N turns format N into N + 1; a new format appends here and bumps
   // Catalog::kFormatVersion (and CreateSchema's last format).
   static const std::vector<MigrationStep> steps = {
       {1, "add key slots and the cipher setting", MigrateTo2},
       {2, "record the owner and mode of every version", MigrateTo3},
+      {3, "allow special files and record symlink sizes", MigrateTo4},
   };
   return steps;
 }
@@ -205,6 +288,12 @@ Status MissingSetting(const sql::Db& db, std::string_view key, const Status& s) 
 }
 
 Status Migrate(sql::Db& db, int from, int to) {
+  // Steps rebuild tables others refer to (SQLite docs, "ALTER TABLE": other
+  // kinds of table schema changes): foreign keys are off for the whole
+  // transaction (the pragma is a no-op inside one) and back on after it.
+  // Steps copy every row as it is, so they add no dangling reference.
+  ScopedFlag no_fks(db, "foreign_keys", false);
+  RETURN_IF_ERROR(no_fks.Set());
   ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(db, /*write=*/true));
   // Another process may have migrated while we waited for the write lock.
   ASSIGN_OR_RETURN(int64_t cur, GetMetaInt(db, "format_version"));
@@ -255,8 +344,12 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   // The versions table of format 3 is made by its migration step (on an
   // empty table, so at no cost): one text for new and migrated catalogs.
   RETURN_IF_ERROR(MigrateTo3(db));
+  // Format 4's inodes table replaces format 1's, still empty (foreign keys are
+  // on here, so MigrateTo4's rename would drag the references along).
+  RETURN_IF_ERROR(db.Exec("DROP TABLE inodes", "replacing the format-1 inodes table"));
+  RETURN_IF_ERROR(db.Exec(kInodesV4, "creating the inodes table"));
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 3));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 4));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));

@@ -13,9 +13,10 @@ namespace {
 // Longest symlink target Linux accepts (PATH_MAX minus the NUL).
 constexpr size_t kMaxSymlinkTarget = 4095;
 
+// A symlink's size is the length of its target (lstat's st_size).
 constexpr char kSqlNewInode[] =
-    "INSERT INTO inodes(kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, symlink_target) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6)";
+    "INSERT INTO inodes(kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns, symlink_target, "
+    "size, rdev) VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6, ?7, ?8)";
 // The newest closed dentry of a name, if its inode is a nameless regular
 // file that still has versions: CreateNode revives it (docs/semantics.md, Version paths).
 constexpr char kSqlRevivable[] =
@@ -53,6 +54,13 @@ Result<Catalog::Impl::Dentry> LiveEntry(Catalog::Impl& impl, InodeId parent,
 }
 
 Status ValidateNode(const Catalog::NewNode& n) {
+  if (n.kind < FileKind::kRegular || n.kind > FileKind::kBlockDevice) {
+    return Status::InvalidArgument("unknown file kind " + std::to_string(static_cast<int>(n.kind)));
+  }
+  if (n.rdev != 0 && !IsDevice(n.kind)) {
+    return Status::InvalidArgument(std::string("a ") + FileKindName(n.kind) +
+                                   " has no device number");
+  }
   if (n.kind != FileKind::kSymlink) return Status::OK();
   const std::string& t = n.symlink_target;
   if (t.empty()) return Status::InvalidArgument("a symlink target must not be empty");
@@ -137,9 +145,12 @@ Result<InodeId> MakeInode(Catalog::Impl& impl, InodeId parent, std::string_view 
   q.BindAll(static_cast<int>(n.kind), n.mode & 07777, n.uid, n.gid, t);
   if (n.kind == FileKind::kSymlink) {
     q.Bind(6, std::string_view(n.symlink_target));
+    q.Bind(7, static_cast<int64_t>(n.symlink_target.size()));
   } else {
     q.Bind(6, std::nullopt);
+    q.Bind(7, int64_t{0});
   }
+  q.Bind(8, n.rdev);
   RETURN_IF_ERROR(q.Run());
   return InodeId(static_cast<uint64_t>(impl.db->LastInsertRowid()));
 }

@@ -41,7 +41,8 @@ Result<InodeId> FindOrCreate(Catalog::Impl& impl, const Catalog::Impl::Write& w,
   if (node.kind == FileKind::kDirectory) {
     return Status::NotDir(QuoteName(name) + " is a file, not a directory");
   }
-  return Status::IsDir(QuoteName(name) + " is a directory or symlink, not a file");
+  return Status::IsDir(QuoteName(name) + " is a " + FileKindName(d->kind) +
+                       ", not a regular file");
 }
 
 Status ReplaceXattrs(Catalog::Impl& impl, InodeId ino, const Xattrs& xattrs) {

@@ -50,6 +50,33 @@ bool ReadFraction(std::string_view s, size_t* pos, int64_t* ns) {
   return digits > 0;
 }
 
+// The zone after a time of day: "Z" (or "z"), or an offset from UTC as
+// "+HH:MM", "-HH:MM", "+HHMM" or "+HH" (RFC 3339 and ISO 8601 spellings).
+// A time without a zone is refused: it would mean the daemon's local time,
+// which the user of a path cannot see.
+bool ReadZone(std::string_view s, size_t* pos, int64_t* offset_secs) {
+  *offset_secs = 0;
+  if (*pos >= s.size()) return false;
+  char c = s[*pos];
+  if (c == 'Z' || c == 'z') {
+    ++*pos;
+    return true;
+  }
+  if (c != '+' && c != '-') return false;
+  ++*pos;
+  int hh = 0, mm = 0;
+  if (!ReadDigits(s, pos, 2, &hh)) return false;
+  if (*pos < s.size() && s[*pos] == ':') {
+    ++*pos;
+    if (!ReadDigits(s, pos, 2, &mm)) return false;
+  } else if (*pos < s.size() && !ReadDigits(s, pos, 2, &mm)) {
+    return false;
+  }
+  if (hh > 23 || mm > 59) return false;
+  *offset_secs = (c == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+  return true;
+}
+
 // Calendar fields -> Unix seconds; nullopt for fields that name no real
 // moment (timegm would quietly turn 2026-02-30 into March 2).
 std::optional<int64_t> UtcSeconds(int year, int mon, int day, int hour, int min, int sec) {
@@ -106,15 +133,14 @@ std::optional<int64_t> ParseUtcTime(std::string_view s) {
     ++pos;
     if (!ReadDigits(s, &pos, 2, &sec) || !ReadFraction(s, &pos, &frac)) return std::nullopt;
   }
-  if (!Expect(s, &pos, 'Z') || pos != s.size()) return std::nullopt;
+  int64_t offset_secs = 0;
+  if (!ReadZone(s, &pos, &offset_secs) || pos != s.size()) return std::nullopt;
   auto secs = UtcSeconds(year, mon, day, hour, min, sec);
   if (!secs) return std::nullopt;
-  return ToNs(*secs, frac);
+  return ToNs(*secs - offset_secs, frac);
 }
 
-std::optional<int64_t> ParseTimeSpec(std::string_view s) {
-  if (s.empty() || s[0] != '@') return ParseUtcTime(s);
-  s.remove_prefix(1);
+std::optional<int64_t> ParseUnixTime(std::string_view s) {
   size_t pos = 0;
   int64_t secs = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), secs);
@@ -123,6 +149,14 @@ std::optional<int64_t> ParseTimeSpec(std::string_view s) {
   int64_t frac = 0;
   if (!ReadFraction(s, &pos, &frac) || pos != s.size()) return std::nullopt;
   return ToNs(secs, frac);
+}
+
+std::optional<int64_t> ParseTimeSpec(std::string_view s) {
+  if (!s.empty() && s[0] == '@') return ParseUnixTime(s.substr(1));
+  if (s.substr(0, kUnixPrefix.size()) == kUnixPrefix) {
+    return ParseUnixTime(s.substr(kUnixPrefix.size()));
+  }
+  return ParseUtcTime(s);
 }
 
 std::string FormatUtcTime(int64_t ns) {

@@ -1,4 +1,4 @@
-// Digest hex conversion and codec names.
+// Digest hex conversion, file kind and codec names.
 #include "store/types.h"
 
 namespace katamari {
@@ -35,6 +35,19 @@ std::optional<Digest> Digest::FromHex(std::string_view hex) {
     d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
   return d;
+}
+
+const char* FileKindName(FileKind k) {
+  switch (k) {
+    case FileKind::kRegular: return "regular file";
+    case FileKind::kDirectory: return "directory";
+    case FileKind::kSymlink: return "symlink";
+    case FileKind::kFifo: return "fifo";
+    case FileKind::kSocket: return "socket";
+    case FileKind::kCharDevice: return "character device";
+    case FileKind::kBlockDevice: return "block device";
+  }
+  return "unknown kind";
 }
 
 const char* CodecName(Codec c) {

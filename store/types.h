@@ -40,7 +40,26 @@ enum class Codec : uint8_t { kNone = 0, kZstd = 1, kZlib = 2 };
 const char* CodecName(Codec c);                          // "none", "zstd", "zlib"
 std::optional<Codec> ParseCodec(std::string_view name);  // also accepts "zstandard"
 
-enum class FileKind : uint8_t { kRegular = 1, kDirectory = 2, kSymlink = 3 };
+// Kinds 4..7 (format 4) are special files: namespace entries without
+// content (docs/semantics.md, The live tree): type, mode, owner and, for
+// devices, rdev. The kernel opens them itself (a fifo is a pipe, a device
+// its driver); the store never holds a version of one.
+enum class FileKind : uint8_t {
+  kRegular = 1,
+  kDirectory = 2,
+  kSymlink = 3,
+  kFifo = 4,
+  kSocket = 5,
+  kCharDevice = 6,
+  kBlockDevice = 7,
+};
+inline bool IsSpecial(FileKind k) { return k >= FileKind::kFifo && k <= FileKind::kBlockDevice; }
+inline bool IsDevice(FileKind k) {
+  return k == FileKind::kCharDevice || k == FileKind::kBlockDevice;
+}
+// "regular file", "directory", "symlink", "fifo", "socket", "character
+// device", "block device" (for messages).
+const char* FileKindName(FileKind k);
 
 using Xattrs = std::map<std::string, std::string>;  // name ("user.x") -> value bytes
 
@@ -60,7 +79,8 @@ struct BucketSettings {
 };
 
 // Current (mutable) attributes of an inode. For regular files `size` and
-// `current_version` describe the newest committed version (0 when none yet).
+// `current_version` describe the newest committed version (0 when none yet);
+// a symlink's size is the length of its target, a special file's 0.
 struct Attr {
   InodeId ino;
   FileKind kind = FileKind::kRegular;
@@ -69,6 +89,7 @@ struct Attr {
   uint32_t gid = 0;
   uint32_t nlink = 1;  // live names pointing here (dirs: 2 + subdirs)
   uint64_t size = 0;
+  uint64_t rdev = 0;  // device kinds: the device number (dev_t, makedev(3)); else 0
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;

@@ -86,6 +86,9 @@ t_versions() {
   at_ns=$(pyjson "$W/versions.json" 'd[1]["committed_ns"]')
   ok k get f --at "$at_iso" && expect_same_file "$W/out" "$W/v2" "get --at ISO"
   ok k get f --at "@${at_ns:0:-9}.${at_ns: -9}" && expect_same_file "$W/out" "$W/v2" "--at @unix"
+  ok k get f --at "unix:${at_ns:0:-9}.${at_ns: -9}" && expect_same_file "$W/out" "$W/v2" "--at unix:"
+  ok k get f --at "$(TZ=Etc/GMT-3 date -d "@${at_ns:0:-9}" +%Y-%m-%dT%H:%M:%S).${at_ns: -9}+03:00" && \
+    expect_same_file "$W/out" "$W/v2" "--at with an offset from UTC"
   ok k get f --at "@$((${at_ns:0:-9} + 100))" && expect_same_file "$W/out" "$W/v3" "--at later"
   ok k get f --at "$(date -u +%Y-%m-%d)" && expect_same_file "$W/out" "$W/v3" "--at bare date"
   ok k get f --at "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%MZ)" && \
@@ -183,7 +186,7 @@ t_json() {
   done
   ok k ls --json
   expect_eq "$(pyjson "$W/out" 'sorted(d[0].keys())')" \
-    "['committed', 'committed_ns', 'deleted', 'key', 'latest_version', 'metadata', 'mtime', 'mtime_ns', 'sha256', 'size', 'versions']" \
+    "['committed', 'committed_ns', 'deleted', 'key', 'latest_version', 'metadata', 'mtime', 'mtime_ns', 'sha256', 'size', 'type', 'versions']" \
     "ls --json fields"
   ok k stats --json
   expect_eq "$(pyjson "$W/out" '(d["files"], d["versions"], d["logical_bytes"])')" "(1, 1, 2)" \

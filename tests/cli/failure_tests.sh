@@ -7,7 +7,16 @@ t_usage_errors() {
   expect_rc 2 k ls --no-such-option
   expect_grep "^katamari: .*no-such-option" "$W/err" "unknown option named"
   expect_rc 2 k frobnicate
+  expect_grep "^katamari: unknown command 'frobnicate': the commands are init, put, " "$W/err" \
+    "an unknown command is named, with the list"
+  expect_rc 2 k prune --dry-run
+  expect_grep "unknown command 'prune'" "$W/err" "unknown command with options after it"
+  expect_rc 2 "$KATAMARI" -b "$B" --keyfile /nonexistent frobnicate
+  expect_grep "unknown command 'frobnicate'" "$W/err" "unknown command after global options"
+  ok k --version && expect_grep "^katamari [0-9]+\.[0-9]+\.[0-9]+$" "$W/out" "katamari --version"
+  ok k -V && expect_grep "^katamari [0-9]" "$W/out" "katamari -V"
   expect_rc 2 "$KATAMARI"
+  expect_grep "^katamari: no command given: the commands are init, " "$W/err" "no command"
   expect_rc 2 k put
   expect_rc 2 k get
   expect_rc 2 k get x --version 0

@@ -56,6 +56,12 @@ wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=""
 wait "$dd1" 2>/dev/null || true
 wait "$dd2" 2>/dev/null || true
+# Mounting again over the dead mount says what it is and how to clear it.
+rc=0
+"$KATAMARIFS" -f "${KEY_OPTS[@]}" "$BUCKET" "$MNT" >"$WORK/stale.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "mounting over a stale mount succeeded"
+grep -q "is a stale mount" "$WORK/stale.out" || { cat "$WORK/stale.out"; fail "no stale-mount message"; }
+grep -q "fusermount3 -u $MNT" "$WORK/stale.out" || fail "the stale-mount message names no fix"
 fusermount3 -u -z "$MNT" || fail "lazy unmount of the dead mount"
 "$KATAMARI" -b "$BUCKET" fsck >"$WORK/fsck.out" 2>&1 || { cat "$WORK/fsck.out"; fail "fsck after kill -9"; }
 mount_fs
@@ -73,6 +79,23 @@ esac
 expect_eq "file being written at kill -9 shows no torn content" "$(stat -c %s "$MNT/inflight")" 0
 [ -z "$(ls -A "$BUCKET/staging")" ] || fail "staging not empty after mount"
 unmount_fs
+
+# ---- version and start-up errors
+"$KATAMARIFS" --version | grep -q "^katamarifs [0-9]\+\.[0-9]\+\.[0-9]\+$" || fail "katamarifs --version"
+"$KATAMARIFS" -V | grep -q "^katamarifs [0-9]" || fail "katamarifs -V"
+# A mountpoint that is not a directory is refused at start.
+touch "$WORK/plainfile"
+for mode in -f ""; do
+  rc=0
+  "$KATAMARIFS" $mode "${KEY_OPTS[@]}" "$BUCKET" "$WORK/plainfile" >"$WORK/file-mp.out" 2>&1 || rc=$?
+  [ "$rc" != 0 ] || { fusermount3 -u "$WORK/plainfile" 2>/dev/null; fail "mount on a regular file exited 0 ($mode)"; }
+  grep -q "is not a directory" "$WORK/file-mp.out" || { cat "$WORK/file-mp.out"; fail "no clear error for a file mountpoint"; }
+done
+! grep -q " $WORK/plainfile fuse" /proc/mounts || fail "a regular file got mounted"
+rc=0
+"$KATAMARIFS" -f "${KEY_OPTS[@]}" "$BUCKET" "$WORK/nowhere" >"$WORK/missing-mp.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "does not exist; create it with" "$WORK/missing-mp.out" ||
+  { cat "$WORK/missing-mp.out"; fail "a missing mountpoint"; }
 
 # ---- read-only mount
 mount_fs -o ro

@@ -114,6 +114,20 @@ frac=$(date -u -d "$T2 - 1 second" +%Y-%m-%dT%H:%M:%S).95Z
 expect_eq "fractions of a second" "$(cat "top@$frac")" "$(cat "top@$T2")"
 [ ! -e "@2026-02-30T00:00:00Z" ] || fail "an impossible date resolves"
 [ ! -e "top@yesterday" ] || fail "a malformed time resolves"
+# An offset from UTC and a Unix time name the same moment as T2.
+t2_secs=$(date -u -d "$T2" +%s)
+east=$(TZ=Etc/GMT-2 date -d "@$t2_secs" +%Y-%m-%dT%H:%M:%S+02:00)
+west=$(TZ=Etc/GMT+5 date -d "@$t2_secs" +%Y-%m-%dT%H:%M:%S-0500)
+top2=$(printf 'top1\ntop2')
+expect_eq "an offset east of UTC" "$(cat "top@$east")" "$top2"
+expect_eq "an offset west of UTC" "$(cat "top@$west")" "$top2"
+expect_eq "unix:SECONDS" "$(cat "top@unix:$t2_secs")" "$top2"
+manifest "@unix:$t2_secs" >"$WORK/view.unix"
+diff -u "$WORK/manifest.2" "$WORK/view.unix" || fail "@unix:SECONDS is the view at T2"
+[ ! -e "top@${T2%Z}" ] || fail "a time without a zone resolves"
+[ ! -e "top@$t2_secs" ] || fail "a bare number is a version number, not a time"
+# The daemon says what it accepts when NAME exists and the suffix is not a version.
+grep -q "'top@yesterday' is not a version path" "$LOG" || fail "no hint in the daemon log for top@yesterday"
 
 # views are read-only
 ro() { expect_fail "$1" "read-only" "${@:2}"; }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -436,6 +437,52 @@ TEST(BucketCrashOrder, FailureAtEveryStepLeavesNoDanglingRow) {
     EXPECT_EQ(out.out, current) << "step " << i;
   }
   std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace katamari
+
+namespace katamari {
+namespace {
+
+// The key API on special files (made by a mount through the inode API):
+// listed with their kind and rdev, no content to get or restore, put does
+// not turn one into a file, delete and fsck treat them as any entry.
+TEST_F(BucketTest, SpecialFilesInTheKeyApi) {
+  Put("d/f", "content");
+  auto d = b_->Lookup(kRootInode, "d");
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(b_->MakeNode(d->ino, "p", FileKind::kFifo, 0640, 0, 0).ok());
+  auto c = b_->MakeNode(d->ino, "null", FileKind::kCharDevice, 0666, 0, 0, {}, makedev(1, 3));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto listed = b_->List("", false);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].key, "d/f");
+  EXPECT_EQ((*listed)[1].key, "d/null");
+  EXPECT_EQ((*listed)[1].attr.kind, FileKind::kCharDevice);
+  EXPECT_EQ((*listed)[1].attr.rdev, makedev(1, 3));
+  EXPECT_EQ((*listed)[1].version_count, 0u);
+  EXPECT_FALSE((*listed)[1].latest);
+  EXPECT_EQ((*listed)[2].key, "d/p");
+  EXPECT_EQ((*listed)[2].attr.kind, FileKind::kFifo);
+  StringSink sink;
+  Status got = b_->Get("d/p", {}, sink);
+  EXPECT_TRUE(got.IsNotFound()) << got.ToString();
+  EXPECT_NE(got.message().find("is a fifo, a special file without content"), std::string::npos)
+      << got.message();
+  EXPECT_TRUE(sink.out.empty());
+  EXPECT_TRUE(b_->Restore("d/null", {}).status().IsNotFound());
+  StringSource src("x");
+  EXPECT_EQ(b_->Put("d/p", src, {}).status().code(), Status::Code::kIsDir);
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+  ASSERT_TRUE(b_->Delete("d/null").ok());
+  listed = b_->List("d/", false);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+  EXPECT_TRUE(b_->Lookup(d->ino, "null").status().IsNotFound());
 }
 
 }  // namespace

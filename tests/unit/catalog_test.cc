@@ -17,6 +17,7 @@
 #include <set>
 
 #include "store/catalog_testing.h"
+#include "tests/unit/catalog_aging.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -265,7 +266,7 @@ TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 3)"),
+  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 4)"),
             std::string::npos)
       << c.status().message();
   EXPECT_NE(c.status().message().find("upgrade katamari"), std::string::npos);
@@ -309,14 +310,19 @@ CREATE TABLE versions (
 );
 )sql";
 
-// Ages the catalog to format 2 (format 3 added the owner and mode of every
+// Ages the catalog to format 3 (format 4 added special files and symlink
+// sizes to inodes), to format 2 (format 3 added the owner and mode of every
 // version), to format 1 (format 2 added key_slots and meta.cipher), and then
 // to a pretend "format 0" that also lacks the commits_by_time index; the test
 // step 0 -> 1 adds it back, the built-in steps do the rest.
 class MigrationTest : public CatalogTest {
  protected:
-  void AgeToFormat2() {
+  void AgeToFormat3() {
     cat_.reset();
+    RawExec(path_, catalog_aging::kInodesToFormat3);
+  }
+  void AgeToFormat2() {
+    AgeToFormat3();
     RawExec(path_, std::string("ALTER TABLE versions RENAME TO versions_v3;") + kVersionsFormat2 +
                        "INSERT INTO versions SELECT ino, vno, seq, commit_time_ns, size, "
                        "mtime_ns, sha256, stored_size, new_bytes, chunk_count, restored_from, "
@@ -406,7 +412,7 @@ TEST_F(MigrationTest, MissingStepAndReadOnlyAreReported) {
   EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 0);
 }
 
-// The real steps 1 -> 2 -> 3 on a format-1 catalog: the result has exactly
+// The real steps 1 -> 2 -> 3 -> 4 on a format-1 catalog: the result has exactly
 // the schema of a freshly created catalog, is a plain bucket, and keeps its
 // data.
 TEST_F(MigrationTest, Format1MigratesToTheCurrentFormat) {
@@ -424,7 +430,7 @@ TEST_F(MigrationTest, Format1MigratesToTheCurrentFormat) {
 
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 3);
+  EXPECT_EQ(cat_->format_version(), 4);
   EXPECT_FALSE(cat_->settings().encrypted);
   EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM meta WHERE key = 'cipher' AND value = 'none'"),
             1);
@@ -440,7 +446,7 @@ TEST_F(MigrationTest, Format1MigratesToTheCurrentFormat) {
   EXPECT_CODE(cat_->AddKeySlot(std::string(100, 'x'), ""), Code::kInvalidArgument);
 }
 
-// The real step 2 -> 3 on a format-2 catalog: every version gets its
+// The real step 2 -> 3 (and 3 -> 4) on a format-2 catalog: every version gets its
 // inode's owner and mode as they are at migration (format 2 knew no better),
 // the schema is exactly a new catalog's, and nothing else changes.
 TEST_F(MigrationTest, Format2MigratesToFormat3WithTheInodesOwnerAndMode) {
@@ -467,8 +473,8 @@ TEST_F(MigrationTest, Format2MigratesToFormat3WithTheInodesOwnerAndMode) {
 
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 3);
-  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 3);
+  EXPECT_EQ(cat_->format_version(), 4);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 4);
   EXPECT_EQ(Schema(), fresh_schema);
   auto after = cat_->ListVersions(f);
   ASSERT_OK(after);

@@ -39,8 +39,19 @@ TEST(VersionSyntaxTest, SplitsAtTheLastAt) {
   EXPECT_EQ(v->base, "");
   EXPECT_EQ(v->suffix.kind, VersionSuffix::Kind::kTime);
 
+  v = ParseVersionName("f@2026-11-25T11:00+01:00");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->suffix.kind, VersionSuffix::Kind::kTime);
+  EXPECT_EQ(v->suffix.time_ns, 1795600800LL * 1000000000);
+  v = ParseVersionName("f@unix:1795600800");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->base, "f");
+  EXPECT_EQ(v->suffix.kind, VersionSuffix::Kind::kTime);
+  EXPECT_EQ(v->suffix.time_ns, 1795600800LL * 1000000000);
+
   for (const char* bad : {"plain", "f@0", "f@007", "f@-0", "f@-", "f@x", "a@b", "f@1.5",
-                          "f@2026-11-25T10Z", "f@+1"}) {
+                          "f@2026-11-25T10Z", "f@+1", "f@yesterday", "f@unix:", "f@unix:-1",
+                          "f@2026-11-25T10:00"}) {
     EXPECT_FALSE(ParseVersionName(bad)) << bad;
   }
 }
@@ -57,6 +68,25 @@ TEST(VersionSyntaxTest, ParsesUtcMoments) {
                           "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00.1234567890Z", "26-11-25",
                           "2026-11-25 10:00Z", ""}) {
     EXPECT_FALSE(ParseUtcTime(bad)) << bad;
+  }
+  // Offsets from UTC: the same moment in other spellings.
+  EXPECT_EQ(ParseUtcTime("2026-11-25T10:00+00:00"), 1795600800 * s);
+  EXPECT_EQ(ParseUtcTime("2026-11-25T11:00:00+01:00"), 1795600800 * s);
+  EXPECT_EQ(ParseUtcTime("2026-11-25T05:30-0430"), 1795600800 * s);
+  EXPECT_EQ(ParseUtcTime("2026-11-25T12:00+02"), 1795600800 * s);
+  EXPECT_EQ(ParseUtcTime("2026-11-25T10:00:00.5z"), 1795600800 * s + 500000000);
+  EXPECT_EQ(ParseUtcTime("2026-11-25T01:00-09:00"), 1795600800 * s);
+  for (const char* bad : {"2026-11-25T10:00+24:00", "2026-11-25T10:00+01:60", "2026-11-25T10:00+1",
+                          "2026-11-25T10:00+01:0", "2026-11-25T10:00+01:00Z", "2026-11-25+01:00"}) {
+    EXPECT_FALSE(ParseUtcTime(bad)) << bad;
+  }
+  EXPECT_EQ(ParseUnixTime("1795600800"), 1795600800 * s);
+  EXPECT_EQ(ParseUnixTime("1795600800.25"), 1795600800 * s + 250000000);
+  EXPECT_EQ(ParseTimeSpec("unix:1795600800"), 1795600800 * s);
+  EXPECT_EQ(ParseTimeSpec("@1795600800"), 1795600800 * s);
+  EXPECT_EQ(ParseTimeSpec("2026-11-25T11:00+01:00"), 1795600800 * s);
+  for (const char* bad : {"", "-5", "+5", "1.", "12x", "unix:"}) {
+    EXPECT_FALSE(ParseUnixTime(bad)) << bad;
   }
   EXPECT_EQ(ParseUtcTime("2999-01-01T00:00:00Z"), INT64_MAX);  // beyond int64 ns: latest
   EXPECT_EQ(FormatUtcTime(1795600800 * s), "2026-11-25T10:00:00Z");

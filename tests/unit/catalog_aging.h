@@ -1,0 +1,42 @@
+// Raw SQL that turns a current catalog back into an older format, for the
+// migration tests (catalog_test.cc, catalog_format4_test.cc). Run on a closed
+// catalog through a plain sqlite3 connection.
+#pragma once
+
+namespace katamari::catalog_aging {
+
+// Format 4 -> 3: the inodes table as formats 1..3 had it (kinds 1..3 only,
+// no rdev, symlinks with size 0). Rebuilt the way the real migration does
+// it in reverse: with foreign keys off and legacy_alter_table on, so the
+// REFERENCES clauses of dentries, versions and xattrs keep naming `inodes`.
+// Format-3 catalogs cannot hold special files: age only catalogs without.
+inline constexpr char kInodesToFormat3[] = R"sql(
+PRAGMA foreign_keys = OFF;
+PRAGMA legacy_alter_table = ON;
+BEGIN;
+ALTER TABLE inodes RENAME TO inodes_v4;
+CREATE TABLE inodes (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind            INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+  mode            INTEGER NOT NULL,
+  uid             INTEGER NOT NULL,
+  gid             INTEGER NOT NULL,
+  atime_ns        INTEGER NOT NULL,
+  mtime_ns        INTEGER NOT NULL,
+  ctime_ns        INTEGER NOT NULL,
+  symlink_target  BLOB,
+  size            INTEGER NOT NULL DEFAULT 0,
+  current_version INTEGER NOT NULL DEFAULT 0,
+  next_version    INTEGER NOT NULL DEFAULT 1
+);
+INSERT INTO inodes SELECT id, kind, mode, uid, gid, atime_ns, mtime_ns, ctime_ns,
+  symlink_target, CASE WHEN kind = 3 THEN 0 ELSE size END, current_version, next_version
+  FROM inodes_v4;
+DELETE FROM sqlite_sequence WHERE name = 'inodes';
+UPDATE sqlite_sequence SET name = 'inodes' WHERE name = 'inodes_v4';
+DROP TABLE inodes_v4;
+UPDATE meta SET value = 3 WHERE key = 'format_version';
+COMMIT;
+)sql";
+
+}  // namespace katamari::catalog_aging
