@@ -299,6 +299,7 @@ int RunRestore(const GlobalOptions& g, const RestoreArgs& a) {
   auto bucket = OpenBucket(g, /*read_only=*/false, &code);
   if (!bucket) return code;
   auto info = bucket->Restore(a.key, sel);
+  if (info.ok()) info = bucket->CompleteSha256(*info);  // pending if it has holes
   if (!info.ok()) return ReportStatus("restore " + Describe(a.key, sel), info.status());
   std::cout << "restored " << a.key;
   if (info->restored_from) std::cout << " version " << info->restored_from->value;

@@ -232,6 +232,44 @@ class PeriodicSync {
   std::thread thread_;
 };
 
+// Bounds the stop (docs/semantics.md, When a version is made): from the
+// moment the mount begins to stop, requests still busy and the commit of
+// open files get kStopDeadline; past it, the bucket's work is cancelled, so
+// each commit still running is abandoned (the previous version stays
+// current; its chunks are garbage for gc) and logged by name.
+class StopDeadline {
+ public:
+  static constexpr std::chrono::seconds kStopDeadline{3};
+  explicit StopDeadline(Bucket& bucket) : bucket_(bucket) {}
+  ~StopDeadline() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Starts the clock (once; later calls do nothing).
+  void Arm() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (thread_.joinable() || done_) return;
+    thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(mu_);
+      if (cv_.wait_for(l, kStopDeadline, [this] { return done_; })) return;
+      Log("stop deadline of " + std::to_string(kStopDeadline.count()) +
+          " s reached: abandoning the commits still running");
+      bucket_.CancelWork();
+    });
+  }
+
+ private:
+  Bucket& bucket_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
 Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   fs::FuseServer* server_ptr = nullptr;
   fs::FilesystemOptions fs_options;
@@ -251,6 +289,8 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
     startup.Report("");
     SdNotify("READY=1");
   };
+  StopDeadline deadline(bucket);
+  config.on_stop = [&deadline] { deadline.Arm(); };
   fs::FuseServer server(filesystem, config);
   server_ptr = &server;
   RETURN_IF_ERROR(server.Mount());
@@ -258,6 +298,7 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   if (!args.options.read_only) periodic_sync.emplace(bucket);
   Status loop = server.Run();
   SdNotify("STOPPING=1");
+  deadline.Arm();  // also when the loop ended without the watcher seeing it
   Log("stopping: committing open files and unmounting " + args.mountpoint);
   server.Unmount();
   Status committed = filesystem.CommitAll();

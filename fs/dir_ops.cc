@@ -81,7 +81,16 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
     std::lock_guard lock(mu_);
     id = NodeIdLocked(ino, false);
   }
-  if (auto n = NodeOfInode(ino)) Overlay(*n, &attr);
+  if (auto n = NodeOfInode(ino)) {
+    Overlay(*n, &attr);
+  } else if (attr.kind == FileKind::kRegular) {
+    // No node yet: st_blocks of the committed content (du after readdirplus).
+    attr.held_bytes = 0;
+    if (attr.current_version.value != 0) {
+      auto held = bucket_.HeldBytes(ino, attr.current_version);
+      attr.held_bytes = held.ok() ? std::optional<uint64_t>(*held) : std::nullopt;
+    }
+  }
   return Entry{id, attr};
 }
 
@@ -99,6 +108,11 @@ Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
       return Status::NotFound("no version yet");
     }
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(target, attr.current_version));
+    // A SHA-256 left pending by a commit with holes is completed on this
+    // first request (docs/semantics.md, Files, versions and history).
+    if (name == kSha256Fact) {
+      ASSIGN_OR_RETURN(v, bucket_.CompleteSha256(std::move(v)));
+    }
     return VersionFact(v, name);
   }
   ASSIGN_OR_RETURN(Xattrs all, bucket_.GetXattrs(target));

@@ -25,6 +25,11 @@ int StatusToErrno(const Status& status) {
     case Code::kNewerFormat: return EIO;
     case Code::kNameTooLong: return ENAMETOOLONG;
     case Code::kAccessDenied: return EACCES;
+    case Code::kTooBig: return EFBIG;
+    // Only at shutdown (the daemon abandons a busy commit, docs/semantics.md,
+    // When a version is made): the caller's close reports the write failed.
+    case Code::kCancelled: return EIO;
+    case Code::kNoData: return ENXIO;
   }
   return EIO;
 }

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 
+#include <functional>
+
 #include "fs/filesystem.h"
 #include "fs/filesystem_internal.h"
 #include "fs/version_paths.h"
@@ -88,7 +90,12 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
     }
   }
   if (!committed.ok()) {
-    LogLine("commit of " + Describe(n) + " failed: " + committed.status().ToString());
+    if (committed.status().IsCancelled()) {
+      LogLine("abandoned the commit of " + Describe(n) +
+              " at shutdown (past the stop deadline); its previous version stays current");
+    } else {
+      LogLine("commit of " + Describe(n) + " failed: " + committed.status().ToString());
+    }
     return committed.status();
   }
   if (!committed->has_value()) return Status::OK();
@@ -290,6 +297,11 @@ Result<size_t> Filesystem::Read(uint64_t fh, uint64_t off, size_t n, char* buf) 
 Result<size_t> Filesystem::Write(uint64_t fh, uint64_t off, std::string_view data) {
   ASSIGN_OR_RETURN(auto h, GetHandle(fh));
   if (!h->session) return Status::Permission("file handle is not open for writing");
+  // As on ext4: a write that would end past the largest size writes what
+  // fits; one that starts there is EFBIG (docs/semantics.md, The live tree).
+  if (off < kMaxFileSize && data.size() > kMaxFileSize - off) {
+    data = data.substr(0, static_cast<size_t>(kMaxFileSize - off));
+  }
   RETURN_IF_ERROR(h->session->Write(off, data));
   return data.size();
 }
@@ -327,6 +339,36 @@ Status Filesystem::Release(uint64_t fh) {
   return st;
 }
 
+Result<uint64_t> Filesystem::Lseek(uint64_t fh, uint64_t off, bool want_data) {
+  if (IsVirtualHandle(fh)) return Status::NotSupported("SEEK_DATA/SEEK_HOLE on a version");
+  ASSIGN_OR_RETURN(auto h, GetHandle(fh));
+  std::shared_ptr<WriteSession> session = h->session;
+  if (!session) {
+    std::lock_guard lock(h->node->mu);
+    session = h->node->session;
+  }
+  std::function<Result<Extent>(uint64_t)> extent_at;
+  uint64_t size;
+  if (session) {
+    size = session->size();
+    extent_at = [&](uint64_t at) { return session->ExtentAt(at); };
+  } else {
+    ASSIGN_OR_RETURN(auto slot, CurrentReader(h->node));
+    size = slot->reader ? slot->reader->size() : 0;
+    extent_at = [slot](uint64_t at) { return slot->reader->ExtentAt(at); };
+  }
+  // As lseek(2): ENXIO at or past the end; the end itself is a hole.
+  if (off >= size) return Status::NoData("offset " + std::to_string(off) + " is past the end");
+  for (uint64_t pos = off; pos < size;) {
+    ASSIGN_OR_RETURN(Extent e, extent_at(pos));
+    if (e.len == 0) break;
+    if (e.hole != want_data) return pos;
+    pos += std::min(e.len, size - pos);
+  }
+  if (!want_data) return size;
+  return Status::NoData("no data at or after offset " + std::to_string(off));
+}
+
 Status Filesystem::Fsync(uint64_t fh) {
   if (IsVirtualHandle(fh)) return Status::OK();  // versions are committed already
   RETURN_IF_ERROR(CommitHandle(fh));
@@ -338,6 +380,11 @@ Status Filesystem::Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len) 
   if (!h->session) return Status::Permission("file handle is not open for writing");
   WriteSession& s = *h->session;
   const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  if (off > kMaxFileSize || len > kMaxFileSize - off) {
+    return Status::TooBig("fallocate to " + std::to_string(off) + " + " + std::to_string(len) +
+                          " bytes: past the largest file size a bucket supports (" +
+                          std::to_string(kMaxFileSize) + " bytes)");
+  }
   switch (mode & ~FALLOC_FL_KEEP_SIZE) {
     case 0:
       // Space is not reserved ahead in a deduplicating store; only the size

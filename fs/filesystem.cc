@@ -124,12 +124,27 @@ std::string Filesystem::Describe(const std::shared_ptr<Node>& n) const {
 }
 
 void Filesystem::Overlay(Node& n, Attr* attr) const {
+  bool has_session;
+  {
+    std::lock_guard lock(n.mu);
+    has_session = n.session != nullptr;
+  }
+  // st_blocks of the committed content (the store remembers it per
+  // version); a session counts its own below. Asked outside Node::mu.
+  if (attr->kind == FileKind::kRegular && !has_session) {
+    attr->held_bytes = 0;
+    if (attr->current_version.value != 0) {
+      auto held = bucket_.HeldBytes(attr->ino, attr->current_version);  // the catalog's ino
+      attr->held_bytes = held.ok() ? std::optional<uint64_t>(*held) : std::nullopt;
+    }
+  }
   attr->ino = InodeId(n.id);  // st_ino is the kernel's id for the file (rename)
   std::lock_guard lock(n.mu);
   if (n.session) {
     attr->size = n.session->size();
     attr->mtime_ns = n.session->mtime_ns();
     attr->ctime_ns = std::max(attr->ctime_ns, n.session->ctime_ns());
+    attr->held_bytes = n.session->held_bytes();
   }
   if (n.orphaned) attr->nlink = 0;
   n.last_attr = *attr;
@@ -162,6 +177,7 @@ Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
     last.size = n->session->size();
     last.mtime_ns = n->session->mtime_ns();
     last.ctime_ns = std::max(last.ctime_ns, n->session->ctime_ns());
+    last.held_bytes = n->session->held_bytes();
   }
   return last;
 }

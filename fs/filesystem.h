@@ -160,6 +160,10 @@ class Filesystem {
   // mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
   // FALLOC_FL_ZERO_RANGE[|KEEP_SIZE]; others NotSupported.
   Status Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len);
+  // lseek(SEEK_DATA) (want_data) or lseek(SEEK_HOLE) from `off`: the first
+  // offset of data, or of a hole (the end counts as one). NoData (ENXIO) at
+  // or past the end, and for SEEK_DATA when only holes follow.
+  Result<uint64_t> Lseek(uint64_t fh, uint64_t off, bool want_data);
 
   // ---- directories
   Result<uint64_t> OpenDir(uint64_t node);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -283,6 +284,16 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len,
                                      static_cast<uint64_t>(len)));
 }
 
+void OpLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  // Only the sparse-file queries reach us; the kernel does the rest itself.
+  if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+    return (void)fuse_reply_err(req, EINVAL);
+  }
+  auto at = Fs(req).Lseek(fi->fh, static_cast<uint64_t>(off), whence == SEEK_DATA);
+  if (!at.ok()) return ReplyError(req, at.status());
+  fuse_reply_lseek(req, static_cast<off_t>(*at));
+}
+
 // ---- directories
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -434,7 +445,9 @@ void ToStat(const Attr& attr, struct stat* st) {
   st->st_rdev = static_cast<dev_t>(attr.rdev);
   st->st_size = static_cast<off_t>(attr.size);
   st->st_blksize = 4096;
-  st->st_blocks = static_cast<blkcnt_t>((attr.size + 511) / 512);
+  // What the file really holds: a sparse file's holes count nothing, as on
+  // ext4 (docs/semantics.md, The live tree).
+  st->st_blocks = static_cast<blkcnt_t>((attr.held_bytes.value_or(attr.size) + 511) / 512);
   st->st_atim = ToTimespec(attr.atime_ns);
   st->st_mtim = ToTimespec(attr.mtime_ns);
   st->st_ctim = ToTimespec(attr.ctime_ns);
@@ -466,6 +479,7 @@ const fuse_lowlevel_ops& LowLevelOps() {
     o.release = OpRelease;
     o.fsync = OpFsync;
     o.fallocate = OpFallocate;
+    o.lseek = OpLseek;
     o.opendir = OpOpendir;
     o.readdir = OpReaddir;
     o.readdirplus = OpReaddirplus;

@@ -56,7 +56,31 @@ Status FuseServer::Run() {
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 0);
   fuse_loop_cfg_set_max_threads(cfg, config_.max_threads);
+  // libfuse's loop, once told to exit, waits for every busy request before
+  // it returns; the watcher reports the exit at once (within kStopPoll), so
+  // the daemon can bound those requests (docs/semantics.md, When a version
+  // is made).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool loop_done = false;
+  std::thread watcher([&] {
+    std::unique_lock lock(mu);
+    while (!loop_done) {
+      if (fuse_session_exited(session_)) {
+        lock.unlock();
+        if (config_.on_stop) config_.on_stop();
+        return;
+      }
+      cv.wait_for(lock, kStopPoll);
+    }
+  });
   int rc = fuse_session_loop_mt(session_, cfg);
+  {
+    std::lock_guard lock(mu);
+    loop_done = true;
+  }
+  cv.notify_all();
+  watcher.join();
   fuse_loop_cfg_destroy(cfg);
   // A signal ends the loop with rc = the signal number; that is a clean stop.
   if (rc < 0) return Status::IOError(std::string("FUSE session loop: ") + strerror(-rc));

@@ -9,6 +9,7 @@
 // i.e. when the mount serves.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -24,6 +25,7 @@ namespace katamari::fs {
 
 class FuseServer {
  public:
+  static constexpr std::chrono::milliseconds kStopPoll{100};
   struct Config {
     std::string mountpoint;
     std::string fuse_options;  // -o list for libfuse (see FuseOptionString)
@@ -32,6 +34,10 @@ class FuseServer {
     double attr_timeout = 1.0;
     unsigned max_threads = 16;
     std::function<void()> on_ready;
+    // Called once, from a helper thread, as soon as the session begins to
+    // stop (SIGTERM/SIGINT/SIGHUP, or an unmount such as fusermount3 -u),
+    // while requests may still be busy: the daemon's cue to bound them.
+    std::function<void()> on_stop;
   };
 
   FuseServer(Filesystem& fs, Config config);

@@ -107,6 +107,13 @@ void ReadAhead::GiveReader(std::unique_ptr<VersionReader> reader) {
   cv_.notify_all();
 }
 
+Result<Extent> ReadAhead::ExtentAt(uint64_t off) {
+  ASSIGN_OR_RETURN(auto reader, TakeReader());
+  Extent e = reader->ExtentAt(off);
+  GiveReader(std::move(reader));
+  return e;
+}
+
 Status ReadAhead::ReadDirect(uint64_t off, size_t n, char* buf) {
   ASSIGN_OR_RETURN(auto reader, TakeReader());
   Status st;

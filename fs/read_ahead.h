@@ -72,6 +72,8 @@ class ReadAhead : public std::enable_shared_from_this<ReadAhead> {
   uint64_t size() const { return size_; }
   // Up to n bytes at off; short only at the end.
   Result<size_t> Read(uint64_t off, size_t n, char* buf);
+  // The data or hole run at `off` (VersionReader::ExtentAt).
+  Result<Extent> ExtentAt(uint64_t off);
 
  private:
   struct Block {

@@ -167,6 +167,9 @@ Result<std::string> VersionPaths::GetXattr(uint64_t node, std::string_view name,
     if (!is_acl) RETURN_IF_ERROR(CheckRead(*key, who));
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(InodeId(key->ino), VersionNo(key->a)));
     if (is_acl) return VersionAcl(v, name, key->view);
+    if (name == kSha256Fact) {
+      ASSIGN_OR_RETURN(v, bucket_.CompleteSha256(std::move(v)));
+    }
     if (StartsWith(name, kFactPrefix)) return VersionFact(v, name);
     auto it = v.xattrs.find(std::string(name));
     if (it == v.xattrs.end()) return Status::NotFound("no such attribute");

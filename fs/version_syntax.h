@@ -51,6 +51,7 @@ inline bool StartsWith(std::string_view s, std::string_view prefix) {
 // user.katamari.sha256 / .version / .stored_size / .mtime (ISO-8601 UTC).
 // `name` is the whole xattr name; NotFound for any other name.
 inline constexpr std::string_view kFactPrefix = "user.katamari.";
+inline constexpr std::string_view kSha256Fact = "user.katamari.sha256";
 Result<std::string> VersionFact(const VersionInfo& v, std::string_view name);
 
 }  // namespace katamari::fs

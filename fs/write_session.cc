@@ -21,6 +21,12 @@ const std::string& ZeroBuffer() {
   return *zeros;
 }
 
+Status TooBig(uint64_t size) {
+  return Status::TooBig("a size of " + std::to_string(size) +
+                        " bytes is past the largest file size a bucket supports (" +
+                        std::to_string(kMaxFileSize) + " bytes)");
+}
+
 }  // namespace
 
 int64_t NowNs() {
@@ -31,6 +37,8 @@ int64_t NowNs() {
 
 // Streams the merged content from offset 0 to the session's size. Used only
 // while the session mutex is held (by Commit).
+// Holes (of the base version, of a truncation's extension, of the staging
+// file) are reported as such, so the store records them without reading.
 class WriteSession::MergedSource : public ByteSource {
  public:
   explicit MergedSource(WriteSession* s) : s_(s) {}
@@ -38,6 +46,11 @@ class WriteSession::MergedSource : public ByteSource {
     ASSIGN_OR_RETURN(size_t got, s_->ReadLocked(pos_, n, buf));
     pos_ += got;
     return got;
+  }
+  Result<Extent> Next() override { return s_->ExtentLocked(pos_); }
+  Status SkipHole(uint64_t n) override {
+    pos_ += n;
+    return Status::OK();
   }
 
  private:
@@ -68,6 +81,7 @@ uint64_t WriteSession::staged_bytes() const {
 }
 
 void WriteSession::Touch(bool wrote) {
+  held_valid_ = false;
   const int64_t now = NowNs();
   mtime_ = now;
   ctime_ = now;
@@ -147,6 +161,52 @@ Result<size_t> WriteSession::ReadLocked(uint64_t off, size_t n, char* buf) {
   return n;
 }
 
+Result<Extent> WriteSession::ExtentLocked(uint64_t off) {
+  const uint64_t size = size_.load();
+  if (off >= size) return Extent{false, 0};
+  uint64_t piece_end = size;
+  bool covered = false;
+  staged_.Walk(off, size, [&](uint64_t, uint64_t end, bool c) {
+    piece_end = end;
+    covered = c;
+    return false;  // the first piece is enough
+  });
+  if (covered) return staging_->ExtentAt(off, piece_end);
+  // Unstaged: the base version where it is still visible, zeros beyond
+  // (a truncation's extension) -- a hole.
+  if (off >= base_valid_) return Extent{true, piece_end - off};
+  const uint64_t limit = std::min(piece_end, base_valid_);
+  Extent e = base_.reader->ExtentAt(off);
+  if (e.len == 0) return Extent{true, limit - off};
+  e.len = std::min(e.len, limit - off);
+  return e;
+}
+
+Result<Extent> WriteSession::ExtentAt(uint64_t off) {
+  std::lock_guard lock(mu_);
+  return ExtentLocked(off);
+}
+
+uint64_t WriteSession::held_bytes() {
+  std::unique_lock lock(mu_, std::try_to_lock);
+  // Busy (a commit holds the mutex): the last count; st_blocks is advisory.
+  if (!lock.owns_lock() || held_valid_) return held_.load();
+  uint64_t held = 0;
+  const uint64_t size = size_.load();
+  for (uint64_t off = 0; off < size;) {
+    auto e = ExtentLocked(off);
+    if (!e.ok() || e->len == 0) {  // unknown: count the rest as held
+      held += size - off;
+      break;
+    }
+    if (!e->hole) held += e->len;
+    off += e->len;
+  }
+  held_ = held;
+  held_valid_ = true;
+  return held;
+}
+
 Status WriteSession::ReadStagingLocked(uint64_t off, size_t n, char* buf) {
   return staging_->Read(off, n, buf);
 }
@@ -213,6 +273,9 @@ Status WriteSession::WriteLocked(uint64_t off, std::string_view data) {
 }
 
 Status WriteSession::Write(uint64_t off, std::string_view data) {
+  if (off + data.size() > kMaxFileSize || off + data.size() < off) {
+    return TooBig(off + data.size());
+  }
   std::lock_guard lock(mu_);
   bool append = off == size_.load() && (!stream_ || stream_->bytes() == off);
   RETURN_IF_ERROR(WriteLocked(off, data));
@@ -222,6 +285,7 @@ Status WriteSession::Write(uint64_t off, std::string_view data) {
 }
 
 Status WriteSession::Truncate(uint64_t size) {
+  if (size > kMaxFileSize) return TooBig(size);
   std::lock_guard lock(mu_);
   uint64_t old = size_.load();
   if (size == old) return Status::OK();
@@ -282,7 +346,14 @@ Status WriteSession::Materialize() {
   uint64_t limit = AlignUp(base_valid_);
   staged_.Walk(0, limit, [&](uint64_t start, uint64_t end, bool covered) {
     for (uint64_t pos = start; !covered && pos < end && st.ok();) {
-      size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, end - pos));
+      // The base's holes stay holes of the staging file (never written).
+      Extent e = pos < base_valid_ ? base_.reader->ExtentAt(pos) : Extent{true, end - pos};
+      uint64_t run = std::min<uint64_t>(e.len == 0 ? end - pos : e.len, end - pos);
+      if (e.hole || e.len == 0) {
+        pos += run;
+        continue;
+      }
+      size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, run));
       buf.resize(piece);
       st = ReadUnstagedLocked(pos, piece, buf.data());
       if (st.ok()) st = PwriteStagingLocked(pos, buf);
@@ -334,6 +405,7 @@ void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInf
   base_.mtime_ns = info.mtime_ns;
   base_valid_ = info.size;
   staged_.Clear();
+  held_valid_ = false;
   if (staging_ && !staging_->Truncate(0).ok()) staging_.reset();
 }
 

@@ -65,7 +65,9 @@ class WriteSession {
   Result<size_t> Read(uint64_t off, size_t n, char* buf);
   // Writes at off, extending the file if needed. NoSpace if staging is full.
   Status Write(uint64_t off, std::string_view data);
-  // Sets the size; growing reads as zeros, shrinking forgets the tail.
+  // Sets the size; growing reads as zeros (a hole: costs no space, and the
+  // commit records it without reading it), shrinking forgets the tail.
+  // TooBig past kMaxFileSize, as is a Write that would end past it.
   Status Truncate(uint64_t size);
   // Makes [off, off+len) read as zeros without changing the size (punch hole).
   Status ZeroRange(uint64_t off, uint64_t len);
@@ -84,6 +86,15 @@ class WriteSession {
   // drops the base reader, so the session no longer needs the base version's
   // chunks (they may be freed: unlink of an open file without versioning).
   Status Materialize();
+
+  // The data or hole run of the merged view at `off` (< size; a run of
+  // length 0 at or past the end). Holes: the base version's, the zeros past
+  // a truncation, the staging file's own (SEEK_HOLE). Blocks while a commit
+  // runs (lseek SEEK_DATA/SEEK_HOLE of the mount).
+  Result<Extent> ExtentAt(uint64_t off);
+  // Bytes of the merged view that are not holes (st_blocks). Never blocks:
+  // while the session is busy it answers the last count it made.
+  uint64_t held_bytes();
 
   uint64_t size() const { return size_.load(); }
   int64_t mtime_ns() const { return mtime_.load(); }
@@ -118,6 +129,7 @@ class WriteSession {
   class MergedSource;
   Status EnsureStagingLocked();
   Result<size_t> ReadLocked(uint64_t off, size_t n, char* buf);
+  Result<Extent> ExtentLocked(uint64_t off);
   Status ReadUnstagedLocked(uint64_t off, size_t n, char* buf);
   Status ReadStagingLocked(uint64_t off, size_t n, char* buf);
   Status PwriteStagingLocked(uint64_t off, std::string_view data);
@@ -154,6 +166,8 @@ class WriteSession {
   std::atomic<int64_t> ctime_{0};
   std::atomic<bool> dirty_{false};
   std::atomic<bool> has_writes_{false};
+  std::atomic<uint64_t> held_{0};   // last held_bytes() count
+  bool held_valid_ = false;         // held_ matches the content; guarded by mu_
 };
 
 // Wall-clock now in ns since the epoch.

@@ -149,6 +149,31 @@ Bucket::~Bucket() = default;
 const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }
 std::string Bucket::StagingDir() const { return dir_ + "/staging"; }
 Status Bucket::Sync() { return s_->catalog->Sync(); }
+void Bucket::CancelWork() { s_->cancelled = true; }
+bool Bucket::cancelled() const { return s_->cancelled.load(); }
+
+Result<VersionInfo> Bucket::CompleteSha256(VersionInfo v) {
+  if (!v.sha256_pending) return v;
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(v.ino, v.version));
+  auto path = s_->catalog->PathOf(v.ino);
+  const std::string what = (path.ok() ? *path : "inode " + std::to_string(v.ino.value)) + "@" +
+                           std::to_string(v.version.value);
+  // Shared gc lock: no chunk of the version is deleted while it is read.
+  auto lock = GcLock::Acquire(dir_, GcLock::Mode::kShared);
+  ASSIGN_OR_RETURN(Sha256 sha, HashChunks(*s_, chunks, what));
+  // Amended meanwhile (same number, new content): not this content's digest.
+  ASSIGN_OR_RETURN(VersionInfo again, s_->catalog->GetVersion(v.ino, v.version));
+  if (again.seq != v.seq) return CompleteSha256(std::move(again));
+  if (!s_->read_only) {
+    Status st = s_->catalog->SetVersionSha256(v.ino, v.version, v.seq, sha);
+    // Not stored (e.g. the catalog is busy): the value is still right; the
+    // next request computes it again.
+    (void)st;
+  }
+  v.sha256 = sha;
+  v.sha256_pending = false;
+  return v;
+}
 
 Result<FsStats> Bucket::StatFs() {
   struct statvfs v;
@@ -275,16 +300,22 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
   Result<VersionInfo> r = Status::IOError("not committed");
   {
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
-    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress));
+    // Holes are not hashed on this path (the mount's close): the SHA-256
+    // is left pending (docs/semantics.md, Files, versions and history).
+    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress, /*hash_holes=*/false));
     Catalog::NewVersion v;
     v.ino = ino;
     v.size = in.size;
     v.mtime_ns = mtime_ns.value_or(NowNs());
     v.sha256 = in.sha256;
+    v.sha256_pending = in.sha256_pending;
     v.chunks = std::move(in.chunks);
     v.replaces = replaces;
     v.ctime_ns = ctime_ns;
+    // The last look before the row: a shutdown abandons the commit here too.
+    RETURN_IF_ERROR(CheckCancelled(*s_));
     r = s_->catalog->AddVersion(v);
+    ForgetHeldBytes(*s_, ino);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r;
@@ -331,6 +362,36 @@ Result<size_t> FdSource::Read(char* buf, size_t n) {
     if (r >= 0) return static_cast<size_t>(r);
     if (errno != EINTR) return Status::FromErrno(errno, "read " + what_);
   }
+}
+
+Result<Extent> FdSource::Next() {
+  struct stat st;
+  const off_t cur = ::lseek(fd_, 0, SEEK_CUR);
+  // Pipes, terminals, file systems without SEEK_DATA: all data.
+  if (cur < 0 || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || cur >= st.st_size) {
+    return Extent{};
+  }
+  Extent e;
+  const off_t data = ::lseek(fd_, cur, SEEK_DATA);
+  if (data < 0 && errno == ENXIO) {
+    e = Extent{true, static_cast<uint64_t>(st.st_size - cur)};  // a hole to the end
+  } else if (data < 0) {
+    e = Extent{};
+  } else if (data > cur) {
+    e = Extent{true, static_cast<uint64_t>(data - cur)};
+  } else {
+    const off_t hole = ::lseek(fd_, cur, SEEK_HOLE);
+    e = hole > cur ? Extent{false, static_cast<uint64_t>(hole - cur)} : Extent{};
+  }
+  if (::lseek(fd_, cur, SEEK_SET) != cur) return Status::FromErrno(errno, "seek in " + what_);
+  return e;
+}
+
+Status FdSource::SkipHole(uint64_t n) {
+  if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) {
+    return Status::FromErrno(errno, "seek in " + what_);
+  }
+  return Status::OK();
 }
 
 Status FdSink::Write(std::string_view data) {

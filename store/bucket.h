@@ -31,11 +31,28 @@ class Env;
 class Catalog;
 class ChunkStore;
 
+// A run of a sparse stream or file: `len` bytes of data, or of a hole (zeros
+// that are stored as nothing). len UINT64_MAX: up to the end, length unknown.
+struct Extent {
+  bool hole = false;
+  uint64_t len = UINT64_MAX;
+};
+
 // Pull-style input. Read returns bytes read, 0 at end of stream.
+// A sparse source also says where its holes are (Next), so that the store
+// records them as hole refs without reading or hashing them.
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // The run at the current position; a data run is read with Read (which
+  // then never reads past it), a hole run of len > 0 is passed with
+  // SkipHole(len). Default: everything is data.
+  virtual Result<Extent> Next() { return Extent{}; }
+  virtual Status SkipHole(uint64_t n) {
+    (void)n;
+    return Status::InvalidArgument("this source has no holes");
+  }
 };
 class ByteSink {
  public:
@@ -43,10 +60,14 @@ class ByteSink {
   virtual Status Write(std::string_view data) = 0;
 };
 // Sources/sinks on a file descriptor (not owned). `what` names it in errors.
+// On a regular file, FdSource reports the file's holes (SEEK_DATA/SEEK_HOLE),
+// so `katamari put` of a sparse file stores no zeros.
 class FdSource : public ByteSource {
  public:
   FdSource(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
   Result<size_t> Read(char* buf, size_t n) override;
+  Result<Extent> Next() override;
+  Status SkipHole(uint64_t n) override;
 
  private:
   int fd_;
@@ -184,6 +205,13 @@ class VersionReader {
   virtual const VersionInfo& info() const = 0;
   // Reads up to n bytes at offset (short only at end). Corruption on a bad chunk.
   virtual Status ReadAt(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
+  // The data or hole run at `offset` (< size), as long as it goes (holes are
+  // hole refs of the chunk list). Default: all data.
+  virtual Extent ExtentAt(uint64_t offset) const {
+    return Extent{false, offset < info().size ? info().size - offset : 0};
+  }
+  // Bytes of the version that are not holes (what st_blocks counts).
+  virtual uint64_t held_bytes() const { return info().size; }
 };
 
 // Scratch space for the uncommitted blocks of one file open for writing
@@ -208,6 +236,11 @@ class StagingFile {
   virtual Status Punch(uint64_t off, uint64_t len) = 0;
   // Everything at and beyond `size` reads as zeros and its space is freed.
   virtual Status Truncate(uint64_t size) = 0;
+  // The run at `off`, at most up to `limit` (> off): data where something
+  // was written, a hole where nothing was, or it was punched or cut (at the
+  // block granularity of the file system holding it; a hole always reads as
+  // zeros, data may be zeros too).
+  virtual Result<Extent> ExtentAt(uint64_t off, uint64_t limit) = 0;
   virtual bool sealed() const = 0;  // encrypted bucket: blocks are sealed
 };
 
@@ -257,6 +290,12 @@ class Bucket {
   // bucket). `what` names the file being written in errors.
   Result<std::unique_ptr<StagingFile>> OpenStaging(std::string what);
   Status Sync();                   // everything committed survives a power cut
+  // Shutdown: every running and later commit, put and hash of content
+  // (ingest, CompleteSha256, Get) stops at its next chunk with Cancelled and
+  // leaves the catalog as it was (no row of its own; its chunk files are
+  // garbage for gc). Metadata calls and Sync keep working. Irreversible.
+  void CancelWork();
+  bool cancelled() const;
 
   // ---- key API. Keys are relative '/'-separated paths ("docs/a.txt").
   Result<VersionInfo> Put(std::string_view key, ByteSource& src, const PutOptions& opts);
@@ -269,6 +308,13 @@ class Bucket {
   Result<std::vector<FileListing>> List(std::string_view prefix, bool include_deleted);
   Result<std::vector<VersionInfo>> Versions(std::string_view key);
   Result<VersionInfo> Restore(std::string_view key, const VersionSelector& sel);
+  // A version whose SHA-256 is pending (VersionInfo::sha256_pending, after a
+  // commit with holes) gets it computed from its content (data chunks
+  // read, holes hashed as zeros) and stored in its row if that row is still
+  // the same (a read-only bucket only computes it); others are returned as
+  // they are. Costs a read of the whole version: call it where the value is
+  // shown (`ls`, `versions`, user.katamari.sha256), not for every stat.
+  Result<VersionInfo> CompleteSha256(VersionInfo v);
   Result<FsckReport> Fsck(const ProgressFn& progress = {});
   Result<GcReport> Gc(const ProgressFn& progress = {});
   Result<BucketStats> Stats();
@@ -322,10 +368,16 @@ class Bucket {
 
   // Content.
   Result<std::unique_ptr<VersionReader>> OpenVersion(InodeId ino, VersionNo vno);
+  // Bytes of the version that are not holes (st_blocks). Remembered per
+  // version after the first call (reads its chunk list once).
+  Result<uint64_t> HeldBytes(InodeId ino, VersionNo vno);
   // Chunks `src` and commits it as the next version of `ino` (see Put for
   // durability). mtime_ns nullopt = now; xattrs nullopt = live set.
   // ctime_ns: nullopt = the commit's time; else the inode's ctime becomes the
-  // later of it and the ctime it has (the mount's last shown change).
+  // later of it and the ctime it has (the mount's last shown change). Holes
+  // `src` reports (ByteSource::Next) become hole refs and leave the
+  // version's SHA-256 pending (never hashed on this path). TooBig past
+  // kMaxFileSize; Cancelled after CancelWork (nothing committed).
   // `replaces`: amend that version instead if it is still the newest and
   // current one (Catalog::NewVersion::replaces); the result says which
   // number the content got.

@@ -1,6 +1,8 @@
 // Private parts shared by bucket*.cc. Not a public header.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,7 +63,21 @@ struct Bucket::Shared {
   // Encrypted buckets: the ephemeral key that seals staging files
   // (staging_file.cc); made at Open, held only in memory.
   std::shared_ptr<StagingKey> staging_key;
+  // Bucket::CancelWork: ingest, hashing and streaming loops stop at their
+  // next chunk with Cancelled (shutdown; docs/semantics.md, When a version
+  // is made).
+  std::atomic<bool> cancelled{false};
+  // Bucket::HeldBytes, remembered per (inode, version); entries of an inode
+  // are dropped when this process commits to it (an amend keeps the number).
+  std::mutex held_mu;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> held_bytes;
 };
+
+// Cancelled if CancelWork was called (checked once per chunk or block).
+inline Status CheckCancelled(const Bucket::Shared& s) {
+  if (!s.cancelled.load(std::memory_order_relaxed)) return Status::OK();
+  return Status::Cancelled("the bucket is shutting down: work abandoned");
+}
 
 // A fresh staging key (random) and a staging file in `dir`: sealed under
 // `key`, or plain if key is null (staging_file.cc).
@@ -83,13 +99,24 @@ Status UnlockBucket(Bucket::Shared& s, const std::string& dir, const BucketKey& 
 struct Ingested {
   uint64_t size = 0;
   Sha256 sha256;
+  bool sha256_pending = false;  // holes met and not hashed: sha256 unknown
   std::vector<ChunkRef> chunks;
 };
 
 // Splits `src` into content-defined chunks, stores the ones the catalog does
-// not have (in parallel), and makes them durable. The caller must hold the
-// gc lock shared until it has committed a row referencing the chunks.
-Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress);
+// not have (in parallel), and makes them durable. Holes `src` reports
+// become hole refs without being read; `hash_holes` hashes their zeros into
+// the SHA-256 (katamari put), otherwise a hole leaves it pending (the mount's
+// close path). Data runs are chunked apart at every hole. TooBig past
+// kMaxFileSize, Cancelled after CancelWork. The caller must hold the gc
+// lock shared until it has committed a row referencing the chunks.
+Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress,
+                              bool hash_holes);
+
+// SHA-256 of the content of `chunks` (holes as zeros); Cancelled after
+// CancelWork. `what` names the version in errors.
+Result<Sha256> HashChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
+                          const std::string& what);
 
 // Streams the content of `chunks` in order into `out`, decoding ahead on a
 // helper thread. Corruption names the chunk; `what` names the file version.
@@ -110,6 +137,10 @@ void QuarantineChunk(Bucket::Shared& s, const ChunkId& id);
 // Whether a writer may reference chunk `id` without writing it, given that
 // the catalog has its row: the file must exist and not be suspect.
 bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id);
+
+// Drops the remembered HeldBytes of `ino` (after a commit to it: an amend
+// keeps the version number).
+void ForgetHeldBytes(Bucket::Shared& s, InodeId ino);
 
 int64_t NowNs();                      // wall clock
 

@@ -16,6 +16,13 @@ namespace {
 constexpr size_t kIngestBlock = 4 << 20;  // bytes read per step
 constexpr size_t kMaxTasksQueued = 3;     // bounds memory: ~(3 + workers) blocks
 constexpr size_t kDecodeWindow = 8;       // chunks decoded ahead of the writer
+constexpr size_t kHeldCacheEntries = 1 << 16;  // Bucket::HeldBytes answers kept
+
+// A buffer of zeros: what holes read as.
+const std::string& ZeroBuffer() {
+  static const std::string* zeros = new std::string(1 << 20, '\0');
+  return *zeros;
+}
 
 size_t WorkerCount() {
   unsigned n = std::thread::hardware_concurrency();
@@ -42,6 +49,7 @@ Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wr
   std::vector<bool> have = s.catalog->HaveChunks(ids);
   off = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
+    RETURN_IF_ERROR(CheckCancelled(s));
     std::string_view data = std::string_view(*t.buf).substr(off, t.lens[i]);
     off += t.lens[i];
     ChunkRef ref;
@@ -127,9 +135,46 @@ Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
   return eof;
 }
 
+// Appends a hole of `len` bytes to `refs`, extending the hole ref at the end
+// if `extend` (the caller knows it put one there: the slots of chunks that
+// workers have not filled in yet look like holes too).
+void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend) {
+  if (extend && !refs->empty() && refs->back().IsHole()) {
+    uint64_t room = kMaxHoleRef - refs->back().raw_len;
+    uint64_t k = std::min(room, len);
+    refs->back().raw_len += static_cast<uint32_t>(k);
+    len -= k;
+  }
+  while (len > 0) {
+    uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(len, kMaxHoleRef));
+    refs->push_back(ChunkRef::Hole(k));
+    len -= k;
+  }
+}
+
+// Feeds `len` zeros into `sha` (a hole of katamari put), checking for
+// cancellation between pieces.
+Status HashZeros(const Bucket::Shared& s, Sha256Stream* sha, uint64_t len) {
+  const std::string& zeros = ZeroBuffer();
+  while (len > 0) {
+    RETURN_IF_ERROR(CheckCancelled(s));
+    size_t k = static_cast<size_t>(std::min<uint64_t>(len, zeros.size()));
+    sha->Update(std::string_view(zeros.data(), k));
+    len -= k;
+  }
+  return Status::OK();
+}
+
+Status TooBigError(uint64_t size) {
+  return Status::TooBig("a size of " + std::to_string(size) +
+                        " bytes is larger than the largest file a bucket supports (" +
+                        std::to_string(kMaxFileSize) + " bytes)");
+}
+
 }  // namespace
 
-Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress) {
+Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress,
+                              bool hash_holes) {
   Ingested out;
   Sha256Stream whole;
   std::vector<ChunkRef> refs;
@@ -156,24 +201,67 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   std::string pending;  // bytes after the last cut, carried to the next block
   size_t chunk_count = 0;
   bool eof = false;
+  bool last_was_hole = false;  // refs.back() is a hole ref this loop appended
   Status read_error;
   while (!eof) {
+    read_error = CheckCancelled(s);
+    if (!read_error.ok()) break;
+    auto next = src.Next();
+    if (!next.ok()) {
+      read_error = next.status();
+      break;
+    }
+    if (next->hole && next->len > 0) {
+      // Data before a hole was cut at its end (end_of_run below), so no
+      // bytes are pending here. The hole is recorded, never read or stored.
+      if (out.size + next->len > kMaxFileSize || out.size + next->len < out.size) {
+        read_error = TooBigError(out.size + next->len);
+        break;
+      }
+      if (hash_holes && !out.sha256_pending) {
+        read_error = HashZeros(s, &whole, next->len);
+      } else {
+        out.sha256_pending = true;
+      }
+      if (read_error.ok()) read_error = src.SkipHole(next->len);
+      if (!read_error.ok()) break;
+      out.size += next->len;
+      std::lock_guard<std::mutex> l(refs_mu);
+      refs.resize(chunk_count);
+      AppendHole(&refs, next->len, /*extend=*/last_was_hole);
+      chunk_count = refs.size();
+      last_was_hole = true;
+      continue;
+    }
+    last_was_hole = false;
     auto buf = std::make_shared<std::string>(std::move(pending));
     pending.clear();
     size_t old = buf->size();
-    auto filled = FillBlock(src, buf.get(), kIngestBlock);
-    if (!filled.ok()) {
-      read_error = filled.status();
+    bool end_of_run = false;  // a hole follows: cut everything read
+    if (next->len == 0) {
+      eof = true;
+    } else {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(kIngestBlock, next->len));
+      auto filled = FillBlock(src, buf.get(), want);
+      if (!filled.ok()) {
+        read_error = filled.status();
+        break;
+      }
+      eof = *filled;
+      end_of_run = !eof && buf->size() - old == next->len;
+    }
+    if (!out.sha256_pending) whole.Update(std::string_view(*buf).substr(old));
+    out.size += buf->size() - old;
+    if (out.size > kMaxFileSize) {
+      read_error = TooBigError(out.size);
       break;
     }
-    eof = *filled;
-    whole.Update(std::string_view(*buf).substr(old));
-    out.size += buf->size() - old;
     IngestTask t;
     t.first_index = chunk_count;
     size_t pos = 0;
     while (pos < buf->size()) {
-      size_t len = s.chunker->NextBoundary(std::string_view(*buf).substr(pos), eof);
+      size_t len =
+          s.chunker->NextBoundary(std::string_view(*buf).substr(pos), eof || end_of_run);
       if (len == 0) break;
       t.lens.push_back(static_cast<uint32_t>(len));
       pos += len;
@@ -204,15 +292,55 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   for (auto& w : workers) w.join();
   RETURN_IF_ERROR(queue.error());
   if (wrote_any) RETURN_IF_ERROR(s.chunks->SyncBatch());
-  out.sha256 = whole.Finish();
+  if (!out.sha256_pending) out.sha256 = whole.Finish();
   out.chunks = std::move(refs);
   return out;
+}
+
+namespace {
+
+// `len` zeros into `out` (a hole), in pieces, checking for cancellation.
+Status WriteZeros(const Bucket::Shared& s, ByteSink& out, uint64_t len) {
+  const std::string& zeros = ZeroBuffer();
+  while (len > 0) {
+    RETURN_IF_ERROR(CheckCancelled(s));
+    size_t k = static_cast<size_t>(std::min<uint64_t>(len, zeros.size()));
+    RETURN_IF_ERROR(out.Write(std::string_view(zeros.data(), k)));
+    len -= k;
+  }
+  return Status::OK();
+}
+
+// Hashes what it is given.
+class HashSink : public ByteSink {
+ public:
+  Status Write(std::string_view data) override {
+    sha_.Update(data);
+    return Status::OK();
+  }
+  Sha256 Finish() { return sha_.Finish(); }
+
+ private:
+  Sha256Stream sha_;
+};
+
+}  // namespace
+
+Result<Sha256> HashChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
+                          const std::string& what) {
+  HashSink sink;
+  RETURN_IF_ERROR(StreamChunks(s, chunks, sink, what, {}));
+  return sink.Finish();
 }
 
 Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,
                     const std::string& what, const ProgressFn& progress) {
   const size_t n = chunks.size();
   auto decode = [&](size_t i, std::string* data) {
+    if (chunks[i].IsHole()) {  // written as zeros by the writer below
+      data->clear();
+      return Status::OK();
+    }
     Status st = s.chunks->Read(chunks[i], data);
     if (!st.ok() && st.IsCorruption()) {
       QuarantineChunk(s, chunks[i].id);
@@ -224,6 +352,11 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
   if (n <= 2) {
     std::string data;
     for (size_t i = 0; i < n; ++i) {
+      RETURN_IF_ERROR(CheckCancelled(s));
+      if (chunks[i].IsHole()) {
+        RETURN_IF_ERROR(WriteZeros(s, out, chunks[i].raw_len));
+        continue;
+      }
       RETURN_IF_ERROR(decode(i, &data));
       RETURN_IF_ERROR(out.Write(data));
     }
@@ -273,7 +406,10 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
       ++next_write;
       cv.notify_all();
     }
-    if (result.ok()) result = out.Write(data);
+    if (result.ok()) result = CheckCancelled(s);
+    if (result.ok()) {
+      result = chunks[i].IsHole() ? WriteZeros(s, out, chunks[i].raw_len) : out.Write(data);
+    }
     done += chunks[i].raw_len;
     if (progress && (i % 256) == 0) progress(done, 0);
   }
@@ -297,19 +433,39 @@ class ChunkListReader : public VersionReader {
     uint64_t off = 0;
     for (const ChunkRef& c : chunks_) {
       starts_.push_back(off);
+      // Maximal runs of data and of holes, for ExtentAt.
+      if (run_starts_.empty() || run_hole_.back() != c.IsHole()) {
+        run_starts_.push_back(off);
+        run_hole_.push_back(c.IsHole());
+      }
+      if (!c.IsHole()) held_ += c.raw_len;
       off += c.raw_len;
     }
   }
   const VersionInfo& info() const override { return info_; }
+  uint64_t held_bytes() const override { return held_; }
+
+  Extent ExtentAt(uint64_t offset) const override {
+    if (offset >= info_.size || run_starts_.empty()) return Extent{false, 0};
+    size_t r = std::upper_bound(run_starts_.begin(), run_starts_.end(), offset) -
+               run_starts_.begin() - 1;
+    uint64_t end = r + 1 < run_starts_.size() ? run_starts_[r + 1] : info_.size;
+    return Extent{run_hole_[r], end - offset};
+  }
 
   Status ReadAt(uint64_t offset, size_t n, char* buf, size_t* got) override {
     *got = 0;
     while (n > 0 && offset < info_.size) {
       size_t i = std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin() - 1;
-      RETURN_IF_ERROR(Load(i));
       size_t in_chunk = offset - starts_[i];
-      size_t k = std::min(n, cached_.size() - in_chunk);
-      std::copy_n(cached_.data() + in_chunk, k, buf);
+      size_t k = static_cast<size_t>(std::min<uint64_t>(n, chunks_[i].raw_len - in_chunk));
+      if (chunks_[i].IsHole()) {
+        std::fill_n(buf, k, '\0');
+      } else {
+        RETURN_IF_ERROR(Load(i));
+        k = std::min(k, cached_.size() - in_chunk);
+        std::copy_n(cached_.data() + in_chunk, k, buf);
+      }
       buf += k;
       *got += k;
       offset += k;
@@ -344,6 +500,9 @@ class ChunkListReader : public VersionReader {
   VersionInfo info_;
   std::vector<ChunkRef> chunks_;
   std::vector<uint64_t> starts_;
+  std::vector<uint64_t> run_starts_;  // start of each maximal data or hole run
+  std::vector<bool> run_hole_;        // whether that run is a hole
+  uint64_t held_ = 0;                 // bytes not in holes
   std::string cached_;
   size_t cached_index_ = SIZE_MAX;
 };
@@ -355,6 +514,27 @@ Result<std::unique_ptr<VersionReader>> Bucket::OpenVersion(InodeId ino, VersionN
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
   return std::unique_ptr<VersionReader>(
       new ChunkListReader(*s_, std::move(info), std::move(chunks)));
+}
+
+Result<uint64_t> Bucket::HeldBytes(InodeId ino, VersionNo vno) {
+  const auto key = std::make_pair(ino.value, vno.value);
+  {
+    std::lock_guard<std::mutex> l(s_->held_mu);
+    if (auto it = s_->held_bytes.find(key); it != s_->held_bytes.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
+  uint64_t held = 0;
+  for (const ChunkRef& c : chunks) held += c.IsHole() ? 0 : c.raw_len;
+  std::lock_guard<std::mutex> l(s_->held_mu);
+  if (s_->held_bytes.size() >= kHeldCacheEntries) s_->held_bytes.clear();
+  s_->held_bytes[key] = held;
+  return held;
+}
+
+void ForgetHeldBytes(Bucket::Shared& s, InodeId ino) {
+  std::lock_guard<std::mutex> l(s.held_mu);
+  auto it = s.held_bytes.lower_bound(std::make_pair(ino.value, uint64_t{0}));
+  while (it != s.held_bytes.end() && it->first.first == ino.value) it = s.held_bytes.erase(it);
 }
 
 }  // namespace katamari

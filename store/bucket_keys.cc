@@ -98,10 +98,12 @@ Result<VersionInfo> Bucket::Put(std::string_view key, ByteSource& src, const Put
     // Data first, then names and version in one transaction: a failed or
     // crashed put leaves at most orphan chunks, never a key without content.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
-    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress));
+    // put hashes its holes' zeros: its SHA-256 is complete at once.
+    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress, /*hash_holes=*/true));
     p.version.size = in.size;
     p.version.mtime_ns = opts.mtime_ns.value_or(NowNs());
     p.version.sha256 = in.sha256;
+    p.version.sha256_pending = in.sha256_pending;
     p.version.chunks = std::move(in.chunks);
     r = cat.Put(p);
   }  // gc lock released: the version row now holds its chunks
@@ -205,7 +207,12 @@ Status Bucket::Purge(std::string_view key) {
 Result<std::vector<VersionInfo>> Bucket::Versions(std::string_view key) {
   bool live = true;
   ASSIGN_OR_RETURN(InodeId ino, ResolveKey(*s_->catalog, key, true, &live));
-  return s_->catalog->ListVersions(ino);
+  ASSIGN_OR_RETURN(std::vector<VersionInfo> out, s_->catalog->ListVersions(ino));
+  // What `katamari versions` shows: every SHA-256, pending ones completed.
+  for (VersionInfo& v : out) {
+    ASSIGN_OR_RETURN(v, CompleteSha256(std::move(v)));
+  }
+  return out;
 }
 
 Result<VersionInfo> Bucket::Restore(std::string_view key, const VersionSelector& sel) {
@@ -234,6 +241,7 @@ Result<VersionInfo> Bucket::Restore(std::string_view key, const VersionSelector&
   v.size = from.size;
   v.mtime_ns = from.mtime_ns;
   v.sha256 = from.sha256;
+  v.sha256_pending = from.sha256_pending;
   v.chunks = std::move(chunks);
   v.xattrs = from.xattrs;
   v.restored_from = from.version;
@@ -258,7 +266,12 @@ Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool incl
     if (!listed.ok() && listed.status().IsNotFound()) return Status::OK();
     ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, std::move(listed));
     f.version_count = versions.size();
-    if (!versions.empty()) f.latest = versions.back();
+    if (!versions.empty()) {
+      // What `katamari ls` shows: the latest SHA-256, completed if pending.
+      auto latest = CompleteSha256(versions.back());
+      if (!latest.ok() && latest.status().IsNotFound()) return Status::OK();  // gone since
+      ASSIGN_OR_RETURN(f.latest, std::move(latest));
+    }
     out.push_back(std::move(f));
     return Status::OK();
   };

@@ -146,7 +146,8 @@ class Catalog {
     uint64_t size = 0;
     int64_t mtime_ns = 0;
     Sha256 sha256;
-    std::vector<ChunkRef> chunks;         // in file order; sum(raw_len) == size
+    bool sha256_pending = false;          // sha256 not known yet (stored as the empty blob)
+    std::vector<ChunkRef> chunks;         // in file order; sum(raw_len) == size; holes too
     std::optional<Xattrs> xattrs;         // nullopt: snapshot the live xattrs
     std::optional<VersionNo> restored_from;
     // Amend: if this version is still the inode's current AND newest one
@@ -192,6 +193,12 @@ class Catalog {
   // The version current at `at` (newest existing version with seq <= at).
   Result<VersionInfo> VersionAt(InodeId ino, Seq at);
   Result<std::vector<ChunkRef>> VersionChunks(InodeId ino, VersionNo vno);
+  // Completes a pending SHA-256 (catalog_sha.cc): stores `sha` in the row of
+  // version `vno` if it is still the one made by commit `seq` and still
+  // pending; otherwise changes nothing (also OK). Records no commit: the
+  // content is unchanged, only a fact about it is filled in. ReadOnly on a
+  // read-only catalog.
+  Status SetVersionSha256(InodeId ino, VersionNo vno, Seq seq, const Sha256& sha);
   // Permanently deletes one version (reference counts lowered). Deleting the
   // newest makes the previous one current.
   Status DeleteVersion(InodeId ino, VersionNo vno);

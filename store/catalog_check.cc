@@ -83,7 +83,14 @@ Status CountReferences(Catalog::Impl& impl, std::map<ChunkId, uint64_t>* counts,
       out->push_back(what + " lists " + std::to_string(chunks->size()) +
                      " chunks but records chunk_count " + std::to_string(q.Int(2)));
     }
-    for (const ChunkRef& c : *chunks) ++(*counts)[c.id];
+    for (const ChunkRef& c : *chunks) {
+      if (!c.IsHole()) {
+        ++(*counts)[c.id];
+      } else if (c.stored_len != 0) {  // holes store nothing (docs/catalog.md)
+        out->push_back(what + " has a hole ref with stored length " +
+                       std::to_string(c.stored_len));
+      }
+    }
   }
 }
 

@@ -121,7 +121,10 @@ Status RowToVersion(Catalog::Impl& impl, const sql::Query& q, VersionInfo* v) {
   v->size = q.U64(4);
   v->mtime_ns = q.Int(5);
   const std::string what = VersionName(v->ino, v->version);
-  if (impl.settings.encrypted) {
+  v->sha256_pending = q.Blob(6).empty();  // completed later (docs/catalog.md, versions)
+  if (v->sha256_pending) {
+    v->sha256 = Sha256{};
+  } else if (impl.settings.encrypted) {
     ASSIGN_OR_RETURN(std::string sha, impl.Unseal(VersionAad(catalog_format::kAadVersionSha256,
                                                              v->ino, v->version),
                                                   q.Blob(6), "SHA-256 of " + what));
@@ -186,6 +189,10 @@ Result<RefTotals> AddRefs(Catalog::Impl& impl, std::vector<ChunkRef>* chunks) {
   RefTotals t;
   RETURN_IF_ERROR(ForEachDistinct(*chunks, [&](const size_t* idx, size_t n) -> Status {
     ChunkRef& first = (*chunks)[idx[0]];
+    if (first.IsHole()) {  // no row, no refs, nothing stored
+      for (size_t k = 0; k < n; ++k) (*chunks)[idx[k]].stored_len = 0;
+      return Status::OK();
+    }
     {
       ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertChunk));
       q.BindAll(first.id, first.raw_len, first.stored_len, n);
@@ -217,6 +224,7 @@ Status DropRefs(Catalog::Impl& impl, const std::vector<ChunkRef>& chunks,
                 const std::string& what) {
   return ForEachDistinct(chunks, [&](const size_t* idx, size_t n) -> Status {
     const ChunkId& id = chunks[idx[0]].id;
+    if (chunks[idx[0]].IsHole()) return Status::OK();
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlLowerRefs));
     q.BindAll(id, n);
     RETURN_IF_ERROR(q.Run());
@@ -232,9 +240,13 @@ Status DropRefs(Catalog::Impl& impl, const std::vector<ChunkRef>& chunks,
 Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vector<ChunkRef>& c) {
   const std::string_view sha(reinterpret_cast<const char*>(v.sha256.bytes.data()),
                              v.sha256.bytes.size());
-  ASSIGN_OR_RETURN(std::string sha_col,
-                   impl.Seal(VersionAad(catalog_format::kAadVersionSha256, v.ino, v.version),
-                             sha));
+  // A pending SHA-256 is the empty blob, unsealed: it says only "not known yet".
+  std::string sha_col;
+  if (!v.sha256_pending) {
+    ASSIGN_OR_RETURN(sha_col,
+                     impl.Seal(VersionAad(catalog_format::kAadVersionSha256, v.ino, v.version),
+                               sha));
+  }
   ASSIGN_OR_RETURN(std::string xattrs_col,
                    impl.Seal(VersionAad(catalog_format::kAadVersionXattrs, v.ino, v.version),
                              EncodeXattrs(v.xattrs)));
@@ -526,6 +538,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   v.seq = w.seq;
   v.commit_time_ns = w.time_ns;
   v.sha256 = nv.sha256;
+  v.sha256_pending = nv.sha256_pending;
   v.stored_size = t.stored_size;
   v.new_bytes = t.new_bytes;
   v.chunk_count = chunks.size();

@@ -132,6 +132,18 @@ class PlainStagingFile : public StagingFile {
     return Status::FromErrno(errno, "truncate staging data of " + what_);
   }
   bool sealed() const override { return false; }
+  // The file system's own holes (SEEK_DATA / SEEK_HOLE).
+  Result<Extent> ExtentAt(uint64_t off, uint64_t limit) override {
+    off_t data = ::lseek(fd_.get(), static_cast<off_t>(off), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) return Extent{true, limit - off};  // past the end
+    if (data < 0) return Status::FromErrno(errno, "find data in staging of " + what_);
+    if (static_cast<uint64_t>(data) > off) {
+      return Extent{true, std::min<uint64_t>(static_cast<uint64_t>(data), limit) - off};
+    }
+    off_t hole = ::lseek(fd_.get(), static_cast<off_t>(off), SEEK_HOLE);
+    if (hole < 0) return Status::FromErrno(errno, "find holes in staging of " + what_);
+    return Extent{false, std::min<uint64_t>(static_cast<uint64_t>(hole), limit) - off};
+  }
 
  private:
   StagingFd fd_;
@@ -146,6 +158,13 @@ class BlockSet {
   bool Contains(uint64_t i) const {
     auto it = r_.upper_bound(i);
     return it != r_.begin() && i < std::prev(it)->second;
+  }
+  // Whether block i is in the set, and the first block after it where that
+  // changes (UINT64_MAX: never).
+  std::pair<bool, uint64_t> RunAt(uint64_t i) const {
+    auto it = r_.upper_bound(i);
+    if (it != r_.begin() && i < std::prev(it)->second) return {true, std::prev(it)->second};
+    return {false, it == r_.end() ? UINT64_MAX : it->first};
   }
   void Add(uint64_t a, uint64_t b) {
     auto it = r_.upper_bound(a);
@@ -210,6 +229,12 @@ class SealedStagingFile : public StagingFile {
   Status Punch(uint64_t off, uint64_t len) override;
   Status Truncate(uint64_t size) override;
   bool sealed() const override { return true; }
+  // Blocks never sealed (or forgotten by a punch or cut) are the holes.
+  Result<Extent> ExtentAt(uint64_t off, uint64_t limit) override {
+    auto [have, next] = sealed_.RunAt(off / kBlock);
+    uint64_t end = next >= UINT64_MAX / kBlock ? limit : std::min(limit, next * kBlock);
+    return Extent{!have, end - off};
+  }
 
  private:
   // Opens blocks [first, first+count) (all sealed) into `out`.

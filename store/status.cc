@@ -26,6 +26,9 @@ const char* Status::CodeName(Code c) {
     case Code::kNewerFormat: return "NewerFormat";
     case Code::kNameTooLong: return "NameTooLong";
     case Code::kAccessDenied: return "AccessDenied";
+    case Code::kTooBig: return "TooBig";
+    case Code::kCancelled: return "Cancelled";
+    case Code::kNoData: return "NoData";
   }
   return "Unknown";
 }
@@ -56,6 +59,7 @@ Status::Code CodeForErrno(int err) {
     case ENOTDIR: return C::kNotDir;
     case EISDIR: return C::kIsDir;
     case ENAMETOOLONG: return C::kNameTooLong;
+    case EFBIG: return C::kTooBig;
     default: return C::kIOError;
   }
 }

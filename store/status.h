@@ -32,6 +32,9 @@ class Status {
     kNewerFormat,
     kNameTooLong,
     kAccessDenied,  // EACCES where POSIX wants it rather than EPERM
+    kTooBig,     // a size past the largest supported (EFBIG)
+    kCancelled,  // work abandoned because the bucket is shutting down
+    kNoData,     // no data (or hole) at or after an offset (lseek: ENXIO)
   };
 
   Status() = default;  // OK
@@ -57,6 +60,9 @@ class Status {
   static Status AccessDenied(std::string m) {
     return Status(Code::kAccessDenied, std::move(m));
   }
+  static Status TooBig(std::string m) { return Status(Code::kTooBig, std::move(m)); }
+  static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
+  static Status NoData(std::string m) { return Status(Code::kNoData, std::move(m)); }
 
   // The single errno -> Status mapping (ENOENT->NotFound, ENOSPC/EDQUOT->NoSpace,
   // EACCES/EPERM->Permission, EROFS->ReadOnly, EEXIST->Exists, ...). `context`
@@ -69,6 +75,7 @@ class Status {
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsNoSpace() const { return code_ == Code::kNoSpace; }
+  bool IsCancelled() const { return code_ == Code::kCancelled; }
 
   // "NotFound: no such key 'a/b'" style, for logs and tests.
   std::string ToString() const;

@@ -97,6 +97,9 @@ struct Attr {
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
   VersionNo current_version;  // 0 = no version
+  // Bytes the content really holds, holes excluded (st_blocks); filled by
+  // the mount (fs/), nullopt: count the whole size.
+  std::optional<uint64_t> held_bytes;
 };
 
 // One immutable version of a regular file.
@@ -107,7 +110,11 @@ struct VersionInfo {
   int64_t mtime_ns = 0;        // file mtime recorded with the content
   Seq seq;                     // commit that created it
   int64_t commit_time_ns = 0;  // wall clock of that commit
-  Sha256 sha256;               // of the whole plaintext content
+  Sha256 sha256;               // of the whole plaintext content (unless pending)
+  // The SHA-256 is not known yet (a commit with holes leaves it to be
+  // completed off the close path; docs/semantics.md, Files, versions and
+  // history): `sha256` is meaningless. Bucket::CompleteSha256 computes it.
+  bool sha256_pending = false;
   uint64_t stored_size = 0;    // on-disk bytes of all its chunks (shared ones included)
   uint64_t new_bytes = 0;      // on-disk bytes of chunks this version added first
   uint64_t chunk_count = 0;
@@ -128,10 +135,26 @@ struct DirEntry {
 };
 
 // A chunk as referenced from a version: its id and length of plaintext.
+// A *hole* ref (docs/catalog.md, "versions.chunks encoding") has the reserved
+// all-zero id, raw_len bytes of zeros and stored_len 0: it has no chunk row,
+// no file and no reference count; readers produce zeros for it.
 struct ChunkRef {
   ChunkId id;
   uint32_t raw_len = 0;
   uint32_t stored_len = 0;  // bytes of the chunk file on disk
+  bool IsHole() const { return id == ChunkId{}; }
+  static ChunkRef Hole(uint32_t len) {
+    ChunkRef r;
+    r.raw_len = len;
+    return r;
+  }
 };
+
+// Longest hole one ref describes (longer holes take several refs).
+inline constexpr uint32_t kMaxHoleRef = 0xFFFFF000u;  // 4 GiB - 4 KiB
+
+// The largest file size a bucket supports: ext4's with 4 KiB blocks (16 TiB
+// - 4 KiB). Larger sizes are EFBIG at once (docs/semantics.md, The live tree).
+inline constexpr uint64_t kMaxFileSize = (uint64_t{16} << 40) - 4096;
 
 }  // namespace katamari

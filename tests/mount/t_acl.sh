@@ -96,8 +96,10 @@ diff -u "$WORK/ref.acl" "$WORK/copy.acl" || fail "getfacl after rsync -aHAX diff
 getfacl -p "$MNT/t/f@1" >"$WORK/f1.acl" 2>&1 || fail "getfacl f@1: $(cat "$WORK/f1.acl")"
 grep -qx 'user:nobody:r--' "$WORK/f1.acl" || fail "f@1 shows no u:nobody:r: $(cat "$WORK/f1.acl")"
 grep -qx 'user::r--' "$WORK/f1.acl" || fail "f@1 keeps a write bit: $(cat "$WORK/f1.acl")"
+# A view names a whole second: take one that begins after the commits above
+# (floor(now + 1.1 s) is later than now whatever the fraction).
+sleep 1.1
 T=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-sleep 1  # a view names a whole second: let it pass before asking for it
 (cd "$MNT/t" && getfacl -p "d@$T/newfile" "d@$T/newdir") >"$WORK/view.acl" 2>&1 ||
   fail "getfacl in d@$T: $(cat "$WORK/view.acl")"
 (cd "$MNT/t" && getfacl -p "d/newfile" "d/newdir") | sed "s|^# file: d/|# file: d@$T/|" \
