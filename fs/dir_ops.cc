@@ -94,8 +94,31 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
   return Entry{id, attr};
 }
 
+namespace {
+
+// What ext4 answers for a name before looking at the file: a namespace it
+// does not know (or system.* other than the ACLs) is EOPNOTSUPP, a known
+// prefix with nothing after it ("user.") EINVAL.
+Status CheckXattrName(std::string_view name) {
+  for (std::string_view ns : {"user.", "trusted.", "security."}) {
+    if (StartsWith(name, ns)) {
+      if (name.size() == ns.size()) {
+        return Status::InvalidArgument("an xattr name needs something after '" + std::string(ns) +
+                                       "'");
+      }
+      return Status::OK();
+    }
+  }
+  if (acl::IsAclName(name)) return Status::OK();
+  return Status::NotSupported("no such xattr namespace: '" + std::string(name) +
+                              "' (user.*, trusted.*, security.* and the POSIX ACLs exist)");
+}
+
+}  // namespace
+
 Result<std::string> Filesystem::GetXattr(uint64_t node, std::string_view name,
                                          const Caller& who) {
+  RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return versions_->GetXattr(node, name, who);
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (!StartsWith(name, kUserPrefix) && !acl::IsAclName(name)) {
@@ -136,6 +159,7 @@ Result<std::string> Filesystem::ListXattr(uint64_t node, const Caller& who) {
 
 Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_view value,
                             int flags) {
+  RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("set xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (acl::IsAclName(name)) return SetAcl(target, name, value);
@@ -151,6 +175,7 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
 }
 
 Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
+  RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("remove xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
   if (acl::IsAclName(name)) return SetAcl(target, name, std::nullopt);

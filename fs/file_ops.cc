@@ -222,7 +222,16 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     ASSIGN_OR_RETURN(session, AcquireSession(n));
     if (flags & O_TRUNC) {
+      const bool was_empty = attr.size == 0;
       Status st = session->Truncate(0);
+      if (st.ok() && was_empty) {
+        // O_TRUNC of an empty file changes no byte (no version) but moves
+        // mtime and ctime, as POSIX and ext4 do.
+        AttrUpdate touch;
+        touch.mtime_ns = NowNs();
+        auto touched = SetAttr(node, touch, std::nullopt);
+        if (!touched.ok()) st = touched.status();
+      }
       if (!st.ok()) {
         ReleaseSession(n, session);
         return st;
@@ -387,10 +396,17 @@ Status Filesystem::Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len) 
   }
   switch (mode & ~FALLOC_FL_KEEP_SIZE) {
     case 0:
-      // Space is not reserved ahead in a deduplicating store; only the size
-      // changes (unless KEEP_SIZE).
-      if (!keep_size && off + len > s.size()) return s.Truncate(off + len);
-      return Status::OK();
+      // Space is not reserved ahead in a deduplicating store (the range
+      // stays a hole until written); only the size changes (unless
+      // KEEP_SIZE). Reaching past the end moves mtime and ctime as ext4's
+      // allocation does, also with KEEP_SIZE.
+      if (off + len <= s.size()) return Status::OK();
+      if (!keep_size) return s.Truncate(off + len);
+      {
+        AttrUpdate touch;
+        touch.mtime_ns = NowNs();
+        return SetAttr(h->node->id, touch, fh).status();
+      }
     case FALLOC_FL_PUNCH_HOLE:
       if (!keep_size) return Status::NotSupported("punch hole needs FALLOC_FL_KEEP_SIZE");
       return s.ZeroRange(off, len);

@@ -280,7 +280,8 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
     // as on ext4, moves mtime and ctime (docs/semantics.md, The live tree).
     if (before.size == *update.size && !update.mtime_ns) update.mtime_ns = NowNs();
   }
-  if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns) {
+  if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns ||
+      update.touch) {
     Bucket::AttrChange change;
     if (update.mode) {
       ASSIGN_OR_RETURN(change.xattrs, AclChmodEdits(target, *update.mode));

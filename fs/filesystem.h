@@ -107,6 +107,8 @@ struct AttrUpdate {
   std::optional<uint32_t> mode, uid, gid;
   std::optional<uint64_t> size;
   std::optional<int64_t> atime_ns, mtime_ns;
+  // Nothing else changes, but ctime moves (chown(f, -1, -1), as on ext4).
+  bool touch = false;
 };
 
 class Filesystem {

@@ -174,6 +174,26 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     u.mtime_ns = ToNs(attr->st_mtim);
   }
+  constexpr int kKnown = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+                        FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                        FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+  if ((to_set & kKnown) == 0) {
+    // A setattr that sets nothing: chown(f, -1, -1), or the kernel asking
+    // to drop set-id bits before a write or truncate by someone without
+    // CAP_FSETID. FUSE's kernel side drops setgid only with group-exec;
+    // ext4 (Linux 6.x) also drops it when the writer is not in the file's
+    // group. Do that here; ctime moves either way.
+    u.touch = true;
+    auto now_attr = Fs(req).GetAttr(ino);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (now_attr.ok() && now_attr->kind == FileKind::kRegular && ctx->uid != 0 &&
+        (now_attr->mode & (S_ISGID | S_IXGRP)) == S_ISGID && ctx->gid != now_attr->gid) {
+      Caller who = CallerWithGroups(req);
+      if (std::find(who.groups.begin(), who.groups.end(), now_attr->gid) == who.groups.end()) {
+        u.mode = now_attr->mode & ~static_cast<uint32_t>(S_ISGID);
+      }
+    }
+  }
   std::optional<uint64_t> fh;
   if (fi) fh = fi->fh;
   ReplyAttr(req, Fs(req).SetAttr(ino, u, fh));

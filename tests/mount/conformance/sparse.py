@@ -75,6 +75,10 @@ def s_fallocate(t):
     fd = os.open("f", os.O_CREAT | os.O_RDWR, 0o644)
     with fd_closing(fd):
         t.stat("f")
+        # fallocate reserves no space in a deduplicating store: the range stays a
+        # hole until written (docs/semantics.md, The live tree), so st_blocks is
+        # not compared until real data is written.
+        t.skip_blocks = True
         t.do("fallocate 0..2M", fallocate, fd, 0, 0, 2 * MiB)
         t.stat("f")
         t.val("allocated bytes read as zeros", lambda: os.pread(fd, 2 * MiB, 0) == bytes(2 * MiB))
@@ -83,6 +87,7 @@ def s_fallocate(t):
         t.do("posix_fallocate 3M..4M", os.posix_fallocate, fd, 3 * MiB, MiB)
         t.stat("f")
         os.pwrite(fd, random_bytes(4 * MiB, 9), 0)
+        t.skip_blocks = False
         t.do("punch a hole 1M..2M", fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
              MiB, MiB)
         t.stat("f")
