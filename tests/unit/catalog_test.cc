@@ -23,6 +23,9 @@
 namespace katamari {
 namespace {
 
+using catalog_aging::RawExec;
+using catalog_aging::RawInt;
+
 namespace fs = std::filesystem;
 using Code = Status::Code;
 using testing_util::TempDir;
@@ -45,30 +48,6 @@ const Status& StatusOf(const Result<T>& r) {
 }
 
 
-// Raw SQL on a closed catalog, for tests that damage or age it.
-void RawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  std::string msg = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << msg;
-}
-int64_t RawInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  int64_t v = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    v = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
 
 Digest D(int n) {
   Digest d;
