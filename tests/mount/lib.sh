@@ -22,6 +22,12 @@ EXTRA_CLEANUP=""  # shell code run by cleanup after the FUSE unmount
 
 log() { echo "[$TEST_NAME] $*"; }
 
+# The unprivileged user the permission tests act as (root switches to it;
+# no supplementary groups, as a login of nobody would have none).
+NOBODY_UID=$(id -u nobody)
+NOBODY_GID=$(id -g nobody)
+as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups -- "$@"; }
+
 show_daemon_log() {
   if [ -s "$LOG" ]; then
     echo "---- daemon log (last 30 lines) ----"

@@ -9,9 +9,6 @@ skip_unless_fuse
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root to switch users"; exit 77; }
 command -v setfacl >/dev/null || fail "setfacl missing (Debian package acl)"
 init_bucket
-NOBODY_UID=$(id -u nobody)
-NOBODY_GID=$(id -g nobody)
-as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups -- "$@"; }
 REF=$(mktemp -d /var/tmp/katamari-acl-ref.XXXXXX)
 chmod 755 "$REF"
 EXTRA_CLEANUP="rm -rf '$REF'"

@@ -14,9 +14,6 @@ skip_unless_fuse
 PY=/usr/bin/python3  # the system's, so that it runs as nobody too
 RUN="$(cd "$(dirname "$0")" && pwd)/conformance/run.py"
 read -r -a ARGS <<<"${KATAMARI_CONFORMANCE:-}"
-NOBODY_UID=$(id -u nobody)
-NOBODY_GID=$(id -g nobody)
-as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups -- "$@"; }
 
 # The reference sits beside the bucket: one file system, so statfs totals compare.
 REF="$WORK/ref"

@@ -5,9 +5,6 @@ source "$(dirname "$0")/lib.sh"
 skip_unless_fuse
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root to switch users"; exit 77; }
 init_bucket
-NOBODY_UID=$(id -u nobody)
-NOBODY_GID=$(id -g nobody)
-as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups -- "$@"; }
 
 # without allow_other nobody else may even look
 mount_fs

@@ -10,9 +10,6 @@ source "$(dirname "$0")/lib.sh"
 skip_unless_fuse
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (device nodes, switching users)"; exit 77; }
 PY=/usr/bin/python3
-NOBODY_UID=$(id -u nobody)
-NOBODY_GID=$(id -g nobody)
-as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups -- "$@"; }
 k() { "$KATAMARI" -b "$BUCKET" "$@"; }
 
 REF=$(mktemp -d /var/tmp/katamari-special-ref.XXXXXX)

@@ -213,8 +213,6 @@ expect_eq "me@ unchanged by all that" "$(listing me@)" "1 2 "
 
 # ---- tightening a mode protects the history
 if [ $ROOT = 1 ]; then
-  NOBODY_UID=$(id -u nobody)
-  as_nobody() { setpriv --reuid="$NOBODY_UID" --regid="$(id -g nobody)" --clear-groups -- "$@"; }
   echo s1 >sec
   echo s2 >sec
   chmod 644 sec
