@@ -53,7 +53,8 @@ constexpr char kUsage[] =
     "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
     "  -h, --help this text\n"
     "  -V, --version  print the version and exit\n"
-    "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first.\n";
+    "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first;\n"
+    "a commit still running after 3 s is abandoned (that file keeps its previous version).\n";
 
 void Log(const std::string& line) {
   std::string out = "katamarifs[" + std::to_string(getpid()) + "]: " + line + "\n";

@@ -138,6 +138,20 @@ rm -f "$MNT/s8" "$MNT/t1"
 "$KATAMARI" -b "$BUCKET" rm --purge t1 >/dev/null
 "$KATAMARI" -b "$BUCKET" fsck >"$WORK/fsck.out" 2>&1 || { cat "$WORK/fsck.out"; fail "fsck"; }
 
+# stop_within_15s WHAT: SIGTERM to the daemon, which must exit within 15 s
+# (its stop deadline is 3 s) while busy with WHAT.
+stop_within_15s() {
+  kill -TERM "$DAEMON_PID"
+  local stopped=0
+  for _ in $(seq 150); do
+    kill -0 "$DAEMON_PID" 2>/dev/null || { stopped=1; break; }
+    sleep 0.1
+  done
+  [ "$stopped" = 1 ] || fail "the daemon did not stop within 15 s of SIGTERM during $1"
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=""
+}
+
 # ---- SIGTERM while a request is busy for hours: the first request for the
 # SHA-256 of an 8 TiB sparse file hashes its zeros
 timeout 60 truncate -s 8T "$MNT/huge" || fail "truncate -s 8T did not finish within 60 s"
@@ -152,15 +166,7 @@ for _ in $(seq 600); do
   sleep 0.05
 done
 kill -0 "$hasher" 2>/dev/null || fail "the SHA-256 of 8 TiB of zeros came back at once: $(cat "$WORK/huge.sha")"
-kill -TERM "$DAEMON_PID"
-stopped=0
-for _ in $(seq 150); do  # 15 s
-  kill -0 "$DAEMON_PID" 2>/dev/null || { stopped=1; break; }
-  sleep 0.1
-done
-[ "$stopped" = 1 ] || fail "the daemon did not stop within 15 s of SIGTERM during a busy getxattr"
-wait "$DAEMON_PID" 2>/dev/null || true
-DAEMON_PID=""
+stop_within_15s "a busy getxattr"
 wait "$hasher" 2>/dev/null || true
 fusermount3 -u -z "$MNT" 2>/dev/null || true
 mount_fs
@@ -201,15 +207,7 @@ for _ in $(seq 1200); do
   [ $(($(rchar) - start)) -gt $((64 << 20)) ] && break
   sleep 0.05
 done
-kill -TERM "$DAEMON_PID"
-stopped=0
-for _ in $(seq 150); do  # 15 s: less than the commit would take
-  kill -0 "$DAEMON_PID" 2>/dev/null || { stopped=1; break; }
-  sleep 0.1
-done
-[ "$stopped" = 1 ] || fail "the daemon did not stop within 15 s of SIGTERM during a commit"
-wait "$DAEMON_PID" 2>/dev/null || true
-DAEMON_PID=""
+stop_within_15s "a commit"  # 15 s: less than the commit would take
 wait "$closer" 2>/dev/null || true
 fusermount3 -u -z "$MNT" 2>/dev/null || true
 log "closer: $(cat "$WORK/closer.out"); daemon: $(grep -c abandoned "$LOG") abandoned commit(s)"
