@@ -393,6 +393,23 @@ Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& buck
   return std::optional<VersionInfo>(std::move(info));
 }
 
+// The merged view with random access, for an incremental commit. Used only
+// while the session mutex is held (by Commit).
+class WriteSession::SessionView : public RandomSource {
+ public:
+  explicit SessionView(WriteSession* s) : s_(s) {}
+  uint64_t size() const override { return s_->size_.load(); }
+  Status ReadAt(uint64_t off, size_t n, char* buf) override {
+    ASSIGN_OR_RETURN(size_t got, s_->ReadLocked(off, n, buf));
+    if (got != n) return Status::IOError("short read of the staged content of " + s_->what_);
+    return Status::OK();
+  }
+  Result<Extent> ExtentAt(uint64_t off) override { return s_->ExtentLocked(off); }
+
+ private:
+  WriteSession* s_;
+};
+
 // Rebase on what was just committed so the staging space is given back. If
 // the new version cannot be opened the old state stays: it still reads as
 // exactly the committed bytes.
@@ -426,7 +443,18 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
   ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target));
-  if (!info) {
+  if (!info && base_.reader) {
+    // Only what was written (and where the size changed) is read and
+    // chunked; the base version's chunks are reused everywhere else.
+    EditedRanges edit;
+    edit.base_ino = base_.reader->info().ino;
+    edit.base = base_.reader->info().version;
+    edit.base_valid = base_valid_;
+    for (const auto& [start, end] : staged_.ranges()) edit.dirty.emplace_back(start, end);
+    SessionView view(this);
+    ASSIGN_OR_RETURN(info, bucket.CommitEdit(target, view, edit, mtime_.load(),
+                                             ReplacesLocked(target), ctime_.load()));
+  } else if (!info) {
     MergedSource src(this);
     ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load(), {},
                                                 ReplacesLocked(target), ctime_.load()));

@@ -9,9 +9,11 @@
 // in memory (ranges are aligned to kBlock), so memory stays bounded whatever
 // the file size; disk use is what was written.
 //
-// Commit() streams the merged content to Bucket::CommitContent as the next
-// version; the store chunks and deduplicates it, so a small change to a big
-// file stores about one chunk. After a commit the session is clean again and
+// Commit() hands the store the merged content as the next version: with a
+// base version, through Bucket::CommitEdit with the staged ranges and the
+// truncation point, so only the changed regions are read and chunked again
+// (a commit costs what changed); without one, streamed through
+// Bucket::CommitContent. After a commit the session is clean again and
 // rebased on the new version (the staging file is emptied).
 //
 // The staging file is unlinked as soon as it is created: it exists only while
@@ -127,6 +129,7 @@ class WriteSession {
 
  private:
   class MergedSource;
+  class SessionView;
   Status EnsureStagingLocked();
   Result<size_t> ReadLocked(uint64_t off, size_t n, char* buf);
   Result<Extent> ExtentLocked(uint64_t off);

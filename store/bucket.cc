@@ -141,14 +141,19 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
+  if (!opts.read_only && opts.sync_interval_ms > 0) {
+    s.deferred_sync = true;
+    StartSyncer(s, opts.sync_interval_ms);
+  }
   return b;
 }
 
-Bucket::~Bucket() = default;
+Bucket::~Bucket() {
+  if (s_ && s_->deferred_sync) StopSyncer(*s_);  // with a last sync point
+}
 
 const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }
 std::string Bucket::StagingDir() const { return dir_ + "/staging"; }
-Status Bucket::Sync() { return s_->catalog->Sync(); }
 void Bucket::CancelWork() { s_->cancelled = true; }
 bool Bucket::cancelled() const { return s_->cancelled.load(); }
 
@@ -303,21 +308,29 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     // Holes are not hashed on this path (the mount's close): the SHA-256
     // is left pending (docs/semantics.md, Files, versions and history).
     ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress, /*hash_holes=*/false));
-    Catalog::NewVersion v;
-    v.ino = ino;
-    v.size = in.size;
-    v.mtime_ns = mtime_ns.value_or(NowNs());
-    v.sha256 = in.sha256;
-    v.sha256_pending = in.sha256_pending;
-    v.chunks = std::move(in.chunks);
-    v.replaces = replaces;
-    v.ctime_ns = ctime_ns;
-    // The last look before the row: a shutdown abandons the commit here too.
-    RETURN_IF_ERROR(CheckCancelled(*s_));
-    r = s_->catalog->AddVersion(v);
-    ForgetHeldBytes(*s_, ino);
+    r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
+  return r;
+}
+
+Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
+                                       std::optional<int64_t> mtime_ns,
+                                       std::optional<VersionNo> replaces,
+                                       std::optional<int64_t> ctime_ns) {
+  Catalog::NewVersion v;
+  v.ino = ino;
+  v.size = in.size;
+  v.mtime_ns = mtime_ns.value_or(NowNs());
+  v.sha256 = in.sha256;
+  v.sha256_pending = in.sha256_pending;
+  v.chunks = std::move(in.chunks);
+  v.replaces = replaces;
+  v.ctime_ns = ctime_ns;
+  // The last look before the row: a shutdown abandons the commit here too.
+  RETURN_IF_ERROR(CheckCancelled(s));
+  auto r = s.catalog->AddVersion(v);
+  ForgetHeldBytes(s, ino);
   return r;
 }
 
@@ -328,6 +341,8 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
   auto garbage = s.catalog->TakeGarbageChunks();
   if (!garbage.ok()) return;
+  // Durable deletes before removed files (as Bucket::Gc).
+  if (!garbage->empty() && !s.catalog->Sync().ok()) return;
   for (const ChunkRef& c : *garbage) (void)s.chunks->Remove(c.id);
 }
 

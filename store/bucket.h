@@ -90,6 +90,28 @@ class StringSource : public ByteSource {
  private:
   std::string_view s_;
 };
+// Random access to new content that is mostly an existing version (the
+// mount's write session: the base version overlaid by what was written).
+// Bucket::CommitEdit reads only what may have changed.
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  virtual uint64_t size() const = 0;
+  // Exactly min(n, size() - off) bytes at `off`.
+  virtual Status ReadAt(uint64_t off, size_t n, char* buf) = 0;
+  // The data or hole run at `off` (< size()), as ByteSource::Next.
+  virtual Result<Extent> ExtentAt(uint64_t off) = 0;
+};
+// Where new content may differ from the version it was made from.
+struct EditedRanges {
+  InodeId base_ino;   // the version edited (its inode may differ from the
+  VersionNo base;     // target after a rename routed the file elsewhere)
+  // Bytes [0, base_valid) of the new content equal the base's at the same
+  // offsets except inside `dirty` (sorted, disjoint, half-open); from
+  // base_valid on (a truncation, an extension) nothing is the base's.
+  uint64_t base_valid = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> dirty;
+};
 class StringSink : public ByteSink {
  public:
   Status Write(std::string_view data) override {
@@ -254,6 +276,12 @@ class Bucket {
     // Unlocks an encrypted bucket; ignored by a plain one (so a key set in
     // the environment does not get in the way of plain buckets).
     BucketKey key;
+    // Batched durability (the daemon; docs/semantics.md, Durability): > 0
+    // lets commits return once their rows and chunk data are written, and
+    // makes everything durable at a sync point at least this often, at
+    // Sync() and when the bucket is closed. 0: each commit syncs its chunk
+    // data before its row (the CLI).
+    int sync_interval_ms = 0;
   };
 
   // Creates a bucket directory (mode 0700; parents created). Exists if a
@@ -289,7 +317,17 @@ class Bucket {
   // A new, empty staging file in StagingDir() (sealed on an encrypted
   // bucket). `what` names the file being written in errors.
   Result<std::unique_ptr<StagingFile>> OpenStaging(std::string what);
-  Status Sync();                   // everything committed survives a power cut
+  // A sync point: everything committed so far survives a power cut. Chunk
+  // data first (deferred by sync_interval_ms), then the durable mark, then
+  // the catalog (docs/semantics.md, Durability).
+  Status Sync();
+  // After an unclean stop: every version committed after the last sync
+  // point whose new chunk data did not all reach the disk (missing, short
+  // or damaged: a power cut inside the window) is deleted, so its file is
+  // back at the version before; nothing else changes. Each line names a
+  // version rolled back. Run by the daemon before it mounts and by fsck;
+  // cheap when the last stop was clean (nothing after the mark).
+  Result<std::vector<std::string>> RecoverUnsynced();
   // Shutdown: every running and later commit, put and hash of content
   // (ingest, CompleteSha256, Get) stops at its next chunk with Cancelled and
   // leaves the catalog as it was (no row of its own; its chunk files are
@@ -386,6 +424,19 @@ class Bucket {
                                     const ProgressFn& progress = {},
                                     std::optional<VersionNo> replaces = std::nullopt,
                                     std::optional<int64_t> ctime_ns = std::nullopt);
+  // As CommitContent, for content that is an edit of an existing version
+  // (docs/semantics.md, When a version is made: a commit costs what
+  // changed). The base version's chunk refs are reused wherever `edit` says
+  // the bytes are unchanged; only from the chunk boundary before each dirty
+  // range to where the content-defined boundaries meet the base's again is
+  // read, chunked and stored. The result is the chunk list a full ingest
+  // would make. Large changes, a base that is gone and small files take the
+  // full path (their SHA-256 is computed inline); otherwise the version's
+  // SHA-256 is left pending (completed off the close path).
+  Result<VersionInfo> CommitEdit(InodeId ino, RandomSource& src, const EditedRanges& edit,
+                                 std::optional<int64_t> mtime_ns,
+                                 std::optional<VersionNo> replaces = std::nullopt,
+                                 std::optional<int64_t> ctime_ns = std::nullopt);
 
   // ---- key slots of an encrypted bucket (docs/encryption.md). None of these
   // re-encrypts data: each slot wraps the same master key. On a plain bucket

@@ -211,6 +211,10 @@ Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
   // Exclusive: waits for writers in flight, then keeps new ones out.
   ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kExclusive));
   ASSIGN_OR_RETURN(std::vector<ChunkRef> garbage, s_->catalog->TakeGarbageChunks());
+  // The rows' deletion (and the deletes of versions that freed them) must
+  // survive a power cut before any file goes: else the catalog could come
+  // back with rows pointing at removed files.
+  if (!garbage.empty()) RETURN_IF_ERROR(s_->catalog->Sync());
   for (const ChunkRef& c : garbage) {
     Status st = s_->chunks->Remove(c.id);
     if (st.ok()) {

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/bucket.h"
@@ -71,7 +73,28 @@ struct Bucket::Shared {
   // are dropped when this process commits to it (an amend keeps the number).
   std::mutex held_mu;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> held_bytes;
+  // Batched durability (bucket_sync.cc; docs/semantics.md, Durability):
+  // with deferred_sync, commits leave their chunk data unsynced and set
+  // `unsynced`; a sync point (the syncer thread every sync_interval, Sync(),
+  // the destructor) makes it durable and raises the catalog's durable mark.
+  bool deferred_sync = false;
+  std::atomic<bool> unsynced{false};
+  std::mutex sync_mu;  // one sync point at a time
+  Seq marked;          // the durable mark this process last wrote; guarded by sync_mu
+  std::mutex syncer_mu;
+  std::condition_variable syncer_cv;
+  bool syncer_stop = false;  // guarded by syncer_mu
+  std::thread syncer;
 };
+
+// After chunk files were written for a commit: makes them durable now, or
+// (deferred_sync) leaves that to the next sync point.
+Status ChunksWritten(Bucket::Shared& s);
+// A sync point (Bucket::Sync), and the thread that makes one every
+// interval; StopSyncer joins it after a last sync point.
+Status SyncPoint(Bucket::Shared& s);
+void StartSyncer(Bucket::Shared& s, int interval_ms);
+void StopSyncer(Bucket::Shared& s);
 
 // Cancelled if CancelWork was called (checked once per chunk or block).
 inline Status CheckCancelled(const Bucket::Shared& s) {
@@ -112,6 +135,30 @@ struct Ingested {
 // lock shared until it has committed a row referencing the chunks.
 Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress,
                               bool hash_holes);
+
+// Hashes, deduplicates against the catalog, compresses and writes (on this
+// thread) the chunks of `buf`, whose lengths `lens` lay them back to back
+// from offset 0; out[i] receives the ref of the i-th. *wrote_any is set if
+// a chunk was written (not yet durable). Same lock rule as IngestStream.
+Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<uint32_t>& lens,
+                   ChunkRef* out, bool* wrote_any);
+
+// Appends a hole of `len` bytes to `refs` (as many hole refs as it takes),
+// extending the hole ref at the end if `extend`.
+void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend);
+
+// Chunks and stores only what `edit` says may have changed in `src`,
+// reusing `base` (the chunk list of edit.base) elsewhere (bucket_edit.cc).
+// The SHA-256 is left pending. Same lock rule as IngestStream.
+Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
+                            const std::vector<ChunkRef>& base);
+
+// Adds the version `in` describes to `ino` (the tail of CommitContent and
+// CommitEdit; the caller holds the gc lock shared).
+Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
+                                       std::optional<int64_t> mtime_ns,
+                                       std::optional<VersionNo> replaces,
+                                       std::optional<int64_t> ctime_ns);
 
 // SHA-256 of the content of `chunks` (holes as zeros); Cancelled after
 // CancelWork. `what` names the version in errors.

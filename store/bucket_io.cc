@@ -39,25 +39,32 @@ struct IngestTask {
 // Hashes, deduplicates against the catalog, compresses and writes the chunks
 // of one task; out[i] receives the ref of its i-th chunk.
 Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wrote_any) {
+  return StoreChunks(s, *t.buf, t.lens, out, wrote_any);
+}
+
+}  // namespace
+
+Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<uint32_t>& lens,
+                   ChunkRef* out, bool* wrote_any) {
   std::vector<ChunkId> ids;
-  ids.reserve(t.lens.size());
+  ids.reserve(lens.size());
   size_t off = 0;
-  for (uint32_t len : t.lens) {
-    ids.push_back(s.chunks->IdOf(std::string_view(*t.buf).substr(off, len)));
+  for (uint32_t len : lens) {
+    ids.push_back(s.chunks->IdOf(buf.substr(off, len)));
     off += len;
   }
   std::vector<bool> have = s.catalog->HaveChunks(ids);
   off = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     RETURN_IF_ERROR(CheckCancelled(s));
-    std::string_view data = std::string_view(*t.buf).substr(off, t.lens[i]);
-    off += t.lens[i];
+    std::string_view data = buf.substr(off, lens[i]);
+    off += lens[i];
     ChunkRef ref;
     // A row alone is not enough: a file that was lost or moved aside as
     // damaged is stored again (same id; the commit raises its refs as usual).
     if (have[i] && CanReuseChunk(s, ids[i])) {
       ref.id = ids[i];
-      ref.raw_len = t.lens[i];
+      ref.raw_len = lens[i];
     } else {
       ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
       *wrote_any = true;
@@ -70,6 +77,25 @@ Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wr
   }
   return Status::OK();
 }
+
+// Appends a hole of `len` bytes to `refs`, extending the hole ref at the end
+// if `extend` (the caller knows it put one there: the slots of chunks that
+// workers have not filled in yet look like holes too).
+void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend) {
+  if (extend && !refs->empty() && refs->back().IsHole()) {
+    uint64_t room = kMaxHoleRef - refs->back().raw_len;
+    uint64_t k = std::min(room, len);
+    refs->back().raw_len += static_cast<uint32_t>(k);
+    len -= k;
+  }
+  while (len > 0) {
+    uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(len, kMaxHoleRef));
+    refs->push_back(ChunkRef::Hole(k));
+    len -= k;
+  }
+}
+
+namespace {
 
 // A bounded queue of ingest tasks shared by the reader and the workers.
 class TaskQueue {
@@ -135,22 +161,6 @@ Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
   return eof;
 }
 
-// Appends a hole of `len` bytes to `refs`, extending the hole ref at the end
-// if `extend` (the caller knows it put one there: the slots of chunks that
-// workers have not filled in yet look like holes too).
-void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend) {
-  if (extend && !refs->empty() && refs->back().IsHole()) {
-    uint64_t room = kMaxHoleRef - refs->back().raw_len;
-    uint64_t k = std::min(room, len);
-    refs->back().raw_len += static_cast<uint32_t>(k);
-    len -= k;
-  }
-  while (len > 0) {
-    uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(len, kMaxHoleRef));
-    refs->push_back(ChunkRef::Hole(k));
-    len -= k;
-  }
-}
 
 // Feeds `len` zeros into `sha` (a hole of katamari put), checking for
 // cancellation between pieces.
@@ -291,7 +301,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   if (!read_error.ok()) queue.Abort(read_error);
   for (auto& w : workers) w.join();
   RETURN_IF_ERROR(queue.error());
-  if (wrote_any) RETURN_IF_ERROR(s.chunks->SyncBatch());
+  if (wrote_any) RETURN_IF_ERROR(ChunksWritten(s));
   if (!out.sha256_pending) out.sha256 = whole.Finish();
   out.chunks = std::move(refs);
   return out;

@@ -245,6 +245,17 @@ class Catalog {
     VersionNo vno;
   };
   Result<std::vector<VersionKey>> AllVersions();  // fsck
+  // Versions committed after `seq`, by inode and number (recovery).
+  Result<std::vector<VersionKey>> VersionsAfter(Seq seq);
+  // The last sync point (store/catalog_durable.cc): every version with
+  // seq <= mark.seq had its chunk data durable. Seq 0 if none was recorded.
+  struct DurableMark {
+    Seq seq;
+    int64_t time_ns = 0;
+  };
+  Result<DurableMark> GetDurableMark();
+  // Raises the mark (never lowers it); a write transaction without a commit.
+  Status SetDurableMark(const DurableMark& m);
   // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's
   // integrity_check and foreign_key_check, every chunk row's refs against
   // the references version rows really make (by chunk id), and each inode's

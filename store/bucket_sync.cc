@@ -1,0 +1,163 @@
+// Batched durability (docs/semantics.md, Durability).
+//
+// Crash order. A commit writes its chunk files (temp name + rename, no
+// sync), then its catalog row; close() returns then, so kill -9 loses
+// nothing (the page cache holds the data). A sync point then:
+//   1. takes S, the catalog's current seq;
+//   2. makes every chunk file written so far durable (one syncfs: it covers
+//      the writes of every process, each finished before step 1 for the rows
+//      with seq <= S, since rows are committed after their chunks);
+//   3. records the durable mark S in the catalog;
+//   4. makes the catalog durable (WAL fsync).
+// A power cut between sync points can leave catalog rows (SQLite writes its
+// WAL back whenever the kernel likes) whose chunk data never reached the
+// disk, but only rows with seq > the mark. RecoverUnsynced() checks exactly
+// those versions' new chunks and deletes a version whose data is not all
+// there, so its file falls back to the version before: the commits of the
+// window may be lost, but no row ever points at missing data.
+#include <pthread.h>
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+#include "store/bucket_internal.h"
+
+namespace katamari {
+
+Status ChunksWritten(Bucket::Shared& s) {
+  if (!s.deferred_sync) return s.chunks->SyncBatch();
+  s.unsynced.store(true);
+  return Status::OK();
+}
+
+Status SyncPoint(Bucket::Shared& s) {
+  std::lock_guard<std::mutex> l(s.sync_mu);
+  // Cleared first: chunks written from here on wait for the next point.
+  const bool had_data = s.unsynced.exchange(false);
+  const Seq seq = s.catalog->CurrentSeq();
+  if (had_data) {
+    Status st = s.chunks->SyncBatch();
+    if (!st.ok()) {
+      s.unsynced.store(true);  // retried at the next point
+      return st;
+    }
+  }
+  if (seq > s.marked) {
+    Catalog::DurableMark m;
+    m.seq = seq;
+    m.time_ns = NowNs();
+    RETURN_IF_ERROR(s.catalog->SetDurableMark(m));
+    s.marked = seq;
+  } else if (!had_data) {
+    return Status::OK();  // nothing happened since the last point
+  }
+  return s.catalog->Sync();
+}
+
+Status Bucket::Sync() {
+  if (s_->read_only) return s_->catalog->Sync();
+  return SyncPoint(*s_);
+}
+
+void StartSyncer(Bucket::Shared& s, int interval_ms) {
+  s.syncer = std::thread([&s, interval_ms] {
+    pthread_setname_np(pthread_self(), "katamari-sync");
+    std::unique_lock<std::mutex> l(s.syncer_mu);
+    while (!s.syncer_stop) {
+      s.syncer_cv.wait_for(l, std::chrono::milliseconds(interval_ms),
+                           [&] { return s.syncer_stop; });
+      if (s.syncer_stop) break;
+      l.unlock();
+      Status st = SyncPoint(s);
+      if (!st.ok()) {
+        std::fprintf(stderr, "katamari: %s: a sync point failed (retried in %d ms): %s\n",
+                     s.dir.c_str(), interval_ms, st.ToString().c_str());
+      }
+      l.lock();
+    }
+  });
+}
+
+void StopSyncer(Bucket::Shared& s) {
+  {
+    std::lock_guard<std::mutex> l(s.syncer_mu);
+    s.syncer_stop = true;
+  }
+  s.syncer_cv.notify_all();
+  if (s.syncer.joinable()) s.syncer.join();
+  Status st = SyncPoint(s);
+  if (!st.ok()) {
+    std::fprintf(stderr, "katamari: %s: the last sync point failed: %s\n", s.dir.c_str(),
+                 st.ToString().c_str());
+  }
+}
+
+Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
+  Shared& s = *s_;
+  if (s.read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
+  std::vector<std::string> rolled_back;
+  ASSIGN_OR_RETURN(Catalog::DurableMark mark, s.catalog->GetDurableMark());
+  const Seq now = s.catalog->CurrentSeq();
+  if (now <= mark.seq) return rolled_back;  // the last stop was clean
+  ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> after, s.catalog->VersionsAfter(mark.seq));
+  {
+    // No gc deletes a chunk while it is judged.
+    ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
+    std::set<ChunkId> good;
+    std::string data;
+    for (size_t i = 0; i < after.size();) {
+      const InodeId ino = after[i].ino;
+      // The chunks of this file's versions from before the mark are durable.
+      std::set<ChunkId> safe;
+      ASSIGN_OR_RETURN(std::vector<VersionInfo> all, s.catalog->ListVersions(ino));
+      for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        if (it->seq > mark.seq) continue;
+        ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s.catalog->VersionChunks(ino, it->version));
+        for (const ChunkRef& c : chunks) safe.insert(c.id);
+        break;  // the newest one is what later versions were edited from
+      }
+      for (; i < after.size() && after[i].ino == ino; ++i) {
+        const VersionNo vno = after[i].vno;
+        ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s.catalog->VersionChunks(ino, vno));
+        std::string problem;
+        for (const ChunkRef& c : chunks) {
+          if (c.IsHole() || safe.count(c.id) || good.count(c.id)) continue;
+          RETURN_IF_ERROR(CheckCancelled(s));
+          Status st = s.chunks->Read(c, &data);
+          if (st.ok()) {
+            good.insert(c.id);
+            continue;
+          }
+          if (!st.IsCorruption()) return st;  // an I/O error: judge nothing
+          QuarantineChunk(s, c.id);
+          problem = st.message();
+          break;
+        }
+        if (problem.empty()) continue;
+        auto path = s.catalog->PathOf(ino);
+        const std::string name = (path.ok() ? *path : "inode " + std::to_string(ino.value)) +
+                                 "@" + std::to_string(vno.value);
+        RETURN_IF_ERROR(s.catalog->DeleteVersion(ino, vno));
+        ForgetHeldBytes(s, ino);
+        rolled_back.push_back(name + ": rolled back, its data did not reach the disk before " +
+                              "the stop (" + problem + ")");
+      }
+    }
+  }
+  // Everything up to `now` is judged; make it durable and say so.
+  RETURN_IF_ERROR(s.chunks->SyncBatch());
+  Catalog::DurableMark m;
+  m.seq = now;
+  m.time_ns = NowNs();
+  RETURN_IF_ERROR(s.catalog->SetDurableMark(m));
+  {
+    std::lock_guard<std::mutex> l(s.sync_mu);
+    if (now > s.marked) s.marked = now;
+  }
+  RETURN_IF_ERROR(s.catalog->Sync());
+  if (!rolled_back.empty()) TryReclaim(s, dir_);
+  return rolled_back;
+}
+
+}  // namespace katamari

@@ -1,0 +1,233 @@
+// Incremental commits (Bucket::CommitEdit): random edits against a model,
+// what an edit reads and stores, canonical chunking (the same chunks a full
+// ingest makes), holes, and the fallbacks. Plain and encrypted buckets.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "store/bucket.h"
+#include "store/sha256.h"
+#include "tests/unit/test_util.h"
+
+namespace katamari {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_util::RandomBytes;
+
+// The new content as a string, with optional hole ranges (which must hold
+// zeros); counts the bytes it is asked to read.
+class ModelSource : public RandomSource {
+ public:
+  explicit ModelSource(const std::string& data,
+                       std::vector<std::pair<uint64_t, uint64_t>> holes = {})
+      : data_(data), holes_(std::move(holes)) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t off, size_t n, char* buf) override {
+    if (off + n > data_.size()) return Status::InvalidArgument("read past the end");
+    for (auto [a, b] : holes_) {
+      if (off < b && off + n > a) return Status::InvalidArgument("read inside a hole");
+    }
+    std::copy_n(data_.data() + off, n, buf);
+    read_ += n;
+    return Status::OK();
+  }
+  Result<Extent> ExtentAt(uint64_t off) override {
+    uint64_t next_hole = data_.size();
+    for (auto [a, b] : holes_) {
+      if (off >= a && off < b) return Extent{true, b - off};
+      if (a > off) next_hole = std::min(next_hole, a);
+    }
+    return Extent{false, next_hole - off};
+  }
+  uint64_t bytes_read() const { return read_; }
+
+ private:
+  const std::string& data_;
+  std::vector<std::pair<uint64_t, uint64_t>> holes_;
+  uint64_t read_ = 0;
+};
+
+class BucketEditTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    root_ = std::make_unique<testing_util::TempDir>("edit");
+    dir_ = root_->path() + "/b";
+    Bucket::OpenOptions o;
+    if (GetParam()) {
+      ASSERT_TRUE(Bucket::CreateKeyFile(root_->path() + "/key").ok());
+      o.key = BucketKey::KeyFile(root_->path() + "/key");
+      ASSERT_TRUE(Bucket::Create(dir_, {}, o.key).ok());
+    } else {
+      ASSERT_TRUE(Bucket::Create(dir_, {}).ok());
+    }
+    auto r = Bucket::Open(dir_, o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    b_ = std::move(*r);
+    ino_ = NewFile("f");
+  }
+  void TearDown() override { b_.reset(); }
+
+  InodeId NewFile(const std::string& name) {
+    auto f = b_->MakeNode(kRootInode, name, FileKind::kRegular, 0644, 0, 0);
+    EXPECT_TRUE(f.ok());
+    return f->ino;
+  }
+  std::string ReadAll(InodeId ino, VersionNo v) {
+    auto r = b_->OpenVersion(ino, v);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return "";
+    std::string out((*r)->info().size, 'x');
+    size_t got = 0;
+    EXPECT_TRUE((*r)->ReadAt(0, out.size(), out.data(), &got).ok());
+    EXPECT_EQ(got, out.size());
+    return out;
+  }
+  VersionInfo Full(InodeId ino, const std::string& content) {
+    StringSource src(content);
+    auto v = b_->CommitContent(ino, src, std::nullopt);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : VersionInfo{};
+  }
+  uint64_t StoredBytes() {
+    auto st = b_->Stats();
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? st->raw_chunk_bytes : 0;
+  }
+
+  std::unique_ptr<testing_util::TempDir> root_;
+  std::string dir_;
+  std::unique_ptr<Bucket> b_;
+  InodeId ino_;
+};
+
+TEST_P(BucketEditTest, OneByteEditOfABigFileReadsAndStoresAboutOneChunk) {
+  std::string content = RandomBytes(32 << 20, 1);
+  VersionInfo v1 = Full(ino_, content);
+  const uint64_t stored_before = StoredBytes();
+  content[20 << 20] ^= 0x5a;
+  ModelSource src(content);
+  EditedRanges edit{ino_, v1.version, content.size(), {{20 << 20, (20 << 20) + 4096}}};
+  auto v2 = b_->CommitEdit(ino_, src, edit, std::nullopt);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(v2->version.value, 2u);
+  EXPECT_TRUE(v2->sha256_pending);  // completed off the close path
+  // The chunk holding the byte and at most a few neighbours (max 256 KiB each).
+  EXPECT_LE(src.bytes_read(), 3u * 256 * 1024 + (1 << 20));
+  EXPECT_GT(src.bytes_read(), 0u);
+  const uint64_t added = StoredBytes() - stored_before;
+  EXPECT_GT(added, 0u);
+  EXPECT_LE(added, 2u * 256 * 1024);
+  EXPECT_EQ(ReadAll(ino_, v2->version), content);
+  auto done = b_->CompleteSha256(*v2);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->sha256, Sha256Of(content));
+}
+
+TEST_P(BucketEditTest, RandomEditsMatchTheModelAndAFullIngestsChunks) {
+  std::mt19937_64 rng(GetParam() ? 11 : 7);
+  std::string content = RandomBytes(6 << 20, 2);
+  VersionInfo base = Full(ino_, content);
+  const InodeId twin = NewFile("twin");
+  for (int round = 0; round < 40; ++round) {
+    EditedRanges edit{ino_, base.version, content.size(), {}};
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits; ++k) {
+      const int kind = static_cast<int>(rng() % 10);
+      if (kind < 6) {  // overwrite in place, maybe past the end
+        uint64_t off = rng() % (content.size() + 1000);
+        uint64_t len = 1 + rng() % 100000;
+        if (off + len > content.size()) content.resize(off + len, '\0');
+        std::string data = RandomBytes(len, rng());
+        content.replace(off, len, data);
+        edit.dirty.emplace_back(off, off + len);
+      } else if (kind < 8) {  // append
+        uint64_t len = 1 + rng() % 50000;
+        edit.dirty.emplace_back(content.size(), content.size() + len);
+        content += RandomBytes(len, rng());
+      } else {  // truncate shorter (keep it above the incremental minimum)
+        uint64_t cut = std::max<uint64_t>(2 << 20, content.size() - rng() % 300000);
+        if (cut < content.size()) {
+          content.resize(cut);
+          edit.base_valid = std::min(edit.base_valid, cut);
+        }
+      }
+    }
+    // The session reports block-aligned, possibly overlapping, ranges.
+    for (auto& [a, b] : edit.dirty) {
+      a -= a % 4096;
+      b += (4096 - b % 4096) % 4096;
+    }
+    ModelSource src(content);
+    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    ASSERT_TRUE(v.ok()) << "round " << round << ": " << v.status().ToString();
+    ASSERT_EQ(v->size, content.size());
+    ASSERT_EQ(ReadAll(ino_, v->version), content) << "round " << round;
+    // Canonical chunking: the same content ingested in full adds nothing.
+    const uint64_t before = StoredBytes();
+    VersionInfo t = Full(twin, content);
+    EXPECT_EQ(StoredBytes(), before) << "round " << round;
+    EXPECT_EQ(t.sha256, Sha256Of(content));
+    base = *v;
+  }
+}
+
+TEST_P(BucketEditTest, HolesOfTheNewContentAreNotReadAndStayHoles) {
+  std::string content = RandomBytes(8 << 20, 3);
+  VersionInfo v1 = Full(ino_, content);
+  // Punch 1 MiB and extend by a 4 MiB hole plus a tail.
+  std::fill_n(content.begin() + (2 << 20), 1 << 20, '\0');
+  const uint64_t old_size = content.size();
+  content.resize(old_size + (4 << 20), '\0');
+  std::string tail = RandomBytes(5000, 4);
+  content += tail;
+  ModelSource src(content, {{2 << 20, 3 << 20}, {old_size, old_size + (4 << 20)}});
+  EditedRanges edit{ino_, v1.version, old_size, {{2 << 20, 3 << 20}}};
+  auto v2 = b_->CommitEdit(ino_, src, edit, std::nullopt);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(ReadAll(ino_, v2->version), content);
+  auto r = b_->OpenVersion(ino_, v2->version);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->held_bytes(), content.size() - (1 << 20) - (4 << 20));
+  Extent e = (*r)->ExtentAt(old_size + 10);
+  EXPECT_TRUE(e.hole);
+  EXPECT_EQ(e.len, (4u << 20) - 10);
+}
+
+TEST_P(BucketEditTest, AGoneBaseOrABigChangeTakesTheFullPath) {
+  std::string a = RandomBytes(4 << 20, 5);
+  VersionInfo v1 = Full(ino_, a);
+  std::string b = a;
+  b[100] ^= 1;
+  VersionInfo v2 = Full(ino_, b);
+  // Edit of v1, which is then deleted: everything is read, nothing is lost.
+  ASSERT_TRUE(b_->DeleteVersion(ino_, v1.version).ok());
+  std::string c = a;
+  c[3 << 20] ^= 1;
+  ModelSource src(c);
+  auto v3 = b_->CommitEdit(ino_, src, {ino_, v1.version, c.size(), {{3 << 20, (3 << 20) + 1}}},
+                           std::nullopt);
+  ASSERT_TRUE(v3.ok()) << v3.status().ToString();
+  EXPECT_EQ(src.bytes_read(), c.size());
+  EXPECT_FALSE(v3->sha256_pending);
+  EXPECT_EQ(v3->sha256, Sha256Of(c));
+  EXPECT_EQ(ReadAll(ino_, v3->version), c);
+  // More than half changed: the full path, SHA-256 inline.
+  std::string d = RandomBytes(4 << 20, 6);
+  ModelSource src2(d);
+  auto v4 = b_->CommitEdit(ino_, src2, {ino_, v3->version, d.size(), {{0, d.size()}}},
+                           std::nullopt);
+  ASSERT_TRUE(v4.ok());
+  EXPECT_FALSE(v4->sha256_pending);
+  EXPECT_EQ(ReadAll(ino_, v4->version), d);
+  (void)v2;
+}
+
+INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, BucketEditTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "encrypted" : "plain"; });
+
+}  // namespace
+}  // namespace katamari
