@@ -381,7 +381,10 @@ bool PackReader::ReadIndex(uint64_t size, PackScan* scan) const {
   if (GetU32(t + kTrCrc) != Crc(std::string_view(t, kTrCrc))) return false;
   const uint64_t count = GetU32(t + kTrCount);
   const uint64_t index_offset = GetU64(t + kTrIndexOffset);
-  if (index_offset < kPackHeaderSize ||
+  // In this order, so that no sum can wrap and a forged count can never make
+  // us allocate more than the file holds.
+  if (index_offset < kPackHeaderSize || index_offset > size - kPackTrailerSize ||
+      count != (size - kPackTrailerSize - index_offset) / kPackIndexEntrySize ||
       index_offset + count * kPackIndexEntrySize + kPackTrailerSize != size) {
     return false;
   }

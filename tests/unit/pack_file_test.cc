@@ -4,9 +4,11 @@
 #include "store/pack_file.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -367,6 +369,28 @@ TEST_F(PackFileTest, SealedPackScansFromItsIndexAndIsNeverReopened) {
     ExpectListed(*s2, recs);
     EXPECT_EQ(s2->valid_end, index_at);
   }
+}
+
+// A trailer whose CRC verifies but whose count and offset were forged so
+// that their sum wraps around: never believed, never a huge allocation.
+TEST_F(PackFileTest, ForgedTrailerFallsBackToWalking) {
+  const PackId id = PackId::Random();
+  std::vector<Written> recs = MakePack(env_, id, 3, /*finish=*/true);
+  std::string data = Slurp(PathOf(id));
+  char* t = data.data() + data.size() - kPackTrailerSize;
+  const uint32_t count = 0xFFFFFFFFu;
+  const uint64_t offset = uint64_t{data.size()} - kPackTrailerSize - uint64_t{count} * 44;
+  std::memcpy(t + 4, &count, 4);    // little endian host (x86-64, as the format)
+  std::memcpy(t + 8, &offset, 8);
+  const uint32_t crc = static_cast<uint32_t>(crc32_z(0, reinterpret_cast<Bytef*>(t), 20));
+  std::memcpy(t + 20, &crc, 4);
+  Spit(PathOf(id), data);
+  auto r = Open(env_, id);
+  ASSERT_TRUE(r);
+  auto scan = r->Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_FALSE(scan->sealed);
+  ExpectListed(*scan, recs);
 }
 
 TEST_F(PackFileTest, AppendAfterFinishIsRefused) {
