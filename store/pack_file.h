@@ -12,7 +12,8 @@
 // Crash order (docs/pack-format.md, "Crash order"): Append() writes without
 // syncing; Sync() makes every record appended before it durable, and on the
 // first call also the pack's name (SyncDir of its directory). Only then may
-// the catalog commit rows that point into the pack. A crash mid-append leaves
+// the catalog commit rows that point into the pack (docs/semantics.md,
+// Consistency, durability, integrity). A crash mid-append leaves
 // a torn tail that Scan() detects and ignores; Reopen() cuts it off.
 //
 // All I/O goes through an Env (store/env.h), so FaultEnv tests can fail any
