@@ -6,6 +6,7 @@
 // then opened, walked and read. The expected content is the same for every
 // sample: tests/samples/make_sample.sh writes the same files each time.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <set>
 
 #include "store/bucket.h"
+#include "store/catalog.h"
 #include "store/sha256.h"
 #include "tests/unit/test_util.h"
 
@@ -27,6 +29,7 @@ struct Sample {
   const char* name;     // directory under tests/samples/
   const char* keyfile;  // under tests/samples/, or nullptr for a plain bucket
   bool holes;           // the format records holes as hole refs
+  int format;           // its catalog format (meta.format_version)
 };
 
 std::ostream& operator<<(std::ostream& os, const Sample& s) { return os << s.name; }
@@ -91,6 +94,26 @@ const std::map<std::string, FileKind>& LiveTree() {
   return *tree;
 }
 
+// meta.format_version of the catalog in `dir`, read without writing
+// anything (immutable: no -wal or -shm file is made); -1 if unreadable.
+int CatalogFormat(const std::string& dir) {
+  sqlite3* db = nullptr;
+  const std::string uri = "file:" + dir + "/catalog.db?mode=ro&immutable=1";
+  int format = -1;
+  if (sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) ==
+      SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'format_version'", -1, &st,
+                           nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      format = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return format;
+}
+
 std::string SamplesDir() {
   const char* dir = std::getenv("KATAMARI_SAMPLES_DIR");
   return dir ? dir : "tests/samples";
@@ -103,6 +126,7 @@ class SampleBucketTest : public ::testing::TestWithParam<Sample> {
     const fs::path src = fs::path(SamplesDir()) / s.name;
     ASSERT_TRUE(fs::is_directory(src)) << src << " missing (set KATAMARI_SAMPLES_DIR)";
     bucket_dir_ = tmp_.path() + "/bucket";
+    ASSERT_EQ(CatalogFormat(src.string()), s.format) << "the sample is not what it is named";
     fs::copy(src, bucket_dir_, fs::copy_options::recursive);
     Bucket::OpenOptions opts;
     if (s.keyfile) {
@@ -162,6 +186,15 @@ TEST_P(SampleBucketTest, EveryVersionOfEveryCliFileReadsBackExactly) {
       EXPECT_EQ(Sha256Of(data).Hex(), expected[i].sha256) << key << "@" << i + 1;
     }
   }
+}
+
+// An older catalog is migrated on open (the copy, never the sample).
+TEST_P(SampleBucketTest, OpeningMigratesToTodaysFormat) {
+  ASSERT_TRUE(bucket_);
+  bucket_.reset();  // closing checkpoints the WAL into catalog.db
+  EXPECT_EQ(CatalogFormat(bucket_dir_), Catalog::kFormatVersion);
+  EXPECT_EQ(CatalogFormat((fs::path(SamplesDir()) / GetParam().name).string()),
+            GetParam().format);
 }
 
 TEST_P(SampleBucketTest, FilesWrittenThroughTheMountReadBack) {
@@ -258,9 +291,12 @@ TEST_P(SampleBucketTest, FsckFindsNothingWrong) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Samples, SampleBucketTest,
-                         ::testing::Values(Sample{"format4-plain", nullptr, true},
+                         ::testing::Values(Sample{"format2-plain", nullptr, false, 2},
+                                           Sample{"format2-encrypted",
+                                                  "format2-encrypted.key", false, 2},
+                                           Sample{"format4-plain", nullptr, true, 4},
                                            Sample{"format4-encrypted",
-                                                  "format4-encrypted.key", true}),
+                                                  "format4-encrypted.key", true, 4}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            std::replace(n.begin(), n.end(), '-', '_');
