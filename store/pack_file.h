@@ -102,7 +102,8 @@ class PackWriter {
   // the same. `keep_at_least`: the caller's highest referenced record end
   // (catalog); if the valid prefix is shorter the pack is damaged, not torn,
   // and Reopen refuses with Corruption without touching it. A sealed pack is
-  // immutable: InvalidArgument. Costs one copy of the pack.
+  // immutable: InvalidArgument. Costs one copy of the pack. The caller must
+  // know the old writer is gone (nothing here can tell).
   static Result<std::unique_ptr<PackWriter>> Reopen(Env* env, const std::string& path,
                                                     const PackId& id, bool encrypted,
                                                     uint64_t keep_at_least = 0);
