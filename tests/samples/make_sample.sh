@@ -21,7 +21,10 @@ WORK=$(mktemp -d /tmp/katamari-sample-XXXXXX)
 MNT="$WORK/mnt"
 DAEMON_PID=""
 cleanup() {
-  if [ -n "$DAEMON_PID" ]; then fusermount3 -u "$MNT" 2>/dev/null || true; wait "$DAEMON_PID" || true; fi
+  if [ -n "$DAEMON_PID" ]; then
+    fusermount3 -u "$MNT" 2>/dev/null || true
+    wait "$DAEMON_PID" || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -47,7 +50,7 @@ k put hello.txt "$WORK/h2"
 k put hello.txt "$WORK/h3"
 k restore hello.txt --version 1
 
-# docs/notes.md: ~7 KB of text (several chunks), then one line changed
+# docs/notes.md: ~12 KB of text (several chunks), then one line changed
 # (the unchanged chunks are shared between the two versions).
 python3 -c '
 for i in range(400): print(f"note {i:04d}: the quick brown fox")' >"$WORK/n1"
