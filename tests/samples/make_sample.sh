@@ -34,7 +34,8 @@ KEY_OPTS=()
 if [ -n "$KEYFILE" ]; then
   "$KATAMARI" -b "$OUT" init --encrypt --keyfile "$KEYFILE" \
     --chunk-min 256 --chunk-avg 1K --chunk-max 4K >/dev/null
-  export KATAMARI_KEYFILE=$(realpath "$KEYFILE")
+  KATAMARI_KEYFILE=$(realpath "$KEYFILE")
+  export KATAMARI_KEYFILE
   KEY_OPTS=(-o "keyfile=$KATAMARI_KEYFILE")
 else
   "$KATAMARI" -b "$OUT" init --chunk-min 256 --chunk-avg 1K --chunk-max 4K >/dev/null
