@@ -297,9 +297,20 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   RETURN_IF_ERROR(server.Mount());
   std::optional<PeriodicSync> periodic_sync;
   if (!args.options.read_only) periodic_sync.emplace(bucket);
+  // Pending SHA-256s (an edit of a big file, holes) are completed in the
+  // background at idle priority (docs/semantics.md, Files, versions and
+  // history); a read-only mount leaves them to the first request.
+  if (!args.options.read_only) {
+    ShaCompletionOptions sha;
+    sha.log = Log;
+    Status started = bucket.StartShaCompletion(std::move(sha));
+    if (!started.ok()) Log("background SHA-256 completion not started: " + started.ToString());
+  }
   Status loop = server.Run();
   SdNotify("STOPPING=1");
   deadline.Arm();  // also when the loop ended without the watcher seeing it
+  // Before the commits of open files: the version being hashed stays pending.
+  bucket.StopShaCompletion();
   Log("stopping: committing open files and unmounting " + args.mountpoint);
   server.Unmount();
   Status committed = filesystem.CommitAll();
