@@ -63,6 +63,12 @@ want=$(sha "$WORK/ref")
 expect_eq "versions of sp" "$(ls "$MNT/sp@" | wc -l)" 2
 wait_stored sp || fail "the daemon did not store the SHA-256 of sp@2 within 3 minutes"
 expect_eq "katamari versions sha256 of sp@2" "$(versions_sha sp)" "$want"
+# Beside the mount, the CLI stores what it computes (a version made pending
+# again: no commit, so the daemon's worker has no reason to look).
+Q "UPDATE versions SET sha256 = x'' WHERE ino = $(ino_of sp)" || fail "emptying sp's sha256"
+expect_eq "katamari ls beside the mount, sp pending" "$(ls_sha sp)" "$want"
+[ "$(sha_len sp)" -gt 0 ] || fail "katamari ls beside the mount did not store the SHA-256"
+expect_eq "sha256sum through the mount after" "$(sha "$MNT/sp")" "$want"
 rm -f "$MNT/zbig"
 
 # ---- SIGTERM while the background hashes a large sparse version (32 GiB of
