@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -258,6 +259,49 @@ TEST_P(BucketShaTest, ReadOnlyBucketStoresTheShaOnlyIfAsked) {
   }
   EXPECT_FALSE(Pending(v));
   EXPECT_EQ(b_->GetVersion(v.ino, v.version)->sha256, want);
+}
+
+// A version that cannot be hashed (a damaged chunk) is logged once, left
+// pending for the first request, and does not hold up the others; a later
+// scan (after a new commit) does not try it again.
+TEST_P(BucketShaTest, DamagedVersionIsLoggedOnceAndSkipped) {
+  HoleSource bad({{4096, RandomBytes(20000, 6)}});
+  VersionInfo vbad = Commit("bad", bad);
+  // Its only chunk: the one file under chunks/ so far. One byte flipped.
+  for (const auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
+    if (!e.is_regular_file()) continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x40);
+    f.seekp(100);
+    f.write(&c, 1);
+  }
+  HoleSource b({{1 << 20, RandomBytes(30000, 7)}});
+  VersionInfo vb = Commit("b", b);
+  std::mutex mu;
+  std::vector<std::string> lines;
+  ShaCompletionOptions o;
+  o.poll_interval = std::chrono::milliseconds(10);
+  o.log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> l(mu);
+    lines.push_back(line);
+  };
+  ASSERT_TRUE(b_->StartShaCompletion(o).ok());
+  ASSERT_TRUE(WaitFor([&] { return !Pending(vb); })) << "b@1 never completed";
+  HoleSource c({{2 << 20, "c"}});  // a new commit: the worker scans again
+  VersionInfo vc = Commit("c", c);
+  ASSERT_TRUE(WaitFor([&] { return !Pending(vc); })) << "c@1 never completed";
+  b_->StopShaCompletion();
+  EXPECT_TRUE(Pending(vbad));
+  EXPECT_EQ(b_->GetVersion(vb.ino, vb.version)->sha256, Sha256Of(b.Flat()));
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("inode " + std::to_string(vbad.ino.value) + " version 1"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("bad@1"), std::string::npos) << lines[0];
 }
 
 // `katamari get` streams every byte anyway: a pending SHA-256 is completed
