@@ -300,6 +300,9 @@ std::string ShellQuote(std::string_view s) {
 std::unique_ptr<Bucket> OpenBucket(const GlobalOptions& g, bool read_only, int* exit_code) {
   Bucket::OpenOptions opts;
   opts.read_only = read_only;
+  // ls, versions, get: a SHA-256 they complete is stored if the user may
+  // write the bucket (also beside a mount), computed only otherwise.
+  opts.store_sha256 = read_only;
   opts.key = g.key;
   auto bucket = Bucket::Open(g.bucket_dir, opts);
   if (!bucket.ok() && bucket.status().code() == Status::Code::kWrongKey && g.key.empty() &&

@@ -116,7 +116,9 @@ class Progress {
 // Opens the bucket at g.bucket_dir with g.key; on failure prints the error
 // (a missing bucket names the `katamari init` fix) and sets *exit_code. An
 // encrypted bucket opened without a key while stdin is a terminal asks for
-// its passphrase there (up to three tries).
+// its passphrase there (up to three tries). A read-only open still stores
+// the SHA-256s it completes where the user may write the bucket
+// (Bucket::OpenOptions::store_sha256).
 std::unique_ptr<Bucket> OpenBucket(const GlobalOptions& g, bool read_only, int* exit_code);
 
 // Shell-quotes a path for a message if it needs it.

@@ -266,9 +266,20 @@ Status Serve(const Args& args, Bucket& bucket, StartupPipe& startup) {
   fs::FuseServer server(filesystem, config);
   server_ptr = &server;
   RETURN_IF_ERROR(server.Mount());
+  // Pending SHA-256s (an edit of a big file, holes) are completed in the
+  // background at idle priority (docs/semantics.md, Files, versions and
+  // history); a read-only mount leaves them to the first request.
+  if (!args.options.read_only) {
+    ShaCompletionOptions sha;
+    sha.log = Log;
+    Status started = bucket.StartShaCompletion(std::move(sha));
+    if (!started.ok()) Log("background SHA-256 completion not started: " + started.ToString());
+  }
   Status loop = server.Run();
   SdNotify("STOPPING=1");
   deadline.Arm();  // also when the loop ended without the watcher seeing it
+  // Before the commits of open files: the version being hashed stays pending.
+  bucket.StopShaCompletion();
   Log("stopping: committing open files and unmounting " + args.mountpoint);
   server.Unmount();
   Status committed = filesystem.CommitAll();

@@ -120,6 +120,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   s.env = env;
   s.dir = dir;
   s.read_only = opts.read_only;
+  s.store_sha256 = opts.read_only && opts.store_sha256;
   s.catalog = std::move(*cat);
   // Unlock before anything is written: a wrong key changes nothing.
   if (s.catalog->settings().encrypted) {
@@ -149,12 +150,17 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
 }
 
 Bucket::~Bucket() {
-  if (s_ && s_->deferred_sync) StopSyncer(*s_);  // with a last sync point
+  if (!s_) return;
+  StopShaCompletion();
+  if (s_->deferred_sync) StopSyncer(*s_);  // with a last sync point
 }
 
 const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }
 std::string Bucket::StagingDir() const { return dir_ + "/staging"; }
-void Bucket::CancelWork() { s_->cancelled = true; }
+void Bucket::CancelWork() {
+  s_->cancelled = true;
+  WakeShaWorker(*s_);
+}
 bool Bucket::cancelled() const { return s_->cancelled.load(); }
 
 Result<VersionInfo> Bucket::CompleteSha256(VersionInfo v) {
@@ -169,12 +175,9 @@ Result<VersionInfo> Bucket::CompleteSha256(VersionInfo v) {
   // Amended meanwhile (same number, new content): not this content's digest.
   ASSIGN_OR_RETURN(VersionInfo again, s_->catalog->GetVersion(v.ino, v.version));
   if (again.seq != v.seq) return CompleteSha256(std::move(again));
-  if (!s_->read_only) {
-    Status st = s_->catalog->SetVersionSha256(v.ino, v.version, v.seq, sha);
-    // Not stored (e.g. the catalog is busy): the value is still right; the
-    // next request computes it again.
-    (void)st;
-  }
+  // Not stored (read-only, the catalog busy): the value is still right; the
+  // next request computes it again.
+  (void)StoreSha256(*s_, v, sha);
   v.sha256 = sha;
   v.sha256_pending = false;
   return v;

@@ -14,6 +14,7 @@
 // makes everything committed survive a power cut.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -266,6 +267,25 @@ class StagingFile {
   virtual bool sealed() const = 0;  // encrypted bucket: blocks are sealed
 };
 
+// Background completion of pending SHA-256s (Bucket::StartShaCompletion;
+// docs/semantics.md, Files, versions and history): versions are hashed one
+// at a time, smallest first, sequentially (data chunks read, holes hashed as
+// zeros), and stored with the race-safe update of CompleteSha256 (only if
+// the row is still the one hashed and still pending).
+struct ShaCompletionOptions {
+  // Larger versions are left to their first request (CompleteSha256):
+  // hashing costs about a second per GiB, zeros included.
+  uint64_t max_version_size = uint64_t{64} << 30;
+  // How often the idle worker asks the catalog whether anything was
+  // committed since it last found nothing pending.
+  std::chrono::milliseconds poll_interval{1000};
+  // One line per version that could not be hashed (e.g. a damaged chunk;
+  // it is not tried again by this worker). Optional.
+  std::function<void(const std::string&)> log;
+  // Tests: called on the worker when it starts hashing a version.
+  std::function<void(const VersionInfo&)> on_start;
+};
+
 class Bucket {
  public:
   struct OpenOptions {
@@ -282,7 +302,15 @@ class Bucket {
     // Sync() and when the bucket is closed. 0: each commit syncs its chunk
     // data before its row (the CLI).
     int sync_interval_ms = 0;
+    // read_only only: a SHA-256 that CompleteSha256 completes is still
+    // stored, through a writable catalog handle opened for those updates
+    // alone, if the bucket directory and catalog may be written (otherwise
+    // it is only computed). The CLI's listing commands set it
+    // (docs/semantics.md, Files, versions and history); a read-only mount
+    // does not.
+    bool store_sha256 = false;
   };
+
 
   // Creates a bucket directory (mode 0700; parents created). Exists if a
   // catalog is already there; InvalidArgument for bad settings, and for
@@ -349,10 +377,27 @@ class Bucket {
   // A version whose SHA-256 is pending (VersionInfo::sha256_pending, after a
   // commit with holes) gets it computed from its content (data chunks
   // read, holes hashed as zeros) and stored in its row if that row is still
-  // the same (a read-only bucket only computes it); others are returned as
-  // they are. Costs a read of the whole version: call it where the value is
-  // shown (`ls`, `versions`, user.katamari.sha256), not for every stat.
+  // the same (a read-only bucket only computes it, unless opened with
+  // store_sha256); others are returned as they are. Costs a read of the
+  // whole version: call it where the value is shown (`ls`, `versions`,
+  // user.katamari.sha256), not for every stat.
   Result<VersionInfo> CompleteSha256(VersionInfo v);
+  // Completes and stores, in the caller's thread, up to `max_versions`
+  // pending SHA-256s of versions of at most `max_version_size` bytes,
+  // smallest first (store/bucket_sha.cc); returns how many were stored.
+  // ReadOnly on a read-only bucket, Cancelled after CancelWork (the version
+  // being hashed stays pending); a damaged version's Corruption stops it.
+  Result<uint64_t> CompletePendingSha256(uint64_t max_versions,
+                                         uint64_t max_version_size = UINT64_MAX);
+  // Starts one background thread that does this whenever something was
+  // committed, at the lowest CPU and I/O priority of the process (nice 19,
+  // idle I/O class), so that it only uses what foreground work leaves.
+  // ReadOnly on a read-only bucket; Busy if already started.
+  Status StartShaCompletion(ShaCompletionOptions opts = {});
+  // Stops the background thread (CancelWork and ~Bucket do too) and returns
+  // once it has exited: the version being hashed is abandoned at its next
+  // chunk or MiB of zeros and stays pending. No-op if none runs.
+  void StopShaCompletion();
   Result<FsckReport> Fsck(const ProgressFn& progress = {});
   Result<GcReport> Gc(const ProgressFn& progress = {});
   Result<BucketStats> Stats();

@@ -41,6 +41,8 @@ class GcLock {
 };
 
 struct StagingKey;
+class ShaWorker;   // bucket_sha.cc
+struct ShaWriter;  // bucket_sha.cc
 
 struct Bucket::Shared {
   Env* env = nullptr;
@@ -85,6 +87,15 @@ struct Bucket::Shared {
   std::condition_variable syncer_cv;
   bool syncer_stop = false;  // guarded by syncer_mu
   std::thread syncer;
+  // OpenOptions::store_sha256 of a read-only bucket, and its writable
+  // catalog handle (opened at first use; bucket_sha.cc).
+  bool store_sha256 = false;
+  std::shared_ptr<ShaWriter> sha_writer;
+  // Bucket::StartShaCompletion's thread, under sha_worker_mu. Declared last,
+  // so that it is stopped before anything it uses goes (~Bucket stops it
+  // first anyway).
+  std::mutex sha_worker_mu;
+  std::shared_ptr<ShaWorker> sha_worker;
 };
 
 // After chunk files were written for a commit: makes them durable now, or
@@ -184,6 +195,22 @@ void QuarantineChunk(Bucket::Shared& s, const ChunkId& id);
 // Whether a writer may reference chunk `id` without writing it, given that
 // the catalog has its row: the file must exist and not be suspect.
 bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id);
+
+// Stores a completed SHA-256 of `v` (Catalog::SetVersionSha256): through
+// the catalog, or on a read-only bucket opened with store_sha256 through
+// its writable handle; ReadOnly where it cannot (bucket_sha.cc).
+Status StoreSha256(Bucket::Shared& s, const VersionInfo& v, const Sha256& sha);
+
+// StreamChunks of version `v` (whose SHA-256 is pending) that hashes what
+// passes and then stores the digest (StoreSha256; best effort: the row
+// changes only if it is still commit v.seq's, so chunks read from a row
+// amended since store nothing).
+Status StreamAndCompleteSha256(Bucket::Shared& s, const VersionInfo& v,
+                               const std::vector<ChunkRef>& chunks, ByteSink& out,
+                               const std::string& what, const ProgressFn& progress);
+
+// Wakes the background SHA-256 worker, if any, to see CancelWork at once.
+void WakeShaWorker(Bucket::Shared& s);
 
 // Drops the remembered HeldBytes of `ino` (after a commit to it: an amend
 // keeps the version number).

@@ -166,8 +166,10 @@ Status Bucket::Get(std::string_view key, const VersionSelector& sel, ByteSink& o
                    const ProgressFn& progress) {
   ASSIGN_OR_RETURN(VersionInfo v, Resolve(key, sel));
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(v.ino, v.version));
-  return StreamChunks(*s_, chunks, out, std::string(key) + "@" + std::to_string(v.version.value),
-                      progress);
+  const std::string what = std::string(key) + "@" + std::to_string(v.version.value);
+  // Every byte passes: a pending SHA-256 is completed on the way.
+  if (v.sha256_pending) return StreamAndCompleteSha256(*s_, v, chunks, out, what, progress);
+  return StreamChunks(*s_, chunks, out, what, progress);
 }
 
 Status Bucket::Delete(std::string_view key) {

@@ -199,6 +199,17 @@ class Catalog {
   // content is unchanged, only a fact about it is filled in. ReadOnly on a
   // read-only catalog.
   Status SetVersionSha256(InodeId ino, VersionNo vno, Seq seq, const Sha256& sha);
+  // A version whose SHA-256 is pending, as PendingSha256 lists it.
+  struct PendingSha {
+    InodeId ino;
+    VersionNo vno;
+    Seq seq;
+    uint64_t size = 0;
+  };
+  // Up to `limit` versions with a pending SHA-256 and size <= max_size,
+  // smallest first (catalog_sha.cc; the background completion). A scan of
+  // `versions`: no index says which are pending (docs/catalog.md).
+  Result<std::vector<PendingSha>> PendingSha256(uint64_t max_size, size_t limit);
   // Permanently deletes one version (reference counts lowered). Deleting the
   // newest makes the previous one current.
   Status DeleteVersion(InodeId ino, VersionNo vno);

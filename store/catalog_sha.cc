@@ -1,8 +1,12 @@
 // Catalog::SetVersionSha256: filling in a version's pending SHA-256
 // (docs/catalog.md, "versions"). A commit with holes records the empty blob
 // instead of the digest, so that the close path never hashes the zeros; the
-// first request (Bucket::CompleteSha256) computes it and stores it here.
+// first request (Bucket::CompleteSha256) or the background completion
+// (bucket_sha.cc) computes it and stores it here.
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
@@ -16,6 +20,12 @@ namespace {
 constexpr char kSqlSetSha256[] =
     "UPDATE versions SET sha256 = ?4 WHERE ino = ?1 AND vno = ?2 AND seq = ?3 "
     "AND length(sha256) = 0";
+
+// length() of a BLOB reads only the record header, not the value; the scan
+// still visits every version row (no index: docs/catalog.md, "versions").
+constexpr char kSqlPendingSha256[] =
+    "SELECT ino, vno, seq, size FROM versions WHERE length(sha256) = 0 AND size <= ?1 "
+    "ORDER BY size, ino, vno LIMIT ?2";
 
 }  // namespace
 
@@ -37,6 +47,22 @@ Status Catalog::SetVersionSha256(InodeId ino, VersionNo vno, Seq seq, const Sha2
   q.BindAll(ino, vno, seq, std::string_view(col));
   RETURN_IF_ERROR(q.Run());
   return txn.Commit();
+}
+
+Result<std::vector<Catalog::PendingSha>> Catalog::PendingSha256(uint64_t max_size,
+                                                                size_t limit) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  // SQLite integers are signed: a bound past INT64_MAX means "any size".
+  const int64_t bound = static_cast<int64_t>(std::min<uint64_t>(max_size, INT64_MAX));
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlPendingSha256));
+  q.BindAll(bound, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<PendingSha> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({InodeId(q.U64(0)), VersionNo(q.U64(1)), Seq(q.U64(2)), q.U64(3)});
+  }
+  return out;
 }
 
 }  // namespace katamari
