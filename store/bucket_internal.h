@@ -15,6 +15,7 @@
 #include "store/chunk_store.h"
 #include "store/chunker.h"
 #include "store/env.h"
+#include "store/worker_pool.h"
 
 namespace katamari {
 
@@ -71,6 +72,10 @@ struct Bucket::Shared {
   // are dropped when this process commits to it (an amend keeps the number).
   std::mutex held_mu;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> held_bytes;
+  // Threads for work in parallel (IngestStream, StreamChunks): made at
+  // Open, sized to the machine (1..4). Last, so that it is shut down
+  // before what its tasks use goes.
+  std::unique_ptr<WorkerPool> pool = std::make_unique<WorkerPool>(WorkerPool::DefaultThreads());
 };
 
 // Cancelled if CancelWork was called (checked once per chunk or block).
@@ -104,7 +109,7 @@ struct Ingested {
 };
 
 // Splits `src` into content-defined chunks, stores the ones the catalog does
-// not have (in parallel), and makes them durable. Holes `src` reports
+// not have (in parallel, on s.pool), and makes them durable. Holes `src` reports
 // become hole refs without being read; `hash_holes` hashes their zeros into
 // the SHA-256 (katamari put), otherwise a hole leaves it pending (the mount's
 // close path). Data runs are chunked apart at every hole. TooBig past
@@ -118,8 +123,8 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
 Result<Sha256> HashChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
                           const std::string& what);
 
-// Streams the content of `chunks` in order into `out`, decoding ahead on a
-// helper thread. Corruption names the chunk; `what` names the file version.
+// Streams the content of `chunks` in order into `out`, decoding ahead on
+// s.pool. Corruption names the chunk; `what` names the file version.
 Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,
                     const std::string& what, const ProgressFn& progress);
 
