@@ -132,8 +132,6 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   // Blocks of chunks are stored on the bucket's pool, at most
   // threads + kMaxTasksQueued of them in flight; this thread stores one
   // itself when the pool has not started its own yet (WorkerPool::Group).
-  WorkerPool::Group group(*s.pool);
-  const size_t max_in_flight = s.pool->threads() + kMaxTasksQueued;
   std::mutex refs_mu;  // guards refs' resizing, wrote_any and failed
   bool wrote_any = false;
   Status failed;  // the first error of a task
@@ -153,6 +151,10 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     std::copy(local.begin(), local.end(), refs.begin() + t.first_index);
     wrote_any = wrote_any || wrote;
   };
+  // After what its tasks use: on any return, it is destroyed (and waited
+  // for) first.
+  WorkerPool::Group group(*s.pool);
+  const size_t max_in_flight = s.pool->threads() + kMaxTasksQueued;
 
   std::string pending;  // bytes after the last cut, carried to the next block
   size_t chunk_count = 0;
