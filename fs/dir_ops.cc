@@ -76,6 +76,11 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
   // Listings of version directories carry their synthetic node ids.
   if (IsVirtualNode(ino.value)) return versions_->ListingEntry(ino.value);
   ASSIGN_OR_RETURN(Attr attr, bucket_.GetAttr(ino));
+  return ListingEntryOf(std::move(attr));
+}
+
+Entry Filesystem::ListingEntryOf(Attr attr) {
+  InodeId ino = attr.ino;
   uint64_t id;
   {
     std::lock_guard lock(mu_);
@@ -83,7 +88,7 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
   }
   if (auto n = NodeOfInode(ino)) {
     Overlay(*n, &attr);
-  } else if (attr.kind == FileKind::kRegular) {
+  } else if (attr.kind == FileKind::kRegular && !attr.held_bytes) {
     // No node yet: st_blocks of the committed content (du after readdirplus).
     attr.held_bytes = 0;
     if (attr.current_version.value != 0) {
@@ -92,6 +97,44 @@ Result<Entry> Filesystem::ListingEntry(InodeId ino) {
     }
   }
   return Entry{id, attr};
+}
+
+std::vector<std::optional<Entry>> Filesystem::ListingEntries(uint64_t fh,
+                                                             std::span<const DirEntry> entries) {
+  std::vector<std::optional<Entry>> out(entries.size());
+  auto one_by_one = [&](size_t i) {
+    auto e = ListingEntry(entries[i].ino);
+    if (e.ok()) out[i] = std::move(*e);  // else removed since the snapshot
+  };
+  std::shared_ptr<DirHandle> h;
+  if (!IsVirtualHandle(fh)) {
+    std::lock_guard lock(mu_);
+    if (auto it = dir_handles_.find(fh); it != dir_handles_.end()) h = it->second;
+  }
+  std::optional<InodeId> dir;
+  if (h && !entries.empty()) {
+    auto target = TargetOf(h->node->id);
+    if (target.ok()) dir = *target;
+  }
+  std::vector<ListedEntry> listed;
+  if (dir) {
+    auto got = bucket_.ReadDirPlus(*dir, entries.front().name, entries.size());
+    if (got.ok()) listed = std::move(*got);
+  }
+  // Both are in name order; an entry renamed, replaced or removed since the
+  // snapshot is looked up on its own, as before.
+  size_t j = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    while (j < listed.size() && listed[j].name < entries[i].name) ++j;
+    if (j < listed.size() && listed[j].name == entries[i].name &&
+        listed[j].attr.ino == entries[i].ino) {
+      out[i] = ListingEntryOf(std::move(listed[j].attr));
+      ++j;
+    } else {
+      one_by_one(i);
+    }
+  }
+  return out;
 }
 
 namespace {

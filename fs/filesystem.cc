@@ -131,7 +131,8 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   }
   // st_blocks of the committed content (the store remembers it per
   // version); a session counts its own below. Asked outside Node::mu.
-  if (attr->kind == FileKind::kRegular && !has_session) {
+  // Already known when the attributes came from Bucket::ReadDirPlus.
+  if (attr->kind == FileKind::kRegular && !has_session && !attr->held_bytes) {
     attr->held_bytes = 0;
     if (attr->current_version.value != 0) {
       auto held = bucket_.HeldBytes(attr->ino, attr->current_version);  // the catalog's ino

@@ -51,6 +51,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -178,6 +179,11 @@ class Filesystem {
   // lookup (AddLookup does once it is handed out). node is 0 if the inode
   // has no node id of its own yet (hand out a plain entry then).
   Result<Entry> ListingEntry(InodeId ino);
+  // ListingEntry of each of `entries` (a slice of the handle's snapshot, in
+  // its order, without "." and ".."), from one catalog query for the lot
+  // (Bucket::ReadDirPlus); nullopt for an entry removed since the snapshot.
+  std::vector<std::optional<Entry>> ListingEntries(uint64_t fh,
+                                                   std::span<const DirEntry> entries);
 
   // ---- xattrs (user.* and the POSIX ACLs system.posix_acl_{access,default}
   // are stored; user.katamari.* are read-only facts; other names: absent,
@@ -211,6 +217,7 @@ class Filesystem {
   std::shared_ptr<Node> NodeOrTransient(uint64_t node) const;
   Result<InodeId> TargetOf(uint64_t node) const;
   Result<Entry> Remember(Attr attr);
+  Entry ListingEntryOf(Attr attr);
   uint64_t NodeIdLocked(InodeId ino, bool create);
   std::shared_ptr<Node> PresenterLocked(InodeId ino) const;
   std::shared_ptr<Node> NodeOfInode(InodeId ino) const;

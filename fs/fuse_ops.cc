@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -329,8 +330,18 @@ void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool pl
   if (!entries.ok()) return ReplyError(req, entries.status());
   std::vector<char> buf(size);
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(off); i < (*entries)->size(); ++i) {
-    const DirEntry& d = (**entries)[i];
+  const std::vector<DirEntry>& all = **entries;
+  // readdirplus: the attributes of every entry that can fit, in one catalog
+  // query. Each takes at least 160 bytes (fuse_entry_out, fuse_dirent and
+  // a name padded to 8), "." and ".." come first.
+  std::vector<std::optional<Entry>> listed;
+  size_t listed_from = std::max<size_t>(static_cast<size_t>(off), 2);
+  if (plus && listed_from < all.size()) {
+    size_t n = std::min(all.size() - listed_from, size / 160 + 1);
+    listed = fs.ListingEntries(fi->fh, std::span(all).subspan(listed_from, n));
+  }
+  for (size_t i = static_cast<size_t>(off); i < all.size(); ++i) {
+    const DirEntry& d = all[i];
     char* dst = buf.data() + used;
     size_t room = size - used;
     off_t next = static_cast<off_t>(i + 1);
@@ -348,8 +359,13 @@ void ReadDir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool pl
       len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
       if (len > room) break;
     } else {
-      auto entry = fs.ListingEntry(d.ino);
-      if (!entry.ok()) continue;  // removed since the listing was taken
+      std::optional<Entry> entry;
+      if (i - listed_from < listed.size()) {
+        entry = std::move(listed[i - listed_from]);
+      } else if (auto one = fs.ListingEntry(d.ino); one.ok()) {
+        entry = std::move(*one);
+      }
+      if (!entry) continue;  // removed since the listing was taken
       fuse_entry_param e = MakeEntryParam(req, *entry);  // ino 0: plain entry
       len = fuse_add_direntry_plus(req, dst, room, d.name.c_str(), &e, next);
       if (len > room) break;
@@ -437,6 +453,17 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // Write-back caching would let the kernel delay writes past close(); a
   // version must be complete when close() returns, so writes go through.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // 1 MiB per WRITE request (the kernel's own default is 128 KiB): fewer
+  // round trips for a sequential writer. libfuse 3.14 derives max_pages
+  // from max_write and clamps max_write to its receive buffer (1 MiB +
+  // header), which made 1 MiB its default too; asked for here so that it
+  // does not depend on that. The kernel clamps max_pages to
+  // fs.fuse.max_pages_limit (256 pages).
+  conn->max_write = FuseServer::kMaxWrite;
+  // READ requests stay as large as the kernel's read-ahead window (its
+  // offer, conn->max_readahead, which a daemon can only lower; 128 KiB by
+  // default, /sys/class/bdi/*/read_ahead_kb): left as offered, and
+  // fs/read_ahead.h fetches further ahead in parallel.
   // POSIX ACLs: the kernel enforces and caches them, we store them and keep
   // mode and ACL in step (fs/posix_acl.h). A directory's default ACL
   // replaces the umask for its new entries, so the kernel must not apply

@@ -26,6 +26,8 @@ namespace katamari::fs {
 class FuseServer {
  public:
   static constexpr std::chrono::milliseconds kStopPoll{100};
+  // Largest WRITE (and read-ahead) request asked of the kernel.
+  static constexpr unsigned kMaxWrite = 1u << 20;
   struct Config {
     std::string mountpoint;
     std::string fuse_options;  // -o list for libfuse (see FuseOptionString)

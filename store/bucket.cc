@@ -214,6 +214,11 @@ Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at
   return s_->catalog->ReadDir(dir, at);
 }
 
+Result<std::vector<ListedEntry>> Bucket::ReadDirPlus(InodeId dir, std::string_view from,
+                                                   size_t limit) {
+  return s_->catalog->ReadDirPlus(dir, from, limit);
+}
+
 Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,
                               uint32_t mode, uint32_t uid, uint32_t gid,
                               std::string_view symlink_target, uint64_t rdev,

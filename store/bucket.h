@@ -411,6 +411,11 @@ class Bucket {
   // *live tells which. For NAME@N paths after NAME was deleted (docs/semantics.md, Version paths).
   Result<Attr> LookupAny(InodeId parent, std::string_view name, bool* live);
   Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
+  // Up to `limit` live entries of `dir` named `from` or after (bytewise), in
+  // name order, each with what GetAttr gives and, for a regular file,
+  // held_bytes (HeldBytes of its current version, 0 without one): one
+  // catalog query for a readdirplus.
+  Result<std::vector<ListedEntry>> ReadDirPlus(InodeId dir, std::string_view from, size_t limit);
   // `symlink_target` for kSymlink only, `rdev` for device kinds only.
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
                         uint32_t uid, uint32_t gid, std::string_view symlink_target = {},

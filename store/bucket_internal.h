@@ -17,6 +17,7 @@
 #include "store/chunk_store.h"
 #include "store/chunker.h"
 #include "store/env.h"
+#include "store/worker_pool.h"
 
 namespace katamari {
 
@@ -87,6 +88,10 @@ struct Bucket::Shared {
   std::condition_variable syncer_cv;
   bool syncer_stop = false;  // guarded by syncer_mu
   std::thread syncer;
+  // Threads for work in parallel (IngestStream, StreamChunks): made at
+  // Open, sized to the machine (1..4). Last, so that it is shut down
+  // before what its tasks use goes.
+  std::unique_ptr<WorkerPool> pool = std::make_unique<WorkerPool>(WorkerPool::DefaultThreads());
   // OpenOptions::store_sha256 of a read-only bucket, and its writable
   // catalog handle (opened at first use; bucket_sha.cc).
   bool store_sha256 = false;
@@ -138,7 +143,7 @@ struct Ingested {
 };
 
 // Splits `src` into content-defined chunks, stores the ones the catalog does
-// not have (in parallel), and makes them durable. Holes `src` reports
+// not have (in parallel, on s.pool), and makes them durable. Holes `src` reports
 // become hole refs without being read; `hash_holes` hashes their zeros into
 // the SHA-256 (katamari put), otherwise a hole leaves it pending (the mount's
 // close path). Data runs are chunked apart at every hole. TooBig past
@@ -176,8 +181,8 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
 Result<Sha256> HashChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
                           const std::string& what);
 
-// Streams the content of `chunks` in order into `out`, decoding ahead on a
-// helper thread. Corruption names the chunk; `what` names the file version.
+// Streams the content of `chunks` in order into `out`, decoding ahead on
+// s.pool. Corruption names the chunk; `what` names the file version.
 Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,
                     const std::string& what, const ProgressFn& progress);
 

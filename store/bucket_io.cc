@@ -1,20 +1,21 @@
 // The data paths: ingest (chunk, hash, compress, write in parallel) and
 // streaming/random reads of versions.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
-#include <deque>
+#include <cstdint>
 #include <mutex>
-#include <thread>
 
 #include "store/bucket_internal.h"
 #include "store/sha256.h"
+#include "store/worker_pool.h"
 
 namespace katamari {
 
 namespace {
 
 constexpr size_t kIngestBlock = 4 << 20;  // bytes read per step
-constexpr size_t kMaxTasksQueued = 3;     // bounds memory: ~(3 + workers) blocks
+constexpr size_t kMaxTasksQueued = 3;     // bounds memory: ~(3 + workers) blocks per ingest
 constexpr size_t kDecodeWindow = 8;       // chunks decoded ahead of the writer
 constexpr size_t kHeldCacheEntries = 1 << 16;  // Bucket::HeldBytes answers kept
 
@@ -24,10 +25,6 @@ const std::string& ZeroBuffer() {
   return *zeros;
 }
 
-size_t WorkerCount() {
-  unsigned n = std::thread::hardware_concurrency();
-  return std::clamp<size_t>(n, 1, 4);
-}
 
 // Chunks of one block, stored by one worker.
 struct IngestTask {
@@ -97,52 +94,6 @@ void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend) {
 
 namespace {
 
-// A bounded queue of ingest tasks shared by the reader and the workers.
-class TaskQueue {
- public:
-  // Blocks while full; false if the queue was aborted.
-  bool Push(IngestTask t) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return q_.size() < kMaxTasksQueued || aborted_; });
-    if (aborted_) return false;
-    q_.push_back(std::move(t));
-    cv_.notify_all();
-    return true;
-  }
-  // Blocks until a task or the end; false at the end.
-  bool Pop(IngestTask* t) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !q_.empty() || closed_ || aborted_; });
-    if (aborted_ || q_.empty()) return false;
-    *t = std::move(q_.front());
-    q_.pop_front();
-    cv_.notify_all();
-    return true;
-  }
-  void Close() {
-    std::lock_guard<std::mutex> l(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  void Abort(const Status& st) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (error_.ok()) error_ = st;
-    aborted_ = true;
-    cv_.notify_all();
-  }
-  Status error() {
-    std::lock_guard<std::mutex> l(mu_);
-    return error_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<IngestTask> q_;
-  bool closed_ = false, aborted_ = false;
-  Status error_;
-};
-
 // Reads until `want` bytes are appended or the source ends.
 Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
   size_t start = buf->size();
@@ -160,7 +111,6 @@ Result<bool> FillBlock(ByteSource& src, std::string* buf, size_t want) {
   buf->resize(start + have);
   return eof;
 }
-
 
 // Feeds `len` zeros into `sha` (a hole of katamari put), checking for
 // cancellation between pieces.
@@ -188,25 +138,32 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
   Ingested out;
   Sha256Stream whole;
   std::vector<ChunkRef> refs;
-  TaskQueue queue;
-  std::mutex refs_mu;  // guards refs' resizing against workers' writes
+  // Blocks of chunks are stored on the bucket's pool, at most
+  // threads + kMaxTasksQueued of them in flight; this thread stores one
+  // itself when the pool has not started its own yet (WorkerPool::Group).
+  std::mutex refs_mu;  // guards refs' resizing, wrote_any and failed
   bool wrote_any = false;
-  std::vector<std::thread> workers;
-  auto worker = [&] {
-    IngestTask t;
+  Status failed;  // the first error of a task
+  std::atomic<bool> any_failed{false};
+  bool scheduled = false;
+  auto store = [&](const IngestTask& t) {
+    if (any_failed.load()) return;
+    std::vector<ChunkRef> local(t.lens.size());
     bool wrote = false;
-    while (queue.Pop(&t)) {
-      std::vector<ChunkRef> local(t.lens.size());
-      Status st = StoreTask(s, t, local.data(), &wrote);
-      if (!st.ok()) {
-        queue.Abort(st);
-        return;
-      }
-      std::lock_guard<std::mutex> l(refs_mu);
-      std::copy(local.begin(), local.end(), refs.begin() + t.first_index);
-      wrote_any = wrote_any || wrote;
+    Status st = StoreTask(s, t, local.data(), &wrote);
+    std::lock_guard<std::mutex> l(refs_mu);
+    if (!st.ok()) {
+      if (failed.ok()) failed = st;
+      any_failed = true;
+      return;
     }
+    std::copy(local.begin(), local.end(), refs.begin() + t.first_index);
+    wrote_any = wrote_any || wrote;
   };
+  // After what its tasks use: on any return, it is destroyed (and waited
+  // for) first.
+  WorkerPool::Group group(*s.pool);
+  const size_t max_in_flight = s.pool->threads() + kMaxTasksQueued;
 
   std::string pending;  // bytes after the last cut, carried to the next block
   size_t chunk_count = 0;
@@ -285,22 +242,22 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
       refs.resize(chunk_count);
     }
     t.buf = std::move(buf);
-    if (eof && workers.empty()) {
+    if (eof && !scheduled) {
       // Everything fit in one block: store it on this thread (small files).
       Status st = StoreTask(s, t, refs.data() + t.first_index, &wrote_any);
       if (!st.ok()) return st;
       break;
     }
-    if (workers.empty()) {
-      for (size_t i = 0; i < WorkerCount(); ++i) workers.emplace_back(worker);
-    }
-    if (!queue.Push(std::move(t))) break;
+    if (any_failed.load()) break;
+    group.WaitBelow(max_in_flight);
+    scheduled = true;
+    group.Schedule([&store, task = std::make_shared<IngestTask>(std::move(t))] { store(*task); });
     if (progress) progress(out.size, 0);
   }
-  queue.Close();
-  if (!read_error.ok()) queue.Abort(read_error);
-  for (auto& w : workers) w.join();
-  RETURN_IF_ERROR(queue.error());
+  if (!read_error.ok()) any_failed = true;  // the tasks not started skip their work
+  group.Wait();
+  RETURN_IF_ERROR(read_error);
+  RETURN_IF_ERROR(failed);
   if (wrote_any) RETURN_IF_ERROR(ChunksWritten(s));
   if (!out.sha256_pending) out.sha256 = whole.Finish();
   out.chunks = std::move(refs);
@@ -372,50 +329,58 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
     }
     return Status::OK();
   }
+  // Chunks i+1 .. i+kDecodeWindow-1 are decoded on the bucket's pool while
+  // chunk i is written; chunk i itself is decoded here if no pool thread
+  // has started on it (the pool may be busy with other callers' work).
   struct Slot {
     std::string data;
     Status st;
-    bool ready = false;
+    size_t index = SIZE_MAX;  // the chunk this slot is for
+    enum class State { kFree, kQueued, kClaimed, kReady } state = State::kFree;
   };
   std::vector<Slot> slots(kDecodeWindow);
   std::mutex mu;
   std::condition_variable cv;
-  size_t next_decode = 0, next_write = 0;
-  bool abort = false;
-  auto worker = [&] {
+  std::atomic<bool> abort{false};
+  auto run = [&](size_t i) {  // decodes chunk i unless another thread has
+    Slot& slot = slots[i % kDecodeWindow];
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (slot.index != i || slot.state != Slot::State::kQueued) return;
+      slot.state = Slot::State::kClaimed;
+    }
     std::string data;
-    for (;;) {
-      size_t i;
-      {
-        std::unique_lock<std::mutex> l(mu);
-        cv.wait(l, [&] { return abort || next_decode >= n || next_decode < next_write + kDecodeWindow; });
-        if (abort || next_decode >= n) return;
-        i = next_decode++;
-      }
-      Status st = decode(i, &data);
+    Status st = abort.load() ? Status::OK() : decode(i, &data);
+    std::lock_guard<std::mutex> l(mu);
+    slot.data.swap(data);
+    slot.st = st;
+    slot.state = Slot::State::kReady;
+    cv.notify_all();
+  };
+  WorkerPool::Group group(*s.pool);
+  auto queue_decode = [&](size_t i) {
+    {
       std::lock_guard<std::mutex> l(mu);
       Slot& slot = slots[i % kDecodeWindow];
-      slot.data.swap(data);
-      slot.st = st;
-      slot.ready = true;
-      cv.notify_all();
+      slot.index = i;
+      slot.state = Slot::State::kQueued;
     }
+    group.Schedule([&run, i] { run(i); });
   };
-  std::vector<std::thread> workers;
-  for (size_t i = 0; i < WorkerCount(); ++i) workers.emplace_back(worker);
+  for (size_t i = 0; i < std::min(n, kDecodeWindow); ++i) queue_decode(i);
   Status result;
   std::string data;
   for (size_t i = 0; i < n && result.ok(); ++i) {
+    run(i);
     {
       std::unique_lock<std::mutex> l(mu);
       Slot& slot = slots[i % kDecodeWindow];
-      cv.wait(l, [&] { return slot.ready; });
+      cv.wait(l, [&] { return slot.state == Slot::State::kReady; });
       data.swap(slot.data);
       result = slot.st;
-      slot.ready = false;
-      ++next_write;
-      cv.notify_all();
+      slot.state = Slot::State::kFree;
     }
+    if (i + kDecodeWindow < n) queue_decode(i + kDecodeWindow);
     if (result.ok()) result = CheckCancelled(s);
     if (result.ok()) {
       result = chunks[i].IsHole() ? WriteZeros(s, out, chunks[i].raw_len) : out.Write(data);
@@ -423,12 +388,8 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
     done += chunks[i].raw_len;
     if (progress && (i % 256) == 0) progress(done, 0);
   }
-  {
-    std::lock_guard<std::mutex> l(mu);
-    abort = true;
-    cv.notify_all();
-  }
-  for (auto& w : workers) w.join();
+  abort = true;  // the decodes not started yet skip their work
+  group.Wait();
   return result;
 }
 

@@ -134,6 +134,12 @@ struct DirEntry {
   FileKind kind = FileKind::kRegular;
 };
 
+// A live directory entry with its inode's attributes (Catalog/Bucket::ReadDirPlus).
+struct ListedEntry {
+  std::string name;
+  Attr attr;
+};
+
 // A chunk as referenced from a version: its id and length of plaintext.
 // A *hole* ref (docs/catalog.md, "versions.chunks encoding") has the reserved
 // all-zero id, raw_len bytes of zeros and stored_len 0: it has no chunk row,

@@ -83,4 +83,21 @@ mount_fs
 cmp "$WORK/random.model" "$MNT/random" || fail "random file after remount"
 expect_eq "sparse tail after remount" "$(tail -c 3 "$MNT/sparse")" end
 unmount_fs
+
+# 1 MiB per WRITE request (max_write, max_pages): the kernel's requests, as
+# libfuse's debug output names them, carry 1 MiB of data, and it lands
+# (buffered and O_DIRECT; 16 MiB, each MiB different).
+mount_fs -d
+head -c 16M /dev/urandom >"$WORK/mib.src"
+dd if="$WORK/mib.src" of="$MNT/mib" bs=1M status=none || fail "dd bs=1M"
+dd if="$WORK/mib.src" of="$MNT/mib-direct" bs=1M oflag=direct status=none || fail "dd bs=1M direct"
+cmp "$WORK/mib.src" "$MNT/mib" || fail "content of 1 MiB writes"
+cmp "$WORK/mib.src" "$MNT/mib-direct" || fail "content of 1 MiB O_DIRECT writes"
+unmount_fs
+# insize = the 80-byte request header + the data
+big_writes=$(grep -c "opcode: WRITE (16), .*insize: $((80 + 1048576))," "$LOG" || true)
+[ "$big_writes" -ge 32 ] || fail "expected 32 WRITE requests of 1 MiB, the log shows $big_writes"
+mount_fs
+cmp "$WORK/mib.src" "$MNT/mib" || fail "1 MiB writes after remount"
+unmount_fs
 log "ok"
