@@ -9,7 +9,8 @@
 #   k/plain    katamarifs time / plain-dir time: how many times slower than the
 #              plain directory (lower is better; 1.0 is the plain directory's speed)
 #   aim        the target of issue 11 for that row
-#   k RSS      the katamarifs daemon's peak VmRSS sampled every 0.2 s during the row
+#   k RSS      the peak RSS of the katamarifs daemon during the row (each row starts
+#              with fresh mounts: VmHWM at its end and VmRSS sampled every 0.2 s)
 #
 # Usage: scripts/bench_mount.sh     (root, /dev/fuse; run by `scripts/bench.sh mount`)
 # Rows, KATAMARI_BENCH_ROWS=a,b,... (default all; "old" and "new" name the groups):
@@ -104,6 +105,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap unmounts
 
 fail() { echo "MISMATCH: $*" >&2; exit 1; }
 mount_k() {
@@ -139,9 +141,12 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(map(float,
 median_ms() { python3 -c 'import statistics,sys; print(statistics.median(map(int, sys.argv[1:])) / 1000)' "$@"; }
 dir_of() { case $1 in k) echo "$KMNT" ;; g) echo "$GMNT" ;; p) echo "$PLAIN" ;; esac; }
 
-# The daemon's peak VmRSS during a row: a sampler every 0.2 s that follows
-# remounts through k.pid (VmHWM cannot be reset, so it is only read for bigrss).
+# The daemon's peak RSS during a row. Each row starts with fresh mounts, so
+# memory an earlier row left in the daemon does not count; the peak is the
+# larger of the daemon's VmHWM at the row's end and VmRSS sampled every 0.2 s
+# (the sampler follows remounts within a row through k.pid).
 rss_begin() {
+  remount
   (
     set +e
     peak=0
@@ -158,11 +163,14 @@ rss_begin() {
   RSS_PID=$!
 }
 rss_end() {  # rss_end FIGURE...: the peak in KiB goes to RSS[FIGURE]
+  local pid hwm= peak f
+  read -r pid 2>/dev/null <"$WORK/k.pid" &&
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
   kill "$RSS_PID"
   wait "$RSS_PID" || true
   RSS_PID=
-  local peak f
   read -r peak <"$WORK/rss.peak"
+  [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
   for f in "$@"; do RSS[$f]=$peak; done
 }
 
@@ -534,7 +542,8 @@ PY
 echo "k/gocrypt: katamarifs speed / gocryptfs speed, >= 1.0 means katamarifs is as fast or faster."
 echo "k/plain: katamarifs time / plain-dir time, how many times slower than the plain directory"
 echo "  (lower is better). aim: g>=1.0 is k/gocrypt's target, p<=N is k/plain's (issue 11)."
-echo "k RSS: the daemon's peak VmRSS sampled every 0.2 s during the row (aim < 256 MiB)."
+echo "k RSS: the peak RSS of a fresh daemon during the row (VmHWM, and VmRSS sampled every 0.2 s"
+echo "  across remounts; aim < 256 MiB)."
 want tar && echo "tar of /usr/include: $ENTRIES entries."
 want rsync && echo "rsync source: $RSYNC_SRC, $RSYNC_MB MB apparent, $RSYNC_FILES entries."
 if want edit; then
