@@ -13,7 +13,7 @@ KATAMARI_TEST_PKGS=(
   attr acl rsync sqlite3 git zstd binutils xxd util-linux coreutils findutils diffutils tar
   systemd python3 time bsdutils
 )
-KATAMARI_BENCH_PKGS=(restic gocryptfs fsmark time hyperfine)
+KATAMARI_BENCH_PKGS=(restic gocryptfs fsmark time hyperfine sqlite3 rsync procps)
 
 katamari_install() {
   local missing=() p
