@@ -6,6 +6,7 @@
 // EVP failure on these paths can only be an allocation failure or a broken
 // provider; like sha256.cc we stop rather than store unsealed data.
 #include "store/crypto.h"
+#include "store/little_endian.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -93,22 +94,10 @@ int Len(size_t n) {
   return static_cast<int>(n);
 }
 
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void PutU64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(p[i])} << (8 * i);
-  return v;
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
-  return v;
-}
+using le::GetU32;
+using le::GetU64;
+using le::PutU32;
+using le::PutU64;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "store/crypto.h"
+#include "store/little_endian.h"
 
 namespace katamari {
 
@@ -39,22 +40,10 @@ static_assert(kTrCrc + 4 == kPackTrailerSize);
 constexpr size_t kCopyBlock = size_t{1} << 20;
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void PutU64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(p[i])} << (8 * i);
-  return v;
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
-  return v;
-}
+using le::GetU32;
+using le::GetU64;
+using le::PutU32;
+using le::PutU64;
 
 uint32_t Crc(std::string_view data) {
   return static_cast<uint32_t>(
