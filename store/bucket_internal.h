@@ -82,6 +82,12 @@ struct Bucket::Shared {
   // the destructor) makes it durable and raises the catalog's durable mark.
   bool deferred_sync = false;
   std::atomic<bool> unsynced{false};
+  // The chunk files written since the last sync point, while few: a sync
+  // point then fdatasyncs them (and their directories) instead of syncing
+  // the whole host file system. `unsynced_many`: too many to list.
+  std::mutex unsynced_mu;
+  std::vector<std::string> unsynced_files;
+  bool unsynced_many = false;
   std::mutex sync_mu;  // one sync point at a time
   Seq marked;          // the durable mark this process last wrote; guarded by sync_mu
   std::mutex syncer_mu;
@@ -106,6 +112,8 @@ struct Bucket::Shared {
 // After chunk files were written for a commit: makes them durable now, or
 // (deferred_sync) leaves that to the next sync point.
 Status ChunksWritten(Bucket::Shared& s);
+// Records a chunk file just written, for the next sync point (deferred_sync).
+void NoteUnsyncedChunk(Bucket::Shared& s, const ChunkId& id);
 // A sync point (Bucket::Sync), and the thread that makes one every
 // interval; StopSyncer joins it after a last sync point.
 Status SyncPoint(Bucket::Shared& s);

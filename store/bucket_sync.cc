@@ -4,9 +4,11 @@
 // sync), then its catalog row; close() returns then, so kill -9 loses
 // nothing (the page cache holds the data). A sync point then:
 //   1. takes S, the catalog's current seq;
-//   2. makes every chunk file written so far durable (one syncfs: it covers
-//      the writes of every process, each finished before step 1 for the rows
-//      with seq <= S, since rows are committed after their chunks);
+//   2. makes every chunk file written so far durable: one fdatasync per file
+//      this process noted (and its directory) while they are few, else one
+//      syncfs. Rows are committed after their chunks, so every chunk of a
+//      row with seq <= S was written (and noted) before step 1; the CLI
+//      syncs its own chunks before its rows;
 //   3. records the durable mark S in the catalog;
 //   4. makes the catalog durable (WAL fsync).
 // A power cut between sync points can leave catalog rows (SQLite writes its
@@ -25,21 +27,70 @@
 
 namespace katamari {
 
+namespace {
+// Up to this many chunk files written between sync points are synced one by
+// one; more take one syncfs.
+constexpr size_t kMaxFilesSyncedOneByOne = 64;
+}  // namespace
+
 Status ChunksWritten(Bucket::Shared& s) {
   if (!s.deferred_sync) return s.chunks->SyncBatch();
   s.unsynced.store(true);
   return Status::OK();
 }
 
+void NoteUnsyncedChunk(Bucket::Shared& s, const ChunkId& id) {
+  std::lock_guard<std::mutex> l(s.unsynced_mu);
+  if (s.unsynced_many) return;
+  if (s.unsynced_files.size() >= kMaxFilesSyncedOneByOne) {
+    s.unsynced_many = true;
+    s.unsynced_files.clear();
+    return;
+  }
+  s.unsynced_files.push_back(s.chunks->PathOf(id));
+}
+
+namespace {
+
+// Makes the listed chunk files durable one by one: their data, then the
+// directory entries their renames made. A file that is gone (gc removed it
+// meanwhile) needs nothing.
+Status SyncFiles(Bucket::Shared& s, const std::vector<std::string>& files) {
+  std::set<std::string> dirs;
+  for (const std::string& f : files) {
+    Status st = s.env->SyncFile(f);
+    if (!st.ok() && !st.IsNotFound()) return st;
+    dirs.insert(f.substr(0, f.find_last_of('/')));
+  }
+  for (const std::string& d : dirs) RETURN_IF_ERROR(s.env->SyncDir(d));
+  return Status::OK();
+}
+
+}  // namespace
+
 Status SyncPoint(Bucket::Shared& s) {
   std::lock_guard<std::mutex> l(s.sync_mu);
-  // Cleared first: chunks written from here on wait for the next point.
-  const bool had_data = s.unsynced.exchange(false);
+  // The seq first: every version up to it was committed before this line,
+  // so its chunks were written and noted before the list is taken below.
+  // Chunks noted after that wait for the next point.
   const Seq seq = s.catalog->CurrentSeq();
-  if (had_data) {
-    Status st = s.chunks->SyncBatch();
+  const bool had_data = s.unsynced.exchange(false);
+  std::vector<std::string> files;
+  bool many = false;
+  {
+    std::lock_guard<std::mutex> u(s.unsynced_mu);
+    files.swap(s.unsynced_files);
+    many = s.unsynced_many;
+    s.unsynced_many = false;
+  }
+  if (had_data || many || !files.empty()) {
+    // A few files: fdatasync each (a syncfs waits for every process's dirty
+    // data on the host); many: one syncfs.
+    Status st = many ? s.chunks->SyncBatch() : SyncFiles(s, files);
     if (!st.ok()) {
-      s.unsynced.store(true);  // retried at the next point
+      std::lock_guard<std::mutex> u(s.unsynced_mu);
+      s.unsynced_many = true;  // retried at the next point, in full
+      s.unsynced.store(true);
       return st;
     }
   }

@@ -53,6 +53,10 @@ class Env {
   // syncfs(2) on the file system holding `path`: every write made before the
   // call is durable when it returns. One call makes a whole batch durable.
   virtual Status SyncFilesystem(const std::string& path) = 0;
+  // fdatasync(2) of an existing file, by name: its data (not its name: see
+  // SyncDir) is durable when this returns. The default syncs the whole file
+  // system, which covers it.
+  virtual Status SyncFile(const std::string& path) { return SyncFilesystem(path); }
   virtual Result<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
   virtual bool FileExists(const std::string& path) = 0;
   virtual Result<uint64_t> GetFileSize(const std::string& path) = 0;

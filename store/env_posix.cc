@@ -193,6 +193,13 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
+  Status SyncFile(const std::string& path) override {
+    Fd fd(OpenRetry(path.c_str(), O_RDONLY));
+    if (!fd.valid()) return PosixError("open", path, errno);
+    if (::fdatasync(fd.get()) != 0) return PosixError("fdatasync", path, errno);
+    return Status::OK();
+  }
+
   Status SyncFilesystem(const std::string& path) override {
     Fd fd(OpenRetry(path.c_str(), O_RDONLY));
     if (!fd.valid()) return PosixError("open", path, errno);

@@ -86,6 +86,35 @@ TEST_F(BucketSyncTest, CommitsWaitForNoSyncAndASyncPointMakesThemDurable) {
   EXPECT_EQ(Current(*p, f), RandomBytes(300000, 1));
 }
 
+// A sync point after a few chunks fdatasyncs them one by one (a syncfs waits
+// for every process's dirty data on the host); after many, one syncfs. Either
+// way nothing is lost to a power cut after it.
+TEST_F(BucketSyncTest, FewChunksAreSyncedFileByFileManyWithOneSyncfs) {
+  FaultEnv env;
+  auto b = OpenDeferred(&env);
+  const InodeId f = File(*b, "f");
+  Commit(*b, f, RandomBytes(150000, 1));  // a few chunks
+  uint64_t before = env.syncfs_count();
+  ASSERT_TRUE(b->Sync().ok());
+  EXPECT_EQ(env.syncfs_count(), before);
+  EXPECT_EQ(env.unsynced_count(), 0u);
+  std::vector<InodeId> many;
+  for (int i = 0; i < 100; ++i) {
+    many.push_back(File(*b, "m" + std::to_string(i)));
+    Commit(*b, many.back(), RandomBytes(3000, 100 + i));
+  }
+  before = env.syncfs_count();
+  ASSERT_TRUE(b->Sync().ok());
+  EXPECT_EQ(env.syncfs_count(), before + 1);
+  ASSERT_TRUE(env.SimulatePowerCut().ok());
+  auto p = OpenPlain();
+  auto rolled = p->RecoverUnsynced();
+  ASSERT_TRUE(rolled.ok()) << rolled.status().ToString();
+  EXPECT_TRUE(rolled->empty()) << (*rolled)[0];
+  EXPECT_EQ(Current(*p, f), RandomBytes(150000, 1));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(Current(*p, many[i]), RandomBytes(3000, 100 + i));
+}
+
 TEST_F(BucketSyncTest, APowerCutRollsBackExactlyTheVersionsWhoseDataIsGone) {
   FaultEnv env;
   auto b = OpenDeferred(&env);

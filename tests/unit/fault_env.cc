@@ -75,6 +75,7 @@ struct FaultEnv::State {
   uint64_t failures = 0;
   // Durability model.
   bool forward_syncs = false;
+  uint64_t syncfs_calls = 0;
   uint64_t generation = 0;  // bumped by each power cut; older files are dead
   uint64_t backup_seq = 0;
   std::map<std::string, std::shared_ptr<FileData>> files;  // by current path
@@ -358,10 +359,33 @@ Status FaultEnv::SyncDir(const std::string& path) {
   return Status::OK();
 }
 
+Status FaultEnv::SyncFile(const std::string& path) {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  RETURN_IF_ERROR(s.Mutation("fdatasync", path));
+  if (s.forward_syncs) RETURN_IF_ERROR(s.base->SyncFile(path));
+  auto it = s.files.find(path);
+  if (it == s.files.end()) return Status::OK();  // untracked: durable already
+  State::FileData& d = *it->second;
+  d.durable_size = d.size;
+  if (!d.backup.empty()) {
+    ::unlink(d.backup.c_str());
+    d.backup.clear();
+  }
+  if (it->second.use_count() == 1) s.files.erase(it);
+  return Status::OK();
+}
+
+uint64_t FaultEnv::syncfs_count() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->syncfs_calls;
+}
+
 Status FaultEnv::SyncFilesystem(const std::string& path) {
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mu);
   RETURN_IF_ERROR(s.Mutation("syncfs", path));
+  ++s.syncfs_calls;
   if (s.forward_syncs) RETURN_IF_ERROR(s.base->SyncFilesystem(path));
   s.MakeDurable([](const State::NameOp&) { return true; });
   for (auto it = s.files.begin(); it != s.files.end();) {

@@ -6,7 +6,7 @@
 //
 // 1. Error injection. Each *mutating* call is counted:
 //      Env:          NewWritableFile, RenameFile, RemoveFile, CreateDir,
-//                    SyncDir, SyncFilesystem
+//                    SyncDir, SyncFilesystem, SyncFile
 //      WritableFile: Append, Sync, Close
 //    FailNthMutation(n, err) makes the n-th mutating call from now fail with
 //    errno `err` (Status::FromErrno, so ENOSPC -> NoSpace, EIO -> IOError)
@@ -29,7 +29,8 @@
 //
 // 2. Power cuts. FaultEnv records what has not been made durable yet, under a
 //    strict POSIX model:
-//      - WritableFile::Sync() makes the file's data durable, NOT its name;
+//      - WritableFile::Sync() and SyncFile(path) make the file's data
+//        durable, NOT its name;
 //      - SyncDir(d) makes name changes in d durable (creates, renames whose
 //        target is in d, removes);
 //      - SyncFilesystem() makes everything durable.
@@ -104,6 +105,9 @@ class FaultEnv final : public Env {
   Status CreateDir(const std::string& path, uint32_t mode = 0700) override;
   Status SyncDir(const std::string& path) override;
   Status SyncFilesystem(const std::string& path) override;
+  Status SyncFile(const std::string& path) override;
+  // SyncFilesystem calls made so far (tests of who syncs how).
+  uint64_t syncfs_count() const;
   Result<std::vector<std::string>> GetChildren(const std::string& dir) override;
   bool FileExists(const std::string& path) override;
   Result<uint64_t> GetFileSize(const std::string& path) override;
