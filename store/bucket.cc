@@ -143,6 +143,16 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
   if (!opts.read_only && opts.sync_interval_ms > 0) {
+    // A bucket that never had a durable mark was written only by builds
+    // that synced each version's data before its row: mark it as it is,
+    // before the first deferred commit (bucket_sync.cc).
+    ASSIGN_OR_RETURN(Catalog::DurableMark mark, s.catalog->GetDurableMark());
+    if (!mark.recorded) {
+      mark.seq = s.catalog->CurrentSeq();
+      mark.time_ns = NowNs();
+      RETURN_IF_ERROR(s.catalog->SetDurableMark(mark));
+      s.marked = mark.seq;
+    }
     s.deferred_sync = true;
     StartSyncer(s, opts.sync_interval_ms);
   }
@@ -152,7 +162,11 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
 Bucket::~Bucket() {
   if (!s_) return;
   StopShaCompletion();
-  if (s_->deferred_sync) StopSyncer(*s_);  // with a last sync point
+  if (s_->deferred_sync) {
+    StopSyncer(*s_);  // with a last sync point
+  } else if (!s_->read_only) {
+    RaiseMarkAtClose(*s_);
+  }
 }
 
 const BucketSettings& Bucket::settings() const { return s_->catalog->settings(); }

@@ -85,6 +85,11 @@ struct Bucket::Shared {
   // The chunk files written since the last sync point, while few: a sync
   // point then fdatasyncs them (and their directories) instead of syncing
   // the whole host file system. `unsynced_many`: too many to list.
+  // Not deferred (the CLI): this process committed chunk data, so the mark
+  // is raised when the bucket is closed (one more syncfs, which covers the
+  // daemon's unsynced data too), and the daemon's next start has nothing of
+  // ours to check.
+  std::atomic<bool> raise_mark_at_close{false};
   std::mutex unsynced_mu;
   std::vector<std::string> unsynced_files;
   bool unsynced_many = false;
@@ -119,6 +124,9 @@ void NoteUnsyncedChunk(Bucket::Shared& s, const ChunkId& id);
 Status SyncPoint(Bucket::Shared& s);
 void StartSyncer(Bucket::Shared& s, int interval_ms);
 void StopSyncer(Bucket::Shared& s);
+// Closing a bucket that was not deferred but committed chunk data: a sync
+// point with a syncfs (see raise_mark_at_close).
+void RaiseMarkAtClose(Bucket::Shared& s);
 
 // Cancelled if CancelWork was called (checked once per chunk or block).
 inline Status CheckCancelled(const Bucket::Shared& s) {

@@ -34,9 +34,27 @@ constexpr size_t kMaxFilesSyncedOneByOne = 64;
 }  // namespace
 
 Status ChunksWritten(Bucket::Shared& s) {
-  if (!s.deferred_sync) return s.chunks->SyncBatch();
+  if (!s.deferred_sync) {
+    s.raise_mark_at_close.store(true);
+    return s.chunks->SyncBatch();
+  }
   s.unsynced.store(true);
   return Status::OK();
+}
+
+void RaiseMarkAtClose(Bucket::Shared& s) {
+  if (!s.raise_mark_at_close.load()) return;
+  {
+    // The daemon's chunks of versions up to the mark are unsynced, maybe:
+    // a whole-file-system sync covers them.
+    std::lock_guard<std::mutex> u(s.unsynced_mu);
+    s.unsynced_many = true;
+  }
+  Status st = SyncPoint(s);
+  if (!st.ok()) {
+    std::fprintf(stderr, "katamari: %s: the durable mark was not raised: %s\n", s.dir.c_str(),
+                 st.ToString().c_str());
+  }
 }
 
 void NoteUnsyncedChunk(Bucket::Shared& s, const ChunkId& id) {
@@ -151,6 +169,13 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
   ASSIGN_OR_RETURN(Catalog::DurableMark mark, s.catalog->GetDurableMark());
   const Seq now = s.catalog->CurrentSeq();
   if (now <= mark.seq) return rolled_back;  // the last stop was clean
+  if (!mark.recorded) {
+    // Never marked: written only by builds that synced every version's
+    // data before its row (a deferred open marks a bucket before its first
+    // commit). Nothing to check; mark it.
+    RETURN_IF_ERROR(SyncPoint(s));
+    return rolled_back;
+  }
   ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> after, s.catalog->VersionsAfter(mark.seq));
   {
     // No gc deletes a chunk while it is judged.

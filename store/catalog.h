@@ -268,6 +268,7 @@ class Catalog {
   struct DurableMark {
     Seq seq;
     int64_t time_ns = 0;
+    bool recorded = false;  // false: the bucket never had one (older builds)
   };
   Result<DurableMark> GetDurableMark();
   // Raises the mark (never lowers it); a write transaction without a commit.

@@ -3,8 +3,9 @@
 // with seq <= durable_seq had its chunk data on disk when the mark was
 // written (Bucket::SyncPoint takes the seq, makes the chunk data durable,
 // and only then records the mark). Versions after it are checked when a
-// daemon starts (Bucket::RecoverUnsynced). Plain meta rows: no format change,
-// and a catalog without them has the mark 0 (everything is checked once).
+// daemon starts (Bucket::RecoverUnsynced). Plain meta rows: no format change.
+// A catalog without them was only written by builds that synced chunk data
+// before every row: all of it is durable.
 #include <string>
 
 #include "store/catalog.h"
@@ -33,7 +34,10 @@ Result<Catalog::DurableMark> Catalog::GetDurableMark() {
   ASSIGN_OR_RETURN(bool row, q.Step());
   DurableMark m;
   if (row) {
-    if (!q.IsNull(0)) m.seq = Seq(q.U64(0));
+    if (!q.IsNull(0)) {
+      m.seq = Seq(q.U64(0));
+      m.recorded = true;
+    }
     if (!q.IsNull(1)) m.time_ns = q.Int(1);
   }
   return m;
