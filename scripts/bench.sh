@@ -15,6 +15,8 @@
 #   KATAMARI_BENCH_MIB=256 scripts/bench.sh     a smaller file
 #   KATAMARI_BENCH_RUNS=5 ...                   more runs
 #   KATAMARI_INIT_ARGS="--level 1" ...          extra `katamari init` options
+#   KATAMARI_BUILD_DIR=DIR ...                  the build to measure [build]
+#   KATAMARI_BENCH_NINJA=0 ...                  use its binaries as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -27,9 +29,13 @@ esac
 source scripts/deps.sh
 katamari_install "${KATAMARI_BUILD_PKGS[@]}" python3 zstd time
 
-[ -d build ] || meson setup build >/dev/null
-ninja -C build daemon/katamari >/dev/null
-KATAMARI="$ROOT/build/daemon/katamari"
+# The same build knobs as scripts/bench_mount.sh.
+BUILD=${KATAMARI_BUILD_DIR:-build}
+if [ "${KATAMARI_BENCH_NINJA:-1}" != 0 ]; then
+  [ -d "$BUILD" ] || meson setup "$BUILD" >/dev/null
+  ninja -C "$BUILD" daemon/katamari >/dev/null
+fi
+KATAMARI="$(cd "$BUILD" && pwd)/daemon/katamari"
 MIB=${KATAMARI_BENCH_MIB:-1024}
 RUNS=${KATAMARI_BENCH_RUNS:-3}
 
