@@ -230,7 +230,17 @@ Result<std::vector<DirEntry>> Bucket::ReadDir(InodeId dir, std::optional<Seq> at
 
 Result<std::vector<ListedEntry>> Bucket::ReadDirPlus(InodeId dir, std::string_view from,
                                                    size_t limit) {
-  return s_->catalog->ReadDirPlus(dir, from, limit);
+  ASSIGN_OR_RETURN(std::vector<ListedEntry> entries, s_->catalog->ReadDirPlus(dir, from, limit));
+  for (ListedEntry& e : entries) {
+    Attr& a = e.attr;
+    if (a.kind != FileKind::kRegular) continue;
+    a.held_bytes = 0;
+    if (a.current_version.value == 0) continue;
+    // Remembered per version: a repeated listing reads no chunk list.
+    auto held = HeldBytes(a.ino, a.current_version);
+    a.held_bytes = held.ok() ? std::optional<uint64_t>(*held) : std::nullopt;
+  }
+  return entries;
 }
 
 Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,

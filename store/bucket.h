@@ -413,8 +413,8 @@ class Bucket {
   Result<std::vector<DirEntry>> ReadDir(InodeId dir, std::optional<Seq> at = {});
   // Up to `limit` live entries of `dir` named `from` or after (bytewise), in
   // name order, each with what GetAttr gives and, for a regular file,
-  // held_bytes (HeldBytes of its current version, 0 without one): one
-  // catalog query for a readdirplus.
+  // held_bytes (HeldBytes of its current version, cached per version; 0
+  // without one): one catalog query for a readdirplus once cached.
   Result<std::vector<ListedEntry>> ReadDirPlus(InodeId dir, std::string_view from, size_t limit);
   // `symlink_target` for kSymlink only, `rdev` for device kinds only.
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,

@@ -217,19 +217,23 @@ Result<Attr> Catalog::Impl::LoadAttr(InodeId ino) {
   q.Bind(1, ino);
   ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return Status::NotFound("no inode " + std::to_string(ino.value) + " in the catalog");
+  return AttrFromRow(q, 0, ino);
+}
+
+Attr Catalog::Impl::AttrFromRow(const sql::Query& q, int c, InodeId ino) {
   Attr a;
   a.ino = ino;
-  a.kind = KindOf(q.Int(0));
-  a.mode = static_cast<uint32_t>(q.Int(1)) & 07777;
-  a.uid = static_cast<uint32_t>(q.Int(2));
-  a.gid = static_cast<uint32_t>(q.Int(3));
-  a.size = q.U64(4);
-  a.atime_ns = q.Int(5);
-  a.mtime_ns = q.Int(6);
-  a.ctime_ns = q.Int(7);
-  a.current_version = VersionNo(q.U64(8));
-  a.rdev = q.U64(9);
-  a.nlink = static_cast<uint32_t>(q.Int(10));
+  a.kind = KindOf(q.Int(c));
+  a.mode = static_cast<uint32_t>(q.Int(c + 1)) & 07777;
+  a.uid = static_cast<uint32_t>(q.Int(c + 2));
+  a.gid = static_cast<uint32_t>(q.Int(c + 3));
+  a.size = q.U64(c + 4);
+  a.atime_ns = q.Int(c + 5);
+  a.mtime_ns = q.Int(c + 6);
+  a.ctime_ns = q.Int(c + 7);
+  a.current_version = VersionNo(q.U64(c + 8));
+  a.rdev = q.U64(c + 9);
+  a.nlink = static_cast<uint32_t>(q.Int(c + 10));
   return a;
 }
 

@@ -78,8 +78,7 @@ class Catalog {
   Result<std::vector<DirEntry>> ReadDirDeleted(InodeId dir);
   // Up to `limit` live entries of `dir` whose names are >= `from` (bytewise),
   // in name order, with their attributes, in one query: ReadDir joined with
-  // GetAttr, plus held_bytes of regular files (that of the current version,
-  // 0 without one). NotDir if `dir` is not a directory.
+  // GetAttr (held_bytes left unset). NotDir if `dir` is not a directory.
   Result<std::vector<ListedEntry>> ReadDirPlus(InodeId dir, std::string_view from, size_t limit);
   // One live path of an inode ("a/b/c.txt"), or its last path if deleted; for
   // messages and listings. NotFound if the inode never had a name.

@@ -63,6 +63,9 @@ struct Catalog::Impl {
   };
   Result<InodeRow> LoadInode(InodeId ino);  // NotFound if absent
   Result<Attr> LoadAttr(InodeId ino);       // NotFound if absent; nlink computed
+  // An Attr from the columns kind, mode, uid, gid, size, atime_ns, mtime_ns,
+  // ctime_ns, current_version, rdev, nlink starting at column `c`.
+  static Attr AttrFromRow(const sql::Query& q, int c, InodeId ino);
   Result<int64_t> LiveNameCount(InodeId ino);
   // OK if `dir` is a directory that is reachable (root or has a live name).
   Status CheckLiveDir(InodeId dir);

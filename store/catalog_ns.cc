@@ -47,17 +47,16 @@ constexpr char kSqlSetAttr[] =
 constexpr char kSqlReadLink[] = "SELECT kind, symlink_target FROM inodes WHERE id = ?1";
 // ReadDirPlus: up to ?3 live entries of ?1 from the name ?2 on, each with
 // the attributes GetAttr gives (kSqlLoadAttr in catalog.cc: the same nlink;
-// a listed directory has a live name, so 2 + its subdirectories) and, for
-// a regular file with a version, that version's chunk list (its held bytes).
+// a listed directory has a live name, so 2 + its subdirectories). Not the
+// chunk lists: held bytes come from Bucket::HeldBytes's cache (a list of a
+// big file is hundreds of KB, and a listing is repeated often).
 constexpr char kSqlReadDirPlus[] =
     "SELECT d.name, d.ino, i.kind, i.mode, i.uid, i.gid, i.size, i.atime_ns, i.mtime_ns, "
     "i.ctime_ns, i.current_version, i.rdev, CASE WHEN i.kind <> 2 THEN "
     "  (SELECT count(*) FROM dentries n WHERE n.ino = i.id AND n.seq_end IS NULL) "
     "ELSE 2 + (SELECT count(*) FROM dentries n WHERE n.parent = i.id "
-    "  AND n.seq_end IS NULL AND n.kind = 2) END, "
-    "v.chunks "
+    "  AND n.seq_end IS NULL AND n.kind = 2) END "
     "FROM dentries d INDEXED BY dentries_live JOIN inodes i ON i.id = d.ino "
-    "LEFT JOIN versions v ON i.kind = 1 AND v.ino = i.id AND v.vno = i.current_version "
     "WHERE d.parent = ?1 AND d.seq_end IS NULL AND d.name >= ?2 ORDER BY d.name LIMIT ?3";
 
 std::string Ino(InodeId i) { return "inode " + std::to_string(i.value); }
@@ -412,33 +411,7 @@ Result<std::vector<ListedEntry>> Catalog::ReadDirPlus(InodeId dir, std::string_v
     if (!row) return out;
     ListedEntry e;
     e.name = q.Str(0);
-    Attr& a = e.attr;
-    a.ino = InodeId(q.U64(1));
-    a.kind = static_cast<FileKind>(q.Int(2));
-    a.mode = static_cast<uint32_t>(q.Int(3)) & 07777;
-    a.uid = static_cast<uint32_t>(q.Int(4));
-    a.gid = static_cast<uint32_t>(q.Int(5));
-    a.size = q.U64(6);
-    a.atime_ns = q.Int(7);
-    a.mtime_ns = q.Int(8);
-    a.ctime_ns = q.Int(9);
-    a.current_version = VersionNo(q.U64(10));
-    a.rdev = q.U64(11);
-    a.nlink = static_cast<uint32_t>(q.Int(12));
-    if (a.kind == FileKind::kRegular) a.held_bytes = 0;
-    if (a.kind == FileKind::kRegular && a.current_version.value != 0) {
-      if (q.IsNull(13)) {
-        return Status::Corruption("catalog " + impl_->path + ": " + Ino(a.ino) +
-                                  " has no row for its current version " +
-                                  std::to_string(a.current_version.value) +
-                                  "; run `katamari fsck`");
-      }
-      ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks,
-                       catalog_format::DecodeChunks(q.Blob(13), "the current version of " + Ino(a.ino)));
-      uint64_t held = 0;
-      for (const ChunkRef& c : chunks) held += c.IsHole() ? 0 : c.raw_len;
-      a.held_bytes = held;
-    }
+    e.attr = Impl::AttrFromRow(q, 2, InodeId(q.U64(1)));
     out.push_back(std::move(e));
   }
 }
