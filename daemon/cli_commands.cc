@@ -10,6 +10,7 @@
 #include <iostream>
 #include <string>
 
+#include "daemon/cli_key_arg.h"
 #include "daemon/cli_keys.h"
 #include "daemon/cli_output.h"
 
@@ -60,16 +61,41 @@ bool MakeSelector(const SelectorArgs& a, VersionSelector* sel) {
   return true;
 }
 
-// "k=v" -> ("user.k", "v"). A name that already says "user." is kept.
+// "k=v" -> ("user.k", "v"). A name that already says "user." is kept. The
+// limits are those of an xattr, as the mount shows metadata (user.NAME).
 bool ParseMeta(const std::vector<std::string>& items, Xattrs* out) {
+  constexpr size_t kMaxName = 255;           // XATTR_NAME_MAX, "user." included
+  constexpr size_t kMaxValue = 64 * 1024;    // XATTR_SIZE_MAX
   for (const std::string& item : items) {
     size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      PrintError("--meta '" + item + "': expected KEY=VALUE", "write it as --meta author=ann");
+    const std::string shown = "--meta '" + item + "'";
+    if (eq == std::string::npos) {
+      PrintError(shown + ": no '=': expected NAME=VALUE",
+                 "write it as --meta " + (item.empty() ? "author" : item) +
+                     "=VALUE (an empty value is NAME=)");
       return false;
     }
     std::string name = item.substr(0, eq);
     if (name.rfind("user.", 0) != 0) name = "user." + name;
+    if (name == "user.") {
+      PrintError(shown + ": the name before '=' is empty",
+                 "name the metadata, e.g. --meta author=ann (kept as xattr user.author)");
+      return false;
+    }
+    if (name.size() > kMaxName) {
+      PrintError(shown.substr(0, 60) + "...: the name is " + std::to_string(name.size()) +
+                     " bytes with its 'user.' prefix",
+                 "use a name of at most " + std::to_string(kMaxName - 5) +
+                     " bytes (an xattr name holds 255)");
+      return false;
+    }
+    if (item.size() - eq - 1 > kMaxValue) {
+      PrintError("--meta " + name.substr(5) + "=...: the value is " +
+                     std::to_string(item.size() - eq - 1) + " bytes",
+                 "keep a value within 64 KiB (an xattr value holds 65536 bytes); store larger "
+                 "data as a file");
+      return false;
+    }
     (*out)[name] = item.substr(eq + 1);
   }
   return true;
@@ -248,60 +274,48 @@ int RunPut(const GlobalOptions& g, const PutArgs& a) {
 }
 
 int RunGet(const GlobalOptions& g, const GetArgs& a) {
-  VersionSelector sel;
-  if (!MakeSelector(a.sel, &sel)) return kExitUsage;
+  VersionSelector flag_sel;
+  if (!MakeSelector(a.sel, &flag_sel)) return kExitUsage;
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/true, &code);
   if (!bucket) return code;
+  auto t = ParseKeyArg(*bucket, "get", a.key, a.sel, flag_sel, KeyArgUse::kRead, &code);
+  if (!t) return code;
+  const std::string& key = t->key;
+  const VersionSelector& sel = t->sel;
   // Resolve once, then read that exact version: a put racing with us cannot
   // make the bytes and the version we name disagree.
-  auto info = bucket->Resolve(a.key, sel);
-  if (!info.ok()) return ReportStatus("get " + Describe(a.key, sel), info.status());
-  if (a.output && *a.output != "-") return GetToFile(*bucket, a.key, *info, *a.output);
+  auto info = bucket->Resolve(key, sel);
+  if (!info.ok()) return ReportStatus("get " + Describe(key, sel), info.status());
+  if (a.output && *a.output != "-") return GetToFile(*bucket, key, *info, *a.output);
 
-  Progress progress("get " + a.key, info->size);
+  Progress progress("get " + key, info->size);
   FdSink sink(STDOUT_FILENO, "stdout");
   VersionSelector exact;
   exact.version = info->version;
-  Status st = bucket->Get(a.key, exact, sink, progress.Fn());
+  Status st = bucket->Get(key, exact, sink, progress.Fn());
   progress.Finish();
-  if (!st.ok()) return ReportStatus("get " + a.key + "@" + std::to_string(info->version.value), st);
-  return kExitOk;
-}
-
-int RunRm(const GlobalOptions& g, const RmArgs& a) {
-  int code = kExitOk;
-  auto bucket = OpenBucket(g, /*read_only=*/false, &code);
-  if (!bucket) return code;
-  Status st;
-  std::string what = "rm " + a.key;
-  if (a.version) {
-    what += "@" + std::to_string(*a.version);
-    st = bucket->DeleteVersion(a.key, VersionNo(*a.version));
-  } else if (a.purge) {
-    what += " --purge";
-    st = bucket->Purge(a.key);
-  } else {
-    st = bucket->Delete(a.key);
-  }
-  if (!st.ok()) return ReportStatus(what, st);
+  if (!st.ok()) return ReportStatus("get " + key + "@" + std::to_string(info->version.value), st);
   return kExitOk;
 }
 
 int RunRestore(const GlobalOptions& g, const RestoreArgs& a) {
-  if (!a.sel.version && !a.sel.at) {
-    PrintError("restore " + a.key + ": which version?", "pass --version N or --at TIME");
-    return kExitUsage;
-  }
-  VersionSelector sel;
-  if (!MakeSelector(a.sel, &sel)) return kExitUsage;
+  VersionSelector flag_sel;
+  if (!MakeSelector(a.sel, &flag_sel)) return kExitUsage;
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/false, &code);
   if (!bucket) return code;
-  auto info = bucket->Restore(a.key, sel);
+  auto t = ParseKeyArg(*bucket, "restore", a.key, a.sel, flag_sel, KeyArgUse::kRead, &code);
+  if (!t) return code;
+  if (!t->sel.version && !t->sel.at_time_ns) {
+    PrintError("restore " + a.key + ": which version?",
+               "pass --version N or --at TIME, or name it as " + a.key + "@N");
+    return kExitUsage;
+  }
+  auto info = bucket->Restore(t->key, t->sel);
   if (info.ok()) info = bucket->CompleteSha256(*info);  // pending if it has holes
-  if (!info.ok()) return ReportStatus("restore " + Describe(a.key, sel), info.status());
-  std::cout << "restored " << a.key;
+  if (!info.ok()) return ReportStatus("restore " + Describe(t->key, t->sel), info.status());
+  std::cout << "restored " << t->key;
   if (info->restored_from) std::cout << " version " << info->restored_from->value;
   std::cout << " as version " << info->version.value << " (sha256 " << info->sha256.Hex()
             << ")\n";

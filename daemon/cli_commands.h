@@ -46,7 +46,11 @@ struct RmArgs {
   std::string key;
   std::optional<uint64_t> version;
   bool purge = false;
+  bool yes = false;  // --purge without asking
 };
+// KEY (a delete marker; history kept), KEY@N / --version N (that version,
+// permanently) or --purge (every version; asks on a terminal unless --yes).
+// Says what it removed.
 int RunRm(const GlobalOptions& g, const RmArgs& a);
 
 struct RestoreArgs {

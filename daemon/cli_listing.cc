@@ -2,6 +2,7 @@
 // aligned table for people or, with --json, stable field names for scripts.
 // Names go through cli_names.h: quoted on a terminal, raw into pipes.
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "daemon/cli_commands.h"
+#include "daemon/cli_key_arg.h"
 #include "daemon/cli_names.h"
 
 namespace katamari::cli {
@@ -122,7 +124,16 @@ int RunLs(const GlobalOptions& g, const LsArgs& a) {
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/true, &code);
   if (!bucket) return code;
-  auto files = bucket->List(a.prefix, a.deleted);
+  // A PREFIX that names a directory means that directory: `ls zlib` lists
+  // zlib/..., not zlib-restored/ too (docs/semantics.md, The command line).
+  // Any other PREFIX matches the start of keys (`ls zlib-`).
+  std::string prefix = a.prefix;
+  if (!prefix.empty() && prefix.back() != '/') {
+    bool live = true;
+    auto attr = LookupKeyAny(*bucket, prefix, &live);
+    if (attr.ok() && live && attr->kind == FileKind::kDirectory) prefix += '/';
+  }
+  auto files = bucket->List(prefix, a.deleted);
   if (!files.ok()) return ReportStatus("ls " + a.prefix, files.status());
   if (a.json) {
     Json arr = Json::array();
@@ -160,7 +171,20 @@ int RunVersions(const GlobalOptions& g, const VersionsArgs& a) {
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/true, &code);
   if (!bucket) return code;
-  auto versions = bucket->Versions(a.key);
+  auto t = ParseKeyArg(*bucket, "versions", a.key, {}, {}, KeyArgUse::kVersions, &code);
+  if (!t) return code;
+  bool live = true;
+  auto attr = LookupKeyAny(*bucket, t->key, &live);
+  if (attr.ok() && attr->kind == FileKind::kDirectory) {
+    std::string dir = t->key;
+    while (!dir.empty() && dir.back() == '/') dir.pop_back();
+    PrintError("versions " + a.key + ": '" + dir + "' is a directory (directories keep no "
+               "versions; their files do)",
+               "list its files with 'katamari ls " + ShellQuote(dir + "/") +
+                   "', then 'katamari versions " + ShellQuote(dir + "/FILE") + "'");
+    return kExitUsage;
+  }
+  auto versions = bucket->Versions(t->key);
   if (!versions.ok()) return ReportStatus("versions " + a.key, versions.status());
   if (a.json) {
     Json arr = Json::array();
@@ -186,7 +210,12 @@ int RunFsck(const GlobalOptions& g, bool json) {
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/true, &code);
   if (!bucket) return code;
-  Progress progress("fsck");
+  // Fsck counts the bytes of the versions it checked: all of them in the end.
+  uint64_t total = 0;
+  if (isatty(STDERR_FILENO) == 1) {
+    if (auto stats = bucket->Stats(); stats.ok()) total = stats->logical_bytes;
+  }
+  Progress progress("fsck", total);
   auto report = bucket->Fsck(progress.Fn());
   progress.Finish();
   if (!report.ok()) return ReportStatus("fsck " + g.bucket_dir, report.status());
@@ -236,7 +265,7 @@ int RunGc(const GlobalOptions& g, bool json) {
   int code = kExitOk;
   auto bucket = OpenBucket(g, /*read_only=*/false, &code);
   if (!bucket) return code;
-  Progress progress("gc");
+  Progress progress("gc", 0, "chunk files");
   auto report = bucket->Gc(progress.Fn());
   progress.Finish();
   if (!report.ok()) return ReportStatus("gc " + g.bucket_dir, report.status());

@@ -239,12 +239,55 @@ void Table::Print(std::ostream& out) const {
   }
 }
 
-Progress::Progress(std::string label, uint64_t known_total)
-    : active_(isatty(STDERR_FILENO) == 1), label_(std::move(label)), known_total_(known_total) {
+Progress::Progress(std::string label, uint64_t known_total, const char* unit)
+    : active_(isatty(STDERR_FILENO) == 1),
+      label_(std::move(label)),
+      known_total_(known_total),
+      unit_(unit) {
   start_ns_ = NowNs();
 }
 
 Progress::~Progress() { Finish(); }
+
+std::string FormatDuration(double secs) {
+  if (secs < 0) secs = 0;
+  auto s = static_cast<uint64_t>(secs + 0.5);
+  char buf[48];
+  if (s < 60) {
+    snprintf(buf, sizeof buf, "%" PRIu64 " s", s);
+  } else if (s < 3600) {
+    snprintf(buf, sizeof buf, "%" PRIu64 " min %02" PRIu64 " s", s / 60, s % 60);
+  } else {
+    snprintf(buf, sizeof buf, "%" PRIu64 " h %02" PRIu64 " min", s / 3600, (s % 3600) / 60);
+  }
+  return buf;
+}
+
+std::string Progress::Line(const std::string& label, const char* unit, uint64_t done,
+                           uint64_t total, double secs) {
+  auto amount = [unit](uint64_t n) {
+    return unit ? std::to_string(n) : FormatBytes(n);
+  };
+  std::string line = label + ": " + amount(done);
+  if (total > 0) {
+    char pct[16];
+    snprintf(pct, sizeof pct, " (%d%%)", static_cast<int>(100.0 * std::min(done, total) / total));
+    line += " of " + amount(total) + (unit ? std::string(" ") + unit : "") + pct;
+  } else if (unit) {
+    line += std::string(" ") + unit;
+  }
+  // The rate and what is left only once there is something to measure.
+  if (secs >= 0.5 && done > 0) {
+    double rate = static_cast<double>(done) / secs;
+    line += ", " + (unit ? std::to_string(static_cast<uint64_t>(rate)) : FormatBytes(
+                                                                          static_cast<uint64_t>(
+                                                                              rate))) +
+            "/s";
+    if (total > done) line += ", " + FormatDuration(static_cast<double>(total - done) / rate) +
+                              " left";
+  }
+  return line;
+}
 
 void Progress::Update(uint64_t done, uint64_t total) {
   if (!active_) return;
@@ -255,14 +298,7 @@ void Progress::Update(uint64_t done, uint64_t total) {
   drawn_ = true;
   if (total == 0) total = known_total_;
   double secs = static_cast<double>(now - start_ns_) / kNsPerSec;
-  std::string line = label_ + ": " + FormatBytes(done);
-  if (total > 0) {
-    char pct[16];
-    snprintf(pct, sizeof pct, " (%d%%)", static_cast<int>(100.0 * done / total));
-    line += " of " + FormatBytes(total) + pct;
-  }
-  if (secs > 0.5) line += ", " + FormatBytes(static_cast<uint64_t>(done / secs)) + "/s";
-  std::cerr << "\r" << line << "\033[K" << std::flush;
+  std::cerr << "\r" << Line(label_, unit_, done, total, secs) << "\033[K" << std::flush;
 }
 
 ProgressFn Progress::Fn() {

@@ -88,30 +88,43 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// A progress line on stderr, shown only when stderr is a terminal; redrawn
-// at most ~10 times a second with '\r' and cleared by Finish() or the
-// destructor. Thread-safe: the store may call Update from worker threads.
+// A progress line on stderr, shown only when stderr is a terminal (quiet in
+// pipes, files and under systemd): what is done, of what total, the rate and
+// the time left ("put a.txt: 1.2 GiB of 4.0 GiB (30%), 85.1 MiB/s, 34 s
+// left"); without a total, what is done and the rate. Redrawn at most ~10
+// times a second with '\r' and cleared by Finish() or the destructor.
+// Thread-safe: the store may call Update from worker threads.
 class Progress {
  public:
   // `label` starts the line ("put a.txt"); known_total overrides a 0 total.
-  Progress(std::string label, uint64_t known_total = 0);
+  // With a `unit` ("chunk files") the counts are things, not bytes.
+  Progress(std::string label, uint64_t known_total = 0, const char* unit = nullptr);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
+  bool active() const { return active_; }
   void Update(uint64_t done, uint64_t total);
   ProgressFn Fn();  // a callback that forwards to Update (empty when inactive)
   void Finish();
+
+  // The line for `done` of `total` (0: unknown) after `secs` seconds.
+  static std::string Line(const std::string& label, const char* unit, uint64_t done,
+                          uint64_t total, double secs);
 
  private:
   const bool active_;
   const std::string label_;
   const uint64_t known_total_;
+  const char* const unit_;
   std::mutex mu_;
   int64_t start_ns_ = 0;
   int64_t last_draw_ns_ = 0;
   bool drawn_ = false;
 };
+
+// "45 s", "3 min 05 s", "2 h 07 min": a duration for people.
+std::string FormatDuration(double secs);
 
 // Opens the bucket at g.bucket_dir with g.key; on failure prints the error
 // (a missing bucket names the `katamari init` fix) and sets *exit_code. An

@@ -6,6 +6,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 
 namespace katamari::cli {
@@ -155,6 +156,27 @@ Result<std::string> AskNewPassphrase(const std::string& prompt) {
     return Status::InvalidArgument("the two passphrases differ");
   }
   return first;
+}
+
+Result<std::string> AskLine(const std::string& prompt) {
+  Tty tty;
+  if (tty.fd() < 0) return Status::NotFound("there is no terminal to ask on");
+  tty.Write(prompt);
+  auto line = ReadLine(tty.fd());
+  if (!line.ok() && line.status().code() == Status::Code::kInvalidArgument) return std::string();
+  return line;
+}
+
+bool IsYes(std::string_view answer) {
+  while (!answer.empty() && std::isspace(static_cast<unsigned char>(answer.front()))) {
+    answer.remove_prefix(1);
+  }
+  while (!answer.empty() && std::isspace(static_cast<unsigned char>(answer.back()))) {
+    answer.remove_suffix(1);
+  }
+  std::string lower;
+  for (char c : answer) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "y" || lower == "yes";
 }
 
 void TellTerminal(const std::string& line) {

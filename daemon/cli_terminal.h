@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "store/status.h"
 
@@ -27,6 +28,14 @@ Result<std::string> AskPassphrase(const std::string& prompt);
 // A new passphrase: asked twice (`prompt`, then "Repeat it: "). Errors as
 // AskPassphrase, and InvalidArgument if the two differ.
 Result<std::string> AskNewPassphrase(const std::string& prompt);
+
+// Prints `prompt` on /dev/tty and reads one line with echo on (a yes/no
+// question). Errors as AskPassphrase, but an empty line is an empty answer.
+Result<std::string> AskLine(const std::string& prompt);
+
+// True if the answer means yes: "y" or "yes" in any case, blanks around
+// ignored. Anything else (also an empty line) is no.
+bool IsYes(std::string_view answer);
 
 // Prints one line on /dev/tty (e.g. "wrong passphrase, try again"); does
 // nothing without a terminal.

@@ -5,6 +5,8 @@
 // This file only wires the command line (CLI11) to the commands in
 // cli_commands.h. CLI11 reports usage errors with exceptions; they are caught
 // here and become exit code 2, so nothing else in the CLI throws.
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -34,10 +36,52 @@ struct AllArgs {
   bool fsck_json = false, gc_json = false, stats_json = false;
 };
 
+// A whole number from 1 to `max`, checked as typed: CLI11's own checks say
+// "Value 0 not in range 0.000000 to <300 digits>" and wrap an overflow to
+// UINT64_MAX. `fix` ends the message ("versions are numbered from 1...").
+CLI::Validator Counting(const std::string& fix, uint64_t max = UINT64_MAX) {
+  return CLI::Validator(
+      [fix, max](std::string& text) -> std::string {
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
+            ptr != end) {
+          return "'" + text + "' is not a whole number; " + fix;
+        }
+        if (ec == std::errc::result_out_of_range || v > max) {
+          return text + " is too large (at most " + std::to_string(max) + "); " + fix;
+        }
+        if (v == 0) return "0 is not allowed; " + fix;
+        return "";
+      },
+      "N");
+}
+
+// A whole number, possibly negative, that fits an int (CLI11 would say
+// "Could not convert: --level = abc").
+CLI::Validator Integer(const std::string& fix) {
+  return CLI::Validator(
+      [fix](std::string& text) -> std::string {
+        int v = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ec != std::errc() || ptr != end) {
+          return "'" + text + "' is not a whole number; " + fix;
+        }
+        return "";
+      },
+      "N");
+}
+
+constexpr char kVersionFix[] =
+    "versions are numbered from 1 ('katamari versions KEY' lists them)";
+
 void AddSelector(CLI::App* cmd, SelectorArgs* sel, const char* verb) {
   auto* v = cmd->add_option("--version", sel->version,
-                            std::string("the version number to ") + verb)
-                ->check(CLI::PositiveNumber);
+                            std::string("the version number to ") + verb +
+                                " (or write KEY@N)")
+                ->check(Counting(kVersionFix));
   auto* at = cmd->add_option("--at", sel->at,
                              std::string("the version current at TIME to ") + verb +
                                  " (2026-11-25T10:00:00Z, 2026-11-25T11:00+01:00, 2026-11-25 = "
@@ -50,7 +94,8 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   init->add_option("--compression", a.init.compression, "codec for new chunks")
       ->check(CLI::IsMember({"zstd", "zstandard", "zlib", "none"}))
       ->capture_default_str();
-  init->add_option("--level", a.init.level, "compression level (zstd 1-19, zlib 1-9)");
+  init->add_option("--level", a.init.level, "compression level (zstd 1-19, zlib 1-9)")
+      ->check(Integer("give the compression level: zstd 1-19, zlib 1-9"));
   init->add_flag("--no-versioning", a.init.no_versioning,
                  "keep only the newest version of each file");
   init->add_option("--chunk-min", a.init.chunk_min, "smallest chunk (SIZE, e.g. 16K)");
@@ -77,10 +122,13 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
 
   auto* rm = app.add_subcommand("rm", "delete KEY (history kept), one version, or all of it");
   rm->add_option("key", a.rm.key, "key")->required();
-  auto* rv = rm->add_option("--version", a.rm.version, "delete only version N, permanently")
-                 ->check(CLI::PositiveNumber);
-  auto* purge = rm->add_flag("--purge", a.rm.purge, "delete KEY and every version, permanently");
+  auto* rv = rm->add_option("--version", a.rm.version,
+                            "delete only version N, permanently (or write KEY@N)")
+                 ->check(Counting(kVersionFix));
+  auto* purge = rm->add_flag("--purge", a.rm.purge,
+                             "delete KEY and every version, permanently (asks on a terminal)");
   rv->excludes(purge);
+  rm->add_flag("-y,--yes", a.rm.yes, "--purge without asking (needed without a terminal)");
 
   auto* restore = app.add_subcommand(
       "restore", "make an old version of KEY current again (a new version, no data copied)");
@@ -137,7 +185,8 @@ void AddKeyCommands(CLI::App& app, AllArgs& a) {
   key->add_subcommand("remove", "remove a key slot (never the last one)")
       ->add_option("slot", a.key.slot, "the slot's id, as 'key list' shows it")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(Counting("slots are numbered from 1 ('katamari key list' shows them)",
+                       UINT32_MAX));
 }
 
 int DispatchKey(const CLI::App& key, const AllArgs& a) {
@@ -258,6 +307,13 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ValidationError& e) {
+    // Our validators (Counting, Integer) say the fix after "; " themselves.
+    std::string what = e.what();
+    PrintError(what, what.find("; ") == std::string::npos
+                         ? "see 'katamari --help' or 'katamari COMMAND --help'"
+                         : "");
+    return kExitUsage;
   } catch (const CLI::ParseError& e) {
     if (auto unknown = UnknownCommand(app, argc, argv)) {
       PrintError("unknown command '" + *unknown + "'",

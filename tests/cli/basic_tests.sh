@@ -142,7 +142,7 @@ t_purge_gc() {
   before=$(chunk_count "$B")
   ok k put gone "$W/r2"; ok k put gone "$W/r1"
   [ "$(chunk_count "$B")" -gt "$before" ] || fail "put of new data added no chunk files"
-  ok k rm gone --purge || return
+  ok k rm gone --purge --yes || return
   expect_rc 1 k versions gone
   ok k ls --deleted && expect_no_grep "gone" "$W/out" "purged key not in ls --deleted"
   # Purge may free the chunks itself or leave them to gc; after both they are gone.

@@ -222,7 +222,7 @@ class Soak:
                     self.cli("rm", key, "--version", str(rng.choice(old)["version"]))
                     self.count("cli rm --version")
                 elif rng.random() < 0.3:
-                    self.cli("rm", key, "--purge")
+                    self.cli("rm", key, "--purge", "--yes")
                     self.cli_keys.pop(key, None)
                     history.pop(key)
                     self.cli_gone.add(key)

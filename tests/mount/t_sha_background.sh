@@ -94,8 +94,8 @@ wait "$DAEMON_PID" || rc=$?
 DAEMON_PID=""
 expect_eq "exit status of the daemon after SIGTERM" "$rc" 0
 fusermount3 -u -z "$MNT" 2>/dev/null || true
-K rm --purge zbig >/dev/null || fail "katamari rm --purge zbig"
-K rm --purge zz >/dev/null || fail "katamari rm --purge zz"
+K rm --purge --yes zbig >/dev/null || fail "katamari rm --purge zbig"
+K rm --purge --yes zz >/dev/null || fail "katamari rm --purge zz"
 
 # ---- after the daemon: the stored values, and the CLI storing
 expect_eq "katamari ls sha256 after unmount" "$(ls_sha sp)" "$want"

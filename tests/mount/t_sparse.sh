@@ -134,8 +134,8 @@ expect_eq "st_blocks of the put (its holes kept)" "$(stat -c %b "$MNT/pm")" "$(s
 
 # the huge sparse files are not needed beyond here (fsck would hash them)
 rm -f "$MNT/s8" "$MNT/t1"
-"$KATAMARI" -b "$BUCKET" rm --purge s8 >/dev/null
-"$KATAMARI" -b "$BUCKET" rm --purge t1 >/dev/null
+"$KATAMARI" -b "$BUCKET" rm --purge --yes s8 >/dev/null
+"$KATAMARI" -b "$BUCKET" rm --purge --yes t1 >/dev/null
 "$KATAMARI" -b "$BUCKET" fsck >"$WORK/fsck.out" 2>&1 || { cat "$WORK/fsck.out"; fail "fsck"; }
 
 # stop_within_15s WHAT: SIGTERM to the daemon, which must exit within 15 s
@@ -171,7 +171,7 @@ wait "$hasher" 2>/dev/null || true
 fusermount3 -u -z "$MNT" 2>/dev/null || true
 mount_fs
 rm -f "$MNT/huge"
-"$KATAMARI" -b "$BUCKET" rm --purge huge >/dev/null
+"$KATAMARI" -b "$BUCKET" rm --purge --yes huge >/dev/null
 
 # ---- SIGTERM during a long commit: stops within seconds, nothing torn
 mb=${KATAMARI_TEST_SIGTERM_MB:-1024}
