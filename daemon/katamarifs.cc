@@ -4,13 +4,15 @@
 //
 // Without -f it forks; the child mounts and reports back through a pipe, and
 // the parent exits 0 only once the mount serves (or prints the child's error
-// and exits 1). Usage errors exit 2. Logs go to stderr, one line per event
-// (once daemonized, only if stderr is a file or the journal).
+// and exits 1). Usage errors exit 2. Logs go to stderr, one line per event,
+// with -f; once daemonized, to syslog(3) (the journal picks it up), never to
+// the terminal or file that started it (docs/semantics.md, The command line).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +32,7 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_server.h"
 #include "fs/mount_options.h"
+#include "daemon/cli_terminal.h"
 #include "fs/unique_fd.h"
 #include "store/bucket.h"
 
@@ -51,12 +54,26 @@ constexpr char kUsage[] =
     "               keyfile=FILE, passphrase_file=FILE    key of an encrypted bucket\n"
     "               ro, rw, allow_other, auto_unmount, fsname=NAME, subtype=NAME,\n"
     "               nosuid, suid, nodev, dev, noexec, exec, noatime, atime, relatime, ...\n"
+    "  --check-options  only check the -o options (as a mount would) and exit: 0 ok, 2 not\n"
     "  -h, --help this text\n"
     "  -V, --version  print the version and exit\n"
     "Unmount with `fusermount3 -u MOUNTPOINT` (or SIGTERM): open files are committed first;\n"
-    "a commit still running after 3 s is abandoned (that file keeps its previous version).\n";
+    "a commit still running after 3 s is abandoned (that file keeps its previous version).\n"
+    "An encrypted bucket mounted without keyfile= or passphrase_file= asks for its passphrase\n"
+    "on the terminal (never under systemd). Once daemonized (no -f), the log goes to syslog.\n";
+
+constexpr int kPassphraseTries = 3;
+
+// Set once daemonized: Log() writes to syslog(3) from then on.
+bool g_log_to_syslog = false;
+// Said by the parent when the mount serves: the daemon's log would be lost.
+std::string g_startup_warning;
 
 void Log(const std::string& line) {
+  if (g_log_to_syslog) {
+    syslog(LOG_NOTICE, "%s", line.c_str());
+    return;
+  }
   std::string out = "katamarifs[" + std::to_string(getpid()) + "]: " + line + "\n";
   // One write per line so lines from several threads never interleave.
   ssize_t ignored = ::write(STDERR_FILENO, out.data(), out.size());
@@ -65,6 +82,8 @@ void Log(const std::string& line) {
 
 struct Args {
   bool foreground = false;
+  bool check_options = false;  // --check-options: parse -o, then exit
+  BucketKey typed_key;         // a passphrase typed on the terminal
   fs::MountOptions options;
   std::string bucket_dir;
   std::string mountpoint;
@@ -82,6 +101,8 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
     } else if (a == "-V" || a == "--version") {
       std::printf("katamarifs %s\n", KATAMARI_VERSION);
       std::exit(kExitOk);
+    } else if (a == "--check-options") {
+      args.check_options = true;
     } else if (a == "-f") {
       args.foreground = true;
     } else if (a == "-d") {
@@ -104,6 +125,14 @@ std::optional<Args> ParseArgs(int argc, char** argv) {
     } else {
       positional.push_back(a);
     }
+  }
+  if (args.check_options) {
+    if (!positional.empty()) {
+      std::fprintf(stderr, "katamarifs: --check-options takes only -o OPTIONS, not '%s'\n",
+                   positional[0].c_str());
+      return std::nullopt;
+    }
+    return args;
   }
   if (positional.size() != 2) {
     std::fprintf(stderr, "katamarifs: expected BUCKET_DIR and MOUNTPOINT\n%s", kUsage);
@@ -167,7 +196,8 @@ class StartupPipe {
   explicit StartupPipe(int fd) : fd_(fd) {}
   void Report(const std::string& message) {  // "" = mounted
     if (!fd_.valid()) return;
-    std::string msg = message.empty() ? "OK" : message;
+    std::string msg = message;
+    if (msg.empty()) msg = g_startup_warning.empty() ? "OK" : "OK\n" + g_startup_warning;
     ssize_t ignored = ::write(fd_.get(), msg.data(), msg.size());
     (void)ignored;
     fd_.Reset();
@@ -189,17 +219,20 @@ Result<std::unique_ptr<Bucket>> OpenBucket(const Args& args) {
   // Batched durability: a sync point at least this often (docs/semantics.md,
   // Durability); fsync(2) makes one at once.
   open.sync_interval_ms = kSyncIntervalMs;
-  const bool keyed = !args.options.keyfile.empty() || !args.options.passphrase_file.empty();
+  const bool keyed = !args.options.keyfile.empty() || !args.options.passphrase_file.empty() ||
+                     !args.typed_key.empty();
   if (!args.options.keyfile.empty()) open.key = BucketKey::KeyFile(args.options.keyfile);
   if (!args.options.passphrase_file.empty()) {
     open.key = BucketKey::PassphraseFile(args.options.passphrase_file);
   }
+  if (!args.typed_key.empty()) open.key = args.typed_key;
   auto bucket = Bucket::Open(args.bucket_dir, open);
   if (!bucket.ok() && bucket.status().code() == Status::Code::kWrongKey && !keyed) {
     // The store's words name the CLI's flags; the mount takes options.
     return Status::WrongKey("bucket " + args.bucket_dir +
                             " is encrypted: mount it with -o keyfile=FILE or "
-                            "-o passphrase_file=FILE");
+                            "-o passphrase_file=FILE (a passphrase is asked on the terminal "
+                            "only when katamarifs runs on one, never under systemd)");
   }
   return bucket;
 }
@@ -344,6 +377,62 @@ Status OpenAndServe(const Args& args, StartupPipe& startup) {
   return Serve(args, *bucket, startup);
 }
 
+// Under systemd (a unit, or a mount unit's helper) nothing may wait for a
+// terminal: systemd sets these for the processes it starts.
+bool UnderSystemd() {
+  for (const char* var : {"INVOCATION_ID", "NOTIFY_SOCKET", "JOURNAL_STREAM"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return true;
+  }
+  return false;
+}
+
+// An encrypted bucket mounted without a key option, from a terminal: asks for
+// the passphrase there (no echo, cli_terminal.h), up to three tries, before
+// the daemon forks away from the terminal. Checked with a read-only open, so
+// a typo is said at once. Anything else is left to the real open.
+Status AskPassphraseIfNeeded(Args* args) {
+  if (!args->options.keyfile.empty() || !args->options.passphrase_file.empty()) {
+    return Status::OK();
+  }
+  if (UnderSystemd() || !cli::StdinIsTerminal()) return Status::OK();
+  Bucket::OpenOptions probe;
+  probe.read_only = true;
+  auto plain = Bucket::Open(args->bucket_dir, probe);
+  if (plain.ok() || plain.status().code() != Status::Code::kWrongKey) return Status::OK();
+  for (int attempt = 0; attempt < kPassphraseTries; ++attempt) {
+    if (attempt > 0) cli::TellTerminal("wrong passphrase, try again");
+    auto typed = cli::AskPassphrase("Passphrase for " + args->bucket_dir + ": ");
+    if (!typed.ok()) return Status::WrongKey(typed.status().message());
+    probe.key = BucketKey::Passphrase(std::move(typed).value());
+    auto opened = Bucket::Open(args->bucket_dir, probe);
+    if (opened.ok()) {
+      args->typed_key = probe.key;
+      return Status::OK();
+    }
+    if (opened.status().message().rfind("wrong key or passphrase", 0) != 0) {
+      return opened.status();
+    }
+  }
+  return Status::WrongKey("wrong passphrase for " + args->bucket_dir + " (" +
+                          std::to_string(kPassphraseTries) + " tries)");
+}
+
+// True if a syslog daemon (or journald) listens on /dev/log.
+bool SyslogListens() {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, _PATH_LOG, sizeof(addr.sun_path) - 1);
+  for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    fs::UniqueFd sock(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    if (sock.valid() &&
+        ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Forks; the parent waits for the child's report. Returns only in the child
 // (with the write end of the pipe).
 int Daemonize() {
@@ -365,7 +454,10 @@ int Daemonize() {
     while ((n = ::read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
       if (n > 0) msg.append(buf, static_cast<size_t>(n));
     }
-    if (msg == "OK") std::exit(kExitOk);
+    if (msg.rfind("OK", 0) == 0) {
+      if (msg.size() > 3) std::fprintf(stderr, "katamarifs: warning: %s\n", msg.c_str() + 3);
+      std::exit(kExitOk);
+    }
     std::fprintf(stderr, "katamarifs: %s\n",
                  msg.empty() ? "the mount process died during start-up" : msg.c_str());
     std::exit(kExitFailure);
@@ -375,16 +467,23 @@ int Daemonize() {
   if (::chdir("/") != 0) {
     // Harmless: paths were made absolute before forking.
   }
+  // From here on the log goes to syslog: the terminal, file or pipe that
+  // started us must not get lines long after its prompt returned (nor wait
+  // for a pipe's end). Errors before the mount serves still reach it,
+  // through the start-up pipe. Without a syslog socket the lines would be
+  // dropped unseen, so the parent says so (and -f keeps them on stderr).
+  openlog("katamarifs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  g_log_to_syslog = true;
+  if (!SyslogListens()) {
+    g_startup_warning = std::string("nothing listens on ") + _PATH_LOG +
+                        " (no syslog or journal): the daemon's log lines, errors included, are "
+                        "lost; mount with -f to keep them on stderr";
+  }
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd >= 0) {
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
-    // Log lines keep going to a file or to the journal (a socket). A terminal
-    // or a pipe is let go: the shell that started us must not get lines
-    // long after its prompt returned, nor wait forever for the pipe's end.
-    struct stat st {};
-    bool keep = ::fstat(STDERR_FILENO, &st) == 0 && (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode));
-    if (!keep) ::dup2(null_fd, STDERR_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
     ::close(null_fd);
   }
   return fds[1];
@@ -393,6 +492,10 @@ int Daemonize() {
 int Main(int argc, char** argv) {
   std::optional<Args> args = ParseArgs(argc, argv);
   if (!args) return kExitUsage;
+  if (args->check_options) {
+    std::printf("katamarifs: options ok\n");
+    return kExitOk;
+  }
   args->bucket_dir = Absolute(args->bucket_dir);
   args->mountpoint = Absolute(args->mountpoint);
   // The daemon changes to /: key files named relative to here must still work.
@@ -401,6 +504,10 @@ int Main(int argc, char** argv) {
     args->options.passphrase_file = Absolute(args->options.passphrase_file);
   }
   if (args->options.fsname.empty()) args->options.fsname = args->bucket_dir;
+  if (Status asked = AskPassphraseIfNeeded(&*args); !asked.ok()) {
+    std::fprintf(stderr, "katamarifs: %s\n", asked.message().c_str());
+    return kExitFailure;
+  }
 
   StartupPipe startup(args->foreground ? -1 : Daemonize());
   Status st = OpenAndServe(*args, startup);

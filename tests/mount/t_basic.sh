@@ -36,7 +36,7 @@ echo data >"$MNT/daemon-mode"
 fusermount3 -u "$MNT" || fail "unmount of daemon mode mount"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "daemon $pid still running after fusermount3 -u"
-grep -q "stopped" "$LOG" || fail "no clean stop logged"
+# (Once daemonized the log goes to syslog, not to $LOG: t_daemon_log.sh checks it.)
 
 # ---- foreground mount for the rest
 mount_fs
