@@ -207,6 +207,27 @@ expect_fail 66 "is not a katamari bucket" svc start "$TMP/notbucket.conf"
 conf nomntdir "BUCKET=$BUCKET" "MOUNTPOINT=$TMP/no-such-dir"
 expect_fail 66 "mkdir -p $TMP/no-such-dir" svc start "$TMP/nomntdir.conf"
 expect_fail 66 "does not exist" svc gc "$TMP/nobucket.conf"
+# OPTIONS= is checked by katamarifs's own parser (katamarifs --check-options): a misspelt
+# option or a bad value is a config error (78, no restart), for check and start alike.
+conf badopt "BUCKET=$BUCKET" "MOUNTPOINT=$MNT" "OPTIONS=allow_other,compresion=zstd"
+expect_fail 78 "mount option 'compresion=zstd'" svc check "$TMP/badopt.conf"
+expect_fail 78 "OPTIONS=allow_other,compresion=zstd" svc start "$TMP/badopt.conf"
+conf badlevel "BUCKET=$BUCKET" "MOUNTPOINT=$MNT" "OPTIONS=compression=zstd,level=ninety"
+expect_fail 78 "level" svc check "$TMP/badlevel.conf"
+conf okopts "BUCKET=$BUCKET" "MOUNTPOINT=$MNT" "OPTIONS=allow_other,compression=zlib,level=9,noatime"
+rc=0
+svc check "$TMP/okopts.conf" >"$TMP/out" 2>&1 || rc=$?
+[ $rc = 0 ] && pass "check accepts options katamarifs accepts" ||
+  fail "check okopts.conf ($rc): $(cat "$TMP/out")"
+# katamarifs --check-options itself: 0 and 2, as a mount would refuse.
+rc=0; "$KATAMARIFS_BIN" --check-options -o ro,compression=none >"$TMP/out" 2>&1 || rc=$?
+[ $rc = 0 ] && pass "katamarifs --check-options accepts good options" ||
+  fail "katamarifs --check-options -o ro,compression=none: $rc $(cat "$TMP/out")"
+expect_fail 2 "compresion" "$KATAMARIFS_BIN" --check-options -o compresion=zstd
+# The unit does not restart on a usage error (2) nor on the wrapper's 66 and 78.
+grep -qx 'RestartPreventExitStatus=2 66 78' "$UNIT_DIR/katamari@.service" &&
+  pass "katamari@.service does not restart on exit 2, 66 or 78" ||
+  fail "katamari@.service: $(grep RestartPrevent "$UNIT_DIR/katamari@.service")"
 expect_fail 64 "usage" svc start
 expect_fail 64 "unknown command 'stop'" svc stop "$TMP/good.conf"
 # unit_setpriv_args UNIT_FILE: sets setpriv_args to the unit's CapabilityBoundingSet=
