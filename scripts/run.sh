@@ -7,20 +7,38 @@
 #
 # Usage: scripts/run.sh [MOUNTPOINT]
 #   KATAMARI_BUCKET=DIR scripts/run.sh     use another bucket directory
+#   KATAMARI_BUILD_DIR=DIR scripts/run.sh  build in (or use) DIR instead of ./build
+# Each step says what it does ("run.sh: building ..."); the build shows ninja's own
+# progress ([12/80] ...), so a first build of a few minutes is never silent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+say() { echo "run.sh: $*"; }
 source scripts/deps.sh
+say "checking the build tools (apt-get installs what is missing)"
 katamari_install "${KATAMARI_BUILD_PKGS[@]}"
 
-[ -d build ] || meson setup build >/dev/null
-ninja -C build >/dev/null || { echo "run.sh: the build failed; see 'ninja -C build'" >&2; exit 1; }
+BUILD=${KATAMARI_BUILD_DIR:-build}
+if [ ! -d "$BUILD" ]; then
+  say "configuring the build in $BUILD (meson setup)"
+  setup_log=$(mktemp)
+  meson setup "$BUILD" >"$setup_log" 2>&1 || {
+    cat "$setup_log" >&2
+    rm -f "$setup_log"
+    echo "run.sh: meson setup $BUILD failed (above)" >&2
+    exit 1
+  }
+  rm -f "$setup_log"
+fi
+say "building in $BUILD (ninja; the first build takes a few minutes)"
+ninja -C "$BUILD" || { echo "run.sh: the build failed; see 'ninja -C $BUILD'" >&2; exit 1; }
 
-KATAMARI=build/daemon/katamari
-KATAMARIFS=build/daemon/katamarifs
+KATAMARI=$BUILD/daemon/katamari
+KATAMARIFS=$BUILD/daemon/katamarifs
 BUCKET=${KATAMARI_BUCKET:-./storage/my_bucket}
 MNT=${1:-./mnt}
 
 if [ ! -e "$BUCKET/catalog.db" ]; then
+  say "creating the bucket $BUCKET"
   "$KATAMARI" -b "$BUCKET" init --compression zstd
 fi
 
@@ -51,7 +69,8 @@ if [ -x "$KATAMARIFS" ] && [ -e /dev/fuse ]; then
   katamari_install fuse3
   made_mnt=0
   [ -d "$MNT" ] || { mkdir -p "$MNT"; made_mnt=1; }
-  if timeout 60 "$KATAMARIFS" "$BUCKET" "$MNT" >"build/katamarifs-run.log" 2>&1 && mounted; then
+  say "mounting $BUCKET at $MNT (katamarifs)"
+  if timeout 60 "$KATAMARIFS" "$BUCKET" "$MNT" >"$BUILD/katamarifs-run.log" 2>&1 && mounted; then
     cat <<EOF
 Mounted $BUCKET at $MNT. Try:
   echo hello > $MNT/hello.txt; echo world >> $MNT/hello.txt
@@ -63,7 +82,7 @@ Unmount with: $(unmount_hint)
 EOF
     exit 0
   fi
-  echo "katamarifs did not mount $MNT yet (log: build/katamarifs-run.log)."
+  echo "katamarifs did not mount $MNT yet (log: $BUILD/katamarifs-run.log)."
   [ "$made_mnt" -eq 0 ] || rmdir "$MNT" 2>/dev/null || true
 elif [ ! -e /dev/fuse ]; then
   echo "no /dev/fuse on this machine: the bucket cannot be mounted here."
