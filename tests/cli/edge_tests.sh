@@ -230,6 +230,10 @@ t_edge_progress() {
   expect_grep "$(sha_of "$W/big")" "$W/lines" "the sha256 after the progress line"
   ok "$EDGE_ON_TERMINAL" -- "$KATAMARI" -b "$B" get big -o "$W/back"
   expect_same_file "$W/back" "$W/big" "get -o on a terminal"
+  # fsck's total is every version's size (one here), known before it starts.
+  ok "$EDGE_ON_TERMINAL" -- "$KATAMARI" -b "$B" fsck
+  tr '\r' '\n' <"$W/out" >"$W/lines"
+  expect_grep "^fsck: [0-9.]+ (B|KiB|MiB) of 40\.0 MiB \([0-9]+%\)" "$W/lines" "fsck shows its total"
   # Nothing of it in pipes and files (a default-level bucket: a quick put).
   local b2="$W/b2"
   ok "$KATAMARI" -b "$b2" init || return
