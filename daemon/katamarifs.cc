@@ -29,10 +29,10 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/cli_terminal.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_server.h"
 #include "fs/mount_options.h"
-#include "daemon/cli_terminal.h"
 #include "fs/unique_fd.h"
 #include "store/bucket.h"
 
