@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli_commands.h"
+#include "daemon/cli_policy.h"
 
 namespace katamari::cli {
 namespace {
@@ -31,6 +32,7 @@ struct AllArgs {
   LsArgs ls;
   VersionsArgs versions;
   KeyArgs key;
+  PolicyArgs policy;
   bool fsck_json = false, gc_json = false, stats_json = false;
 };
 
@@ -193,6 +195,7 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
   if (app.got_subcommand("gc")) return RunGc(g, a.gc_json);
   if (app.got_subcommand("stats")) return RunStats(g, a.stats_json);
   if (app.got_subcommand("key")) return DispatchKey(*app.get_subcommand("key"), a);
+  if (auto code = DispatchPolicy(app, g, a.policy)) return *code;
   return kExitUsage;  // unreachable: a subcommand is required
 }
 
@@ -250,6 +253,7 @@ int Main(int argc, char** argv) {
   AddContentCommands(app, a);
   AddReportCommands(app, a);
   AddKeyCommands(app, a);
+  AddPolicyCommands(app, a.policy);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

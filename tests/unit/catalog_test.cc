@@ -298,6 +298,7 @@ class MigrationTest : public CatalogTest {
  protected:
   void AgeToFormat3() {
     cat_.reset();
+    RawExec(path_, catalog_aging::kPolicyToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);
   }
   void AgeToFormat2() {
