@@ -127,11 +127,16 @@ int RunPolicyLog(const GlobalOptions& g, const PolicyArgs& a) {
   return kExitOk;
 }
 
+// "1-3, 5, 7-9": runs of consecutive numbers (sorted) as ranges.
 std::string VersionList(const std::vector<uint64_t>& v) {
   std::string out;
-  for (uint64_t n : v) {
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
     if (!out.empty()) out += ", ";
-    out += std::to_string(n);
+    out += std::to_string(v[i]);
+    if (j > i) out += "-" + std::to_string(v[j]);
+    i = j + 1;
   }
   return out;
 }

@@ -110,7 +110,7 @@ t_prune_keep_last_dry_run_and_json() {
   expect_grep "pruned 0 versions" "$W/out" "no policy"
   ok k policy set keep-last=2
   ok k prune --dry-run
-  expect_grep "^a\.txt: would remove 3 versions \(1, 2, 3\), kept 2$" "$W/out" "dry-run line"
+  expect_grep "^a\.txt: would remove 3 versions \(1-3\), kept 2$" "$W/out" "dry-run line"
   expect_grep "^dry run: would remove 5 versions of 3 files" "$W/out" "dry-run total"
   expect_eq "$(versions_of a.txt)" "1 2 3 4 5" "dry run changes nothing"
   ok k prune --dry-run --json
@@ -148,7 +148,7 @@ t_prune_frees_space() {
   local before after
   before=$(du -sb "$B/chunks" | cut -f1)
   ok k prune
-  expect_grep "^r\.bin: removed 3 versions \(1, 2, 3\), kept 1$" "$W/out" "prune line"
+  expect_grep "^r\.bin: removed 3 versions \(1-3\), kept 1$" "$W/out" "prune line"
   expect_grep "freeing [0-9.]+ (KiB|MiB)" "$W/out" "freed bytes shown"
   after=$(du -sb "$B/chunks" | cut -f1)
   [ "$after" -lt $((before - 800000)) ] || fail "chunks/ did not shrink: $before -> $after"
@@ -251,4 +251,14 @@ t_policy_service_runs_prune() {
   expect_grep "^pruned 2 versions of 1 files" "$W/out" "prune ran"
   expect_grep "chunks" "$W/out" "then gc ran"
   expect_eq "$(versions_of a.txt)" "3" "pruned by the service"
+}
+
+t_prune_lists_version_ranges() {
+  ok k init || return
+  put_versions f 6
+  ok k rm f --version 2
+  ok k policy set keep-last=1
+  ok k prune
+  expect_grep "^f: removed 4 versions \(1, 3-5\), kept 1$" "$W/out" "ranges"
+  expect_eq "$(versions_of f)" "6" "newest kept"
 }
