@@ -200,7 +200,7 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
 }
 
 // The first word that is not a global option, when it names no command
-// ("katamari prune"): CLI11 would only say "A subcommand is required".
+// ("katamari forget"): CLI11 would only say "A subcommand is required".
 std::optional<std::string> UnknownCommand(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view w = argv[i];

@@ -125,6 +125,72 @@ Result<std::vector<PolicyChange>> Bucket::PolicyLog() {
   return out;
 }
 
+namespace {
+
+// One file's part of a prune: what goes, decided before anything does.
+struct Planned {
+  InodeId ino;
+  int64_t cutoff = 0;  // history_deleted: its name went before this
+  PruneFile file;
+};
+
+// The versions of `f` (at `path`) that neither `rules` (nullopt: none apply)
+// nor an exclude keep; nullopt if nothing goes.
+Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::RetentionFile& f,
+                                        const std::string& path,
+                                        const std::optional<PolicyEntry>& rules, bool excluded,
+                                        int64_t now) {
+  ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, s.catalog->ListVersions(f.ino));
+  if (versions.empty()) return std::optional<Planned>();
+  Planned p;
+  p.ino = f.ino;
+  p.file.key = path;
+  p.file.deleted = !f.live;
+  p.file.why = rules ? rules->pattern : "exclude";
+  const std::optional<int64_t> deleted_for = rules ? rules->rules.deleted_for_ns : std::nullopt;
+  std::vector<uint64_t> kept;
+  if (!f.live && deleted_for && f.deleted_ns < now - *deleted_for) {
+    p.file.history_deleted = true;
+    p.cutoff = now - *deleted_for;
+  } else if (excluded) {
+    // Only the current content: the live file's current version, or a
+    // deleted file's newest.
+    p.file.why = "exclude";
+    kept.push_back(f.live ? f.current.value : versions.back().version.value);
+  } else {
+    std::vector<RetentionCandidate> cands;
+    for (const VersionInfo& v : versions) {
+      cands.push_back(RetentionCandidate{v.version.value, v.commit_time_ns});
+    }
+    kept = SelectKept(cands, rules->rules, f.live ? f.current.value : 0);
+  }
+  for (const VersionInfo& v : versions) {
+    if (!std::binary_search(kept.begin(), kept.end(), v.version.value)) {
+      p.file.removed.push_back(v.version.value);
+    }
+  }
+  p.file.kept = versions.size() - p.file.removed.size();
+  if (p.file.removed.empty()) return std::optional<Planned>();
+  return std::optional<Planned>(std::move(p));
+}
+
+// Carries out one file's plan; the catalog re-checks the file in the same
+// transaction, so what changed meanwhile is left alone. Returns whether
+// anything went (p.file then says what).
+Result<bool> CarryOut(Bucket::Shared& s, Planned& p) {
+  PruneFile& pf = p.file;
+  if (pf.history_deleted) return s.catalog->PurgeIfDeletedBefore(p.ino, p.cutoff);
+  std::vector<VersionNo> want;
+  for (uint64_t v : pf.removed) want.push_back(VersionNo(v));
+  ASSIGN_OR_RETURN(std::vector<VersionNo> done, s.catalog->PruneVersions(p.ino, want));
+  pf.kept += pf.removed.size() - done.size();
+  pf.removed.clear();
+  for (VersionNo v : done) pf.removed.push_back(v.value);
+  return !pf.removed.empty();
+}
+
+}  // namespace
+
 Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   if (!opts.dry_run) RETURN_IF_ERROR(CheckWritable(*s_, dir_));
   const int64_t now = opts.now_ns.value_or(NowNs());
@@ -134,76 +200,34 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   ASSIGN_OR_RETURN(std::vector<Catalog::RetentionFile> files, s_->catalog->RetentionFiles());
   PruneReport report;
   report.dry_run = opts.dry_run;
-  std::vector<std::pair<InodeId, VersionNo>> doomed;
-  struct Planned {
-    InodeId ino;
-    int64_t cutoff;  // history_deleted: deleted before this
-    PruneFile file;
-  };
   std::vector<Planned> plan;
+  std::vector<std::pair<InodeId, VersionNo>> doomed;
   for (const Catalog::RetentionFile& f : files) {
     auto path = s_->catalog->PathOf(f.ino);
-    if (!path.ok()) continue;  // never named: nothing a user could mean
+    if (!path.ok()) {
+      if (path.status().IsNotFound()) continue;  // never named: nothing a user could mean
+      return path.status();
+    }
     if (!Under(*path, root)) continue;
     ++report.files_checked;
     std::optional<PolicyEntry> rules = PolicyFor(policy, *path);
     const bool excluded = NameExcluded(excludes, *path);
     if (!rules && !excluded) continue;  // no policy: keep everything
-    ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, s_->catalog->ListVersions(f.ino));
-    if (versions.empty()) continue;
-    PruneFile pf;
-    pf.key = *path;
-    pf.deleted = !f.live;
-    pf.why = rules ? rules->pattern : "exclude";
-    std::vector<uint64_t> kept;
-    if (rules && !f.live && rules->rules.deleted_for_ns &&
-        f.deleted_ns < now - *rules->rules.deleted_for_ns) {
-      pf.history_deleted = true;
-    } else if (excluded) {
-      // Only the current content: the live file's current version, or a
-      // deleted file's newest.
-      pf.why = "exclude";
-      kept.push_back(f.live ? f.current.value : versions.back().version.value);
-    } else {
-      std::vector<RetentionCandidate> cands;
-      for (const VersionInfo& v : versions) {
-        cands.push_back(RetentionCandidate{v.version.value, v.commit_time_ns});
-      }
-      kept = SelectKept(cands, rules->rules, f.live ? f.current.value : 0);
-    }
-    for (const VersionInfo& v : versions) {
-      if (!std::binary_search(kept.begin(), kept.end(), v.version.value)) {
-        pf.removed.push_back(v.version.value);
-      }
-    }
-    pf.kept = versions.size() - pf.removed.size();
-    if (pf.removed.empty()) continue;
-    for (uint64_t v : pf.removed) doomed.emplace_back(f.ino, VersionNo(v));
-    const int64_t cutoff =
-        pf.history_deleted ? now - *rules->rules.deleted_for_ns : int64_t{0};
-    plan.push_back(Planned{f.ino, cutoff, std::move(pf)});
+    ASSIGN_OR_RETURN(std::optional<Planned> p, PlanFile(*s_, f, *path, rules, excluded, now));
+    if (!p) continue;
+    for (uint64_t v : p->file.removed) doomed.emplace_back(f.ino, VersionNo(v));
+    plan.push_back(std::move(*p));
   }
   // Counted before anything goes: the chunks whose last references the
   // planned versions hold.
   ASSIGN_OR_RETURN(report.bytes_freed, s_->catalog->BytesFreedBy(doomed));
   for (Planned& p : plan) {
-    PruneFile& pf = p.file;
     if (!opts.dry_run) {
-      if (pf.history_deleted) {
-        ASSIGN_OR_RETURN(bool purged, s_->catalog->PurgeIfDeletedBefore(p.ino, p.cutoff));
-        if (!purged) continue;  // re-created meanwhile: kept whole
-      } else {
-        std::vector<VersionNo> want;
-        for (uint64_t v : pf.removed) want.push_back(VersionNo(v));
-        ASSIGN_OR_RETURN(std::vector<VersionNo> done, s_->catalog->PruneVersions(p.ino, want));
-        pf.kept += pf.removed.size() - done.size();
-        pf.removed.clear();
-        for (VersionNo v : done) pf.removed.push_back(v.value);
-        if (pf.removed.empty()) continue;
-      }
+      ASSIGN_OR_RETURN(bool went, CarryOut(*s_, p));
+      if (!went) continue;  // changed meanwhile (re-created, restored): kept
     }
-    report.versions_removed += pf.removed.size();
-    report.files.push_back(std::move(pf));
+    report.versions_removed += p.file.removed.size();
+    report.files.push_back(std::move(p.file));
   }
   if (!opts.dry_run && report.versions_removed > 0) TryReclaim(*s_, dir_);
   return report;

@@ -82,10 +82,6 @@ Status Log(Catalog::Impl& impl, std::string_view action, std::string_view patter
   return q.Run();
 }
 
-std::string Describe(std::string_view pattern) {
-  return pattern.empty() ? std::string("the default rules") : "pattern '" + std::string(pattern) + "'";
-}
-
 struct InodeState {
   VersionNo current;
   bool live = false;
@@ -177,8 +173,9 @@ Status Catalog::ClearPolicyRule(std::string_view pattern) {
     RETURN_IF_ERROR(q.Run());
   }
   if (impl.db->Changes() == 0) {
-    return Status::NotFound(Describe(p) + " has no retention rules; `katamari policy show` "
-                            "lists the patterns there are");
+    return Status::NotFound((p.empty() ? std::string("there are no default retention rules")
+                                        : "pattern '" + p + "' has no retention rules") +
+                            "; `katamari policy show` lists the patterns there are");
   }
   RETURN_IF_ERROR(Log(impl, "policy clear", p, ""));
   return txn.Commit();
