@@ -7,7 +7,9 @@
 #include <map>
 
 #include "store/bucket.h"
+#include "store/catalog.h"
 #include "store/catalog_testing.h"
+#include "tests/unit/catalog_aging.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -459,6 +461,84 @@ TEST_F(PolicyBucketTest, AReadOnlyBucketRefusesChangesButShowsThePolicy) {
   auto dry = (*r)->Prune(o);
   ASSERT_TRUE(dry.ok());
   EXPECT_EQ(dry->versions_removed, 1u);
+}
+
+// ---- the 4 -> 5 step on a catalog aged back to format 4
+
+std::string Schema(const std::string& path) {
+  std::string out;
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name", -1, &st,
+                     nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    out += "\n";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+class Migration5Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = Catalog::Create(path_, {}, 0, 0);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    fresh_schema_ = Schema(path_);
+    c->reset();
+    catalog_aging::RawExec(path_, catalog_aging::kPolicyToFormat4);
+    ASSERT_EQ(catalog_aging::RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"),
+              4);
+    ASSERT_NE(Schema(path_), fresh_schema_);
+  }
+  testing_util::TempDir dir_{"migrate5"};
+  std::string path_ = dir_.path() + "/catalog.db";
+  std::string fresh_schema_;
+};
+
+TEST_F(Migration5Test, Format4GetsTheTablesAndTheDefaultExcludes) {
+  EXPECT_EQ(Catalog::Open(path_, true).status().code(), Status::Code::kReadOnly);
+  auto c = Catalog::Open(path_, false);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->format_version(), 5);
+  EXPECT_EQ(*(*c)->Excludes(), DefaultExcludes());
+  EXPECT_TRUE((*c)->PolicyRules()->empty());
+  EXPECT_TRUE((*c)->PolicyLog()->empty());
+  EXPECT_TRUE((*c)->CheckIntegrity().empty());
+  c->reset();
+  EXPECT_EQ(Schema(path_), fresh_schema_);  // exactly a new catalog's schema
+}
+
+TEST_F(Migration5Test, AFailedStepLeavesFormat4Untouched) {
+  std::vector<catalog_format::MigrationStep> steps(catalog_format::MigrationSteps().begin(),
+                                                   catalog_format::MigrationSteps().end());
+  bool found = false;
+  for (auto& step : steps) {
+    if (step.from != 4) continue;
+    found = true;
+    auto real = step.apply;
+    step.apply = [real](sql::Db& db) -> Status {
+      RETURN_IF_ERROR(real(db));
+      return Status::IOError("injected failure");
+    };
+  }
+  ASSERT_TRUE(found);
+  const std::string aged = Schema(path_);
+  {
+    catalog_testing::ScopedMigrationSteps scoped(steps);
+    auto c = Catalog::Open(path_, false);
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.status().message().find("left at format 4"), std::string::npos)
+        << c.status().message();
+  }
+  EXPECT_EQ(catalog_aging::RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"),
+            4);
+  EXPECT_EQ(Schema(path_), aged);
+  auto c = Catalog::Open(path_, false);  // the next open migrates for real
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*(*c)->Excludes(), DefaultExcludes());
 }
 
 }  // namespace
