@@ -265,8 +265,8 @@ void AddPolicyCommands(CLI::App& app, PolicyArgs& a) {
                   "files these rules are for: a glob on the name ('*.log') or, with a '/', "
                   "on the path ('logs/'); first matching pattern wins")
       ->type_name("PATTERN");
-  set->add_option("rules", a.rules, "RULE=VALUE ... (durations: 30m, 12h, 7d, 2w, 6mo, 1y)")
-      ->required();
+  // Not ->required(): with none, RetentionRules::Parse names the rules there are.
+  set->add_option("rules", a.rules, "RULE=VALUE ... (durations: 30m, 12h, 7d, 2w, 6mo, 1y)");
   policy->add_subcommand("show", "the rules, first match first, the default last")
       ->add_flag("--json", a.json, "print JSON");
   policy->add_subcommand("clear", "remove the rules of --path PATTERN (or the default rules)")

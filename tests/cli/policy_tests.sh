@@ -79,7 +79,10 @@ t_policy_errors() {
   expect_rc 2 k policy set --path / keep-last=1
   expect_grep "names no file" "$W/err" "slash pattern"
   expect_rc 2 k policy set
-  expect_grep "rules" "$W/err" "no rules"
+  expect_grep "policy set: no rule given; name at least one of keep-last, .*, e\.g\. keep-last=10" \
+    "$W/err" "no rules"
+  expect_rc 2 k policy set --path '*.log'
+  expect_grep "no rule given" "$W/err" "no rules for a pattern"
   expect_rc 2 k policy
   expect_rc 2 k policy clear --path ''
   expect_rc 1 k policy clear --path '*.nope'
