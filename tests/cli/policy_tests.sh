@@ -265,3 +265,22 @@ t_prune_lists_version_ranges() {
   expect_grep "^f: removed 4 versions \(1, 3-5\), kept 1$" "$W/out" "ranges"
   expect_eq "$(versions_of f)" "6" "newest kept"
 }
+
+# An encrypted bucket: the policy and excludes work the same (patterns are stored in the
+# clear, like names; docs/catalog.md); prune needs the key like every command.
+t_policy_encrypted() {
+  ok k init --encrypt --keyfile "$W/key" || return
+  export KATAMARI_KEYFILE="$W/key"
+  put_versions secret.txt 4
+  put_versions scratch.tmp 2
+  expect_eq "$(versions_of scratch.tmp)" "2" "excluded on an encrypted bucket"
+  ok k policy set keep-last=1
+  ok k prune --json
+  expect_eq "$(pyjson "$W/out" 'd["versions_removed"]')" 3 "pruned"
+  expect_eq "$(versions_of secret.txt)" "4" "kept the newest"
+  ok k get secret.txt && expect_eq "$(cat "$W/out")" "secret.txt 4" "content exact"
+  ok k fsck
+  unset KATAMARI_KEYFILE
+  expect_rc 1 k prune
+  expect_grep "encrypted: pass --keyfile FILE" "$W/err" "prune needs the key"
+}
