@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/cli_commands.h"
+#include "daemon/cli_policy.h"
 
 namespace katamari::cli {
 namespace {
@@ -33,6 +34,7 @@ struct AllArgs {
   LsArgs ls;
   VersionsArgs versions;
   KeyArgs key;
+  PolicyArgs policy;
   bool fsck_json = false, gc_json = false, stats_json = false;
 };
 
@@ -242,11 +244,12 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
   if (app.got_subcommand("gc")) return RunGc(g, a.gc_json);
   if (app.got_subcommand("stats")) return RunStats(g, a.stats_json);
   if (app.got_subcommand("key")) return DispatchKey(*app.get_subcommand("key"), a);
+  if (auto code = DispatchPolicy(app, g, a.policy)) return *code;
   return kExitUsage;  // unreachable: a subcommand is required
 }
 
 // The first word that is not a global option, when it names no command
-// ("katamari prune"): CLI11 would only say "A subcommand is required".
+// ("katamari forget"): CLI11 would only say "A subcommand is required".
 std::optional<std::string> UnknownCommand(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view w = argv[i];
@@ -299,6 +302,7 @@ int Main(int argc, char** argv) {
   AddContentCommands(app, a);
   AddReportCommands(app, a);
   AddKeyCommands(app, a);
+  AddPolicyCommands(app, a.policy);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

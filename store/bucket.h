@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/retention.h"
 #include "store/status.h"
 #include "store/types.h"
 
@@ -487,6 +488,30 @@ class Bucket {
                                  std::optional<int64_t> mtime_ns,
                                  std::optional<VersionNo> replaces = std::nullopt,
                                  std::optional<int64_t> ctime_ns = std::nullopt);
+
+  // ---- retention policy, prune and exclude patterns (store/bucket_policy.cc;
+  // docs/semantics.md, Retention and excludes). Settings stored in the
+  // catalog, shared with a mounted daemon (which reads the exclude list at
+  // every commit, so changes apply without a remount). Changes are ReadOnly
+  // on a read-only bucket and InvalidArgument for a bad pattern or no rule.
+  Result<std::vector<PolicyEntry>> Policy();  // first match first, default last
+  Status SetPolicy(std::string_view pattern, const RetentionRules& rules);
+  Status ClearPolicy(std::string_view pattern);  // NotFound if it has no rules
+  // The rule set that applies to `path` (nullopt: keep everything) and the
+  // pattern that chose it ("" = the default).
+  std::optional<PolicyEntry> PolicyFor(const std::vector<PolicyEntry>& policy,
+                                       std::string_view path) const;
+  Result<std::vector<std::string>> Excludes();
+  Status AddExclude(std::string_view pattern);     // Exists if listed already
+  Status RemoveExclude(std::string_view pattern);  // NotFound if not listed
+  Status ResetExcludes();                          // back to DefaultExcludes()
+  Result<std::vector<PolicyChange>> PolicyLog();   // oldest first
+  // Applies the policy: per file, the versions no rule keeps are deleted (one
+  // transaction per file; the current version of a live file never), a deleted
+  // file gone longer than its deleted-for loses its whole history, and a live
+  // excluded file keeps only its current version. Freed chunks are reclaimed
+  // at once if no writer holds the gc lock. dry_run changes nothing.
+  Result<PruneReport> Prune(const PruneOptions& opts);
 
   // ---- key slots of an encrypted bucket (docs/encryption.md). None of these
   // re-encrypts data: each slot wraps the same master key. On a plain bucket

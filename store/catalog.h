@@ -33,7 +33,7 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 4;
+  static constexpr int kFormatVersion = 5;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
@@ -253,6 +253,49 @@ class Catalog {
   Status RemoveKeySlot(uint32_t id);
   // Replaces the wrapped key of slot `id` in place (changing a passphrase).
   Status ReplaceKeySlot(uint32_t id, std::string_view blob);
+
+  // ---- retention policy and exclude patterns (store/catalog_policy.cc;
+  // docs/semantics.md, Retention and excludes). Settings, not history: a
+  // change records no commit, but each one appends a row to policy_log.
+  // Patterns and rule texts are validated by the caller (store/retention.h).
+  struct PolicyRule {
+    std::string pattern;  // "" = the default rule set
+    std::string rules;    // RetentionRules::ToString()
+  };
+  // Patterns in the order they were first set, the default last.
+  Result<std::vector<PolicyRule>> PolicyRules();
+  // Replaces the rules of `pattern` (a new pattern goes after the others).
+  Status SetPolicyRule(std::string_view pattern, std::string_view rules);
+  // NotFound if `pattern` has no rules.
+  Status ClearPolicyRule(std::string_view pattern);
+  Result<std::vector<std::string>> Excludes();  // in the order added
+  Status AddExclude(std::string_view pattern);     // Exists if listed
+  Status RemoveExclude(std::string_view pattern);  // NotFound if not listed
+  Status ResetExcludes(const std::vector<std::string>& defaults);
+  struct PolicyChange {
+    int64_t time_ns = 0;
+    std::string action;   // "policy set", "policy clear", "exclude add", ...
+    std::string pattern;  // "" for the default rule set / exclude reset
+    std::string rules;    // the rule text set ("" when cleared)
+  };
+  Result<std::vector<PolicyChange>> PolicyLog();  // oldest first
+  // A regular file that has versions, as prune sees it.
+  struct RetentionFile {
+    InodeId ino;
+    VersionNo current;       // 0 for a deleted file
+    bool live = false;       // has a live name
+    int64_t deleted_ns = 0;  // !live: when its last name was removed
+  };
+  Result<std::vector<RetentionFile>> RetentionFiles();
+  // One transaction: deletes those of `vnos` that still exist and are not the
+  // current version of a live file (so a file re-created or restored since
+  // the caller looked is never cut back). Returns the numbers deleted.
+  Result<std::vector<VersionNo>> PruneVersions(InodeId ino, const std::vector<VersionNo>& vnos);
+  // Deletes the whole history of `ino` if it still has no live name and its
+  // last name went before `cutoff_ns`; returns whether it did.
+  Result<bool> PurgeIfDeletedBefore(InodeId ino, int64_t cutoff_ns);
+  // Stored bytes of the chunks whose last references are in `versions`.
+  Result<uint64_t> BytesFreedBy(const std::vector<std::pair<InodeId, VersionNo>>& versions);
 
   // ---- whole-bucket facts
   struct VersionKey {

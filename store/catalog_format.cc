@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "store/catalog_testing.h"
+#include "store/retention.h"
 
 namespace katamari::catalog_format {
 
@@ -245,6 +246,10 @@ Status MigrateTo4(sql::Db& db) {
   return db.Exec(kCopyInodesTo4, "copying the inodes into the format-4 table");
 }
 
+// 4 -> 5: retention rules, exclude patterns (the defaults) and their change
+// log (store/catalog_policy.cc).
+Status MigrateTo5(sql::Db& db) { return AddPolicyTables(db, DefaultExcludes()); }
+
 const std::vector<MigrationStep>& BuiltInSteps() {
   // Step N turns format N into N + 1; a new format appends here and bumps
   // Catalog::kFormatVersion (and CreateSchema's last format).
@@ -252,6 +257,7 @@ const std::vector<MigrationStep>& BuiltInSteps() {
       {1, "add key slots and the cipher setting", MigrateTo2},
       {2, "record the owner and mode of every version", MigrateTo3},
       {3, "allow special files and record symlink sizes", MigrateTo4},
+      {4, "add retention rules and exclude patterns", MigrateTo5},
   };
   return steps;
 }
@@ -349,7 +355,8 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   RETURN_IF_ERROR(db.Exec("DROP TABLE inodes", "replacing the format-1 inodes table"));
   RETURN_IF_ERROR(db.Exec(kInodesV4, "creating the inodes table"));
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 4));
+  RETURN_IF_ERROR(MigrateTo5(db));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 5));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));

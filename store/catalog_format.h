@@ -47,6 +47,11 @@ struct MigrationStep {
 // The steps Open() uses: the built-in chain, or the test override.
 std::span<const MigrationStep> MigrationSteps();
 
+// Format 5 (store/catalog_policy.cc): the retention, excludes and
+// policy_log tables, excludes filled with `default_excludes`. Used by
+// CreateSchema and by the 4 -> 5 step.
+Status AddPolicyTables(sql::Db& db, const std::vector<std::string>& default_excludes);
+
 // versions.chunks: per chunk, 32-byte id, u32 LE raw_len, u32 LE stored_len.
 inline constexpr size_t kPackedChunkSize = 40;
 std::string EncodeChunks(const std::vector<ChunkRef>& chunks);

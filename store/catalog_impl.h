@@ -105,6 +105,9 @@ struct Catalog::Impl {
   // a system.posix_acl_* name is among them, the same in the current
   // version's xattr snapshot (see Catalog::SetAttr).
   Status ApplyXattrEdits(InodeId ino, const XattrEdits& edits);
+  // catalog_policy.cc: whether a live name of `ino` matches an exclude
+  // pattern (its commits then replace the previous version).
+  Result<bool> IsExcluded(InodeId ino);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
 };

@@ -547,7 +547,13 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   RETURN_IF_ERROR(InsertVersion(impl, v, chunks));
   RETURN_IF_ERROR(
       SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, nv.ctime_ns.value_or(w.time_ns)));
-  if (!impl.settings.versioning) {
+  // An excluded name (docs/semantics.md, Retention and excludes) keeps only
+  // its current content, as every file of a bucket without versioning does.
+  bool keep_one = !impl.settings.versioning;
+  if (!keep_one) {
+    ASSIGN_OR_RETURN(keep_one, impl.IsExcluded(v.ino));
+  }
+  if (keep_one) {
     ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version));
     for (VersionNo o : old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
   }

@@ -9,8 +9,8 @@ t_usage_errors() {
   expect_rc 2 k frobnicate
   expect_grep "^katamari: unknown command 'frobnicate': the commands are init, put, " "$W/err" \
     "an unknown command is named, with the list"
-  expect_rc 2 k prune --dry-run
-  expect_grep "unknown command 'prune'" "$W/err" "unknown command with options after it"
+  expect_rc 2 k forget --dry-run
+  expect_grep "unknown command 'forget'" "$W/err" "unknown command with options after it"
   expect_rc 2 "$KATAMARI" -b "$B" --keyfile /nonexistent frobnicate
   expect_grep "unknown command 'frobnicate'" "$W/err" "unknown command after global options"
   ok k --version && expect_grep "^katamari [0-9]+\.[0-9]+\.[0-9]+$" "$W/out" "katamari --version"

@@ -47,17 +47,26 @@ expect_eq "version keeps its mtime" "$(stat -c %Y pmt@1)" "$(stat -c %Y /etc/hos
 echo later >>pmt
 expect_eq "older version keeps its mtime" "$(stat -c %Y pmt@1)" "$(stat -c %Y /etc/hostname)"
 
-# ---- editor pattern: write tmp, rename over; history continues
+# ---- editor pattern: write tmp, rename over; history continues. doc.new is not an
+# excluded name (*.tmp is by default: then the temporary name keeps only its newest
+# version; t_prune.sh), so its own history is kept too.
 echo draft1 >doc
-echo draft2 >doc.tmp && mv doc.tmp doc
-echo draft3 >doc.tmp && mv doc.tmp doc
+echo draft2 >doc.new && mv doc.new doc
+echo draft3 >doc.new && mv doc.new doc
 expect_eq "editor pattern history" "$(listing doc@)" "1 2 3 "
 expect_eq "editor pattern doc@1" "$(cat doc@1)" draft1
 expect_eq "editor pattern doc@-1" "$(cat doc@-1)" draft2
 expect_eq "editor pattern current" "$(cat doc)" draft3
 # no POSIX call destroys a version: the temporary name keeps its own history
-expect_eq "the temporary name's history" "$(listing doc.tmp@)" "1 2 "
-expect_eq "doc.tmp@1" "$(cat doc.tmp@1)" draft2
+expect_eq "the temporary name's history" "$(listing doc.new@)" "1 2 "
+expect_eq "doc.new@1" "$(cat doc.new@1)" draft2
+# ... unless its name is excluded: doc.tmp keeps its newest version only
+echo draft4 >doc.tmp && mv doc.tmp doc
+echo draft5 >doc.tmp && mv doc.tmp doc
+expect_eq "editor pattern history through an excluded name" "$(listing doc@)" "1 2 3 4 5 "
+expect_eq "doc@4" "$(cat doc@4)" draft4
+expect_eq "the excluded temporary name's history" "$(listing doc.tmp@)" "2 "
+expect_eq "doc.tmp@2" "$(cat doc.tmp@2)" draft5
 
 # ---- delete, history kept, re-create continues numbering
 echo a >r

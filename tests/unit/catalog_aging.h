@@ -37,6 +37,17 @@ inline int64_t RawInt(const std::string& path, const std::string& sql) {
   return v;
 }
 
+// Format 5 -> 4: without the retention, excludes and policy_log tables.
+inline constexpr char kPolicyToFormat4[] = R"sql(
+BEGIN;
+DROP TABLE retention;
+DROP TABLE excludes;
+DROP TABLE policy_log;
+DELETE FROM sqlite_sequence WHERE name = 'policy_log';
+UPDATE meta SET value = 4 WHERE key = 'format_version';
+COMMIT;
+)sql";
+
 // Format 4 -> 3: the inodes table as formats 1..3 had it (kinds 1..3 only,
 // no rdev, symlinks with size 0). Rebuilt the way the real migration does
 // it in reverse: with foreign keys off and legacy_alter_table on, so the

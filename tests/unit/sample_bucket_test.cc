@@ -281,6 +281,41 @@ TEST_P(SampleBucketTest, HolesAreHoles) {
   }
 }
 
+// Format 5 (the step from 4): the default exclude patterns, no retention
+// policy (every version kept), and a policy set afterwards prunes the
+// migrated history as it would a new one.
+TEST_P(SampleBucketTest, MigratedBucketsGetTheDefaultExcludesAndAWorkingPolicy) {
+  ASSERT_TRUE(bucket_);
+  auto ex = bucket_->Excludes();
+  ASSERT_TRUE(ex.ok()) << ex.status().ToString();
+  EXPECT_EQ(*ex, DefaultExcludes());
+  EXPECT_TRUE(bucket_->Policy()->empty());
+  EXPECT_TRUE(bucket_->PolicyLog()->empty());
+  PruneOptions dry;
+  dry.dry_run = true;
+  auto none = bucket_->Prune(dry);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->versions_removed, 0u);  // no policy: keep everything
+
+  auto rules = RetentionRules::Parse({"keep-last=1"});
+  ASSERT_TRUE(rules.ok());
+  ASSERT_TRUE(bucket_->SetPolicy("hello.txt", *rules).ok());
+  auto r = bucket_->Prune(PruneOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->versions_removed, 3u);
+  auto versions = bucket_->Versions("hello.txt");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ((*versions)[0].version.value, 4u);
+  EXPECT_EQ(Sha256Of(Read("hello.txt", VersionNo(4))).Hex(),
+            CliFiles().at("hello.txt")[3].sha256);
+  ExpectEveryVersionIntact("docs/notes.md");  // untouched: another pattern
+  EXPECT_EQ(bucket_->Versions("docs/notes.md")->size(), 2u);
+  auto report = bucket_->Fsck();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
 TEST_P(SampleBucketTest, FsckFindsNothingWrong) {
   ASSERT_TRUE(bucket_);
   auto report = bucket_->Fsck();
