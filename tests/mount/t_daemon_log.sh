@@ -18,6 +18,12 @@ wait_gone() {  # wait_gone PID
   fail "daemon $1 still running after unmount"
 }
 
+# /dev/log is the machine's: another run of this test (the encrypted suite runs
+# beside the plain one, and two checkouts may test at once) would see our
+# listener come and go. One at a time, for the whole test.
+exec 9>/tmp/katamari-test-dev-log.lock
+flock 9
+
 OWN_LOG=0
 LISTENER_PID=""
 if [ ! -e /dev/log ] && [ "$(id -u)" -eq 0 ]; then
