@@ -116,6 +116,7 @@ Result<bool> Restorer::SameContent(const Attr& live, InodeId src, VersionNo vno)
 }
 
 Status Restorer::Entry(InodeId src, FileKind kind, InodeId parent, const std::string& name) {
+  if (name.empty()) return Directory(kRootInode, kRootInode, name, std::nullopt);  // the root
   ASSIGN_OR_RETURN(std::optional<Attr> live, LiveAt(parent, name));
   if (live && live->kind != kind) {
     RETURN_IF_ERROR(RemoveName(parent, name, *live, /*count=*/true));
