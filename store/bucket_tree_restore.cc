@@ -231,7 +231,7 @@ Status Restorer::Other(InodeId src, FileKind kind, InodeId parent, const std::st
       ++r_->unchanged;
       return FixAttrs(live->ino, n->mode, n->uid, n->gid, nullptr, true);
     }
-    RETURN_IF_ERROR(RemoveName(parent, name, *live, /*count=*/true));
+    RETURN_IF_ERROR(RemoveName(parent, name, *live, /*count=*/false));  // replaced, not deleted
   }
   RETURN_IF_ERROR(
       b_.MakeNode(parent, name, kind, n->mode, n->uid, n->gid, n->symlink_target, n->rdev)
