@@ -247,7 +247,7 @@ TEST_F(HistoryTest, RestoreTreeInPlaceBringsBackTheTreeWithoutNewChunks) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->files_restored, 2u);  // a.txt, del.txt
   EXPECT_EQ(r->unchanged, 2u);       // b.txt, c.txt
-  EXPECT_EQ(r->deleted, 2u);         // new/made.txt, the new link
+  EXPECT_EQ(r->deleted, 1u);         // new/made.txt (the link is replaced, not counted)
   EXPECT_EQ(r->dirs_removed, 1u);    // new/
   EXPECT_EQ(r->links_created, 1u);
   auto after = Tree();
@@ -284,6 +284,7 @@ TEST_F(HistoryTest, RestoreTreeInPlaceBringsBackTheTreeWithoutNewChunks) {
 TEST_F(HistoryTest, RestoreTreeToTargetBuildsACopyAndRefusesANonEmptyOne) {
   Put("src/a", "A");
   Put("src/d/b", "B");
+  ASSERT_TRUE(b_->Link(Ino("src/a"), Ino("src/d"), "a-link").ok());  // a hard link
   const int64_t t = Put("src/d/c", "C").commit_time_ns;
   Put("src/a", "A2");
   ASSERT_TRUE(b_->Delete("src/d/c").ok());
@@ -291,9 +292,11 @@ TEST_F(HistoryTest, RestoreTreeToTargetBuildsACopyAndRefusesANonEmptyOne) {
   Put("back/.copy.katamari-restore/junk", "left by a killed run");
   auto r = b_->RestoreTree(t, "src", "back/copy");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->files_restored, 3u);
+  EXPECT_EQ(r->files_restored, 4u);
   EXPECT_EQ(r->target, "back/copy");
   EXPECT_EQ(Get("back/copy/a"), "A");
+  EXPECT_EQ(Ino("back/copy/a"), Ino("back/copy/d/a-link"));  // linked again
+  EXPECT_NE(Ino("back/copy/a"), Ino("src/a"));
   EXPECT_EQ(Get("back/copy/d/c"), "C");
   EXPECT_EQ(Get("src/a"), "A2");  // the source is left as it is
   EXPECT_FALSE(Ino("back/.copy.katamari-restore").value != 0);
