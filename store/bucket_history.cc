@@ -280,6 +280,7 @@ Result<std::vector<LogEntry>> Bucket::Log(std::string_view path, size_t limit) {
   std::vector<LogEntry> out;
   std::unordered_map<uint64_t, std::vector<size_t>> names;
   std::set<std::pair<uint64_t, uint64_t>> versioned_at;  // (ino, seq) of every version
+  names.reserve(hist.inodes.size());
   for (size_t i = 0; i < hist.dentries.size(); ++i) names[hist.dentries[i].ino.value].push_back(i);
   for (const Catalog::HistoryInode& n : hist.inodes) {
     auto [b, e] = m.Versions(n.ino);

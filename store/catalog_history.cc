@@ -23,13 +23,15 @@ constexpr char kSqlHistoryInodes[] =
     "SELECT id, kind, mode, uid, gid, size, rdev, mtime_ns, current_version, symlink_target "
     "FROM inodes ORDER BY id";
 // Without the sealed columns (sha256, xattrs): no key needed. The chunk list
-// is the last column and only read when asked for.
+// is the last column and only read when asked for. In table order (a scan;
+// ORDER BY ino, vno would visit the rows through the primary key's index)
+// and sorted afterwards.
 constexpr char kSqlHistoryVersions[] =
     "SELECT ino, vno, seq, commit_time_ns, mtime_ns, size, stored_size, mode, uid, gid, "
-    "restored_from FROM versions ORDER BY ino, vno";
+    "restored_from FROM versions";
 constexpr char kSqlHistoryVersionsChunks[] =
     "SELECT ino, vno, seq, commit_time_ns, mtime_ns, size, stored_size, mode, uid, gid, "
-    "restored_from, chunks FROM versions ORDER BY ino, vno";
+    "restored_from, chunks FROM versions";
 constexpr char kSqlHistoryChunks[] = "SELECT id, refs, stored_len FROM chunks ORDER BY id";
 
 // A chunk list blob (docs/catalog.md, versions.chunks encoding) as indexes
@@ -146,6 +148,10 @@ Result<Catalog::History> Catalog::ReadHistory(bool with_chunks) {
   if (with_chunks) RETURN_IF_ERROR(ReadChunkRows(impl, &h));
   RETURN_IF_ERROR(ReadVersionRows(impl, with_chunks, &h));
   RETURN_IF_ERROR(snapshot.Commit());
+  std::sort(h.versions.begin(), h.versions.end(),
+            [](const HistoryVersion& a, const HistoryVersion& b) {
+              return a.ino != b.ino ? a.ino < b.ino : a.vno < b.vno;
+            });
   return h;
 }
 
