@@ -87,7 +87,8 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   rv->excludes(purge);
 
   auto* restore = app.add_subcommand(
-      "restore", "make an old version of KEY current again (a new version, no data copied)");
+      "restore", "make an old version of KEY current again (a new version, no data copied); "
+                 "with --at TIME and a directory, the whole tree as it was");
   restore->add_option("key", a.restore.key,
                       "key; or with --at, a directory (or / for the whole bucket) to bring "
                       "back as a tree")->required();
