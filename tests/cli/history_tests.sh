@@ -202,3 +202,36 @@ t_hist_restore_versioning_off() {
   ok k restore --at "$t" d --to d2
   ok k get d2/x && expect_eq "$(cat "$W/out")" x "restore --to works without versioning"
 }
+
+# kill -9 during an in-place restore leaves some files restored and the rest
+# as they were; the same command again finishes it (docs/semantics.md, Whole trees).
+t_hist_restore_killed() {
+  ok k init || return
+  local i t n
+  for i in $(seq 150); do echo "old $i" | k put "p/f$i" >/dev/null || fail "put p/f$i"; done
+  t=$(committed_at p/f150)
+  for i in $(seq 150); do echo "new $i" | k put "p/f$i" >/dev/null || fail "put p/f$i again"; done
+  # Not through k (a function: its subshell would be killed, not katamari).
+  "$KATAMARI" -b "$B" restore --at "$t" p >"$W/restore.out" 2>&1 &
+  local pid=$!
+  # Kill it once it has restored something (it may also finish first).
+  for _ in $(seq 2000); do
+    k log p -n 1 2>/dev/null | grep -q ' restore of 1 ' && break
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  n=$(k ls p --json | python3 -c 'import json,sys; print(sum(1 for f in json.load(sys.stdin) if f["versions"] == 3))')
+  [ "$n" -lt 150 ] || skip "the restore finished before kill -9 (checked the re-run only)"
+  ok k fsck
+  # Every file is either restored or as it was: never anything else.
+  for i in 1 75 150; do
+    ok k get "p/f$i"
+    [ "$(cat "$W/out")" = "old $i" ] || [ "$(cat "$W/out")" = "new $i" ] || fail "p/f$i after kill -9: $(cat "$W/out")"
+  done
+  ok k restore --at "$t" p
+  expect_grep ": $((150 - n)) files restored, $n unchanged" "$W/out" "the re-run finishes the rest"
+  for i in 1 75 150; do
+    ok k get "p/f$i" && expect_eq "$(cat "$W/out")" "old $i" "p/f$i restored"
+  done
+}
