@@ -56,6 +56,7 @@ int RunRm(const GlobalOptions& g, const RmArgs& a);
 struct RestoreArgs {
   std::string key;
   SelectorArgs sel;
+  std::string to;  // --to TARGET (cli_history.cc): a tree restored elsewhere
 };
 int RunRestore(const GlobalOptions& g, const RestoreArgs& a);
 
@@ -75,6 +76,35 @@ int RunVersions(const GlobalOptions& g, const VersionsArgs& a);
 int RunFsck(const GlobalOptions& g, bool json);
 int RunGc(const GlobalOptions& g, bool json);
 int RunStats(const GlobalOptions& g, bool json);
+
+// Whole trees (cli_history.cc; docs/semantics.md, Whole trees).
+struct TreeStatsArgs {
+  std::string path;
+  bool json = false, bytes = false;
+};
+int RunTreeStats(const GlobalOptions& g, const TreeStatsArgs& a);  // `stats PATH`
+struct DuArgs {
+  std::string path;
+  bool all = false, json = false, bytes = false;
+  std::string sort = "name";  // name, size, stored, history, versions
+};
+int RunDu(const GlobalOptions& g, const DuArgs& a);
+struct LogArgs {
+  std::string path;
+  size_t limit = 0;  // -n N; 0: all
+  bool json = false, bytes = false;
+};
+int RunLog(const GlobalOptions& g, const LogArgs& a);
+struct DiffArgs {
+  std::string time1, time2, path;
+  bool json = false;
+};
+int RunDiff(const GlobalOptions& g, const DiffArgs& a);
+// `restore KEY ...` as before for a file; `restore --at TIME DIR [--to
+// TARGET]` (a directory at TIME, the root "/", or any --to) restores a tree.
+int RunRestoreAny(const GlobalOptions& g, const RestoreArgs& a);
+int RunTreeRestore(const GlobalOptions& g, const RestoreArgs& a);
+int64_t NowNsForCli();
 
 // `key list|add|change|remove`: the key slots of an encrypted bucket
 // (docs/encryption.md). None of them re-encrypts data.

@@ -36,6 +36,10 @@ struct AllArgs {
   KeyArgs key;
   PolicyArgs policy;
   bool fsck_json = false, gc_json = false, stats_json = false;
+  TreeStatsArgs tree_stats;
+  DuArgs du;
+  LogArgs log;
+  DiffArgs diff;
 };
 
 // A whole number from 1 to `max`, checked as typed: CLI11's own checks say
@@ -133,9 +137,44 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   rm->add_flag("-y,--yes", a.rm.yes, "--purge without asking (needed without a terminal)");
 
   auto* restore = app.add_subcommand(
-      "restore", "make an old version of KEY current again (a new version, no data copied)");
-  restore->add_option("key", a.restore.key, "key")->required();
+      "restore", "make an old version of KEY current again (a new version, no data copied); "
+                 "with --at TIME and a directory, the whole tree as it was");
+  restore->add_option("key", a.restore.key,
+                      "key; or with --at, a directory (or / for the whole bucket) to bring "
+                      "back as a tree")->required();
   AddSelector(restore, &a.restore.sel, "restore");
+  restore->add_option("--to", a.restore.to,
+                      "restore the tree (or file) into TARGET, which must not exist or be "
+                      "an empty directory, instead of in place")->type_name("TARGET");
+}
+
+void AddTreeCommands(CLI::App& app, AllArgs& a) {
+  auto* du = app.add_subcommand(
+      "du", "space per directory like du(1): size, stored bytes, bytes only history holds");
+  du->add_option("path", a.du.path, "a directory or file (default: the whole bucket)");
+  du->add_flag("-a,--all", a.du.all, "list files too, not only directories");
+  du->add_option("--sort", a.du.sort, "order: name, or largest first by size, stored, "
+                                      "history or versions")
+      ->check(CLI::IsMember({"name", "size", "stored", "history", "versions"}))
+      ->capture_default_str();
+  du->add_flag("--bytes", a.du.bytes, "exact byte counts instead of K/M/G");
+  du->add_flag("--json", a.du.json, "print JSON");
+
+  auto* log = app.add_subcommand("log", "the commits that touched a file or tree, newest first");
+  log->add_option("path", a.log.path, "a file or directory (default: the whole bucket)");
+  log->add_option("-n,--max-count", a.log.limit, "show only the newest N entries")
+      ->check(CLI::PositiveNumber);
+  log->add_flag("--bytes", a.log.bytes, "exact byte counts instead of K/M/G");
+  log->add_flag("--json", a.log.json, "print JSON");
+
+  auto* diff = app.add_subcommand(
+      "diff", "files added (A), removed (D) and changed (M) between two times");
+  diff->add_option("time1", a.diff.time1, "the earlier time (as --at takes it, or now)")
+      ->required();
+  diff->add_option("time2", a.diff.time2, "the later time (as --at takes it, or now)")
+      ->required();
+  diff->add_option("path", a.diff.path, "only under this directory (default: everything)");
+  diff->add_flag("--json", a.diff.json, "print JSON");
 }
 
 void AddReportCommands(CLI::App& app, AllArgs& a) {
@@ -153,8 +192,12 @@ void AddReportCommands(CLI::App& app, AllArgs& a) {
       ->add_flag("--json", a.fsck_json, "print JSON");
   app.add_subcommand("gc", "delete chunks nothing references any more")
       ->add_flag("--json", a.gc_json, "print JSON");
-  app.add_subcommand("stats", "files, versions, chunks, bytes and savings")
-      ->add_flag("--json", a.stats_json, "print JSON");
+  auto* stats = app.add_subcommand("stats", "files, versions, chunks, bytes and savings; "
+                                             "with PATH, the space a tree and its history take");
+  stats->add_flag("--json", a.stats_json, "print JSON");
+  stats->add_option("path", a.tree_stats.path, "a directory or file ('/' = the whole bucket)");
+  stats->add_flag("--bytes", a.tree_stats.bytes, "exact byte counts instead of K/M/G");
+  AddTreeCommands(app, a);
 }
 
 // --new-keyfile / --new-passphrase-file of `key add` and `key change`.
@@ -237,12 +280,20 @@ int Dispatch(CLI::App& app, const AllArgs& a) {
   if (app.got_subcommand("put")) return RunPut(g, a.put);
   if (app.got_subcommand("get")) return RunGet(g, a.get);
   if (app.got_subcommand("rm")) return RunRm(g, a.rm);
-  if (app.got_subcommand("restore")) return RunRestore(g, a.restore);
+  if (app.got_subcommand("restore")) return RunRestoreAny(g, a.restore);
   if (app.got_subcommand("ls")) return RunLs(g, a.ls);
   if (app.got_subcommand("versions")) return RunVersions(g, a.versions);
   if (app.got_subcommand("fsck")) return RunFsck(g, a.fsck_json);
   if (app.got_subcommand("gc")) return RunGc(g, a.gc_json);
-  if (app.got_subcommand("stats")) return RunStats(g, a.stats_json);
+  if (app.got_subcommand("stats")) {
+    if (a.tree_stats.path.empty()) return RunStats(g, a.stats_json);
+    TreeStatsArgs s = a.tree_stats;
+    s.json = a.stats_json;
+    return RunTreeStats(g, s);
+  }
+  if (app.got_subcommand("du")) return RunDu(g, a.du);
+  if (app.got_subcommand("log")) return RunLog(g, a.log);
+  if (app.got_subcommand("diff")) return RunDiff(g, a.diff);
   if (app.got_subcommand("key")) return DispatchKey(*app.get_subcommand("key"), a);
   if (auto code = DispatchPolicy(app, g, a.policy)) return *code;
   return kExitUsage;  // unreachable: a subcommand is required

@@ -178,6 +178,72 @@ struct FsStats {  // statfs of the storage holding the bucket
   uint64_t files = 0, files_free = 0;
 };
 
+// ---- whole trees (Bucket::Space, Log, Diff, RestoreTree; store/bucket_history.cc;
+// docs/semantics.md, Whole trees). Paths are keys ("docs/a.txt"); "" is the bucket's root.
+
+// The space one file, or a directory's files together, take.
+struct SpaceEntry {
+  std::string path;
+  FileKind kind = FileKind::kRegular;  // kDirectory: a total of the files below
+  bool deleted = false;   // no live name (its history is kept); a directory: none live below
+  uint64_t files = 0;     // files counted (1 for a file)
+  uint64_t size = 0;      // logical bytes of the current content (0 when deleted)
+  uint64_t versions = 0;
+  uint64_t all_versions_bytes = 0;  // logical bytes of every version
+  // On-disk bytes of the distinct chunks its versions use (shared chunks
+  // counted in full for every file using them).
+  uint64_t stored_bytes = 0;
+  // On-disk bytes only its old versions keep alive: what deleting every
+  // version but the current one (all of them for a deleted file) would free.
+  // A directory's figure is the sum of its files'.
+  uint64_t history_bytes = 0;
+};
+// Bucket::Space: the files (and directories, as du totals) under a path,
+// and the figures of the whole subtree counted exactly (chunks shared
+// inside it counted once; history_bytes = what deleting the history of
+// every file under it would free).
+struct SpaceReport {
+  SpaceEntry total;
+  uint64_t deleted_files = 0;
+  std::vector<SpaceEntry> files;  // by path
+  std::vector<SpaceEntry> dirs;   // by path; the subtree's root included
+};
+
+// One change to a file or tree, as the catalog recorded it.
+struct LogEntry {
+  enum class Action { kVersion, kRestore, kCreate, kDelete, kRename };
+  Action action = Action::kVersion;
+  Seq seq;
+  int64_t time_ns = 0;
+  std::string path;      // the name now (or last); for kRename the new one
+  std::string old_path;  // kRename: the name before
+  FileKind kind = FileKind::kRegular;
+  VersionNo version;     // kVersion, kRestore: the version made
+  std::optional<VersionNo> restored_from;
+  uint64_t size = 0;         // kVersion, kRestore: its size
+  int64_t size_change = 0;   // against the version before (the whole size for the first)
+};
+
+// One difference between two moments of a tree.
+struct DiffEntry {
+  char status = 'M';  // 'A' added, 'D' removed, 'M' changed
+  std::string path;
+  FileKind kind = FileKind::kRegular;  // the newer one's for 'M' and 'A'
+  std::optional<VersionNo> old_version, new_version;
+  uint64_t old_size = 0, new_size = 0;
+};
+
+// What Bucket::RestoreTree did.
+struct TreeRestoreReport {
+  std::string target;  // where the tree now is
+  uint64_t files_restored = 0;   // got the old content as a new version (or a new file)
+  uint64_t unchanged = 0;        // already as they were (attributes fixed if needed)
+  uint64_t dirs_created = 0, links_created = 0, specials_created = 0;
+  uint64_t attrs_fixed = 0;      // mode or owner set back, content unchanged
+  uint64_t deleted = 0;          // files made after TIME: a delete marker (history kept)
+  uint64_t dirs_removed = 0;     // directories made after TIME, once emptied
+};
+
 // A key of an encrypted bucket (docs/encryption.md): how to unlock it at
 // Open, or the key of a new key slot. Secrets are read from their file when
 // used and never kept; a passphrase held here is wiped on destruction.
@@ -403,6 +469,24 @@ class Bucket {
   Result<GcReport> Gc(const ProgressFn& progress = {});
   Result<BucketStats> Stats();
   Result<FsStats> StatFs();
+
+  // ---- whole trees (store/bucket_history.cc, bucket_tree_restore.cc;
+  // docs/semantics.md, Whole trees). Each reads one snapshot of the catalog
+  // (Catalog::ReadHistory) and reads no chunk file. NotFound, naming the
+  // path, if nothing is or was ever at `path`.
+  Result<SpaceReport> Space(std::string_view path);
+  // Newest first, at most `limit` entries (0: all).
+  Result<std::vector<LogEntry>> Log(std::string_view path, size_t limit);
+  // Files added, removed and changed under `path` from time t1 to t2 (by path).
+  Result<std::vector<DiffEntry>> Diff(int64_t t1_ns, int64_t t2_ns, std::string_view path);
+  // Brings the tree at `dir` back as it was at `at_ns`: in place (`to`
+  // empty) or into `to`, which must not exist or be an empty directory.
+  // Files get new versions that reference the old chunks (no data copied);
+  // in place, what was made after `at_ns` gets a delete marker. Resumable,
+  // not atomic, in place: each file is one commit, and running it again
+  // finishes what a killed run left. Into `to`: built under a hidden sibling
+  // name and renamed onto `to` in one commit at the end.
+  Result<TreeRestoreReport> RestoreTree(int64_t at_ns, std::string_view dir, std::string_view to);
 
   // ---- inode API (the mount). `at` = nullopt: live namespace.
   Result<Attr> GetAttr(InodeId ino);

@@ -331,6 +331,52 @@ class Catalog {
   };
   Result<Stats> GetStats();
 
+  // ---- whole trees (store/catalog_history.cc): what `katamari du`, `stats
+  // PATH`, `log`, `diff` and `restore --at TIME DIR` work from, read in one
+  // read transaction (one consistent snapshot, a handful of queries; no
+  // chunk file is read). Needs no key: sealed columns are not read.
+  struct HistoryDentry {
+    InodeId parent;
+    std::string name;
+    InodeId ino;
+    FileKind kind = FileKind::kRegular;
+    Seq seq_start, seq_end;  // seq_end 0: live
+    int64_t start_ns = 0, end_ns = 0;  // the commits' times (end_ns 0 if live)
+  };
+  struct HistoryInode {
+    InodeId ino;
+    FileKind kind = FileKind::kRegular;
+    uint32_t mode = 0, uid = 0, gid = 0;
+    uint64_t size = 0, rdev = 0;
+    int64_t mtime_ns = 0;
+    VersionNo current_version;
+    std::string symlink_target;
+  };
+  struct HistoryVersion {
+    InodeId ino;
+    VersionNo vno;
+    Seq seq;
+    int64_t time_ns = 0, mtime_ns = 0;
+    uint64_t size = 0, stored_size = 0;
+    uint32_t mode = 0, uid = 0, gid = 0;
+    std::optional<VersionNo> restored_from;
+    // with_chunks only: the chunk list as indexes into History::chunks
+    // (holes and ids without a chunk row left out), in file order.
+    std::vector<uint32_t> chunks;
+  };
+  struct HistoryChunk {
+    ChunkId id;
+    uint64_t refs = 0, stored_len = 0;
+  };
+  struct History {
+    Seq seq;  // the newest commit the snapshot includes
+    std::vector<HistoryDentry> dentries;  // by id (creation order)
+    std::vector<HistoryInode> inodes;     // by ino
+    std::vector<HistoryVersion> versions; // by ino, then vno
+    std::vector<HistoryChunk> chunks;     // by id; with_chunks only
+  };
+  Result<History> ReadHistory(bool with_chunks);
+
   struct Impl;
 
  private:

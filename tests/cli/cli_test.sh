@@ -4,7 +4,7 @@
 #   tests/cli/cli_test.sh PATH/TO/katamari [TEST_NAME_REGEX]
 #
 # Runs every t_* function from the *_tests.sh files next to this script
-# (basic_tests.sh, failure_tests.sh, encryption_tests.sh; or those matching the
+# (basic_tests.sh, failure_tests.sh, encryption_tests.sh, history_tests.sh; or those matching the
 # regex, e.g. '^t_enc_'), each in a fresh work dir. The encryption tests use
 # on_terminal.py to type passphrases on a pseudo-terminal. Tests that need root
 # (read-only bucket as another user, disk full on a tmpfs) skip with a message
