@@ -249,7 +249,7 @@ Progress::Progress(std::string label, uint64_t known_total, const char* unit)
 
 Progress::~Progress() { Finish(); }
 
-std::string FormatDuration(double secs) {
+std::string FormatTimeLeft(double secs) {
   if (secs < 0) secs = 0;
   auto s = static_cast<uint64_t>(secs + 0.5);
   char buf[48];
@@ -283,7 +283,7 @@ std::string Progress::Line(const std::string& label, const char* unit, uint64_t 
                                                                           static_cast<uint64_t>(
                                                                               rate))) +
             "/s";
-    if (total > done) line += ", " + FormatDuration(static_cast<double>(total - done) / rate) +
+    if (total > done) line += ", " + FormatTimeLeft(static_cast<double>(total - done) / rate) +
                               " left";
   }
   return line;

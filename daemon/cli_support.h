@@ -124,7 +124,7 @@ class Progress {
 };
 
 // "45 s", "3 min 05 s", "2 h 07 min": a duration for people.
-std::string FormatDuration(double secs);
+std::string FormatTimeLeft(double secs);
 
 // Opens the bucket at g.bucket_dir with g.key; on failure prints the error
 // (a missing bucket names the `katamari init` fix) and sets *exit_code. An
