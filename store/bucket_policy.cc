@@ -128,14 +128,15 @@ struct Planned {
 };
 
 // The versions of `f` (at `path`) that neither `rules` (nullopt: none apply)
-// nor an exclude keep; nullopt if nothing goes. `excluded_since`: every live
-// name of the file is excluded, since that commit; only versions made from
-// then on were made under excluded names and may go (a file renamed to
-// `doc~` keeps the history it had as `doc`).
+// nor an exclude keep; nullopt if nothing goes. `excluded`: every live name
+// of the file is excluded, and these of its versions were made under
+// excluded names only (Catalog::ExcludedVersions); they go, but the current
+// one (a file renamed to `doc~` keeps the history it had as `doc`).
 Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::RetentionFile& f,
                                         const std::string& path,
                                         const std::optional<PolicyEntry>& rules,
-                                        std::optional<Seq> excluded_since, int64_t now) {
+                                        const std::optional<std::vector<VersionNo>>& excluded,
+                                        int64_t now) {
   ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, s.catalog->ListVersions(f.ino));
   if (versions.empty()) return std::optional<Planned>();
   Planned p;
@@ -148,11 +149,12 @@ Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::Retent
   if (!f.live && deleted_for && f.deleted_ns < now - *deleted_for) {
     p.file.history_deleted = true;
     p.cutoff = now - *deleted_for;
-  } else if (excluded_since) {
-    // The current content, and what was made before the names were given.
+  } else if (excluded) {
+    // The current content, and what was made under names that keep history.
     p.file.why = "exclude";
     for (const VersionInfo& v : versions) {
-      if (v.version == f.current || v.seq.value < excluded_since->value) {
+      if (v.version == f.current ||
+          std::find(excluded->begin(), excluded->end(), v.version) == excluded->end()) {
         kept.push_back(v.version.value);
       }
     }
@@ -211,13 +213,12 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
     std::optional<PolicyEntry> rules = PolicyFor(policy, *path);
     // Excludes apply to live files only: a deleted file's last name says
     // nothing of the names its versions were made under.
-    std::optional<Seq> excluded_since;
+    std::optional<std::vector<VersionNo>> excluded;
     if (f.live) {
-      ASSIGN_OR_RETURN(excluded_since, s_->catalog->ExcludedSince(f.ino));
+      ASSIGN_OR_RETURN(excluded, s_->catalog->ExcludedVersions(f.ino, VersionNo(~0ULL >> 1)));
     }
-    if (!rules && !excluded_since) continue;  // no policy: keep everything
-    ASSIGN_OR_RETURN(std::optional<Planned> p,
-                     PlanFile(*s_, f, *path, rules, excluded_since, now));
+    if (!rules && !excluded) continue;  // no policy: keep everything
+    ASSIGN_OR_RETURN(std::optional<Planned> p, PlanFile(*s_, f, *path, rules, excluded, now));
     if (!p) continue;
     for (uint64_t v : p->file.removed) doomed.emplace_back(f.ino, VersionNo(v));
     plan.push_back(std::move(*p));

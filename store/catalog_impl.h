@@ -106,11 +106,11 @@ struct Catalog::Impl {
   // version's xattr snapshot (see Catalog::SetAttr).
   Status ApplyXattrEdits(InodeId ino, const XattrEdits& edits);
   // catalog_policy.cc: if every live name of `ino` matches an exclude
-  // pattern, the commit since which all of them exist (the newest seq_start);
-  // else nullopt. Only versions committed from then on were made under
-  // excluded names: those are what an excluded file's commit replaces, so a
-  // file renamed to `doc~` or linked as `doc.tmp` keeps what it had.
-  Result<std::optional<Seq>> ExcludedSince(InodeId ino);
+  // pattern, its versions numbered below `below` that were made while every
+  // name it had then was excluded (what an excluded file's commit replaces);
+  // else nullopt. A file renamed to `doc~` or linked as `doc.tmp` keeps what
+  // it made as `doc`; a `-wal` file deleted and made again loses its old ones.
+  Result<std::optional<std::vector<VersionNo>>> ExcludedVersions(InodeId ino, VersionNo below);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
 };

@@ -51,8 +51,10 @@ constexpr char kSqlLog[] =
     "INSERT INTO policy_log(time_ns, action, pattern, rules) VALUES(?1, ?2, ?3, ?4)";
 constexpr char kSqlReadLog[] =
     "SELECT time_ns, action, pattern, rules FROM policy_log ORDER BY id";
-constexpr char kSqlLiveNamesOf[] =
-    "SELECT name, seq_start FROM dentries WHERE ino = ?1 AND seq_end IS NULL";
+// Every name `ino` has or had, with the commits that gave and took it.
+constexpr char kSqlNamesOf[] = "SELECT name, seq_start, seq_end FROM dentries WHERE ino = ?1";
+constexpr char kSqlVersionSeqsBelow[] =
+    "SELECT vno, seq FROM versions WHERE ino = ?1 AND vno < ?2";
 // Every regular file with a version: its current version, whether it has a
 // live name, and the commit that closed its last name.
 constexpr char kSqlRetentionFiles[] =
@@ -108,7 +110,9 @@ Status catalog_format::AddPolicyTables(sql::Db& db, const std::vector<std::strin
   return Status::OK();
 }
 
-Result<std::optional<Seq>> Catalog::Impl::ExcludedSince(InodeId ino) {
+Result<std::optional<std::vector<VersionNo>>> Catalog::Impl::ExcludedVersions(InodeId ino,
+                                                                             VersionNo below) {
+  using Out = std::optional<std::vector<VersionNo>>;
   std::vector<std::string> patterns;
   {
     ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlExcludes));
@@ -118,25 +122,55 @@ Result<std::optional<Seq>> Catalog::Impl::ExcludedSince(InodeId ino) {
       patterns.push_back(q.Str(0));
     }
   }
-  if (patterns.empty()) return std::optional<Seq>();
-  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlLiveNamesOf));
-  q.Bind(1, ino);
-  std::optional<Seq> since;
+  if (patterns.empty()) return Out();
+  auto excluded = [&](const std::string& name) {
+    for (const std::string& p : patterns) {
+      if (PatternMatches(p, name)) return true;
+    }
+    return false;
+  };
+  struct Name {
+    bool excluded;
+    uint64_t start, end;  // end 0: live
+  };
+  std::vector<Name> names;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlNamesOf));
+    q.Bind(1, ino);
+    bool live = false;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      Name n{excluded(q.Str(0)), q.U64(1), q.Type(2) == SQLITE_NULL ? 0 : q.U64(2)};
+      if (n.end == 0 && !n.excluded) return Out();  // a live name that keeps history
+      live = live || n.end == 0;
+      names.push_back(n);
+    }
+    if (!live) return Out();
+  }
+  // A version made at seq S was made under the names live at S.
+  std::vector<VersionNo> out;
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlVersionSeqsBelow));
+  q.BindAll(ino, below);
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return since;
-    const std::string name = q.Str(0);
-    bool excluded = false;
-    for (const std::string& p : patterns) excluded = excluded || PatternMatches(p, name);
-    if (!excluded) return std::optional<Seq>();  // a name that keeps history
-    const Seq start(static_cast<uint64_t>(q.Int(1)));
-    if (!since || since->value < start.value) since = start;
+    if (!row) return Out(std::move(out));
+    const uint64_t seq = q.U64(1);
+    bool any = false, all = true;
+    for (const Name& n : names) {
+      if (n.start <= seq && (n.end == 0 || seq < n.end)) {
+        any = true;
+        all = all && n.excluded;
+      }
+    }
+    if (any && all) out.push_back(VersionNo(q.U64(0)));
   }
 }
 
-Result<std::optional<Seq>> Catalog::ExcludedSince(InodeId ino) {
+Result<std::optional<std::vector<VersionNo>>> Catalog::ExcludedVersions(InodeId ino,
+                                                                       VersionNo below) {
   std::lock_guard<std::mutex> l(impl_->mu);
-  return impl_->ExcludedSince(ino);
+  return impl_->ExcludedVersions(ino, below);
 }
 
 Result<std::vector<Catalog::PolicyRule>> Catalog::PolicyRules() {
