@@ -139,6 +139,13 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
     set.level = level;
   }
   s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level, s.keys);
+  // New chunks go to packs; a row's location says where each chunk is
+  // (none: a chunk file of an older bucket).
+  s.chunks->UsePacks(
+      [&s](const ChunkId& id) { return s.catalog->ChunkLocationOf(id); },
+      [&s](const ChunkId& id, const ChunkLocation& loc) {
+        return ForgetChunkLocation(s, id, loc);
+      });
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
@@ -367,6 +374,10 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
 }
 
 
+void Bucket::SetPackTargetSizeForTesting(uint64_t bytes) {
+  s_->chunks->packs()->set_target_size(bytes);
+}
+
 void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (s.read_only) return;
   auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
@@ -375,7 +386,43 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (!garbage.ok()) return;
   // Durable deletes before removed files (as Bucket::Gc).
   if (!garbage->empty() && !s.catalog->Sync().ok()) return;
-  for (const ChunkRef& c : *garbage) (void)s.chunks->Remove(c.id);
+  (void)RemoveGarbage(s, *garbage, nullptr);
+}
+
+Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage,
+                     GcReport* rep) {
+  std::set<std::array<uint8_t, 16>> packs;
+  for (const ChunkRef& c : garbage) {
+    if (c.loc) {
+      packs.insert(c.loc->pack);
+      continue;
+    }
+    Status st = s.chunks->Remove(c.id);
+    if (st.ok() && rep) {
+      ++rep->chunks_removed;
+      rep->bytes_freed += c.stored_len;
+    } else if (!st.ok() && !st.IsNotFound()) {
+      return st;
+    }
+  }
+  // A pack no row points into any more is deleted whole, unless a process
+  // still appends to it (its next gc then deletes it).
+  for (const auto& p : packs) {
+    ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(p));
+    if (used) continue;
+    auto size = s.env->GetFileSize(s.chunks->packs()->PathOf(p));
+    ASSIGN_OR_RETURN(bool removed, s.chunks->packs()->RemoveIfClosed(p));
+    if (removed && rep) {
+      ++rep->packs_removed;
+      if (size.ok()) rep->bytes_freed += *size;
+    }
+  }
+  if (rep) {
+    for (const ChunkRef& c : garbage) {
+      if (c.loc) ++rep->chunks_removed;
+    }
+  }
+  return Status::OK();
 }
 
 void QuarantineChunk(Bucket::Shared& s, const ChunkId& id) {

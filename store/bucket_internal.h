@@ -206,6 +206,15 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 // the gc lock right now (otherwise leaves them for the next chance / gc).
 void TryReclaim(Bucket::Shared& s, const std::string& dir);
 
+// gc of packs (bucket_gc.cc): deletes packs no row points into and rewrites
+// those mostly dead. The caller holds the gc lock exclusively.
+Status GcPacks(Bucket::Shared& s, GcReport* rep);
+
+// Removes what the chunk rows `garbage` (already deleted and synced) held:
+// their chunk files, and every pack of theirs no row points into any more.
+// Counts into *rep if given. The caller holds the gc lock exclusively.
+Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep);
+
 // After a read of chunk `id` failed with Corruption: moves its file to
 // chunks/damaged/ (ChunkStore::MoveAsideIfDamaged) if the gc lock can be had
 // exclusively right now, else marks it suspect for this process's writers.
@@ -221,6 +230,10 @@ bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id);
 // the catalog, or on a read-only bucket opened with store_sha256 through
 // its writable handle; ReadOnly where it cannot (bucket_sha.cc).
 Status StoreSha256(Bucket::Shared& s, const VersionInfo& v, const Sha256& sha);
+
+// Catalog::ForgetChunkLocation, through the writable handle StoreSha256
+// uses when the bucket is open read-only (fsck moving a damaged record aside).
+Status ForgetChunkLocation(Bucket::Shared& s, const ChunkId& id, const ChunkLocation& loc);
 
 // StreamChunks of version `v` (whose SHA-256 is pending) that hashes what
 // passes and then stores the digest (StoreSha256; best effort: the row

@@ -226,6 +226,7 @@ class Migration4Test : public Format4Test {
   // and a purged inode with the highest id (AUTOINCREMENT must remember it).
   void AgeToFormat3() {
     cat_.reset();
+    RawExec(path_, catalog_aging::kChunksToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);
   }
   void Populate() {
@@ -299,8 +300,8 @@ TEST_F(Migration4Test, Format3MigratesToFormat4) {
     Reopen();
   }
   EXPECT_EQ(foreign_keys, 1);
-  EXPECT_EQ(cat_->format_version(), 4);
-  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 4);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), Catalog::kFormatVersion);
   // Exactly a new catalog's schema, references to `inodes` intact, no leftovers.
   EXPECT_EQ(Schema(path_), fresh_schema);
   EXPECT_EQ(ReferencesToInodes(), 4);
@@ -332,7 +333,7 @@ TEST_F(Migration4Test, AFailedMigrationLeavesFormat3Untouched) {
   const std::string aged_schema = Schema(path_);
   std::vector<catalog_format::MigrationStep> steps(catalog_format::MigrationSteps().begin(),
                                                    catalog_format::MigrationSteps().end());
-  ASSERT_EQ(steps.size(), 3u);
+  ASSERT_GE(steps.size(), 3u);  // step 3 -> 4 is steps[2]
   auto real = steps[2].apply;
   steps[2].apply = [real](sql::Db& db) -> Status {
     RETURN_IF_ERROR(real(db));  // the whole rebuild, then a failure before the commit
@@ -351,7 +352,7 @@ TEST_F(Migration4Test, AFailedMigrationLeavesFormat3Untouched) {
   EXPECT_EQ(InodesColumns("rdev"), 0);
   // The next open migrates for real.
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 4);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
   EXPECT_EQ(Get(l_).size, 14u);
 }
 

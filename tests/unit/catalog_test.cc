@@ -245,7 +245,8 @@ TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports 4)"),
+  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports " +
+                                           std::to_string(Catalog::kFormatVersion) + ")"),
             std::string::npos)
       << c.status().message();
   EXPECT_NE(c.status().message().find("upgrade katamari"), std::string::npos);
@@ -298,6 +299,7 @@ class MigrationTest : public CatalogTest {
  protected:
   void AgeToFormat3() {
     cat_.reset();
+    RawExec(path_, catalog_aging::kChunksToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);
   }
   void AgeToFormat2() {
@@ -409,7 +411,7 @@ TEST_F(MigrationTest, Format1MigratesToTheCurrentFormat) {
 
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 4);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
   EXPECT_FALSE(cat_->settings().encrypted);
   EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM meta WHERE key = 'cipher' AND value = 'none'"),
             1);
@@ -452,8 +454,8 @@ TEST_F(MigrationTest, Format2MigratesToFormat3WithTheInodesOwnerAndMode) {
 
   EXPECT_CODE(Catalog::Open(path_, true), Code::kReadOnly);  // needs one read-write open
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 4);
-  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), 4);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
+  EXPECT_EQ(RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"), Catalog::kFormatVersion);
   EXPECT_EQ(Schema(), fresh_schema);
   auto after = cat_->ListVersions(f);
   ASSERT_OK(after);
