@@ -104,10 +104,13 @@ Result<ChunkLocation> PackSet::Append(const ChunkId& id, std::string_view chunk)
   }
   Result<PackLocation> loc = open_.writer->Append(id, chunk);
   if (!loc.ok()) {
-    // The next chunk goes to a new pack; this one is synced at the next
-    // Sync (records before the failure may be referenced by then).
-    retired_.push_back(std::move(open_));
+    // The next chunk goes to a new pack. This one is synced now (records
+    // before the failure may be referenced) and unlocked, so that gc may
+    // reclaim what the failed write left (a full disk wants that soon);
+    // if even that fails, at the next Sync.
+    Open failed = std::move(open_);
     open_ = Open();
+    if (!Seal(failed).ok()) retired_.push_back(std::move(failed));
     return loc.status();
   }
   open_.dirty = true;

@@ -81,18 +81,11 @@ t_corrupt_chunk() {
   chunk_files "$B" >"$W/victim.chunks"
   ok k put healthy "$W/healthy"
   ok k fsck || return
-  # Flip one byte in the middle of one of the victim's chunk files.
+  # Flip one byte in the middle of one of the victim's chunks.
   local chunk
   chunk=$(sed -n '3p' "$W/victim.chunks")
   [ -n "$chunk" ] || chunk=$(head -1 "$W/victim.chunks")
-  chmod u+w "$chunk"
-  python3 - "$chunk" <<'EOF'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[len(b) // 2] ^= 0x55
-open(p, "wb").write(bytes(b))
-EOF
+  chunk_edit flip "$chunk"
   expect_rc 1 k fsck
   expect_grep "victim@1" "$W/out" "fsck names KEY@VERSION"
   expect_no_grep "healthy@" "$W/out" "fsck blames only the damaged file"
@@ -134,14 +127,8 @@ t_damaged_chunk_repaired_by_put() {
   local chunks
   mapfile -t chunks < <(chunk_files "$B")
   [ "${#chunks[@]}" -ge 3 ] || { fail "want 3+ chunks, got ${#chunks[@]}"; return; }
-  python3 - "${chunks[1]}" <<'EOF'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[len(b) // 2] ^= 0x55
-open(p, "wb").write(bytes(b))
-EOF
-  rm -f "${chunks[2]}"
+  chunk_edit flip "${chunks[1]}"
+  chunk_edit remove "${chunks[2]}"
   expect_rc 1 k fsck
   expect_grep "old@1" "$W/out" "fsck names the damaged version"
   [ -n "$(ls -A "$B/chunks/damaged" 2>/dev/null)" ] || fail "fsck kept no evidence in chunks/damaged"
