@@ -324,12 +324,12 @@ Result<VersionInfo> Bucket::VersionAt(InodeId ino, Seq at) {
 }
 Status Bucket::DeleteVersion(InodeId ino, VersionNo vno) {
   RETURN_IF_ERROR(s_->catalog->DeleteVersion(ino, vno));
-  TryReclaim(*s_, dir_);
+  TryReclaim(*s_, dir_, /*rewrite_packs=*/true);
   return Status::OK();
 }
 Status Bucket::PurgeHistory(InodeId ino) {
   RETURN_IF_ERROR(s_->catalog->PurgeHistory(ino));
-  TryReclaim(*s_, dir_);
+  TryReclaim(*s_, dir_, /*rewrite_packs=*/true);
   return Status::OK();
 }
 Seq Bucket::SeqAtTime(int64_t time_ns) { return s_->catalog->SeqAtTime(time_ns); }
@@ -378,7 +378,7 @@ void Bucket::SetPackTargetSizeForTesting(uint64_t bytes) {
   s_->chunks->packs()->set_target_size(bytes);
 }
 
-void TryReclaim(Bucket::Shared& s, const std::string& dir) {
+void TryReclaim(Bucket::Shared& s, const std::string& dir, bool rewrite_packs) {
   if (s.read_only) return;
   auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
   if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
@@ -386,11 +386,11 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (!garbage.ok()) return;
   // Durable deletes before removed files (as Bucket::Gc).
   if (!garbage->empty() && !s.catalog->Sync().ok()) return;
-  (void)RemoveGarbage(s, *garbage, nullptr);
+  (void)RemoveGarbage(s, *garbage, nullptr, rewrite_packs);
 }
 
-Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage,
-                     GcReport* rep) {
+Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep,
+                     bool rewrite_packs) {
   std::set<std::array<uint8_t, 16>> packs;
   for (const ChunkRef& c : garbage) {
     if (c.loc) {
@@ -409,7 +409,11 @@ Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage,
   // still appends to it (its next gc then deletes it).
   for (const auto& p : packs) {
     ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(p));
-    if (used) continue;
+    if (used) {
+      GcReport ignored;
+      if (rewrite_packs) RETURN_IF_ERROR(RewriteIfMostlyDead(s, p, rep ? rep : &ignored));
+      continue;
+    }
     auto size = s.env->GetFileSize(s.chunks->packs()->PathOf(p));
     ASSIGN_OR_RETURN(bool removed, s.chunks->packs()->RemoveIfClosed(p));
     if (removed && rep) {

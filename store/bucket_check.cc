@@ -255,7 +255,7 @@ Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
   // survive a power cut before any file goes: else the catalog could come
   // back with rows pointing at removed files.
   if (!garbage.empty()) RETURN_IF_ERROR(s_->catalog->Sync());
-  RETURN_IF_ERROR(RemoveGarbage(*s_, garbage, &rep));
+  RETURN_IF_ERROR(RemoveGarbage(*s_, garbage, &rep, /*rewrite_packs=*/false));  // below
   // Orphans: chunk files no row records as a file (left by puts that failed
   // or crashed, or whose chunk now lives in a pack).
   ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, s_->catalog->AllChunks());

@@ -55,6 +55,22 @@ Status Repack(Bucket::Shared& s, const std::array<uint8_t, 16>& pack, GcReport* 
 
 }  // namespace
 
+Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pack,
+                           GcReport* rep) {
+  PackSet& packs = *s.chunks->packs();
+  auto size = s.env->GetFileSize(packs.PathOf(pack));
+  if (!size.ok()) return Status::OK();  // gone: nothing to rewrite
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> live, s.catalog->ChunksInPack(pack));
+  uint64_t live_bytes = kPackHeaderSize;
+  for (const ChunkRef& c : live) live_bytes += kPackRecordHeaderSize + c.stored_len;
+  if (static_cast<double>(live_bytes) >= kRepackBelowLiveFraction * static_cast<double>(*size)) {
+    return Status::OK();
+  }
+  if (packs.IsOwnOpenPack(pack)) RETURN_IF_ERROR(packs.SealAll());
+  if (packs.IsOpenForWriting(pack)) return Status::OK();  // another process appends to it
+  return Repack(s, pack, rep);
+}
+
 Status GcPacks(Bucket::Shared& s, GcReport* rep) {
   PackSet& packs = *s.chunks->packs();
   // This process's packs are sealed first (no writer of ours is between an

@@ -216,6 +216,15 @@ Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {
   return out;
 }
 
+bool PackSet::IsOwnOpenPack(const std::array<uint8_t, 16>& pack) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (open_.writer && open_.writer->id().bytes == pack) return true;
+  for (const Open& o : retired_) {
+    if (o.writer && o.writer->id().bytes == pack) return true;
+  }
+  return false;
+}
+
 bool PackSet::IsOpenForWriting(const std::array<uint8_t, 16>& pack) const {
   bool busy = false;
   int fd = LockFile(PathOf(pack), /*wait=*/false, &busy);

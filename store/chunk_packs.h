@@ -62,6 +62,8 @@ class PackSet {
   // Deletes a pack unless some process may still append to it (its lock is
   // held): false then. A pack that is already gone: true.
   Result<bool> RemoveIfClosed(const std::array<uint8_t, 16>& pack);
+  // Whether `pack` is this process's open pack.
+  bool IsOwnOpenPack(const std::array<uint8_t, 16>& pack);
   // Whether some process (this one included) holds the pack open for writing.
   bool IsOpenForWriting(const std::array<uint8_t, 16>& pack) const;
 
