@@ -253,3 +253,30 @@ check_rss() {  # peak RSS of the last timed command, in KiB, must stay under 200
   [ "$kib" -lt $((200 * 1024)) ] || fail "$1 peak RSS ${kib} KiB >= 200 MiB"
   echo "  $1 peak RSS: $((kib / 1024)) MiB"
 }
+
+# kill -9 of a put after it appended chunks to its pack but before its catalog
+# row: the pack is dead space, counted by fsck, never read, and deleted by gc.
+t_killed_put_leaves_a_dead_pack_gc_deletes() {
+  ok k init || return
+  text_file "$W/keep" 300000 7
+  ok k put keep "$W/keep"
+  head -c 60000000 /dev/urandom >"$W/big"
+  local packs_before delay
+  packs_before=$(find "$B/packs" -type f | wc -l)
+  for delay in 0.4 0.8 1.5 3; do
+    timeout -s KILL "$delay" "$KATAMARI" -b "$B" put big "$W/big" >/dev/null 2>&1
+    [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] && break
+  done
+  [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] || { skip "the put was never killed mid-way"; return; }
+  expect_rc 1 k versions big  # no row: the put never committed
+  ok k fsck || return
+  expect_grep "unreferenced in [0-9]+ packs \('katamari gc' reclaims it\)" "$W/out" "fsck counts the dead pack"
+  ok k fsck --json
+  expect_eq "$(pyjson "$W/out" 'd["dead_pack_bytes"] > 0')" True "fsck --json dead_pack_bytes"
+  ok k gc || return
+  expect_grep "deleted 1 and rewrote 0 packs" "$W/out" "gc deletes the dead pack"
+  expect_eq "$(find "$B/packs" -type f | wc -l)" "$packs_before" "only the live pack is left"
+  ok k fsck --json
+  expect_eq "$(pyjson "$W/out" 'd["dead_pack_bytes"]')" 0 "no dead space after gc"
+  ok k get keep && expect_same_file "$W/out" "$W/keep" "the live file reads back"
+}
