@@ -1,4 +1,8 @@
-// ChunkStore: content-addressed chunk files under <bucket>/chunks/.
+// ChunkStore: content-addressed chunks, in pack files under <bucket>/packs/
+// once UsePacks() was called (every bucket since catalog format 5; see
+// chunk_packs.h, docs/pack-format.md), else as one file each under
+// <bucket>/chunks/ (what older buckets hold, and still read). What follows
+// describes chunk files; a pack record's body is the same bytes.
 //
 // Layout: chunks/<first two hex of id>/<64 hex id>; the byte format of a chunk
 // file is in docs/chunk-format.md. Crash order (STYLE 11): Write() puts the
