@@ -488,6 +488,7 @@ class Migration5Test : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     fresh_schema_ = Schema(path_);
     c->reset();
+    catalog_aging::RawExec(path_, catalog_aging::kChunksToFormat5);
     catalog_aging::RawExec(path_, catalog_aging::kPolicyToFormat4);
     ASSERT_EQ(catalog_aging::RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"),
               4);
