@@ -260,14 +260,24 @@ t_killed_put_leaves_a_dead_pack_gc_deletes() {
   ok k init || return
   text_file "$W/keep" 300000 7
   ok k put keep "$W/keep"
-  head -c 60000000 /dev/urandom >"$W/big"
-  local packs_before delay
+  local packs_before pid
   packs_before=$(find "$B/packs" -type f | wc -l)
-  for delay in 0.4 0.8 1.5 3; do
-    timeout -s KILL "$delay" "$KATAMARI" -b "$B" put big "$W/big" >/dev/null 2>&1
-    [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] && break
+  # A put from a pipe that is never closed: once its first 30 MB are in a pack
+  # of its own it is killed mid-way, before any row (no timing guesses).
+  mkfifo "$W/fifo"
+  "$KATAMARI" -b "$B" put big - <"$W/fifo" >/dev/null 2>&1 &
+  pid=$!
+  exec 7>"$W/fifo"
+  head -c 30000000 /dev/urandom >&7
+  for _ in $(seq 600); do
+    [ "$(find "$B/packs" -type f -size +1M | wc -l)" -gt 0 ] &&
+      [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] && break
+    sleep 0.05
   done
-  [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] || { skip "the put was never killed mid-way"; return; }
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  exec 7>&-
+  [ "$(find "$B/packs" -type f | wc -l)" -gt "$packs_before" ] || { fail "the killed put left no pack"; return 1; }
   expect_rc 1 k versions big  # no row: the put never committed
   ok k fsck || return
   expect_grep "unreferenced in [0-9]+ packs \('katamari gc' reclaims it\)" "$W/out" "fsck counts the dead pack"

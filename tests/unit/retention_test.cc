@@ -503,7 +503,7 @@ TEST_F(Migration5Test, Format4GetsTheTablesAndTheDefaultExcludes) {
   EXPECT_EQ(Catalog::Open(path_, true).status().code(), Status::Code::kReadOnly);
   auto c = Catalog::Open(path_, false);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ((*c)->format_version(), 5);
+  EXPECT_EQ((*c)->format_version(), Catalog::kFormatVersion);
   EXPECT_EQ(*(*c)->Excludes(), DefaultExcludes());
   EXPECT_TRUE((*c)->PolicyRules()->empty());
   EXPECT_TRUE((*c)->PolicyLog()->empty());
