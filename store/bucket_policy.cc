@@ -37,13 +37,6 @@ bool Under(std::string_view key, std::string_view root) {
   return key.size() > root.size() && key.starts_with(root) && key[root.size()] == '/';
 }
 
-bool NameExcluded(const std::vector<std::string>& excludes, std::string_view path) {
-  for (const std::string& p : excludes) {
-    if (PatternMatches(p, path)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<std::vector<PolicyEntry>> Bucket::Policy() {
@@ -135,11 +128,14 @@ struct Planned {
 };
 
 // The versions of `f` (at `path`) that neither `rules` (nullopt: none apply)
-// nor an exclude keep; nullopt if nothing goes.
+// nor an exclude keep; nullopt if nothing goes. `excluded_since`: every live
+// name of the file is excluded, since that commit; only versions made from
+// then on were made under excluded names and may go (a file renamed to
+// `doc~` keeps the history it had as `doc`).
 Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::RetentionFile& f,
                                         const std::string& path,
-                                        const std::optional<PolicyEntry>& rules, bool excluded,
-                                        int64_t now) {
+                                        const std::optional<PolicyEntry>& rules,
+                                        std::optional<Seq> excluded_since, int64_t now) {
   ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, s.catalog->ListVersions(f.ino));
   if (versions.empty()) return std::optional<Planned>();
   Planned p;
@@ -152,11 +148,14 @@ Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::Retent
   if (!f.live && deleted_for && f.deleted_ns < now - *deleted_for) {
     p.file.history_deleted = true;
     p.cutoff = now - *deleted_for;
-  } else if (excluded) {
-    // Only the current content: the live file's current version, or a
-    // deleted file's newest.
+  } else if (excluded_since) {
+    // The current content, and what was made before the names were given.
     p.file.why = "exclude";
-    kept.push_back(f.live ? f.current.value : versions.back().version.value);
+    for (const VersionInfo& v : versions) {
+      if (v.version == f.current || v.seq.value < excluded_since->value) {
+        kept.push_back(v.version.value);
+      }
+    }
   } else {
     std::vector<RetentionCandidate> cands;
     for (const VersionInfo& v : versions) {
@@ -196,7 +195,6 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   const int64_t now = opts.now_ns.value_or(NowNs());
   const std::string root = NormalizePath(opts.path);
   ASSIGN_OR_RETURN(std::vector<PolicyEntry> policy, Policy());
-  ASSIGN_OR_RETURN(std::vector<std::string> excludes, Excludes());
   ASSIGN_OR_RETURN(std::vector<Catalog::RetentionFile> files, s_->catalog->RetentionFiles());
   PruneReport report;
   report.dry_run = opts.dry_run;
@@ -211,9 +209,15 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
     if (!Under(*path, root)) continue;
     ++report.files_checked;
     std::optional<PolicyEntry> rules = PolicyFor(policy, *path);
-    const bool excluded = NameExcluded(excludes, *path);
-    if (!rules && !excluded) continue;  // no policy: keep everything
-    ASSIGN_OR_RETURN(std::optional<Planned> p, PlanFile(*s_, f, *path, rules, excluded, now));
+    // Excludes apply to live files only: a deleted file's last name says
+    // nothing of the names its versions were made under.
+    std::optional<Seq> excluded_since;
+    if (f.live) {
+      ASSIGN_OR_RETURN(excluded_since, s_->catalog->ExcludedSince(f.ino));
+    }
+    if (!rules && !excluded_since) continue;  // no policy: keep everything
+    ASSIGN_OR_RETURN(std::optional<Planned> p,
+                     PlanFile(*s_, f, *path, rules, excluded_since, now));
     if (!p) continue;
     for (uint64_t v : p->file.removed) doomed.emplace_back(f.ino, VersionNo(v));
     plan.push_back(std::move(*p));

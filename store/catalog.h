@@ -294,6 +294,8 @@ class Catalog {
   // NotFound if `pattern` has no rules.
   Status ClearPolicyRule(std::string_view pattern);
   Result<std::vector<std::string>> Excludes();  // in the order added
+  // See Impl::ExcludedSince: nullopt unless every live name is excluded.
+  Result<std::optional<Seq>> ExcludedSince(InodeId ino);
   Status AddExclude(std::string_view pattern);     // Exists if listed
   Status RemoveExclude(std::string_view pattern);  // NotFound if not listed
   Status ResetExcludes(const std::vector<std::string>& defaults);

@@ -105,9 +105,12 @@ struct Catalog::Impl {
   // a system.posix_acl_* name is among them, the same in the current
   // version's xattr snapshot (see Catalog::SetAttr).
   Status ApplyXattrEdits(InodeId ino, const XattrEdits& edits);
-  // catalog_policy.cc: whether a live name of `ino` matches an exclude
-  // pattern (its commits then replace the previous version).
-  Result<bool> IsExcluded(InodeId ino);
+  // catalog_policy.cc: if every live name of `ino` matches an exclude
+  // pattern, the commit since which all of them exist (the newest seq_start);
+  // else nullopt. Only versions committed from then on were made under
+  // excluded names: those are what an excluded file's commit replaces, so a
+  // file renamed to `doc~` or linked as `doc.tmp` keeps what it had.
+  Result<std::optional<Seq>> ExcludedSince(InodeId ino);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
 };

@@ -52,7 +52,7 @@ constexpr char kSqlLog[] =
 constexpr char kSqlReadLog[] =
     "SELECT time_ns, action, pattern, rules FROM policy_log ORDER BY id";
 constexpr char kSqlLiveNamesOf[] =
-    "SELECT name FROM dentries WHERE ino = ?1 AND seq_end IS NULL";
+    "SELECT name, seq_start FROM dentries WHERE ino = ?1 AND seq_end IS NULL";
 // Every regular file with a version: its current version, whether it has a
 // live name, and the commit that closed its last name.
 constexpr char kSqlRetentionFiles[] =
@@ -108,7 +108,7 @@ Status catalog_format::AddPolicyTables(sql::Db& db, const std::vector<std::strin
   return Status::OK();
 }
 
-Result<bool> Catalog::Impl::IsExcluded(InodeId ino) {
+Result<std::optional<Seq>> Catalog::Impl::ExcludedSince(InodeId ino) {
   std::vector<std::string> patterns;
   {
     ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlExcludes));
@@ -118,17 +118,25 @@ Result<bool> Catalog::Impl::IsExcluded(InodeId ino) {
       patterns.push_back(q.Str(0));
     }
   }
-  if (patterns.empty()) return false;
+  if (patterns.empty()) return std::optional<Seq>();
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlLiveNamesOf));
   q.Bind(1, ino);
+  std::optional<Seq> since;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return false;
+    if (!row) return since;
     const std::string name = q.Str(0);
-    for (const std::string& p : patterns) {
-      if (PatternMatches(p, name)) return true;
-    }
+    bool excluded = false;
+    for (const std::string& p : patterns) excluded = excluded || PatternMatches(p, name);
+    if (!excluded) return std::optional<Seq>();  // a name that keeps history
+    const Seq start(static_cast<uint64_t>(q.Int(1)));
+    if (!since || since->value < start.value) since = start;
   }
+}
+
+Result<std::optional<Seq>> Catalog::ExcludedSince(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->ExcludedSince(ino);
 }
 
 Result<std::vector<Catalog::PolicyRule>> Catalog::PolicyRules() {

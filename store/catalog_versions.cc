@@ -41,7 +41,8 @@ constexpr char kSqlNewestVersion[] =
     "SELECT vno, size, mtime_ns FROM versions WHERE ino = ?1 ORDER BY vno DESC LIMIT 1";
 #undef KATAMARI_VERSION_COLS
 constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
-constexpr char kSqlVersionNos[] = "SELECT vno FROM versions WHERE ino = ?1 AND vno < ?2";
+constexpr char kSqlVersionNos[] =
+    "SELECT vno FROM versions WHERE ino = ?1 AND vno < ?2 AND seq >= ?3";
 constexpr char kSqlInsertVersion[] =
     "INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, "
     "stored_size, new_bytes, chunk_count, restored_from, xattrs, chunks, mode, uid, gid) "
@@ -339,9 +340,11 @@ Result<VersionInfo> LoadVersion(Catalog::Impl& impl, InodeId ino, VersionNo vno)
   return v;
 }
 
-Result<std::vector<VersionNo>> VersionsBelow(Catalog::Impl& impl, InodeId ino, VersionNo limit) {
+// The versions of `ino` numbered below `limit` made by commit `since` or later.
+Result<std::vector<VersionNo>> VersionsBelow(Catalog::Impl& impl, InodeId ino, VersionNo limit,
+                                             Seq since = Seq(0)) {
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionNos));
-  q.BindAll(ino, limit);
+  q.BindAll(ino, limit, since);
   std::vector<VersionNo> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
@@ -572,12 +575,15 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
       SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, nv.ctime_ns.value_or(w.time_ns)));
   // An excluded name (docs/semantics.md, Retention and excludes) keeps only
   // its current content, as every file of a bucket without versioning does.
-  bool keep_one = !impl.settings.versioning;
-  if (!keep_one) {
-    ASSIGN_OR_RETURN(keep_one, impl.IsExcluded(v.ino));
+  // Only versions made under the excluded names go (Impl::ExcludedSince).
+  std::optional<Seq> since;
+  if (!impl.settings.versioning) {
+    since = Seq(0);
+  } else {
+    ASSIGN_OR_RETURN(since, impl.ExcludedSince(v.ino));
   }
-  if (keep_one) {
-    ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version));
+  if (since) {
+    ASSIGN_OR_RETURN(std::vector<VersionNo> old, VersionsBelow(impl, v.ino, v.version, *since));
     for (VersionNo o : old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
   }
   return v;

@@ -444,6 +444,45 @@ TEST_F(PolicyBucketTest, AnAtomicSaveThroughAnExcludedTempKeepsTheTargetsHistory
   EXPECT_EQ(Versions("doc.txt"), (V{1, 2, 3, 4}));
 }
 
+// Emacs's first save renames doc to doc~ (excluded) and writes a new doc:
+// the history doc had goes with the inode now named doc~ and must survive
+// both the prune and the next commit of doc~, which drop only what was made
+// under the excluded name.
+TEST_F(PolicyBucketTest, AFileRenamedToAnExcludedNameKeepsTheHistoryItHad) {
+  Put("doc", "v1", T("2026-11-02 10:00"));
+  Put("doc", "v2", T("2026-11-02 10:01"));
+  now_ = T("2026-11-02 10:02");
+  ASSERT_TRUE(b_->Rename(kRootInode, "doc", kRootInode, "doc~", 0).ok());
+  Put("doc", "v3", T("2026-11-02 10:03"));
+  auto r = Prune(false, T("2026-11-03 00:00"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Versions("doc~"), (V{1, 2}));
+  EXPECT_EQ(Get("doc~", 1), "v1");
+  // Written under the excluded name: its versions made as doc~ are replaced,
+  // those made as doc stay.
+  Put("doc~", "b1", T("2026-11-02 10:04"));
+  Put("doc~", "b2", T("2026-11-02 10:05"));
+  EXPECT_EQ(Versions("doc~"), (V{1, 2, 4}));
+  EXPECT_EQ(Get("doc~", 4), "b2");
+  r = Prune(false, T("2026-11-03 00:00"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Versions("doc~"), (V{1, 2, 4}));
+}
+
+// A hard link with an excluded name (doc.tmp) does not make doc's commits
+// replace its history: a name that keeps history wins.
+TEST_F(PolicyBucketTest, AHardLinkWithAnExcludedNameDropsNoHistory) {
+  VersionInfo first = Put("doc", "v1", T("2026-11-02 10:00"));
+  Put("doc", "v2", T("2026-11-02 10:01"));
+  now_ = T("2026-11-02 10:02");
+  ASSERT_TRUE(b_->Link(first.ino, kRootInode, "doc.tmp").ok());
+  Put("doc", "v3", T("2026-11-02 10:03"));
+  EXPECT_EQ(Versions("doc"), (V{1, 2, 3}));
+  auto r = Prune(false, T("2026-11-03 00:00"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Versions("doc"), (V{1, 2, 3}));
+}
+
 TEST_F(PolicyBucketTest, AReadOnlyBucketRefusesChangesButShowsThePolicy) {
   ASSERT_TRUE(b_->SetPolicy("", Rules({"keep-last=1"})).ok());
   Put("a", "1", T("2026-11-02 10:00"));
