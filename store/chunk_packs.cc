@@ -67,8 +67,9 @@ Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd
   }
   ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> w,
                    PackWriter::Create(env_, path, *id, encrypted_));
-  // Nobody else knows the name yet, so the lock is free; without it (an Env
-  // whose files are not on disk) gc's age rule alone protects the pack.
+  // Nobody else knows the name yet, so the lock is free. Without it (an Env
+  // whose files are not on disk, as in tests) nothing stops another
+  // process's gc: such an Env is never shared between processes.
   *lock_fd = LockFile(path, /*wait=*/true, nullptr);
   return w;
 }
@@ -123,6 +124,18 @@ Result<ChunkLocation> PackSet::Append(const ChunkId& id, std::string_view chunk)
 
 Status PackSet::Sync() {
   std::lock_guard<std::mutex> l(write_mu_);
+  if (!sync_failed_.ok()) return sync_failed_;
+  Status st = SyncLocked();
+  if (!st.ok()) {
+    sync_failed_ = Status::IOError("packs of " + dir_ + " could not be made durable (" +
+                                   st.message() +
+                                   "); nothing written since is counted durable until the "
+                                   "next start checks it");
+  }
+  return st;
+}
+
+Status PackSet::SyncLocked() {
   while (!dirs_to_sync_.empty()) {
     RETURN_IF_ERROR(env_->SyncDir(dirs_to_sync_.front()));
     dirs_to_sync_.erase(dirs_to_sync_.begin());
@@ -228,15 +241,21 @@ bool PackSet::IsOwnOpenPack(const std::array<uint8_t, 16>& pack) {
 bool PackSet::IsOpenForWriting(const std::array<uint8_t, 16>& pack) const {
   bool busy = false;
   int fd = LockFile(PathOf(pack), /*wait=*/false, &busy);
+  const int err = errno;
   if (fd >= 0) ::close(fd);
-  return busy;
+  // Not openable for another reason than its absence (EMFILE, EACCES):
+  // whether a writer holds it is unknown, so it counts as held.
+  return busy || (fd < 0 && err != ENOENT);
 }
 
 Result<bool> PackSet::RemoveIfClosed(const std::array<uint8_t, 16>& pack) {
   const std::string path = PathOf(pack);
   bool busy = false;
   int fd = LockFile(path, /*wait=*/false, &busy);
-  if (busy) return false;
+  const int err = errno;
+  // Held by a writer, or not openable for another reason than its absence
+  // (EMFILE, EACCES: a writer may hold it): left for a later gc.
+  if (busy || (fd < 0 && err != ENOENT)) return false;
   Status st = env_->RemoveFile(path);
   if (fd >= 0) ::close(fd);
   if (!st.ok() && !st.IsNotFound()) return st;
@@ -252,10 +271,21 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
                             std::array<uint8_t, 16>* pack, std::vector<ChunkLocation>* locs) {
   PackId pid;
   int lock_fd = -1;
-  ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> w, CreatePack(&pid, &lock_fd));
   Open o;
-  o.writer = std::move(w);
-  o.lock_fd = lock_fd;
+  {
+    // CreatePack records directories to sync: the syncer thread reads them.
+    std::lock_guard<std::mutex> l(write_mu_);
+    Result<std::unique_ptr<PackWriter>> w = CreatePack(&pid, &lock_fd);
+    if (!w.ok()) return w.status();
+    o.writer = std::move(*w);
+    o.lock_fd = lock_fd;
+    // The catalog points into this pack right after: its directories'
+    // names must be durable first, not at the next sync point.
+    while (!dirs_to_sync_.empty()) {
+      RETURN_IF_ERROR(env_->SyncDir(dirs_to_sync_.front()));
+      dirs_to_sync_.erase(dirs_to_sync_.begin());
+    }
+  }
   locs->clear();
   for (size_t i = 0; i < ids.size(); ++i) {
     Result<PackLocation> loc = o.writer->Append(ids[i], chunks[i]);

@@ -91,9 +91,15 @@ class PackSet {
   std::string dir_;  // bucket/packs
   bool encrypted_;
   uint64_t target_size_ = kPackTargetSize;
+  Status SyncLocked();  // Sync's work; write_mu_ held
   std::mutex write_mu_;  // the open pack and the retired ones
   Open open_;
   std::vector<Open> retired_;  // rolled over or failed, sealed at the next Sync
+  // The first failed sync, kept: Linux reports a writeback error to one
+  // fsync only, so a retry on the same file "succeeds" over lost pages.
+  // Every later Sync fails with it and the durable mark stays where it was;
+  // the next start's recovery judges what reached the disk.
+  Status sync_failed_;
   std::vector<std::string> dirs_to_sync_;  // parents of directories made since
   mutable std::mutex read_mu_;
   mutable std::map<std::array<uint8_t, 16>, std::shared_ptr<const PackReader>> readers_;

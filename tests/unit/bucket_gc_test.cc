@@ -146,6 +146,11 @@ TEST_F(BucketGcTest, GcRepacksWhileOtherWritersAppend) {
   for (int t = 0; t < 3; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < 40; ++i) {
+        // Half the writes happen after gc ran twice, however the threads
+        // are scheduled: gc and writers overlap for certain.
+        if (i == 20) {
+          while (gcs.load() < 2) std::this_thread::yield();
+        }
         const std::string key = "t" + std::to_string(t) + "/f" + std::to_string(i % 7);
         const std::string data = RandomBytes(20000 + 3000 * (i % 5), 1000 * t + i);
         StringSource src(data);
