@@ -119,6 +119,27 @@ TEST_F(BucketSyncTest, ASyncPointSyncsThePackNotTheFileSystem) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(Current(*p, many[i]), RandomBytes(3000, 100 + i));
 }
 
+// Linux reports a writeback error to one fsync only: once a pack's sync
+// failed, a retry on it proves nothing. Every later sync point fails too, the
+// mark stays, and after a power cut recovery rolls the unsynced version back.
+TEST_F(BucketSyncTest, AFailedPackSyncStaysFailedAndTheMarkStays) {
+  FaultEnv env;
+  auto b = OpenDeferred(&env);
+  const InodeId f = File(*b, "f");
+  Commit(*b, f, RandomBytes(150000, 1));
+  ASSERT_TRUE(b->Sync().ok());
+  Commit(*b, f, RandomBytes(150000, 2));
+  env.FailNthMutation(1, EIO);
+  EXPECT_FALSE(b->Sync().ok());
+  EXPECT_FALSE(b->Sync().ok()) << "a second sync point after a failed pack sync succeeded";
+  ASSERT_TRUE(env.SimulatePowerCut().ok());
+  auto p = OpenPlain();
+  auto rolled = p->RecoverUnsynced();
+  ASSERT_TRUE(rolled.ok()) << rolled.status().ToString();
+  EXPECT_EQ(rolled->size(), 1u);
+  EXPECT_EQ(Current(*p, f), RandomBytes(150000, 1));
+}
+
 // Packs roll over at their target size; the rolled-over pack is sealed at
 // the next sync point. A power cut after a commit into the new pack loses
 // only that commit.
