@@ -227,6 +227,8 @@ int RunFsck(const GlobalOptions& g, bool json) {
     j["versions_checked"] = r.versions_checked;
     j["bytes_checked"] = r.bytes_checked;
     j["orphan_chunks"] = r.orphan_chunks;
+    j["packs"] = r.packs;
+    j["dead_pack_bytes"] = r.dead_pack_bytes;
     j["catalog_ok"] = !r.catalog_damaged;
     j["problems"] = r.problems;
     j["damaged"] = r.damaged;
@@ -244,6 +246,10 @@ int RunFsck(const GlobalOptions& g, bool json) {
     if (r.orphan_chunks > 0) {
       std::cout << "; " << r.orphan_chunks << " unreferenced chunk files ('katamari gc' removes "
                 << "them)";
+    }
+    if (r.dead_pack_bytes > 0) {
+      std::cout << "; " << FormatBytes(r.dead_pack_bytes) << " unreferenced in " << r.packs
+                << " packs ('katamari gc' reclaims it)";
     }
     std::cout << "\n" << (r.ok() ? "ok" : "FAILED") << "\n";
   }
@@ -274,10 +280,17 @@ int RunGc(const GlobalOptions& g, bool json) {
     j["chunks_removed"] = report->chunks_removed;
     j["bytes_freed"] = report->bytes_freed;
     j["orphans_removed"] = report->orphans_removed;
+    j["packs_removed"] = report->packs_removed;
+    j["packs_rewritten"] = report->packs_rewritten;
     PrintJson(j);
   } else {
     std::cout << "removed " << report->chunks_removed << " chunks and "
-              << report->orphans_removed << " orphan files, freed "
+              << report->orphans_removed << " orphan files";
+    if (report->packs_removed + report->packs_rewritten > 0) {
+      std::cout << ", deleted " << report->packs_removed << " and rewrote "
+                << report->packs_rewritten << " packs";
+    }
+    std::cout << ", freed "
               << FormatBytes(report->bytes_freed) << "\n";
   }
   return kExitOk;

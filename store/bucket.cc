@@ -139,6 +139,13 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
     set.level = level;
   }
   s.chunks = std::make_unique<ChunkStore>(env, dir, set.compression, set.level, s.keys);
+  // New chunks go to packs; a row's location says where each chunk is
+  // (none: a chunk file of an older bucket).
+  s.chunks->UsePacks(
+      [&s](const ChunkId& id) { return s.catalog->ChunkLocationOf(id); },
+      [&s](const ChunkId& id, const ChunkLocation& loc) {
+        return ForgetChunkLocation(s, id, loc);
+      });
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
@@ -317,12 +324,12 @@ Result<VersionInfo> Bucket::VersionAt(InodeId ino, Seq at) {
 }
 Status Bucket::DeleteVersion(InodeId ino, VersionNo vno) {
   RETURN_IF_ERROR(s_->catalog->DeleteVersion(ino, vno));
-  TryReclaim(*s_, dir_);
+  TryReclaim(*s_, dir_, /*rewrite_packs=*/true);
   return Status::OK();
 }
 Status Bucket::PurgeHistory(InodeId ino) {
   RETURN_IF_ERROR(s_->catalog->PurgeHistory(ino));
-  TryReclaim(*s_, dir_);
+  TryReclaim(*s_, dir_, /*rewrite_packs=*/true);
   return Status::OK();
 }
 Seq Bucket::SeqAtTime(int64_t time_ns) { return s_->catalog->SeqAtTime(time_ns); }
@@ -367,7 +374,11 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
 }
 
 
-void TryReclaim(Bucket::Shared& s, const std::string& dir) {
+void Bucket::SetPackTargetSizeForTesting(uint64_t bytes) {
+  s_->chunks->packs()->set_target_size(bytes);
+}
+
+void TryReclaim(Bucket::Shared& s, const std::string& dir, bool rewrite_packs) {
   if (s.read_only) return;
   auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
   if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
@@ -375,7 +386,47 @@ void TryReclaim(Bucket::Shared& s, const std::string& dir) {
   if (!garbage.ok()) return;
   // Durable deletes before removed files (as Bucket::Gc).
   if (!garbage->empty() && !s.catalog->Sync().ok()) return;
-  for (const ChunkRef& c : *garbage) (void)s.chunks->Remove(c.id);
+  (void)RemoveGarbage(s, *garbage, nullptr, rewrite_packs);
+}
+
+Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep,
+                     bool rewrite_packs) {
+  std::set<std::array<uint8_t, 16>> packs;
+  for (const ChunkRef& c : garbage) {
+    if (c.loc) {
+      packs.insert(c.loc->pack);
+      continue;
+    }
+    Status st = s.chunks->Remove(c.id);
+    if (st.ok() && rep) {
+      ++rep->chunks_removed;
+      rep->bytes_freed += c.stored_len;
+    } else if (!st.ok() && !st.IsNotFound()) {
+      return st;
+    }
+  }
+  // A pack no row points into any more is deleted whole, unless a process
+  // still appends to it (its next gc then deletes it).
+  for (const auto& p : packs) {
+    ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(p));
+    if (used) {
+      GcReport ignored;
+      if (rewrite_packs) RETURN_IF_ERROR(RewriteIfMostlyDead(s, p, rep ? rep : &ignored));
+      continue;
+    }
+    auto size = s.env->GetFileSize(s.chunks->packs()->PathOf(p));
+    ASSIGN_OR_RETURN(bool removed, s.chunks->packs()->RemoveIfClosed(p));
+    if (removed && rep) {
+      ++rep->packs_removed;
+      if (size.ok()) rep->bytes_freed += *size;
+    }
+  }
+  if (rep) {
+    for (const ChunkRef& c : garbage) {
+      if (c.loc) ++rep->chunks_removed;
+    }
+  }
+  return Status::OK();
 }
 
 void QuarantineChunk(Bucket::Shared& s, const ChunkId& id) {

@@ -154,6 +154,8 @@ struct FileListing {
 struct FsckReport {
   uint64_t chunks_checked = 0, versions_checked = 0, bytes_checked = 0;
   uint64_t orphan_chunks = 0;          // files no catalog row references (harmless)
+  uint64_t packs = 0;                  // pack files present
+  uint64_t dead_pack_bytes = 0;        // bytes of packs no row references (gc reclaims)
   std::vector<std::string> problems;   // one line each, naming what is wrong
   std::vector<std::string> damaged;    // "KEY@VERSION" of every unreadable version
   bool catalog_damaged = false;        // some problem is in catalog.db itself
@@ -164,6 +166,8 @@ struct GcReport {
   uint64_t chunks_removed = 0;
   uint64_t bytes_freed = 0;
   uint64_t orphans_removed = 0;
+  uint64_t packs_removed = 0;    // pack files no row pointed into any more
+  uint64_t packs_rewritten = 0;  // mostly dead packs whose live chunks were copied out
 };
 
 struct BucketStats {
@@ -428,6 +432,9 @@ class Bucket {
   // leaves the catalog as it was (no row of its own; its chunk files are
   // garbage for gc). Metadata calls and Sync keep working. Irreversible.
   void CancelWork();
+
+  // Packs roll over at this size instead of the default (tests).
+  void SetPackTargetSizeForTesting(uint64_t bytes);
   bool cancelled() const;
 
   // ---- key API. Keys are relative '/'-separated paths ("docs/a.txt").

@@ -1,4 +1,5 @@
 // Whole-bucket work: fsck (verify everything), gc (reclaim), stats.
+#include <map>
 #include <optional>
 #include <set>
 
@@ -148,6 +149,41 @@ void MoveAsideDamaged(Bucket::Shared& s, const std::set<ChunkId>& ids, FsckRepor
   }
 }
 
+// Packs present, and the bytes in them no row points at (dead records of
+// deleted chunks, torn tails, footers: what gc's repack reclaims).
+void CountPackSpace(Bucket::Shared& s, FsckReport* rep) {
+  auto packs = s.chunks->packs()->List();
+  auto usage = s.catalog->PackUsage();
+  if (!packs.ok() || !usage.ok()) {
+    rep->problems.push_back("cannot list packs: " +
+                            (packs.ok() ? usage.status() : packs.status()).ToString());
+    return;
+  }
+  std::map<std::array<uint8_t, 16>, uint64_t> live;
+  for (const Catalog::PackUse& u : *usage) live[u.pack] = u.live_bytes;
+  for (const auto& p : *packs) {
+    ++rep->packs;
+    const std::string path = s.chunks->packs()->PathOf(p);
+    auto size = s.env->GetFileSize(path);
+    if (!size.ok()) continue;
+    // A sealed pack's footer index is not dead space; a torn tail is.
+    uint64_t end = *size;
+    PackId id;
+    id.bytes = p;
+    if (auto r = PackReader::Open(s.env, path, id); r.ok()) {
+      if (auto scan = (*r)->Scan(); scan.ok() && scan->sealed) {
+        end = kPackHeaderSize;
+        if (!scan->records.empty()) {
+          const PackLocation& last = scan->records.back().loc;
+          end = last.offset + kPackRecordHeaderSize + last.length;
+        }
+      }
+    }
+    const uint64_t used = live.count(p) ? live[p] + kPackHeaderSize : 0;
+    if (end > used) rep->dead_pack_bytes += end - used;
+  }
+}
+
 }  // namespace
 
 Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
@@ -174,10 +210,13 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   } else {
     catalog_error("versions", v.status());
   }
-  std::set<ChunkId> known;
+  std::set<ChunkId> known, in_files;
   auto rows = cat.AllChunks();
   if (rows.ok()) {
-    for (const ChunkRef& r : *rows) known.insert(r.id);
+    for (const ChunkRef& r : *rows) {
+      known.insert(r.id);
+      if (!r.loc) in_files.insert(r.id);
+    }
   } else {
     catalog_error("chunks", rows.status());
   }
@@ -197,11 +236,12 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   auto files = s_->chunks->List();
   if (files.ok() && rows.ok()) {
     for (const ChunkId& id : *files) {
-      if (!known.count(id)) ++rep.orphan_chunks;
+      if (!in_files.count(id)) ++rep.orphan_chunks;
     }
   } else if (!files.ok()) {
     rep.problems.push_back("cannot list chunk files: " + files.status().ToString());
   }
+  CountPackSpace(*s_, &rep);
   return rep;
 }
 
@@ -215,19 +255,14 @@ Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
   // survive a power cut before any file goes: else the catalog could come
   // back with rows pointing at removed files.
   if (!garbage.empty()) RETURN_IF_ERROR(s_->catalog->Sync());
-  for (const ChunkRef& c : garbage) {
-    Status st = s_->chunks->Remove(c.id);
-    if (st.ok()) {
-      ++rep.chunks_removed;
-      rep.bytes_freed += c.stored_len;
-    } else if (!st.IsNotFound()) {
-      return st;
-    }
-  }
-  // Orphans: chunk files no row records (left by puts that failed or crashed).
+  RETURN_IF_ERROR(RemoveGarbage(*s_, garbage, &rep, /*rewrite_packs=*/false));  // below
+  // Orphans: chunk files no row records as a file (left by puts that failed
+  // or crashed, or whose chunk now lives in a pack).
   ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, s_->catalog->AllChunks());
   std::set<ChunkId> known;
-  for (const ChunkRef& r : rows) known.insert(r.id);
+  for (const ChunkRef& r : rows) {
+    if (!r.loc) known.insert(r.id);
+  }
   ASSIGN_OR_RETURN(std::vector<ChunkId> files, s_->chunks->List(0));
   uint64_t n = 0;
   for (const ChunkId& id : files) {
@@ -239,6 +274,7 @@ Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
     ++rep.orphans_removed;
     if (size.ok()) rep.bytes_freed += *size;
   }
+  RETURN_IF_ERROR(GcPacks(*s_, &rep));
   return rep;
 }
 

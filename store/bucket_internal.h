@@ -204,7 +204,26 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 
 // Deletes chunk rows without references and their files, if no writer holds
 // the gc lock right now (otherwise leaves them for the next chance / gc).
-void TryReclaim(Bucket::Shared& s, const std::string& dir);
+// With `rewrite_packs` (an explicit delete: rm NAME@N, purge), packs the
+// freed chunks leave mostly dead are rewritten too (RewriteIfMostlyDead);
+// else (after a commit) only wholly dead packs are deleted, and `katamari gc`
+// rewrites the rest.
+void TryReclaim(Bucket::Shared& s, const std::string& dir, bool rewrite_packs = false);
+
+// gc of packs (bucket_gc.cc): deletes packs no row points into and rewrites
+// those mostly dead. The caller holds the gc lock exclusively.
+Status GcPacks(Bucket::Shared& s, GcReport* rep);
+// Rewrites `pack` if less than half of it is live and no other process
+// appends to it (this process's own open pack is sealed first). The caller
+// holds the gc lock exclusively.
+Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pack,
+                           GcReport* rep);
+
+// Removes what the chunk rows `garbage` (already deleted and synced) held:
+// their chunk files, and every pack of theirs no row points into any more.
+// Counts into *rep if given. The caller holds the gc lock exclusively.
+Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep,
+                     bool rewrite_packs);
 
 // After a read of chunk `id` failed with Corruption: moves its file to
 // chunks/damaged/ (ChunkStore::MoveAsideIfDamaged) if the gc lock can be had
@@ -221,6 +240,10 @@ bool CanReuseChunk(Bucket::Shared& s, const ChunkId& id);
 // the catalog, or on a read-only bucket opened with store_sha256 through
 // its writable handle; ReadOnly where it cannot (bucket_sha.cc).
 Status StoreSha256(Bucket::Shared& s, const VersionInfo& v, const Sha256& sha);
+
+// Catalog::ForgetChunkLocation, through the writable handle StoreSha256
+// uses when the bucket is open read-only (fsck moving a damaged record aside).
+Status ForgetChunkLocation(Bucket::Shared& s, const ChunkId& id, const ChunkLocation& loc);
 
 // StreamChunks of version `v` (whose SHA-256 is pending) that hashes what
 // passes and then stores the digest (StoreSha256; best effort: the row

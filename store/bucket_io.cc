@@ -65,8 +65,9 @@ Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<ui
     } else {
       ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
       *wrote_any = true;
-      if (s.deferred_sync) NoteUnsyncedChunk(s, ids[i]);
+      if (s.deferred_sync && !ref.loc) NoteUnsyncedChunk(s, ids[i]);
       if (have[i]) {
+        ref.replace = true;  // the row's copy is lost or damaged: point it here
         std::lock_guard<std::mutex> l(s.suspect_mu);
         s.suspect_chunks.erase(ids[i]);
       }

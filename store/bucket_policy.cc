@@ -234,7 +234,9 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
     report.versions_removed += p.file.removed.size();
     report.files.push_back(std::move(p.file));
   }
-  if (!opts.dry_run && report.versions_removed > 0) TryReclaim(*s_, dir_);
+  if (!opts.dry_run && report.versions_removed > 0) {
+    TryReclaim(*s_, dir_, /*rewrite_packs=*/true);
+  }
   return report;
 }
 

@@ -287,6 +287,22 @@ Status StoreSha256(Bucket::Shared& s, const VersionInfo& v, const Sha256& sha) {
   return cat->SetVersionSha256(v.ino, v.version, v.seq, sha);
 }
 
+Status ForgetChunkLocation(Bucket::Shared& s, const ChunkId& id, const ChunkLocation& loc) {
+  if (!s.read_only) return s.catalog->ForgetChunkLocation(id, loc);
+  std::shared_ptr<ShaWriter> w;
+  {
+    std::lock_guard<std::mutex> l(s.sha_worker_mu);
+    if (!s.sha_writer) s.sha_writer = std::make_shared<ShaWriter>();
+    w = s.sha_writer;
+  }
+  std::lock_guard<std::mutex> l(w->mu);
+  Catalog* cat = OpenShaWriter(s, *w);
+  if (cat == nullptr) {
+    return Status::ReadOnly("catalog " + CatalogPathOf(s) + " cannot be written by this user");
+  }
+  return cat->ForgetChunkLocation(id, loc);
+}
+
 Status StreamAndCompleteSha256(Bucket::Shared& s, const VersionInfo& v,
                                const std::vector<ChunkRef>& chunks, ByteSink& out,
                                const std::string& what, const ProgressFn& progress) {

@@ -1,14 +1,15 @@
 // Batched durability (docs/semantics.md, Durability).
 //
-// Crash order. A commit writes its chunk files (temp name + rename, no
-// sync), then its catalog row; close() returns then, so kill -9 loses
-// nothing (the page cache holds the data). A sync point then:
+// Crash order. A commit appends its chunks to this process's open pack (no
+// sync), then commits its catalog row; close() returns then, so kill -9
+// loses nothing (the page cache holds the data). A sync point then:
 //   1. takes S, the catalog's current seq;
-//   2. makes every chunk file written so far durable: one fdatasync per file
-//      this process noted (and its directory) while they are few, else one
-//      syncfs. Rows are committed after their chunks, so every chunk of a
-//      row with seq <= S was written (and noted) before step 1; the CLI
-//      syncs its own chunks before its rows;
+//   2. makes every chunk written so far durable: fdatasync of the packs this
+//      process appended to since the last point (rolled-over ones sealed),
+//      plus, after a command's close (RaiseMarkAtClose), one syncfs for
+//      other processes' data. Rows are committed after their chunks, so
+//      every chunk of a row with seq <= S was appended before step 1; the
+//      CLI syncs its own pack before its rows;
 //   3. records the durable mark S in the catalog;
 //   4. makes the catalog durable (WAL fsync).
 // A power cut between sync points can leave catalog rows (SQLite writes its
@@ -104,7 +105,8 @@ Status SyncPoint(Bucket::Shared& s) {
   if (had_data || many || !files.empty()) {
     // A few files: fdatasync each (a syncfs waits for every process's dirty
     // data on the host); many: one syncfs.
-    Status st = many ? s.chunks->SyncBatch() : SyncFiles(s, files);
+    Status st = many ? s.chunks->SyncAll() : SyncFiles(s, files);
+    if (st.ok()) st = s.chunks->SyncBatch();  // this process's packs
     if (!st.ok()) {
       std::lock_guard<std::mutex> u(s.unsynced_mu);
       s.unsynced_many = true;  // retried at the next point, in full
@@ -221,8 +223,9 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
       }
     }
   }
-  // Everything up to `now` is judged; make it durable and say so.
-  RETURN_IF_ERROR(s.chunks->SyncBatch());
+  // Everything up to `now` is judged; make it durable and say so (the data
+  // read back may be in the page cache only, in a dead process's pack).
+  RETURN_IF_ERROR(s.chunks->SyncAll());
   Catalog::DurableMark m;
   m.seq = now;
   m.time_ns = NowNs();

@@ -33,7 +33,7 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 5;
+  static constexpr int kFormatVersion = 6;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
@@ -230,6 +230,31 @@ class Catalog {
   Result<std::vector<ChunkRef>> TakeGarbageChunks();
   // Every chunk row (fsck, gc orphan sweep).
   Result<std::vector<ChunkRef>> AllChunks();
+
+  // ---- pack locations (catalog_packs.cc; docs/pack-format.md)
+  // The location recorded in chunk `id`'s row: none for a chunk file (rows
+  // of older formats), NotFound if there is no row.
+  Result<std::optional<ChunkLocation>> ChunkLocationOf(const ChunkId& id);
+  // Clears the location of `id` if it is still `loc` (fsck moved a damaged
+  // record's bytes aside): the row then names a chunk file that does not
+  // exist, so reads fail and the next write of the same content stores it
+  // again (ChunkRef::replace), as for a chunk file moved aside.
+  Status ForgetChunkLocation(const ChunkId& id, const ChunkLocation& loc);
+  struct PackUse {
+    std::array<uint8_t, 16> pack{};
+    uint64_t chunks = 0;      // rows pointing into it
+    uint64_t live_bytes = 0;  // their records' bytes (header + body)
+  };
+  // Every pack some row points into.
+  Result<std::vector<PackUse>> PackUsage();
+  // Whether any row points into `pack`.
+  Result<bool> PackInUse(const std::array<uint8_t, 16>& pack);
+  // The rows pointing into `pack` (loc set), in record order.
+  Result<std::vector<ChunkRef>> ChunksInPack(const std::array<uint8_t, 16>& pack);
+  // gc repack: in one transaction, moves each chunk whose row still points
+  // at `from[i].loc` to `to[i]`. Returns how many moved.
+  Result<uint64_t> MoveChunks(const std::vector<ChunkRef>& from,
+                              const std::vector<ChunkLocation>& to);
 
   // ---- encryption (docs/encryption.md)
   // An encrypted catalog seals versions.sha256, versions.xattrs and

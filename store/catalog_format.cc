@@ -180,6 +180,16 @@ INSERT INTO sqlite_sequence(name, seq)
 DROP TABLE inodes_v3;
 )sql";
 
+// Format 6 = format 5 + pack locations (docs/pack-format.md): a chunk row
+// records the pack its bytes were appended to and the offset of the record;
+// NULL (every row of an older format) means a chunk file under chunks/. The
+// body length is the row's stored_len. Adding NULL columns rewrites no row.
+constexpr char kMigrateChunksTo6[] = R"sql(
+ALTER TABLE chunks ADD COLUMN pack_id BLOB;
+ALTER TABLE chunks ADD COLUMN pack_offset INTEGER;
+CREATE INDEX chunks_by_pack ON chunks(pack_id) WHERE pack_id IS NOT NULL;
+)sql";
+
 constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
 constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr char kSqlHasMetaTable[] =
@@ -210,6 +220,11 @@ Status MigrateTo2(sql::Db& db) {
 // 2 -> 3: every version records its file's owner and mode.
 Status MigrateTo3(sql::Db& db) {
   return db.Exec(kMigrateVersionsTo3, "rebuilding the versions table with owner and mode");
+}
+
+// 5 -> 6: chunk rows may point into pack files.
+Status MigrateTo6(sql::Db& db) {
+  return db.Exec(kMigrateChunksTo6, "adding pack locations to the chunks table");
 }
 
 // Sets a connection flag (PRAGMA NAME = ON/OFF) for the life of the object,
@@ -258,6 +273,7 @@ const std::vector<MigrationStep>& BuiltInSteps() {
       {2, "record the owner and mode of every version", MigrateTo3},
       {3, "allow special files and record symlink sizes", MigrateTo4},
       {4, "add retention rules and exclude patterns", MigrateTo5},
+      {5, "record where chunks live in pack files", MigrateTo6},
   };
   return steps;
 }
@@ -356,7 +372,8 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   RETURN_IF_ERROR(db.Exec(kInodesV4, "creating the inodes table"));
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
   RETURN_IF_ERROR(MigrateTo5(db));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 5));
+  RETURN_IF_ERROR(MigrateTo6(db));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 6));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));
@@ -493,6 +510,21 @@ Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::str
     p += kPackedChunkSize;
   }
   return out;
+}
+
+Result<std::optional<ChunkLocation>> LocationAt(const sql::Query& q, int col,
+                                                uint32_t stored_len) {
+  if (q.IsNull(col) && q.IsNull(col + 1)) return std::optional<ChunkLocation>();
+  std::string_view pack = q.Blob(col);
+  if (pack.size() != 16 || q.Type(col + 1) != SQLITE_INTEGER || q.Int(col + 1) < 0) {
+    return Status::Corruption("catalog: a chunk row has a malformed pack location; run "
+                              "`katamari fsck`");
+  }
+  ChunkLocation loc;
+  std::memcpy(loc.pack.data(), pack.data(), 16);
+  loc.offset = q.U64(col + 1);
+  loc.length = stored_len;
+  return std::optional<ChunkLocation>(loc);
 }
 
 std::string VersionAad(std::string_view label, InodeId ino, VersionNo vno) {

@@ -60,6 +60,12 @@ Result<std::vector<ChunkRef>> DecodeChunks(std::string_view blob, const std::str
 
 // versions.xattrs: per xattr in name order, u32 LE name length, name, u32 LE
 // value length, value. Empty map = empty blob.
+// A chunk row's pack location from columns `col` (pack_id) and `col` + 1
+// (pack_offset), its length being the row's stored_len: none if both are
+// NULL (a chunk file of an older bucket), Corruption if malformed.
+Result<std::optional<ChunkLocation>> LocationAt(const sql::Query& q, int col,
+                                                uint32_t stored_len);
+
 std::string EncodeXattrs(const Xattrs& x);
 Result<Xattrs> DecodeXattrs(std::string_view blob, const std::string& what);
 

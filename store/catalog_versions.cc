@@ -71,16 +71,22 @@ constexpr char kSqlOwnerFromVersion[] =
     "(SELECT uid, gid FROM versions WHERE ino = ?1 AND vno = ?2)";
 constexpr char kSqlSetNextVersion[] = "UPDATE inodes SET next_version = ?2 WHERE id = ?1";
 constexpr char kSqlInsertChunk[] =
-    "INSERT INTO chunks(id, raw_len, stored_len, refs) VALUES(?1, ?2, ?3, ?4) "
-    "ON CONFLICT(id) DO NOTHING";
+    "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING";
+// A chunk stored again because its copy was missing or damaged (ChunkRef::
+// replace): the row now points at the new copy.
+constexpr char kSqlReplaceLocation[] =
+    "UPDATE chunks SET stored_len = ?2, pack_id = ?3, pack_offset = ?4 WHERE id = ?1";
 constexpr char kSqlRaiseRefs[] =
     "UPDATE chunks SET refs = refs + ?2 WHERE id = ?1 RETURNING raw_len, stored_len";
 constexpr char kSqlLowerRefs[] =
     "UPDATE chunks SET refs = refs - ?2 WHERE id = ?1 AND refs >= ?2";
 constexpr char kSqlHaveChunk[] = "SELECT 1 FROM chunks WHERE id = ?1";
-constexpr char kSqlGarbage[] = "SELECT id, raw_len, stored_len FROM chunks WHERE refs = 0";
+constexpr char kSqlGarbage[] =
+    "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks WHERE refs = 0";
 constexpr char kSqlDeleteGarbage[] = "DELETE FROM chunks WHERE refs = 0";
-constexpr char kSqlAllChunks[] = "SELECT id, raw_len, stored_len FROM chunks ORDER BY id";
+constexpr char kSqlAllChunks[] =
+    "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks ORDER BY id";
 constexpr char kSqlAllVersions[] = "SELECT ino, vno FROM versions ORDER BY ino, vno";
 constexpr char kSqlDropClosedNames[] =
     "DELETE FROM dentries WHERE ino = ?1 AND seq_end IS NOT NULL";
@@ -177,6 +183,15 @@ Status ForEachDistinct(const std::vector<ChunkRef>& chunks, Fn fn) {
   return Status::OK();
 }
 
+void BindLocation(sql::Query& q, int col, const std::optional<ChunkLocation>& loc) {
+  if (!loc) {
+    q.Bind(col, std::nullopt).Bind(col + 1, std::nullopt);
+    return;
+  }
+  q.Bind(col, std::string_view(reinterpret_cast<const char*>(loc->pack.data()), 16));
+  q.Bind(col + 1, static_cast<int64_t>(loc->offset));
+}
+
 struct RefTotals {
   uint64_t new_bytes = 0;    // stored bytes of rows this call inserted
   uint64_t stored_size = 0;  // stored bytes of the distinct chunks
@@ -196,6 +211,7 @@ Result<RefTotals> AddRefs(Catalog::Impl& impl, std::vector<ChunkRef>* chunks) {
     {
       ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertChunk));
       q.BindAll(first.id, first.raw_len, first.stored_len, n);
+      BindLocation(q, 5, first.loc);
       RETURN_IF_ERROR(q.Run());
     }
     if (impl.db->Changes() == 1) {
@@ -212,6 +228,13 @@ Result<RefTotals> AddRefs(Catalog::Impl& impl, std::vector<ChunkRef>* chunks) {
                                 " is recorded with " + std::to_string(raw) +
                                 " plaintext bytes but the new version says " +
                                 std::to_string(first.raw_len) + "; run `katamari fsck`");
+    }
+    if (first.replace && first.loc) {
+      ASSIGN_OR_RETURN(sql::Query r, impl.db->Prepare(kSqlReplaceLocation));
+      r.BindAll(first.id, first.stored_len);
+      BindLocation(r, 3, first.loc);
+      RETURN_IF_ERROR(r.Run());
+      stored = first.stored_len;
     }
     t.stored_size += stored;
     for (size_t k = 0; k < n; ++k) (*chunks)[idx[k]].stored_len = stored;
@@ -667,6 +690,7 @@ Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q) {
     ASSIGN_OR_RETURN(c.id, q.DigestAt(0));
     c.raw_len = static_cast<uint32_t>(q.Int(1));
     c.stored_len = static_cast<uint32_t>(q.Int(2));
+    ASSIGN_OR_RETURN(c.loc, catalog_format::LocationAt(q, 3, c.stored_len));
     out.push_back(c);
   }
 }

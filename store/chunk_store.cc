@@ -97,6 +97,12 @@ Status ChunkStore::Init() {
   return Status::OK();
 }
 
+void ChunkStore::UsePacks(LocateFn locate, ForgetFn forget) {
+  packs_ = std::make_unique<PackSet>(env_, root_, keys_ != nullptr);
+  locate_ = std::move(locate);
+  forget_ = std::move(forget);
+}
+
 void ChunkStore::SetCodec(Codec codec, int level) {
   codec_level_.store(PackCodec(codec, level), std::memory_order_relaxed);
 }
@@ -123,13 +129,13 @@ Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext
                                    " bytes is larger than the 4 GiB format limit");
   }
   ChunkRef ref{id, static_cast<uint32_t>(plaintext.size()), 0};
-  const std::string path = PathOf(id);
+  const std::string path = packs_ ? std::string() : PathOf(id);
 
   // Never rename over an existing chunk: a committed chunk would briefly be
   // replaced by unsynced bytes. An existing file that verifies is reused; one
   // that does not (e.g. a rename that lost its data in a power cut before
   // any catalog row could reference it) is replaced.
-  if (env_->FileExists(path)) {
+  if (!packs_ && env_->FileExists(path)) {
     thread_local std::string verify;
     if (Read(ref, &verify).ok()) {
       Result<uint64_t> size = env_->GetFileSize(path);
@@ -159,6 +165,11 @@ Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext
     tail = {};
   }
   ref.stored_len = static_cast<uint32_t>(buf.size() + tail.size());
+  if (packs_) {
+    if (!tail.empty()) buf.append(tail);
+    ASSIGN_OR_RETURN(ref.loc, packs_->Append(id, buf));
+    return ref;
+  }
 
   const std::string tmp = path + ".tmp." + TempSuffix();
   RETURN_IF_ERROR(WriteFileAtomically(tmp, path, buf, tail));
@@ -196,10 +207,53 @@ Status ChunkStore::WriteFileAtomically(const std::string& tmp, const std::string
   return st;
 }
 
-Status ChunkStore::SyncBatch() { return env_->SyncFilesystem(dir_); }
+Status ChunkStore::SyncBatch() {
+  if (packs_) return packs_->Sync();
+  return env_->SyncFilesystem(dir_);
+}
+
+Status ChunkStore::SyncAll() {
+  if (packs_) RETURN_IF_ERROR(packs_->Sync());
+  return env_->SyncFilesystem(root_);
+}
 
 Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
   out->clear();
+  thread_local std::string scratch;
+  RETURN_IF_ERROR(Fetch(ref, &scratch));
+  return Decode(ref, &scratch, out);
+}
+
+// Where the chunk is: the ref's location (a chunk just written, or a row
+// listed with it), else its catalog row's. A pack that is gone may have
+// been repacked by gc between the lookup and the open: looked up once more.
+Status ChunkStore::Fetch(const ChunkRef& ref, std::string* bytes) const {
+  if (!packs_) return FetchFile(ref, bytes);
+  std::optional<ChunkLocation> loc = ref.loc;
+  for (int attempt = 0;; ++attempt) {
+    if (!loc) {
+      Result<std::optional<ChunkLocation>> r = locate_(ref.id);
+      if (!r.ok() && !r.status().IsNotFound()) return r.status();
+      if (!r.ok() || !*r) return FetchFile(ref, bytes);
+      loc = **r;
+    }
+    bool missing = false;
+    Status st = packs_->Read(*loc, ref.id, bytes, &missing);
+    if (!missing || attempt > 0) {
+      if (st.ok() || !st.IsCorruption()) return st;
+      return Status::Corruption(st.message() + "; run `katamari fsck` to find the files that "
+                                               "use chunk " + ref.id.Hex());
+    }
+    const ChunkLocation was = *loc;
+    Result<std::optional<ChunkLocation>> again = locate_(ref.id);
+    if (again.ok() && *again && **again == was) return st;  // not moved: missing
+    loc.reset();
+    if (again.ok() && !*again) return FetchFile(ref, bytes);
+  }
+}
+
+Status ChunkStore::FetchFile(const ChunkRef& ref, std::string* bytes) const {
+  std::string& scratch = *bytes;
   const std::string path = PathOf(ref.id);
   auto file = env_->NewRandomAccessFile(path);
   if (!file.ok()) {
@@ -223,11 +277,28 @@ Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
     return ChunkCorruption(ref.id, "file is " + std::to_string(size) + " bytes, too long for " +
                                        std::to_string(ref.raw_len) + " bytes of content");
   }
-  thread_local std::string scratch;
   scratch.resize(size);
   size_t got = 0;
   RETURN_IF_ERROR((*file)->Read(0, size, scratch.data(), &got));
   if (got != size) return ChunkCorruption(ref.id, "file shrank while being read");
+  return Status::OK();
+}
+
+// Checks and decodes a chunk file's bytes (held in *bytes, which it uses as
+// scratch) into *out.
+Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* out) const {
+  std::string& scratch = *bytes;
+  const uint64_t size = scratch.size();
+  if (size < kChunkHeaderSize) {
+    return ChunkCorruption(ref.id, "stored chunk is " + std::to_string(size) +
+                                       " bytes, shorter than the chunk header");
+  }
+  const uint64_t tag = keys_ ? crypto::kTagSize : 0;
+  if (size - kChunkHeaderSize > ref.raw_len + tag) {
+    return ChunkCorruption(ref.id, "stored chunk is " + std::to_string(size) +
+                                       " bytes, too long for " + std::to_string(ref.raw_len) +
+                                       " bytes of content");
+  }
   RETURN_IF_ERROR(CheckHeader(ref, scratch));
   if (keys_) RETURN_IF_ERROR(Unseal(ref, &scratch));
   const auto codec = static_cast<Codec>(scratch[kOffCodec]);
@@ -302,9 +373,20 @@ Status ChunkStore::CheckHeader(const ChunkRef& ref, std::string_view file) const
   return Status::OK();
 }
 
-bool ChunkStore::Exists(const ChunkId& id) const { return env_->FileExists(PathOf(id)); }
+bool ChunkStore::Exists(const ChunkId& id) const {
+  if (packs_) {
+    Result<std::optional<ChunkLocation>> loc = locate_(id);
+    if (loc.ok() && *loc) return packs_->Exists((*loc)->pack);
+  }
+  return env_->FileExists(PathOf(id));
+}
 
 Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
+  if (packs_) {
+    Result<std::optional<ChunkLocation>> loc = locate_(id);
+    if (!loc.ok() && !loc.status().IsNotFound()) return loc.status();
+    if (loc.ok() && *loc) return MovePackedAside(id, **loc);
+  }
   const std::string path = PathOf(id);
   auto file = env_->ReadFile(path);
   if (!file.ok()) {
@@ -316,11 +398,48 @@ Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
   const uint32_t raw_len =
       file->size() >= kChunkHeaderSize ? GetU32LE(file->data() + kOffRawLen) : 0;
   std::string plain;
-  Status st = Read(ChunkRef{id, raw_len, 0}, &plain);
+  Status st = Decode(ChunkRef{id, raw_len, 0}, &*file, &plain);
   if (st.ok() || !st.IsCorruption() || !env_->FileExists(path)) return false;
   const std::string damaged = DamagedDir();
   RETURN_IF_ERROR(env_->CreateDir(damaged, 0700));
   RETURN_IF_ERROR(env_->RenameFile(path, damaged + "/" + id.Hex() + "." + TempSuffix()));
+  return true;
+}
+
+// A record in a pack cannot be renamed away: what could be read of it is
+// copied to chunks/damaged/ (evidence; empty if the pack is gone) and the
+// row's location is cleared, so that the chunk reads as missing and the next
+// write of the same content stores it again, in any process.
+Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation& loc) {
+  std::string bytes;
+  bool missing = false;
+  Status st = packs_->Read(loc, id, &bytes, &missing);
+  if (st.ok()) {
+    const uint32_t raw_len =
+        bytes.size() >= kChunkHeaderSize ? GetU32LE(bytes.data() + kOffRawLen) : 0;
+    std::string copy = bytes, plain;
+    st = Decode(ChunkRef{id, raw_len, 0}, &copy, &plain);
+    if (st.ok()) return false;
+  }
+  if (!st.IsCorruption()) return false;  // I/O error, no key: judge nothing
+  if (bytes.empty() && !missing) {
+    // Framing failed: keep the raw bytes at the location as evidence.
+    if (auto f = env_->NewRandomAccessFile(packs_->PathOf(loc.pack)); f.ok()) {
+      bytes.resize(kPackRecordHeaderSize + loc.length);
+      size_t got = 0;
+      if (!(*f)->Read(loc.offset, bytes.size(), bytes.data(), &got).ok()) got = 0;
+      bytes.resize(got);
+    }
+  }
+  const std::string damaged = DamagedDir();
+  RETURN_IF_ERROR(env_->CreateDir(damaged, 0700));
+  const std::string evidence = damaged + "/" + id.Hex() + "." + TempSuffix();
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, env_->NewWritableFile(evidence));
+    RETURN_IF_ERROR(f->Append(bytes));
+    RETURN_IF_ERROR(f->Close());
+  }
+  RETURN_IF_ERROR(forget_(id, loc));
   return true;
 }
 

@@ -1,4 +1,8 @@
-// ChunkStore: content-addressed chunk files under <bucket>/chunks/.
+// ChunkStore: content-addressed chunks, in pack files under <bucket>/packs/
+// once UsePacks() was called (every bucket since catalog format 6; see
+// chunk_packs.h, docs/pack-format.md), else as one file each under
+// <bucket>/chunks/ (what older buckets hold, and still read). What follows
+// describes chunk files; a pack record's body is the same bytes.
 //
 // Layout: chunks/<first two hex of id>/<64 hex id>; the byte format of a chunk
 // file is in docs/chunk-format.md. Crash order (STYLE 11): Write() puts the
@@ -23,10 +27,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "store/chunk_packs.h"
 #include "store/crypto.h"
 #include "store/env.h"
 #include "store/status.h"
@@ -48,6 +54,18 @@ class ChunkStore {
   // Creates chunks/ and its 256 fan-out directories (idempotent).
   Status Init();
 
+  // Packed storage (docs/pack-format.md): from now on Write() appends to
+  // this process's open pack (Write's ref then carries the location, for
+  // the catalog row), and Read() finds a chunk by `locate`, the location
+  // its catalog row records (none: a chunk file; NotFound: no row, read the
+  // file if any). `forget` clears a row's location once MoveAsideIfDamaged
+  // set a damaged record's bytes aside. Without this call (unit tests of the
+  // chunk layer) chunks are files, as in buckets of format 4 and older.
+  using LocateFn = std::function<Result<std::optional<ChunkLocation>>(const ChunkId&)>;
+  using ForgetFn = std::function<Status(const ChunkId&, const ChunkLocation&)>;
+  void UsePacks(LocateFn locate, ForgetFn forget);
+  PackSet* packs() { return packs_.get(); }
+
   // Codec for new writes (compression may change after init).
   void SetCodec(Codec codec, int level);
 
@@ -65,9 +83,13 @@ class ChunkStore {
   // IOError, ...).
   Result<ChunkRef> Write(const ChunkId& id, std::string_view plaintext);
 
-  // Makes every Write() that returned before this call durable (syncfs plus
-  // the rename's directory entries).
+  // Makes every Write() that returned before this call durable: with packs,
+  // fdatasync of this process's packs written since the last call; chunk
+  // files: syncfs plus the renames' directory entries.
   Status SyncBatch();
+  // Makes every file of the host file system durable (syncfs): other
+  // processes' packs and chunk files too.
+  Status SyncAll();
 
   // Reads, decodes and verifies one chunk into *out (exactly ref.raw_len
   // bytes). A missing file, bad header, failed GCM tag (encrypted: tampered,
@@ -88,6 +110,8 @@ class ChunkStore {
   Result<bool> MoveAsideIfDamaged(const ChunkId& id);
   std::string DamagedDir() const { return dir_ + "/damaged"; }
 
+  // Removes the chunk file of `id` (gc). Chunks in packs are removed with
+  // their pack (PackSet::RemoveIfClosed).
   Status Remove(const ChunkId& id);
 
   // Every chunk file present (ids parsed from names; stray temp files older
@@ -103,12 +127,20 @@ class ChunkStore {
   void Seal(const ChunkId& id, bool raw, std::string_view plaintext, std::string* buf) const;
   Status Unseal(const ChunkRef& ref, std::string* file) const;
   void SweepTemp(const std::string& path, int64_t now, int64_t min_age_sec);
+  // The bytes of the chunk (a file's, or a pack record's body) into *bytes.
+  Status Fetch(const ChunkRef& ref, std::string* bytes) const;
+  Status FetchFile(const ChunkRef& ref, std::string* bytes) const;
+  Status Decode(const ChunkRef& ref, std::string* bytes, std::string* out) const;
+  Result<bool> MovePackedAside(const ChunkId& id, const ChunkLocation& loc);
 
   Env* env_;
   std::string root_;
   std::string dir_;
   std::atomic<uint32_t> codec_level_;  // codec << 16 | level
   std::shared_ptr<const crypto::BucketKeys> keys_;  // null: a plain bucket
+  std::unique_ptr<PackSet> packs_;  // null: chunk files only
+  LocateFn locate_;
+  ForgetFn forget_;
 };
 
 }  // namespace katamari

@@ -144,10 +144,28 @@ struct ListedEntry {
 // A *hole* ref (docs/catalog.md, "versions.chunks encoding") has the reserved
 // all-zero id, raw_len bytes of zeros and stored_len 0: it has no chunk row,
 // no file and no reference count; readers produce zeros for it.
+// Where a chunk's bytes live in a pack file (docs/pack-format.md): the pack's
+// 16-byte id, the offset of the record header and the body length. Recorded in
+// the chunk's catalog row (docs/catalog.md, "chunks"); a row without one is a
+// chunk file of an older bucket.
+struct ChunkLocation {
+  std::array<uint8_t, 16> pack{};
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  auto operator<=>(const ChunkLocation&) const = default;
+};
+
 struct ChunkRef {
   ChunkId id;
   uint32_t raw_len = 0;
-  uint32_t stored_len = 0;  // bytes of the chunk file on disk
+  uint32_t stored_len = 0;  // bytes of the chunk file (pack record body) on disk
+  // Set by ChunkStore::Write for a chunk it just appended to a pack, and by
+  // the catalog's chunk listings; the catalog records it in the chunk's row.
+  // Not part of a version's chunk list (docs/catalog.md, "versions").
+  std::optional<ChunkLocation> loc;
+  // Write of a chunk whose row exists but whose stored copy is missing or
+  // damaged: the row's location is replaced by `loc` at commit.
+  bool replace = false;
   bool IsHole() const { return id == ChunkId{}; }
   static ChunkRef Hole(uint32_t len) {
     ChunkRef r;

@@ -158,7 +158,7 @@ t_restore() {
   echo old >"$W/1"; echo new >"$W/2"
   ok k put f "$W/1"; ok k put f "$W/2"
   local stored_before
-  stored_before=$(du -sb "$B/chunks" | cut -f1)
+  stored_before=$(stored_bytes "$B")
   ok k restore f --version 1 || return
   expect_grep "restored f version 1 as version 3" "$W/out" "restore message"
   ok k get f && expect_same_file "$W/out" "$W/1" "restored content current"
@@ -166,7 +166,7 @@ t_restore() {
   expect_eq "$(pyjson "$W/out" '[(v["version"], v["restored_from"]) for v in d]')" \
     "[(1, None), (2, None), (3, 1)]" "restored_from"
   expect_eq "$(pyjson "$W/out" 'd[2]["sha256"] == d[0]["sha256"]')" True "restored sha"
-  expect_eq "$(du -sb "$B/chunks" | cut -f1)" "$stored_before" "restore copies no data"
+  expect_eq "$(stored_bytes "$B")" "$stored_before" "restore copies no data"
   expect_rc 2 k restore f
   expect_rc 1 k restore f --version 9
   ok k put m "$W/1" --mode 0640 && ok k versions m --json

@@ -41,16 +41,7 @@ bucket_digest() {
 }
 
 # flip_byte FILE: xors the middle byte of FILE with 0x01 (one bit).
-flip_byte() {
-  chmod u+w "$1"
-  python3 - "$1" <<'EOF'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, "rb").read())
-b[len(b) // 2] ^= 0x01
-open(p, "wb").write(bytes(b))
-EOF
-}
+flip_byte() { chunk_edit flip "$1"; }
 
 # enc_victim: an encrypted bucket ($W/key) with two files, "victim" (random,
 # several chunks, listed in $W/victim.chunks) and "healthy" (text).
@@ -254,7 +245,7 @@ EOF
   ok ke put small.txt "$W/small.txt" --meta note=vault-meta-quokka
   # Plain chunk ids are the chunks' SHA-256s: collect them, and the files' SHA-256s.
   { sha_of "$W/secret.txt"; sha_of "$W/small.txt"
-    chunk_files "$W/plain" | xargs -n1 basename; } | sort -u >"$W/hashes"
+    chunk_ids "$W/plain"; } | sort -u >"$W/hashes"
   [ "$(wc -l <"$W/hashes")" -ge 5 ] || fail "too few hashes to look for"
   sed -n '1p;777p;4000p' "$W/secret.txt" >"$W/needles"
   printf 'PIN of the bank vault: 8241-quokka-7730\nvault-meta-quokka\n' >>"$W/needles"
@@ -421,10 +412,9 @@ t_enc_truncated_chunk() {
   enc_victim || return
   local chunk
   chunk=$(sed -n '2p' "$W/victim.chunks")
-  chmod u+w "$chunk"
-  truncate -s $(($(stat -c %s "$chunk") - 100)) "$chunk"
+  chunk_edit cut "$chunk" 100
   damaged_victim_checks "truncated chunk"
-  truncate -s 10 "$chunk"
+  chunk_edit cut "$chunk" $((${chunk##*:} - 10))
   expect_rc 1 ke fsck && expect_grep "^damaged: victim@1$" "$W/out" "chunk cut to its header"
 }
 
@@ -435,13 +425,12 @@ t_enc_swapped_chunks() {
   local a b
   a=$(sed -n '1p' "$W/victim.chunks")
   b=$(sed -n '2p' "$W/victim.chunks")
-  chmod u+w "$a" "$b"
-  mv "$a" "$W/swap" && mv "$b" "$a" && mv "$W/swap" "$b"
+  chunk_edit swap "$a" "$b"
   damaged_victim_checks "swapped chunks"
   # fsck moved both to chunks/damaged/; the same bytes put again store them anew.
   ok ke put victim.again "$W/victim" || return
   ok ke fsck || return
   # A chunk of another file copied over one of the victim's.
-  cp "$(head -1 "$W/healthy.chunks")" "$(sed -n '3p' "$W/victim.chunks")"
+  chunk_edit copy-over "$(head -1 "$W/healthy.chunks")" "$(sed -n '3p' "$W/victim.chunks")"
   damaged_victim_checks "chunk copied from another file"
 }

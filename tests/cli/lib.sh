@@ -95,10 +95,101 @@ open(path, "w").write("".join(out)[:size])
 EOF
 }
 
-# Chunk files in the fan-out directories (not those moved to chunks/damaged/).
+# The stored chunks of bucket $1, one "PATH:OFFSET:LENGTH" line each, sorted:
+# chunk files (offset 0, the whole file; not those moved to chunks/damaged/)
+# and every complete record of every pack (docs/pack-format.md: its body).
 chunk_files() {
-  find "$1/chunks" -path "$1/chunks/damaged" -prune -o -type f -print 2>/dev/null | sort
+  python3 - "$1" "${2:-}" <<'EOF'
+import os, struct, sys
+b = sys.argv[1]
+ids = sys.argv[2] == "ids"
+out = []
+for root, dirs, files in os.walk(os.path.join(b, "chunks")):
+    if os.path.basename(root) == "damaged":
+        continue
+    for f in files:
+        if len(f) == 64:
+            p = os.path.join(root, f)
+            out.append(f if ids else "%s:0:%d" % (p, os.path.getsize(p)))
+for root, dirs, files in os.walk(os.path.join(b, "packs")):
+    for f in files:
+        if len(f) != 32:
+            continue
+        p = os.path.join(root, f)
+        data = open(p, "rb").read()
+        pos = 32
+        while pos + 48 <= len(data) and data[pos:pos + 4] == b"KTPR":
+            n = struct.unpack_from("<I", data, pos + 4)[0]
+            if pos + 48 + n > len(data):
+                break
+            out.append(data[pos + 8:pos + 40].hex() if ids else "%s:%d:%d" % (p, pos + 48, n))
+            pos += 48 + n
+if out:
+    print("\n".join(sorted(out)))
+EOF
 }
-chunk_count() { chunk_files "$1" | wc -l; }
+chunk_count() { chunk_files "$1" | grep -c .; }
+# The ids (hex) of the chunks chunk_files lists.
+chunk_ids() { chunk_files "$1" ids; }
+# Bytes of chunk files and packs in bucket $1.
+stored_bytes() { du -sbc "$1/chunks" "$1/packs" 2>/dev/null | tail -1 | cut -f1; }
+
+# chunk_edit OP CHUNK [CHUNK2]: damages one stored chunk (a chunk_files line).
+#   flip       flips a bit of its middle byte
+#   cut N      cuts N bytes off its end (a pack: the file ends there)
+#   remove     removes its file, or breaks its pack record's header
+#   copy-over  copies CHUNK's bytes over CHUNK2's (as many as fit)
+#   swap       exchanges two chunks: files renamed, or the ids of two pack
+#              records (their header CRCs made consistent again)
+chunk_edit() {
+  python3 - "$@" <<'EOF'
+import os, struct, sys, zlib
+op = sys.argv[1]
+def parse(s):
+    p, off, n = s.rsplit(":", 2)
+    return p, int(off), int(n)
+p, off, n = parse(sys.argv[2])
+os.chmod(p, 0o600)
+whole = off == 0
+def rw(path):
+    return bytearray(open(path, "rb").read())
+def save(path, b):
+    open(path, "wb").write(bytes(b))
+if op == "flip":
+    b = rw(p); b[off + n // 2] ^= 0x55; save(p, b)
+elif op == "cut":
+    os.truncate(p, off + n - int(sys.argv[3]))
+elif op == "remove":
+    if whole:
+        os.remove(p)
+    else:
+        b = rw(p); b[off - 48:off - 44] = b"XXXX"; save(p, b)
+elif op == "copy-over":
+    q, qoff, qn = parse(sys.argv[3])
+    os.chmod(q, 0o600)
+    src = open(p, "rb").read()[off:off + n]
+    b = rw(q)
+    k = min(len(src), qn)
+    b[qoff:qoff + k] = src[:k]
+    save(q, b)
+elif op == "swap":
+    q, qoff, qn = parse(sys.argv[3])
+    os.chmod(q, 0o600)
+    if whole:
+        tmp = p + ".swap"
+        os.rename(p, tmp); os.rename(q, p); os.rename(tmp, q)
+    else:
+        assert p == q, "swap: both records must be in one pack"
+        b = rw(p)
+        ha, hb = off - 48, qoff - 48
+        ida, idb = bytes(b[ha + 8:ha + 40]), bytes(b[hb + 8:hb + 40])
+        b[ha + 8:ha + 40], b[hb + 8:hb + 40] = idb, ida
+        for h in (ha, hb):
+            struct.pack_into("<I", b, h + 44, zlib.crc32(bytes(b[h:h + 44])))
+        save(p, b)
+else:
+    sys.exit("chunk_edit: unknown op " + op)
+EOF
+}
 
 is_root() { [ "$(id -u)" -eq 0 ]; }

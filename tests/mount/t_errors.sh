@@ -12,10 +12,33 @@ head -c 300000 /dev/urandom >"$WORK/victim"
 cp "$WORK/victim" "$MNT/victim"
 echo fine >"$MNT/bystander"
 unmount_fs
-chunk=$(find "$BUCKET/chunks" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
-[ -n "$chunk" ] || fail "no chunk file found to damage"
-size=$(stat -c %s "$chunk")
-printf '\xff\xfe\xfd\xfc' | dd of="$chunk" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# The largest stored chunk: a pack record's body (docs/pack-format.md), or a
+# chunk file; four bytes in its middle garbled.
+python3 - "$BUCKET" <<'EOF' || fail "no chunk found to damage"
+import os, struct, sys
+best = None
+for root, dirs, files in os.walk(os.path.join(sys.argv[1], "packs")):
+    for f in files:
+        p = os.path.join(root, f)
+        data = open(p, "rb").read()
+        pos = 32
+        while pos + 48 <= len(data) and data[pos:pos + 4] == b"KTPR":
+            n = struct.unpack_from("<I", data, pos + 4)[0]
+            if best is None or n > best[2]:
+                best = (p, pos + 48, n)
+            pos += 48 + n
+for root, dirs, files in os.walk(os.path.join(sys.argv[1], "chunks")):
+    for f in files:
+        p = os.path.join(root, f)
+        if len(f) == 64 and (best is None or os.path.getsize(p) > best[2]):
+            best = (p, 0, os.path.getsize(p))
+if best is None:
+    sys.exit(1)
+p, off, n = best
+b = bytearray(open(p, "rb").read())
+b[off + n // 2:off + n // 2 + 4] = b"\xff\xfe\xfd\xfc"
+open(p, "wb").write(bytes(b))
+EOF
 mount_fs
 expect_fail "read of a damaged file" "input/output error" sh -c "cat '$MNT/victim' >/dev/null"
 grep -q "victim" "$LOG" || fail "no log line names the damaged file"

@@ -24,7 +24,7 @@ wait_for() {
 }
 listing_is() { [ "$(ls "$MNT/$1@" | LC_ALL=C sort -n | tr '\n' ' ')" = "$2" ]; }
 missing() { ! cat "$MNT/$1" >/dev/null 2>&1; }
-chunk_bytes() { du -sb "$BUCKET/chunks" | cut -f1; }
+chunk_bytes() { du -sbc "$BUCKET/chunks" "$BUCKET/packs" | tail -1 | cut -f1; }
 
 # Four versions of data/f, each 400 KB of its own random bytes, a second apart so
 # that each one has a moment of its own for the time views.

@@ -11,7 +11,7 @@ MB=${KATAMARI_TEST_RESTORE_MB:-1024}
 SIZE=$((MB * 1024 * 1024))
 K() { "$KATAMARI" -b "$BUCKET" "$@"; }
 xattr() { getfattr --absolute-names --only-values -n "$1" "$2"; }
-chunk_bytes() { du -sb "$BUCKET/chunks" | cut -f1; }
+chunk_bytes() { du -sbc "$BUCKET/chunks" "$BUCKET/packs" 2>/dev/null | tail -1 | cut -f1; }
 # field VERSION NAME: a field of `katamari versions big --json`
 field() {
   K versions big --json | python3 -c "import json,sys

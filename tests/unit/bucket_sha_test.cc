@@ -16,6 +16,7 @@
 
 #include "store/bucket.h"
 #include "store/sha256.h"
+#include "tests/unit/stored_chunks.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -267,17 +268,10 @@ TEST_P(BucketShaTest, ReadOnlyBucketStoresTheShaOnlyIfAsked) {
 TEST_P(BucketShaTest, DamagedVersionIsLoggedOnceAndSkipped) {
   HoleSource bad({{4096, RandomBytes(20000, 6)}});
   VersionInfo vbad = Commit("bad", bad);
-  // Its only chunk: the one file under chunks/ so far. One byte flipped.
-  for (const auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
-    if (!e.is_regular_file()) continue;
-    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(100);
-    char c = 0;
-    f.read(&c, 1);
-    c = static_cast<char>(c ^ 0x40);
-    f.seekp(100);
-    f.write(&c, 1);
-  }
+  // Its only chunk: the one stored so far. One byte flipped.
+  const auto stored = testing_util::StoredChunks(dir_);
+  ASSERT_EQ(stored.size(), 1u);
+  testing_util::FlipByteOf(stored[0]);
   HoleSource b({{1 << 20, RandomBytes(30000, 7)}});
   VersionInfo vb = Commit("b", b);
   std::mutex mu;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "store/sha256.h"
+#include "tests/unit/stored_chunks.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -26,21 +27,10 @@ int64_t NowForTest() {
       .count();
 }
 
-size_t CountChunkFiles(const std::string& dir) {
-  size_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir + "/chunks")) {
-    if (e.is_regular_file() && e.path().filename().string().size() == 64) ++n;
-  }
-  return n;
-}
+// Chunks stored (files and pack records) and their bytes on disk.
+size_t CountChunkFiles(const std::string& dir) { return testing_util::StoredChunks(dir).size(); }
 
-uint64_t ChunkBytes(const std::string& dir) {
-  uint64_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir + "/chunks")) {
-    if (e.is_regular_file()) n += e.file_size();
-  }
-  return n;
-}
+uint64_t ChunkBytes(const std::string& dir) { return testing_util::StoredBytes(dir); }
 
 class BucketTest : public ::testing::Test {
  protected:
@@ -214,22 +204,13 @@ TEST_F(BucketTest, GcSweepsOrphansButFsckOnlyCountsThem) {
 TEST_F(BucketTest, CorruptChunkIsReportedNeverReturned) {
   std::string data = RandomBytes(1 << 20, 9);
   Put("c", data);
-  // Flip one byte in the middle of the largest chunk file.
-  fs::path victim;
-  uintmax_t best = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir_ + "/chunks")) {
-    if (e.is_regular_file() && e.file_size() > best) {
-      best = e.file_size();
-      victim = e.path();
-    }
+  // Flip one byte in the middle of the largest chunk.
+  testing_util::StoredChunk victim;
+  for (const auto& c : testing_util::StoredChunks(dir_)) {
+    if (c.length > victim.length) victim = c;
   }
-  FILE* f = fopen(victim.c_str(), "r+");
-  ASSERT_NE(f, nullptr);
-  fseek(f, static_cast<long>(best / 2), SEEK_SET);
-  int c = fgetc(f);
-  fseek(f, static_cast<long>(best / 2), SEEK_SET);
-  fputc(c ^ 0xff, f);
-  fclose(f);
+  ASSERT_GT(victim.length, 0u);
+  testing_util::FlipByteOf(victim);
   StringSink sink;
   Status st = b_->Get("c", {}, sink);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();

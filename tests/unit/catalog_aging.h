@@ -37,6 +37,16 @@ inline int64_t RawInt(const std::string& path, const std::string& sql) {
   return v;
 }
 
+// Format 6 -> 5: chunk rows without pack locations. Only for catalogs whose
+// chunks are all chunk files (a catalog without a bucket, or one whose rows
+// all have NULL locations).
+inline constexpr char kChunksToFormat5[] = R"sql(
+DROP INDEX chunks_by_pack;
+ALTER TABLE chunks DROP COLUMN pack_offset;
+ALTER TABLE chunks DROP COLUMN pack_id;
+UPDATE meta SET value = 5 WHERE key = 'format_version';
+)sql";
+
 // Format 5 -> 4: without the retention, excludes and policy_log tables.
 inline constexpr char kPolicyToFormat4[] = R"sql(
 BEGIN;
@@ -48,8 +58,8 @@ UPDATE meta SET value = 4 WHERE key = 'format_version';
 COMMIT;
 )sql";
 
-// Format 4 -> 3: the inodes table as formats 1..3 had it (kinds 1..3 only,
-// no rdev, symlinks with size 0). Rebuilt the way the real migration does
+// Format 4 -> 3 (after kChunksToFormat5 and kPolicyToFormat4): the inodes
+// table as formats 1..3 had it (kinds 1..3 only, no rdev, symlinks with size 0). Rebuilt the way the real migration does
 // it in reverse: with foreign keys off and legacy_alter_table on, so the
 // REFERENCES clauses of dentries, versions and xattrs keep naming `inodes`.
 // Format-3 catalogs cannot hold special files: age only catalogs without.

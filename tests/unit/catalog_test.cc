@@ -299,6 +299,7 @@ class MigrationTest : public CatalogTest {
  protected:
   void AgeToFormat3() {
     cat_.reset();
+    RawExec(path_, catalog_aging::kChunksToFormat5);
     RawExec(path_, catalog_aging::kPolicyToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);
   }

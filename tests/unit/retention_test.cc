@@ -527,6 +527,7 @@ class Migration5Test : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     fresh_schema_ = Schema(path_);
     c->reset();
+    catalog_aging::RawExec(path_, catalog_aging::kChunksToFormat5);
     catalog_aging::RawExec(path_, catalog_aging::kPolicyToFormat4);
     ASSERT_EQ(catalog_aging::RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"),
               4);
@@ -541,7 +542,7 @@ TEST_F(Migration5Test, Format4GetsTheTablesAndTheDefaultExcludes) {
   EXPECT_EQ(Catalog::Open(path_, true).status().code(), Status::Code::kReadOnly);
   auto c = Catalog::Open(path_, false);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ((*c)->format_version(), 5);
+  EXPECT_EQ((*c)->format_version(), Catalog::kFormatVersion);
   EXPECT_EQ(*(*c)->Excludes(), DefaultExcludes());
   EXPECT_TRUE((*c)->PolicyRules()->empty());
   EXPECT_TRUE((*c)->PolicyLog()->empty());

@@ -1,0 +1,304 @@
+// PackSet (chunk_packs.h): the open pack, its lock, sealing, cached readers.
+#include "store/chunk_packs.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace katamari {
+
+namespace {
+
+// Open pack files a process keeps for reading (each one fd).
+constexpr size_t kMaxCachedReaders = 64;
+
+PackId AsPackId(const std::array<uint8_t, 16>& a) {
+  PackId p;
+  p.bytes = a;
+  return p;
+}
+
+// An exclusive flock on `path` through a descriptor of its own: -1 if the
+// file cannot be opened or (`wait` false) someone else holds the lock.
+int LockFile(const std::string& path, bool wait, bool* busy) {
+  if (busy) *busy = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  while (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    if (busy) *busy = errno == EWOULDBLOCK;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+PackSet::PackSet(Env* env, std::string bucket_dir, bool encrypted)
+    : env_(env), dir_(std::move(bucket_dir) + "/packs"), encrypted_(encrypted) {}
+
+PackSet::~PackSet() {
+  std::lock_guard<std::mutex> l(write_mu_);
+  for (Open& o : retired_) (void)Seal(o);
+  if (open_.writer) (void)Seal(open_);
+}
+
+std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
+  const std::string hex = AsPackId(pack).Hex();
+  return dir_ + "/" + hex.substr(0, 2) + "/" + hex;
+}
+
+bool PackSet::Exists(const std::array<uint8_t, 16>& pack) const {
+  return env_->FileExists(PathOf(pack));
+}
+
+Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd) {
+  *id = PackId::Random();
+  const std::string path = PathOf(id->bytes);
+  // A directory made here is durable once its parent is synced: at the
+  // next Sync, before the pack's data (whose first Sync syncs packs/ab/).
+  for (const std::string& d : {dir_, path.substr(0, path.find_last_of('/'))}) {
+    if (env_->FileExists(d)) continue;
+    RETURN_IF_ERROR(env_->CreateDir(d, 0700));
+    dirs_to_sync_.push_back(d.substr(0, d.find_last_of('/')));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> w,
+                   PackWriter::Create(env_, path, *id, encrypted_));
+  // Nobody else knows the name yet, so the lock is free. Without it (an Env
+  // whose files are not on disk, as in tests) nothing stops another
+  // process's gc: such an Env is never shared between processes.
+  *lock_fd = LockFile(path, /*wait=*/true, nullptr);
+  return w;
+}
+
+// Seals (index, sync, close) a pack this process is done with and drops its
+// lock. A pack whose append failed cannot be sealed: it is synced instead,
+// so that the records before the failure are durable.
+Status PackSet::Seal(Open& o) {
+  Status st;
+  if (o.writer) {
+    st = o.writer->Finish();
+    if (!st.ok()) st = o.writer->Sync();
+    if (st.ok()) o.writer.reset();
+  }
+  if (st.ok() && o.lock_fd >= 0) {
+    ::close(o.lock_fd);
+    o.lock_fd = -1;
+  }
+  return st;
+}
+
+Result<ChunkLocation> PackSet::Append(const ChunkId& id, std::string_view chunk) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (open_.writer && open_.writer->size() + kPackRecordHeaderSize + chunk.size() >
+                          std::max<uint64_t>(target_size_, kPackHeaderSize + 1) &&
+      open_.writer->size() > kPackHeaderSize) {
+    retired_.push_back(std::move(open_));
+    open_ = Open();
+  }
+  if (!open_.writer) {
+    PackId pid;
+    ASSIGN_OR_RETURN(open_.writer, CreatePack(&pid, &open_.lock_fd));
+  }
+  Result<PackLocation> loc = open_.writer->Append(id, chunk);
+  if (!loc.ok()) {
+    // The next chunk goes to a new pack. This one is synced now (records
+    // before the failure may be referenced) and unlocked, so that gc may
+    // reclaim what the failed write left (a full disk wants that soon);
+    // if even that fails, at the next Sync.
+    Open failed = std::move(open_);
+    open_ = Open();
+    if (!Seal(failed).ok()) retired_.push_back(std::move(failed));
+    return loc.status();
+  }
+  open_.dirty = true;
+  ChunkLocation out;
+  out.pack = open_.writer->id().bytes;
+  out.offset = loc->offset;
+  out.length = loc->length;
+  return out;
+}
+
+Status PackSet::Sync() {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (!sync_failed_.ok()) return sync_failed_;
+  Status st = SyncLocked();
+  if (!st.ok()) {
+    sync_failed_ = Status::IOError("packs of " + dir_ + " could not be made durable (" +
+                                   st.message() +
+                                   "); nothing written since is counted durable until the "
+                                   "next start checks it");
+  }
+  return st;
+}
+
+Status PackSet::SyncLocked() {
+  while (!dirs_to_sync_.empty()) {
+    RETURN_IF_ERROR(env_->SyncDir(dirs_to_sync_.front()));
+    dirs_to_sync_.erase(dirs_to_sync_.begin());
+  }
+  while (!retired_.empty()) {
+    RETURN_IF_ERROR(Seal(retired_.back()));
+    retired_.pop_back();
+  }
+  if (open_.writer && open_.dirty) {
+    RETURN_IF_ERROR(open_.writer->Sync());
+    open_.dirty = false;
+  }
+  return Status::OK();
+}
+
+Status PackSet::SealAll() {
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (open_.writer) {
+      retired_.push_back(std::move(open_));
+      open_ = Open();
+    }
+  }
+  return Sync();
+}
+
+Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8_t, 16>& pack,
+                                                           bool* missing) const {
+  {
+    std::lock_guard<std::mutex> l(read_mu_);
+    auto it = readers_.find(pack);
+    if (it != readers_.end()) return it->second;
+  }
+  const std::string path = PathOf(pack);
+  Result<std::unique_ptr<PackReader>> r = PackReader::Open(env_, path, AsPackId(pack));
+  if (!r.ok()) {
+    *missing = !env_->FileExists(path);
+    return r.status();
+  }
+  if ((*r)->encrypted() != encrypted_) {
+    return Status::Corruption("pack " + path + " says " +
+                              ((*r)->encrypted() ? "encrypted" : "plain") +
+                              ", the bucket is the other kind; run `katamari fsck`");
+  }
+  std::shared_ptr<const PackReader> reader(std::move(*r));
+  std::lock_guard<std::mutex> l(read_mu_);
+  if (readers_.size() >= kMaxCachedReaders) readers_.erase(readers_.begin());
+  readers_[pack] = reader;
+  return reader;
+}
+
+Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* out,
+                     bool* missing) {
+  *missing = false;
+  out->clear();
+  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing);
+  if (!r.ok()) {
+    if (*missing) {
+      // Our own open pack deleted under us (by hand: gc never does): later
+      // chunks go to a new pack, not to a file no name reaches.
+      std::lock_guard<std::mutex> l(write_mu_);
+      if (open_.writer && open_.writer->id().bytes == loc.pack) {
+        retired_.push_back(std::move(open_));
+        open_ = Open();
+      }
+    }
+    return r.status();
+  }
+  return (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out);
+}
+
+Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {
+  std::vector<std::array<uint8_t, 16>> out;
+  auto subs = env_->GetChildren(dir_);
+  if (!subs.ok()) {
+    if (subs.status().IsNotFound()) return out;
+    return subs.status();
+  }
+  for (const std::string& sub : *subs) {
+    if (sub.size() != 2) continue;
+    auto names = env_->GetChildren(dir_ + "/" + sub);
+    if (!names.ok()) {
+      if (names.status().IsNotFound()) continue;
+      return names.status();
+    }
+    for (const std::string& name : *names) {
+      std::optional<PackId> id = PackId::FromHex(name);
+      if (id && id->Hex() == name && name.compare(0, 2, sub) == 0) out.push_back(id->bytes);
+    }
+  }
+  return out;
+}
+
+bool PackSet::IsOwnOpenPack(const std::array<uint8_t, 16>& pack) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (open_.writer && open_.writer->id().bytes == pack) return true;
+  for (const Open& o : retired_) {
+    if (o.writer && o.writer->id().bytes == pack) return true;
+  }
+  return false;
+}
+
+bool PackSet::IsOpenForWriting(const std::array<uint8_t, 16>& pack) const {
+  bool busy = false;
+  int fd = LockFile(PathOf(pack), /*wait=*/false, &busy);
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  // Not openable for another reason than its absence (EMFILE, EACCES):
+  // whether a writer holds it is unknown, so it counts as held.
+  return busy || (fd < 0 && err != ENOENT);
+}
+
+Result<bool> PackSet::RemoveIfClosed(const std::array<uint8_t, 16>& pack) {
+  const std::string path = PathOf(pack);
+  bool busy = false;
+  int fd = LockFile(path, /*wait=*/false, &busy);
+  const int err = errno;
+  // Held by a writer, or not openable for another reason than its absence
+  // (EMFILE, EACCES: a writer may hold it): left for a later gc.
+  if (busy || (fd < 0 && err != ENOENT)) return false;
+  Status st = env_->RemoveFile(path);
+  if (fd >= 0) ::close(fd);
+  if (!st.ok() && !st.IsNotFound()) return st;
+  {
+    std::lock_guard<std::mutex> l(read_mu_);
+    readers_.erase(pack);
+  }
+  return true;
+}
+
+Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
+                            const std::vector<std::string>& chunks,
+                            std::array<uint8_t, 16>* pack, std::vector<ChunkLocation>* locs) {
+  PackId pid;
+  int lock_fd = -1;
+  Open o;
+  {
+    // CreatePack records directories to sync: the syncer thread reads them.
+    std::lock_guard<std::mutex> l(write_mu_);
+    Result<std::unique_ptr<PackWriter>> w = CreatePack(&pid, &lock_fd);
+    if (!w.ok()) return w.status();
+    o.writer = std::move(*w);
+    o.lock_fd = lock_fd;
+    // The catalog points into this pack right after: its directories'
+    // names must be durable first, not at the next sync point.
+    while (!dirs_to_sync_.empty()) {
+      RETURN_IF_ERROR(env_->SyncDir(dirs_to_sync_.front()));
+      dirs_to_sync_.erase(dirs_to_sync_.begin());
+    }
+  }
+  locs->clear();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Result<PackLocation> loc = o.writer->Append(ids[i], chunks[i]);
+    if (!loc.ok()) {
+      (void)Seal(o);
+      return loc.status();
+    }
+    locs->push_back(ChunkLocation{pid.bytes, loc->offset, loc->length});
+  }
+  RETURN_IF_ERROR(o.writer->Sync());  // the name too
+  RETURN_IF_ERROR(Seal(o));
+  *pack = pid.bytes;
+  return Status::OK();
+}
+
+}  // namespace katamari

@@ -1,0 +1,108 @@
+// PackSet: a bucket's pack files as the chunk store uses them
+// (docs/pack-format.md, "Wiring"). Not a public header.
+//
+// Writing: one open pack per process (a fresh random id, so the daemon and
+// commands never append to the same file), rolled over at the target size.
+// The open pack is flock()ed exclusively for as long as this process may
+// append to it, so that gc (any process) never deletes a pack a writer still
+// appends to, even one with no row pointing into it yet. Rolled-over packs
+// are sealed (footer index, sync) at the next Sync(), not on the write path.
+//
+// Reading: readers are cached per pack (a bounded number of open files);
+// a record is checked for framing (pack_file.h) before the chunk layer
+// checks the body.
+//
+// Thread-safe.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/env.h"
+#include "store/pack_file.h"
+#include "store/status.h"
+#include "store/types.h"
+
+namespace katamari {
+
+class PackSet {
+ public:
+  PackSet(Env* env, std::string bucket_dir, bool encrypted);
+  ~PackSet();  // seals the open pack and any rolled-over one (best effort)
+  PackSet(const PackSet&) = delete;
+  PackSet& operator=(const PackSet&) = delete;
+
+  // Appends one chunk file's bytes as a record of the open pack (created on
+  // first use; a new one once it reached the target size or an append to it
+  // failed). Not durable until Sync(). Errors keep the Env's code.
+  Result<ChunkLocation> Append(const ChunkId& id, std::string_view chunk);
+
+  // Makes every Append that returned before this call durable (fdatasync of
+  // the open pack, and sealing of rolled-over ones). Nothing to do: OK.
+  Status Sync();
+
+  // Sync, and seals the open pack too (the next Append starts a new one), so
+  // that gc may judge every pack this process wrote.
+  Status SealAll();
+
+  // Reads the record at `loc` (checked: header, length, id, body CRC) into
+  // *out. A missing pack is Corruption with *missing set.
+  Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);
+
+  bool Exists(const std::array<uint8_t, 16>& pack) const;
+  std::string PathOf(const std::array<uint8_t, 16>& pack) const;
+
+  // Every pack file present (temp files of a crashed Reopen are skipped).
+  Result<std::vector<std::array<uint8_t, 16>>> List() const;
+
+  // Deletes a pack unless some process may still append to it (its lock is
+  // held): false then. A pack that is already gone: true.
+  Result<bool> RemoveIfClosed(const std::array<uint8_t, 16>& pack);
+  // Whether `pack` is this process's open pack.
+  bool IsOwnOpenPack(const std::array<uint8_t, 16>& pack);
+  // Whether some process (this one included) holds the pack open for writing.
+  bool IsOpenForWriting(const std::array<uint8_t, 16>& pack) const;
+
+  // Writes a new sealed pack holding `chunks` (record bodies, each for the
+  // id at the same index), synced with its directory; their locations go
+  // to *locs. For gc's repack.
+  Status WriteSealed(const std::vector<ChunkId>& ids, const std::vector<std::string>& chunks,
+                     std::array<uint8_t, 16>* pack, std::vector<ChunkLocation>* locs);
+
+  void set_target_size(uint64_t n) { target_size_ = n; }
+  bool encrypted() const { return encrypted_; }
+
+ private:
+  struct Open {
+    std::unique_ptr<PackWriter> writer;
+    int lock_fd = -1;
+    bool dirty = false;
+  };
+  Result<std::unique_ptr<PackWriter>> CreatePack(PackId* id, int* lock_fd);
+  static Status Seal(Open& o);
+  Result<std::shared_ptr<const PackReader>> Reader(const std::array<uint8_t, 16>& pack,
+                                                    bool* missing) const;
+
+  Env* env_;
+  std::string dir_;  // bucket/packs
+  bool encrypted_;
+  uint64_t target_size_ = kPackTargetSize;
+  Status SyncLocked();  // Sync's work; write_mu_ held
+  std::mutex write_mu_;  // the open pack and the retired ones
+  Open open_;
+  std::vector<Open> retired_;  // rolled over or failed, sealed at the next Sync
+  // The first failed sync, kept: Linux reports a writeback error to one
+  // fsync only, so a retry on the same file "succeeds" over lost pages.
+  // Every later Sync fails with it and the durable mark stays where it was;
+  // the next start's recovery judges what reached the disk.
+  Status sync_failed_;
+  std::vector<std::string> dirs_to_sync_;  // parents of directories made since
+  mutable std::mutex read_mu_;
+  mutable std::map<std::array<uint8_t, 16>, std::shared_ptr<const PackReader>> readers_;
+};
+
+}  // namespace katamari
