@@ -282,13 +282,15 @@ int RunGc(const GlobalOptions& g, bool json) {
     j["orphans_removed"] = report->orphans_removed;
     j["packs_removed"] = report->packs_removed;
     j["packs_rewritten"] = report->packs_rewritten;
+    j["packs_merged"] = report->packs_merged;
     PrintJson(j);
   } else {
     std::cout << "removed " << report->chunks_removed << " chunks and "
               << report->orphans_removed << " orphan files";
-    if (report->packs_removed + report->packs_rewritten > 0) {
-      std::cout << ", deleted " << report->packs_removed << " and rewrote "
-                << report->packs_rewritten << " packs";
+    if (report->packs_removed + report->packs_rewritten + report->packs_merged > 0) {
+      std::cout << ", deleted " << report->packs_removed << ", rewrote "
+                << report->packs_rewritten << " and merged " << report->packs_merged
+                << " packs";
     }
     std::cout << ", freed "
               << FormatBytes(report->bytes_freed) << "\n";

@@ -168,6 +168,7 @@ struct GcReport {
   uint64_t orphans_removed = 0;
   uint64_t packs_removed = 0;    // pack files no row pointed into any more
   uint64_t packs_rewritten = 0;  // mostly dead packs whose live chunks were copied out
+  uint64_t packs_merged = 0;     // small packs whose chunks were copied into one
 };
 
 struct BucketStats {

@@ -3,6 +3,7 @@
 // (Bucket::Gc) holds the gc lock exclusively: no writer is between appending
 // a chunk and committing the row that references it, in any process.
 #include <map>
+#include <set>
 
 #include "store/bucket_internal.h"
 
@@ -11,29 +12,53 @@ namespace katamari {
 namespace {
 
 // A pack whose live records (header + body) are less than this fraction of
-// its file is rewritten.
-constexpr double kRepackBelowLiveFraction = 0.5;
+// its file is rewritten: by `katamari gc` (and the weekly timer) when a fifth
+// of it is dead, copying at most four bytes per byte freed; right after an
+// explicit delete (rm of versions, purge, prune) only when half of it is
+// dead, so that a command's delete copies no more than it frees.
+constexpr double kGcRepackBelowLiveFraction = 0.8;
+constexpr double kDeleteRepackBelowLiveFraction = 0.5;
+// `katamari gc` merges packs smaller than the target size / this.
+constexpr uint64_t kSmallPackFraction = 4;
 
-// Copies the live records of `pack` into a new sealed pack, points their
-// rows there in one transaction, makes that durable, then deletes the old
-// pack. A crash before the transaction leaves an orphan new pack (deleted
-// by the next gc); after it, the old one (likewise).
-Status Repack(Bucket::Shared& s, const std::array<uint8_t, 16>& pack, GcReport* rep) {
+// Copies the live records of `group` (one mostly dead pack, or several
+// small ones merged) into a new sealed pack, points their rows there in one
+// transaction, makes that durable, then deletes the old packs. A crash
+// before the transaction leaves an orphan new pack (deleted by the next
+// gc); after it, the old ones (likewise). Returns how many old packs went.
+Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t, 16>>& group,
+                        GcReport* rep) {
   PackSet& packs = *s.chunks->packs();
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> live, s.catalog->ChunksInPack(pack));
+  std::vector<ChunkRef> live;
   std::vector<ChunkId> ids;
   std::vector<std::string> bodies;
-  for (const ChunkRef& c : live) {
-    std::string body;
-    bool missing = false;
-    Status st = packs.Read(*c.loc, c.id, &body, &missing);
-    // A damaged record stays where it is (fsck reports it); so does the pack.
-    if (!st.ok()) return st.IsCorruption() ? Status::OK() : st;
-    ids.push_back(c.id);
-    bodies.push_back(std::move(body));
+  uint64_t old_size = 0;
+  for (const auto& pack : group) {
+    ASSIGN_OR_RETURN(std::vector<ChunkRef> in_pack, s.catalog->ChunksInPack(pack));
+    std::vector<std::string> pack_bodies;
+    bool damaged = false;
+    for (const ChunkRef& c : in_pack) {
+      std::string body;
+      bool missing = false;
+      Status st = packs.Read(*c.loc, c.id, &body, &missing);
+      // A damaged record stays where it is (fsck reports it); so does its pack.
+      if (!st.ok() && !st.IsCorruption()) return st;
+      if (!st.ok()) {
+        damaged = true;
+        break;
+      }
+      pack_bodies.push_back(std::move(body));
+    }
+    if (damaged) continue;
+    auto size = s.env->GetFileSize(packs.PathOf(pack));
+    if (!size.ok()) continue;  // gone meanwhile
+    old_size += *size;
+    for (size_t i = 0; i < in_pack.size(); ++i) {
+      ids.push_back(in_pack[i].id);
+      bodies.push_back(std::move(pack_bodies[i]));
+      live.push_back(in_pack[i]);
+    }
   }
-  const std::string old_path = packs.PathOf(pack);
-  ASSIGN_OR_RETURN(uint64_t old_size, s.env->GetFileSize(old_path));
   uint64_t new_size = 0;
   if (!ids.empty()) {
     std::array<uint8_t, 16> fresh;
@@ -43,14 +68,18 @@ Status Repack(Bucket::Shared& s, const std::array<uint8_t, 16>& pack, GcReport* 
     RETURN_IF_ERROR(s.catalog->MoveChunks(live, locs).status());
     RETURN_IF_ERROR(s.catalog->Sync());
   }
-  ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(pack));
-  if (used) return Status::OK();  // a row moved meanwhile: never (the lock), but be sure
-  ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(pack));
-  if (removed) {
-    ++rep->packs_rewritten;
-    if (old_size > new_size) rep->bytes_freed += old_size - new_size;
+  uint64_t removed_packs = 0;
+  std::set<std::array<uint8_t, 16>> moved_from;
+  for (const ChunkRef& c : live) moved_from.insert(c.loc->pack);
+  for (const auto& pack : group) {
+    // Damaged packs, and (never: the lock) a pack a row moved into meanwhile, stay.
+    ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(pack));
+    if (used) continue;
+    ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(pack));
+    removed_packs += removed;
   }
-  return Status::OK();
+  if (removed_packs > 0 && old_size > new_size) rep->bytes_freed += old_size - new_size;
+  return removed_packs;
 }
 
 }  // namespace
@@ -63,12 +92,15 @@ Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pac
   ASSIGN_OR_RETURN(std::vector<ChunkRef> live, s.catalog->ChunksInPack(pack));
   uint64_t live_bytes = kPackHeaderSize;
   for (const ChunkRef& c : live) live_bytes += kPackRecordHeaderSize + c.stored_len;
-  if (static_cast<double>(live_bytes) >= kRepackBelowLiveFraction * static_cast<double>(*size)) {
+  if (static_cast<double>(live_bytes) >=
+      kDeleteRepackBelowLiveFraction * static_cast<double>(*size)) {
     return Status::OK();
   }
   if (packs.IsOwnOpenPack(pack)) RETURN_IF_ERROR(packs.SealAll());
   if (packs.IsOpenForWriting(pack)) return Status::OK();  // another process appends to it
-  return Repack(s, pack, rep);
+  ASSIGN_OR_RETURN(uint64_t removed, Repack(s, {pack}, rep));
+  rep->packs_rewritten += removed;
+  return Status::OK();
 }
 
 Status GcPacks(Bucket::Shared& s, GcReport* rep) {
@@ -81,6 +113,8 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
   std::map<std::array<uint8_t, 16>, uint64_t> live;
   for (const Catalog::PackUse& u : usage) live[u.pack] = u.live_bytes;
   ASSIGN_OR_RETURN(auto present, packs.List());
+  std::vector<std::array<uint8_t, 16>> small;
+  std::vector<uint64_t> small_bytes;
   for (const auto& p : present) {
     const std::string path = packs.PathOf(p);
     auto size = s.env->GetFileSize(path);
@@ -96,12 +130,29 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
       }
       continue;
     }
-    if (static_cast<double>(live[p] + kPackHeaderSize) >=
-        kRepackBelowLiveFraction * static_cast<double>(*size)) {
-      continue;
-    }
     if (packs.IsOpenForWriting(p)) continue;  // its writer may still append
-    RETURN_IF_ERROR(Repack(s, p, rep));
+    if (static_cast<double>(live[p] + kPackHeaderSize) <
+        kGcRepackBelowLiveFraction * static_cast<double>(*size)) {
+      ASSIGN_OR_RETURN(uint64_t removed, Repack(s, {p}, rep));
+      rep->packs_rewritten += removed;
+    } else if (*size < packs.target_size() / kSmallPackFraction) {
+      small.push_back(p);
+      small_bytes.push_back(*size);
+    }
+  }
+  // Small packs (each `katamari put` and each idle spell of a mount leaves
+  // one) are merged into packs of up to the target size.
+  for (size_t i = 0; i < small.size();) {
+    std::vector<std::array<uint8_t, 16>> group;
+    uint64_t bytes = 0;
+    for (; i < small.size() && (group.empty() || bytes + small_bytes[i] <= packs.target_size());
+         ++i) {
+      group.push_back(small[i]);
+      bytes += small_bytes[i];
+    }
+    if (group.size() < 2) continue;
+    ASSIGN_OR_RETURN(uint64_t removed, Repack(s, group, rep));
+    rep->packs_merged += removed;
   }
   return Status::OK();
 }

@@ -144,6 +144,15 @@ void StartSyncer(Bucket::Shared& s, int interval_ms) {
       if (!st.ok()) {
         std::fprintf(stderr, "katamari: %s: a sync point failed (retried in %d ms): %s\n",
                      s.dir.c_str(), interval_ms, st.ToString().c_str());
+      } else if (PackSet* packs = s.chunks->packs()) {
+        // A pack idle for two intervals is sealed, so that prune and gc in
+        // another process may reclaim its dead records (docs/pack-format.md).
+        packs->DropRemovedReaders();
+        st = packs->SealIdle(std::chrono::milliseconds(2 * interval_ms));
+        if (!st.ok()) {
+          std::fprintf(stderr, "katamari: %s: an idle pack could not be sealed: %s\n",
+                       s.dir.c_str(), st.ToString().c_str());
+        }
       }
       l.lock();
     }
@@ -179,6 +188,7 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
     return rolled_back;
   }
   ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> after, s.catalog->VersionsAfter(mark.seq));
+  std::set<ChunkId> broken;
   {
     // No gc deletes a chunk while it is judged.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
@@ -201,6 +211,10 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
         std::string problem;
         for (const ChunkRef& c : chunks) {
           if (c.IsHole() || safe.count(c.id) || good.count(c.id)) continue;
+          if (broken.count(c.id)) {
+            if (problem.empty()) problem = "chunk " + c.id.Hex() + " is damaged";
+            continue;
+          }
           RETURN_IF_ERROR(CheckCancelled(s));
           Status st = s.chunks->Read(c, &data);
           if (st.ok()) {
@@ -208,9 +222,11 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
             continue;
           }
           if (!st.IsCorruption()) return st;  // an I/O error: judge nothing
-          QuarantineChunk(s, c.id);
-          problem = st.message();
-          break;
+          // Every broken chunk of the version is found, not just the first:
+          // each is moved aside below, so no later write deduplicates onto
+          // a record the cut tore.
+          broken.insert(c.id);
+          if (problem.empty()) problem = st.message();
         }
         if (problem.empty()) continue;
         auto path = s.catalog->PathOf(ino);
@@ -233,6 +249,19 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
   {
     std::lock_guard<std::mutex> l(s.sync_mu);
     if (now > s.marked) s.marked = now;
+  }
+  // A broken record's row forgets its location (only if it is still that
+  // one: a writer may be storing the chunk again right now), so that the
+  // next write of that content, in any process, stores it again instead of
+  // deduplicating onto what the cut tore; this needs no gc lock, which
+  // another process may hold. A broken chunk file is moved aside.
+  for (const ChunkId& id : broken) {
+    Result<std::optional<ChunkLocation>> loc = s.catalog->ChunkLocationOf(id);
+    if (loc.ok() && *loc) {
+      RETURN_IF_ERROR(s.catalog->ForgetChunkLocation(id, **loc));
+    } else if (loc.ok()) {
+      QuarantineChunk(s, id);
+    }
   }
   RETURN_IF_ERROR(s.catalog->Sync());
   if (!rolled_back.empty()) TryReclaim(s, dir_);

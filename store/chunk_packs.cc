@@ -115,6 +115,7 @@ Result<ChunkLocation> PackSet::Append(const ChunkId& id, std::string_view chunk)
     return loc.status();
   }
   open_.dirty = true;
+  open_.last_append = std::chrono::steady_clock::now();
   ChunkLocation out;
   out.pack = open_.writer->id().bytes;
   out.offset = loc->offset;
@@ -162,12 +163,26 @@ Status PackSet::SealAll() {
   return Sync();
 }
 
+Status PackSet::SealIdle(std::chrono::steady_clock::duration idle) {
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (!open_.writer || !sync_failed_.ok()) return Status::OK();
+    if (std::chrono::steady_clock::now() - open_.last_append < idle) return Status::OK();
+    retired_.push_back(std::move(open_));
+    open_ = Open();
+  }
+  return Sync();
+}
+
 Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8_t, 16>& pack,
                                                            bool* missing) const {
   {
     std::lock_guard<std::mutex> l(read_mu_);
     auto it = readers_.find(pack);
-    if (it != readers_.end()) return it->second;
+    if (it != readers_.end()) {
+      it->second.last_use = ++reader_clock_;
+      return it->second.reader;
+    }
   }
   const std::string path = PathOf(pack);
   Result<std::unique_ptr<PackReader>> r = PackReader::Open(env_, path, AsPackId(pack));
@@ -182,9 +197,28 @@ Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8
   }
   std::shared_ptr<const PackReader> reader(std::move(*r));
   std::lock_guard<std::mutex> l(read_mu_);
-  if (readers_.size() >= kMaxCachedReaders) readers_.erase(readers_.begin());
-  readers_[pack] = reader;
+  if (readers_.size() >= kMaxCachedReaders && !readers_.count(pack)) {
+    auto lru = readers_.begin();
+    for (auto it = readers_.begin(); it != readers_.end(); ++it) {
+      if (it->second.last_use < lru->second.last_use) lru = it;
+    }
+    readers_.erase(lru);  // readers in use keep their file open until done
+  }
+  readers_[pack] = CachedReader{reader, ++reader_clock_};
   return reader;
+}
+
+void PackSet::DropRemovedReaders() {
+  std::vector<std::array<uint8_t, 16>> cached;
+  {
+    std::lock_guard<std::mutex> l(read_mu_);
+    for (const auto& [pack, r] : readers_) cached.push_back(pack);
+  }
+  for (const auto& pack : cached) {
+    if (env_->FileExists(PathOf(pack))) continue;
+    std::lock_guard<std::mutex> l(read_mu_);
+    readers_.erase(pack);
+  }
 }
 
 Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* out,
@@ -272,31 +306,38 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   PackId pid;
   int lock_fd = -1;
   Open o;
+  // On every failure the half-written pack is closed and unlocked: no row
+  // points into it, so the next gc deletes it (a lock kept would keep it).
+  auto fail = [&o](Status st) {
+    o.writer.reset();
+    if (o.lock_fd >= 0) ::close(o.lock_fd);
+    o.lock_fd = -1;
+    return st;
+  };
   {
     // CreatePack records directories to sync: the syncer thread reads them.
     std::lock_guard<std::mutex> l(write_mu_);
     Result<std::unique_ptr<PackWriter>> w = CreatePack(&pid, &lock_fd);
-    if (!w.ok()) return w.status();
-    o.writer = std::move(*w);
     o.lock_fd = lock_fd;
+    if (!w.ok()) return fail(w.status());
+    o.writer = std::move(*w);
     // The catalog points into this pack right after: its directories'
     // names must be durable first, not at the next sync point.
     while (!dirs_to_sync_.empty()) {
-      RETURN_IF_ERROR(env_->SyncDir(dirs_to_sync_.front()));
+      Status st = env_->SyncDir(dirs_to_sync_.front());
+      if (!st.ok()) return fail(st);
       dirs_to_sync_.erase(dirs_to_sync_.begin());
     }
   }
   locs->clear();
   for (size_t i = 0; i < ids.size(); ++i) {
     Result<PackLocation> loc = o.writer->Append(ids[i], chunks[i]);
-    if (!loc.ok()) {
-      (void)Seal(o);
-      return loc.status();
-    }
+    if (!loc.ok()) return fail(loc.status());
     locs->push_back(ChunkLocation{pid.bytes, loc->offset, loc->length});
   }
-  RETURN_IF_ERROR(o.writer->Sync());  // the name too
-  RETURN_IF_ERROR(Seal(o));
+  Status st = o.writer->Sync();  // the name too
+  if (st.ok()) st = Seal(o);
+  if (!st.ok()) return fail(st);
   *pack = pid.bytes;
   return Status::OK();
 }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,16 @@ class PackSet {
   // that gc may judge every pack this process wrote.
   Status SealAll();
 
+  // Closes the cached readers of packs deleted meanwhile (another process's
+  // gc repacked them): an open descriptor keeps a deleted file's space.
+  void DropRemovedReaders();
+
+  // Seals the open pack if nothing was appended to it for `idle` or longer,
+  // so that gc in another process (prune, katamari gc beside a mount) may
+  // judge it: a lock held for hours would keep every dead byte of it.
+  // Nothing to seal, or a failed sync on record: OK, nothing done.
+  Status SealIdle(std::chrono::steady_clock::duration idle);
+
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
   // *out. A missing pack is Corruption with *missing set.
   Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);
@@ -74,6 +85,7 @@ class PackSet {
                      std::array<uint8_t, 16>* pack, std::vector<ChunkLocation>* locs);
 
   void set_target_size(uint64_t n) { target_size_ = n; }
+  uint64_t target_size() const { return target_size_; }
   bool encrypted() const { return encrypted_; }
 
  private:
@@ -81,6 +93,7 @@ class PackSet {
     std::unique_ptr<PackWriter> writer;
     int lock_fd = -1;
     bool dirty = false;
+    std::chrono::steady_clock::time_point last_append{};
   };
   Result<std::unique_ptr<PackWriter>> CreatePack(PackId* id, int* lock_fd);
   static Status Seal(Open& o);
@@ -101,8 +114,13 @@ class PackSet {
   // the next start's recovery judges what reached the disk.
   Status sync_failed_;
   std::vector<std::string> dirs_to_sync_;  // parents of directories made since
+  struct CachedReader {
+    std::shared_ptr<const PackReader> reader;
+    uint64_t last_use = 0;  // reader_clock_ at the last hit; the least is evicted
+  };
   mutable std::mutex read_mu_;
-  mutable std::map<std::array<uint8_t, 16>, std::shared_ptr<const PackReader>> readers_;
+  mutable std::map<std::array<uint8_t, 16>, CachedReader> readers_;
+  mutable uint64_t reader_clock_ = 0;
 };
 
 }  // namespace katamari

@@ -284,7 +284,7 @@ t_killed_put_leaves_a_dead_pack_gc_deletes() {
   ok k fsck --json
   expect_eq "$(pyjson "$W/out" 'd["dead_pack_bytes"] > 0')" True "fsck --json dead_pack_bytes"
   ok k gc || return
-  expect_grep "deleted 1 and rewrote 0 packs" "$W/out" "gc deletes the dead pack"
+  expect_grep "deleted 1, rewrote 0 and merged 0 packs" "$W/out" "gc deletes the dead pack"
   expect_eq "$(find "$B/packs" -type f | wc -l)" "$packs_before" "only the live pack is left"
   ok k fsck --json
   expect_eq "$(pyjson "$W/out" 'd["dead_pack_bytes"]')" 0 "no dead space after gc"
