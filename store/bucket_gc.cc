@@ -3,7 +3,7 @@
 // (Bucket::Gc) holds the gc lock exclusively: no writer is between appending
 // a chunk and committing the row that references it, in any process.
 #include <map>
-#include <set>
+#include <utility>
 
 #include "store/bucket_internal.h"
 
@@ -32,7 +32,6 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
   std::vector<ChunkRef> live;
   std::vector<ChunkId> ids;
   std::vector<std::string> bodies;
-  uint64_t old_size = 0;
   for (const auto& pack : group) {
     ASSIGN_OR_RETURN(std::vector<ChunkRef> in_pack, s.catalog->ChunksInPack(pack));
     std::vector<std::string> pack_bodies;
@@ -50,9 +49,7 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
       pack_bodies.push_back(std::move(body));
     }
     if (damaged) continue;
-    auto size = s.env->GetFileSize(packs.PathOf(pack));
-    if (!size.ok()) continue;  // gone meanwhile
-    old_size += *size;
+    if (!s.env->FileExists(packs.PathOf(pack))) continue;  // gone meanwhile
     for (size_t i = 0; i < in_pack.size(); ++i) {
       ids.push_back(in_pack[i].id);
       bodies.push_back(std::move(pack_bodies[i]));
@@ -68,17 +65,18 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
     RETURN_IF_ERROR(s.catalog->MoveChunks(live, locs).status());
     RETURN_IF_ERROR(s.catalog->Sync());
   }
-  uint64_t removed_packs = 0;
-  std::set<std::array<uint8_t, 16>> moved_from;
-  for (const ChunkRef& c : live) moved_from.insert(c.loc->pack);
+  uint64_t removed_packs = 0, removed_bytes = 0;
   for (const auto& pack : group) {
     // Damaged packs, and (never: the lock) a pack a row moved into meanwhile, stay.
     ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(pack));
     if (used) continue;
+    auto size = s.env->GetFileSize(packs.PathOf(pack));
     ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(pack));
-    removed_packs += removed;
+    if (!removed) continue;
+    ++removed_packs;
+    if (size.ok()) removed_bytes += *size;
   }
-  if (removed_packs > 0 && old_size > new_size) rep->bytes_freed += old_size - new_size;
+  if (removed_bytes > new_size) rep->bytes_freed += removed_bytes - new_size;
   return removed_packs;
 }
 
@@ -90,8 +88,10 @@ Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pac
   auto size = s.env->GetFileSize(packs.PathOf(pack));
   if (!size.ok()) return Status::OK();  // gone: nothing to rewrite
   ASSIGN_OR_RETURN(std::vector<ChunkRef> live, s.catalog->ChunksInPack(pack));
-  uint64_t live_bytes = kPackHeaderSize;
-  for (const ChunkRef& c : live) live_bytes += kPackRecordHeaderSize + c.stored_len;
+  uint64_t live_bytes = kPackHeaderSize + kPackTrailerSize;  // as GcPacks counts it
+  for (const ChunkRef& c : live) {
+    live_bytes += kPackRecordHeaderSize + kPackIndexEntrySize + c.stored_len;
+  }
   if (static_cast<double>(live_bytes) >=
       kDeleteRepackBelowLiveFraction * static_cast<double>(*size)) {
     return Status::OK();
@@ -110,38 +110,56 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
   // other processes' open packs are locked and skipped below.
   RETURN_IF_ERROR(packs.SealAll());
   ASSIGN_OR_RETURN(std::vector<Catalog::PackUse> usage, s.catalog->PackUsage());
-  std::map<std::array<uint8_t, 16>, uint64_t> live;
-  for (const Catalog::PackUse& u : usage) live[u.pack] = u.live_bytes;
+  std::map<std::array<uint8_t, 16>, Catalog::PackUse> live;
+  for (const Catalog::PackUse& u : usage) live[u.pack] = u;
   ASSIGN_OR_RETURN(auto present, packs.List());
-  std::vector<std::array<uint8_t, 16>> small;
-  std::vector<uint64_t> small_bytes;
+  // First the packs no row points into (a writer that crashed before its
+  // commit, an interrupted repack, every chunk deleted), which free space
+  // without writing any, then rewrites and merges, which need some.
+  std::vector<std::pair<std::array<uint8_t, 16>, uint64_t>> used;
   for (const auto& p : present) {
-    const std::string path = packs.PathOf(p);
-    auto size = s.env->GetFileSize(path);
+    auto size = s.env->GetFileSize(packs.PathOf(p));
     if (!size.ok()) continue;  // gone meanwhile
-    if (!live.count(p)) {
-      // No row points into it: a writer that crashed before its commit, an
-      // interrupted repack, or every chunk deleted. Not while a process
-      // still appends to it (its lock).
-      ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(p));
-      if (removed) {
-        ++rep->packs_removed;
-        rep->bytes_freed += *size;
-      }
+    if (live.count(p)) {
+      used.emplace_back(p, *size);
       continue;
     }
-    if (packs.IsOpenForWriting(p)) continue;  // its writer may still append
-    if (static_cast<double>(live[p] + kPackHeaderSize) <
-        kGcRepackBelowLiveFraction * static_cast<double>(*size)) {
-      ASSIGN_OR_RETURN(uint64_t removed, Repack(s, {p}, rep));
-      rep->packs_rewritten += removed;
-    } else if (*size < packs.target_size() / kSmallPackFraction) {
-      small.push_back(p);
-      small_bytes.push_back(*size);
+    // Not while a process still appends to it (its lock).
+    ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(p));
+    if (removed) {
+      ++rep->packs_removed;
+      rep->bytes_freed += *size;
     }
   }
-  // Small packs (each `katamari put` and each idle spell of a mount leaves
-  // one) are merged into packs of up to the target size.
+  // A rewrite that fails (a full disk) is skipped and the rest still tried;
+  // the first failure is returned at the end.
+  Status first_error;
+  auto note = [&](const Result<uint64_t>& r, uint64_t* count) {
+    if (r.ok()) {
+      *count += *r;
+    } else if (first_error.ok()) {
+      first_error = r.status();
+    }
+  };
+  std::vector<std::array<uint8_t, 16>> small;
+  std::vector<uint64_t> small_bytes;
+  for (const auto& [p, size] : used) {
+    if (packs.IsOpenForWriting(p)) continue;  // its writer may still append
+    // What a sealed copy of the live records would take: header, records,
+    // their index entries and the trailer (so a pack of tiny records is not
+    // rewritten at every gc for its index).
+    const Catalog::PackUse& u = live[p];
+    const uint64_t needed =
+        kPackHeaderSize + u.live_bytes + u.chunks * kPackIndexEntrySize + kPackTrailerSize;
+    if (static_cast<double>(needed) < kGcRepackBelowLiveFraction * static_cast<double>(size)) {
+      note(Repack(s, {p}, rep), &rep->packs_rewritten);
+    } else if (size < packs.target_size() / kSmallPackFraction) {
+      small.push_back(p);
+      small_bytes.push_back(size);
+    }
+  }
+  // Small packs (each `katamari put` leaves one) are merged into packs of up
+  // to the target size.
   for (size_t i = 0; i < small.size();) {
     std::vector<std::array<uint8_t, 16>> group;
     uint64_t bytes = 0;
@@ -151,10 +169,9 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
       bytes += small_bytes[i];
     }
     if (group.size() < 2) continue;
-    ASSIGN_OR_RETURN(uint64_t removed, Repack(s, group, rep));
-    rep->packs_merged += removed;
+    note(Repack(s, group, rep), &rep->packs_merged);
   }
-  return Status::OK();
+  return first_error;
 }
 
 }  // namespace katamari

@@ -131,6 +131,29 @@ Status Bucket::Sync() {
   return SyncPoint(*s_);
 }
 
+namespace {
+
+// The open pack, once idle for `idle`, is sealed if some of its records are
+// dead (prune, rm or an overwrite in any process removed what used them), so
+// that gc in another process may reclaim them; a pack all live stays open
+// (sealing each idle spell's pack would leave a small pack per spell).
+// Readers of packs another process deleted are closed (their space).
+void SealIdlePackWithDeadRecords(Bucket::Shared& s, std::chrono::milliseconds idle) {
+  PackSet& packs = *s.chunks->packs();
+  packs.DropRemovedReaders();
+  std::optional<PackSet::IdlePack> p = packs.IdleOpenPack(idle);
+  if (!p) return;
+  Result<Catalog::PackUse> use = s.catalog->PackUsageOf(p->pack);
+  Status st = use.status();
+  if (use.ok() && use->live_bytes + kPackHeaderSize < p->size) st = packs.SealIfIdle(*p);
+  if (!st.ok()) {
+    std::fprintf(stderr, "katamari: %s: an idle pack could not be sealed: %s\n", s.dir.c_str(),
+                 st.ToString().c_str());
+  }
+}
+
+}  // namespace
+
 void StartSyncer(Bucket::Shared& s, int interval_ms) {
   s.syncer = std::thread([&s, interval_ms] {
     pthread_setname_np(pthread_self(), "katamari-sync");
@@ -144,15 +167,8 @@ void StartSyncer(Bucket::Shared& s, int interval_ms) {
       if (!st.ok()) {
         std::fprintf(stderr, "katamari: %s: a sync point failed (retried in %d ms): %s\n",
                      s.dir.c_str(), interval_ms, st.ToString().c_str());
-      } else if (PackSet* packs = s.chunks->packs()) {
-        // A pack idle for two intervals is sealed, so that prune and gc in
-        // another process may reclaim its dead records (docs/pack-format.md).
-        packs->DropRemovedReaders();
-        st = packs->SealIdle(std::chrono::milliseconds(2 * interval_ms));
-        if (!st.ok()) {
-          std::fprintf(stderr, "katamari: %s: an idle pack could not be sealed: %s\n",
-                       s.dir.c_str(), st.ToString().c_str());
-        }
+      } else if (s.chunks->packs()) {
+        SealIdlePackWithDeadRecords(s, std::chrono::milliseconds(2 * interval_ms));
       }
       l.lock();
     }
@@ -189,6 +205,7 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
   }
   ASSIGN_OR_RETURN(std::vector<Catalog::VersionKey> after, s.catalog->VersionsAfter(mark.seq));
   std::set<ChunkId> broken;
+  std::vector<ChunkId> broken_files;  // old layout: one file per chunk
   {
     // No gc deletes a chunk while it is judged.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
@@ -216,16 +233,30 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
             continue;
           }
           RETURN_IF_ERROR(CheckCancelled(s));
-          Status st = s.chunks->Read(c, &data);
+          // The location read is the one forgotten if bad: a writer that
+          // stored the chunk again meanwhile moved the row to its good copy.
+          ASSIGN_OR_RETURN(std::optional<ChunkLocation> loc, s.catalog->ChunkLocationOf(c.id));
+          ChunkRef at = c;
+          at.loc = loc;
+          Status st = s.chunks->Read(at, &data);
           if (st.ok()) {
             good.insert(c.id);
             continue;
           }
           if (!st.IsCorruption()) return st;  // an I/O error: judge nothing
-          // Every broken chunk of the version is found, not just the first:
-          // each is moved aside below, so no later write deduplicates onto
-          // a record the cut tore.
+          // Every broken chunk of the version is found, not just the first,
+          // and before the version is deleted (a kill -9 after that would
+          // never come back to it): a broken record's row forgets that
+          // location at once (only if it is still that one), so the next
+          // write of that content, in any process, stores it again instead
+          // of deduplicating onto what the cut tore. That needs no gc lock,
+          // which another process may hold. A chunk file is moved aside below.
           broken.insert(c.id);
+          if (loc) {
+            RETURN_IF_ERROR(s.catalog->ForgetChunkLocation(c.id, *loc));
+          } else {
+            broken_files.push_back(c.id);
+          }
           if (problem.empty()) problem = st.message();
         }
         if (problem.empty()) continue;
@@ -250,20 +281,9 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
     std::lock_guard<std::mutex> l(s.sync_mu);
     if (now > s.marked) s.marked = now;
   }
-  // A broken record's row forgets its location (only if it is still that
-  // one: a writer may be storing the chunk again right now), so that the
-  // next write of that content, in any process, stores it again instead of
-  // deduplicating onto what the cut tore; this needs no gc lock, which
-  // another process may hold. A broken chunk file is moved aside.
-  for (const ChunkId& id : broken) {
-    Result<std::optional<ChunkLocation>> loc = s.catalog->ChunkLocationOf(id);
-    if (loc.ok() && *loc) {
-      RETURN_IF_ERROR(s.catalog->ForgetChunkLocation(id, **loc));
-    } else if (loc.ok()) {
-      QuarantineChunk(s, id);
-    }
-  }
   RETURN_IF_ERROR(s.catalog->Sync());
+  // Out of the shared gc lock: moving a chunk file aside takes it exclusively.
+  for (const ChunkId& id : broken_files) QuarantineChunk(s, id);
   if (!rolled_back.empty()) TryReclaim(s, dir_);
   return rolled_back;
 }

@@ -247,6 +247,8 @@ class Catalog {
   };
   // Every pack some row points into.
   Result<std::vector<PackUse>> PackUsage();
+  // The same for one pack (zero if no row points into it).
+  Result<PackUse> PackUsageOf(const std::array<uint8_t, 16>& pack);
   // Whether any row points into `pack`.
   Result<bool> PackInUse(const std::array<uint8_t, 16>& pack);
   // The rows pointing into `pack` (loc set), in record order.

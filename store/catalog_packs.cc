@@ -17,6 +17,8 @@ constexpr char kSqlForget[] =
 constexpr char kSqlUsage[] =
     "SELECT pack_id, count(*), sum(stored_len) FROM chunks WHERE pack_id IS NOT NULL "
     "GROUP BY pack_id";
+constexpr char kSqlUsageOf[] =
+    "SELECT count(*), coalesce(sum(stored_len), 0) FROM chunks WHERE pack_id = ?1";
 constexpr char kSqlInUse[] = "SELECT EXISTS (SELECT 1 FROM chunks WHERE pack_id = ?1)";
 constexpr char kSqlInPack[] =
     "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks WHERE pack_id = ?1 "
@@ -49,6 +51,19 @@ Status Catalog::ForgetChunkLocation(const ChunkId& id, const ChunkLocation& loc)
     RETURN_IF_ERROR(q.Run());
   }
   return txn.Commit();
+}
+
+Result<Catalog::PackUse> Catalog::PackUsageOf(const std::array<uint8_t, 16>& pack) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlUsageOf));
+  q.Bind(1, PackBlob(pack));
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  PackUse u;
+  u.pack = pack;
+  if (!row) return u;
+  u.chunks = q.U64(0);
+  u.live_bytes = q.U64(1) + u.chunks * 48;  // kPackRecordHeaderSize per record
+  return u;
 }
 
 Result<std::vector<Catalog::PackUse>> Catalog::PackUsage() {

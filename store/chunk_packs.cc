@@ -71,6 +71,13 @@ Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd
   // whose files are not on disk, as in tests) nothing stops another
   // process's gc: such an Env is never shared between processes.
   *lock_fd = LockFile(path, /*wait=*/true, nullptr);
+  if (*lock_fd < 0 && errno != ENOENT) {
+    // Unlocked, another process's gc could take the pack from under us.
+    const int err = errno;
+    w.reset();
+    (void)env_->RemoveFile(path);
+    return Status::FromErrno(err, "lock new pack " + path);
+  }
   return w;
 }
 
@@ -163,11 +170,21 @@ Status PackSet::SealAll() {
   return Sync();
 }
 
-Status PackSet::SealIdle(std::chrono::steady_clock::duration idle) {
+std::optional<PackSet::IdlePack> PackSet::IdleOpenPack(
+    std::chrono::steady_clock::duration idle) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (!open_.writer || !sync_failed_.ok()) return std::nullopt;
+  if (std::chrono::steady_clock::now() - open_.last_append < idle) return std::nullopt;
+  return IdlePack{open_.writer->id().bytes, open_.writer->size()};
+}
+
+Status PackSet::SealIfIdle(const IdlePack& idle) {
   {
     std::lock_guard<std::mutex> l(write_mu_);
-    if (!open_.writer || !sync_failed_.ok()) return Status::OK();
-    if (std::chrono::steady_clock::now() - open_.last_append < idle) return Status::OK();
+    if (!open_.writer || open_.writer->id().bytes != idle.pack ||
+        open_.writer->size() != idle.size) {
+      return Status::OK();  // appended to or rolled over meanwhile: still in use
+    }
     retired_.push_back(std::move(open_));
     open_ = Open();
   }
@@ -306,10 +323,12 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   PackId pid;
   int lock_fd = -1;
   Open o;
-  // On every failure the half-written pack is closed and unlocked: no row
-  // points into it, so the next gc deletes it (a lock kept would keep it).
-  auto fail = [&o](Status st) {
+  // On every failure the half-written pack is closed and deleted: no row
+  // points into it, and the caller (gc) holds the gc lock exclusively.
+  auto fail = [&](Status st) {
+    const bool made = o.writer != nullptr;
     o.writer.reset();
+    if (made) (void)env_->RemoveFile(PathOf(pid.bytes));
     if (o.lock_fd >= 0) ::close(o.lock_fd);
     o.lock_fd = -1;
     return st;

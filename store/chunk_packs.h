@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,11 +55,17 @@ class PackSet {
   // gc repacked them): an open descriptor keeps a deleted file's space.
   void DropRemovedReaders();
 
-  // Seals the open pack if nothing was appended to it for `idle` or longer,
-  // so that gc in another process (prune, katamari gc beside a mount) may
-  // judge it: a lock held for hours would keep every dead byte of it.
-  // Nothing to seal, or a failed sync on record: OK, nothing done.
-  Status SealIdle(std::chrono::steady_clock::duration idle);
+  // The open pack (id and size) if nothing was appended to it for `idle`
+  // or longer and no failed sync is on record; nullopt otherwise.
+  struct IdlePack {
+    std::array<uint8_t, 16> pack{};
+    uint64_t size = 0;
+  };
+  std::optional<IdlePack> IdleOpenPack(std::chrono::steady_clock::duration idle);
+  // Seals the open pack if it is still `pack` and still unchanged since
+  // IdleOpenPack said `size` (the next Append starts a new one), so that gc
+  // in another process may judge it.
+  Status SealIfIdle(const IdlePack& idle);
 
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
   // *out. A missing pack is Corruption with *missing set.

@@ -146,33 +146,52 @@ bool AnyPackLocked(const std::string& dir) {
   return false;
 }
 
-// A mounted daemon's open pack, once idle for two sync intervals, is sealed
-// and unlocked by its syncer: gc in another process may then judge it, where
-// before it stayed locked until 32 MiB or unmount and a prune beside the
-// mount freed nothing. The next write starts a new pack.
-TEST_F(BucketGcTest, TheSyncerSealsAnIdleOpenPack) {
+// Waits (up to 10 s) until `cond` holds.
+template <typename Cond>
+bool WaitFor(Cond cond) {
+  for (int i = 0; i < 1000; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+// A mounted daemon's open pack, once idle for two sync intervals and holding
+// records another process made dead (a prune or rm beside the mount), is
+// sealed and unlocked by its syncer, so that gc in that other process can
+// reclaim them: before, it stayed locked until 32 MiB or unmount and a prune
+// beside the mount freed nothing. A pack all live stays open (no small pack
+// per idle spell). The next write starts a new pack.
+TEST_F(BucketGcTest, TheSyncerSealsAnIdleOpenPackOnlyOnceSomeOfItIsDead) {
   b_.reset();
   Bucket::OpenOptions o;
   o.sync_interval_ms = 20;
   auto r = Bucket::Open(dir_, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   std::unique_ptr<Bucket> daemon = std::move(*r);
-  const std::string data = RandomBytes(300000, 7);
-  Put(*daemon, "a", data);
+  const std::string keep = RandomBytes(100000, 7), gone = RandomBytes(300000, 8);
+  Put(*daemon, "keep", keep);
+  Put(*daemon, "gone", gone);
+  ASSERT_TRUE(daemon->Sync().ok());
   ASSERT_EQ(CountPacks(dir_), 1u);
-  bool unlocked = false;
-  for (int i = 0; i < 1000 && !unlocked; ++i) {  // by condition, up to 10 s
-    unlocked = !AnyPackLocked(dir_);
-    if (!unlocked) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(unlocked) << "the idle open pack stayed locked";
-  EXPECT_TRUE(Get(*daemon, "a") == data);
-  Put(*daemon, "b", RandomBytes(1000, 8));
-  EXPECT_EQ(CountPacks(dir_), 2u) << "a sealed pack was appended to";
-  EXPECT_TRUE(AnyPackLocked(dir_));
-  daemon.reset();
+  // All live: idle for 25 intervals and still open.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(AnyPackLocked(dir_)) << "an idle pack with nothing dead was sealed";
+  // Another process (a handle of its own) purges `gone`: it can rewrite the
+  // daemon's pack only once the syncer sealed it (then the purge or the gc
+  // after it does).
   b_ = Open();
-  EXPECT_TRUE(Get(*b_, "a") == data);
+  const uint64_t before = testing_util::StoredBytes(dir_);
+  ASSERT_TRUE(b_->Purge("gone").ok());
+  ASSERT_TRUE(WaitFor([&] { return !AnyPackLocked(dir_); })) << "the idle pack stayed locked";
+  auto gc = b_->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_LT(testing_util::StoredBytes(dir_), before - 250000);
+  EXPECT_TRUE(Get(*daemon, "keep") == keep);
+  Put(*daemon, "more", RandomBytes(1000, 9));
+  EXPECT_TRUE(AnyPackLocked(dir_)) << "the next write did not start a new pack";
+  daemon.reset();
+  EXPECT_TRUE(Get(*b_, "keep") == keep);
   ExpectFsckClean(*b_);
 }
 
@@ -190,35 +209,25 @@ int HeldOpen(const std::string& path) {
 // A reader cached for a pack that another process's gc deleted (repacked)
 // is closed by the syncer: its descriptor would keep the file's space.
 TEST_F(BucketGcTest, TheSyncerClosesReadersOfPacksDeletedElsewhere) {
+  Put(*b_, "a", RandomBytes(100000, 9));  // a command's sealed pack
   b_.reset();
-  Bucket::OpenOptions o;
-  o.sync_interval_ms = 20;
-  auto r = Bucket::Open(dir_, o);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  std::unique_ptr<Bucket> daemon = std::move(*r);
-  Put(*daemon, "a", RandomBytes(100000, 9));
-  ASSERT_TRUE(daemon->Sync().ok());
   std::string pack;
   for (auto& e : fs::recursive_directory_iterator(dir_ + "/packs")) {
     if (e.is_regular_file()) pack = fs::canonical(e.path()).string();
   }
   ASSERT_FALSE(pack.empty());
-  // Sealed (idle), then read: the read caches a reader.
-  for (int i = 0; i < 1000 && AnyPackLocked(dir_); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_FALSE(AnyPackLocked(dir_));
+  Bucket::OpenOptions o;
+  o.sync_interval_ms = 20;
+  auto r = Bucket::Open(dir_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::unique_ptr<Bucket> daemon = std::move(*r);
   EXPECT_EQ(Get(*daemon, "a").size(), 100000u);
   ASSERT_EQ(HeldOpen(pack), 1) << "the read did not cache a reader";
   const std::string saved = pack + ".saved";
   fs::copy_file(pack, saved);
   fs::remove(pack);  // as another process's gc would after moving the records
-  bool dropped = false;
-  for (int i = 0; i < 1000 && !dropped; ++i) {
-    dropped = HeldOpen(pack) == 0;
-    if (!dropped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(dropped) << "a reader of a deleted pack stayed open";
+  EXPECT_TRUE(WaitFor([&] { return HeldOpen(pack) == 0; }))
+      << "a reader of a deleted pack stayed open";
   fs::rename(saved, pack);
 }
 
