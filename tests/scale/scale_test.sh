@@ -28,8 +28,11 @@ esac
 out=$(psql "$KATAMARI_TEST_PG_URL" -X -At -v ON_ERROR_STOP=1 \
   -c 'CREATE TABLE t (k int PRIMARY KEY)' -c 'INSERT INTO t VALUES (1), (2)' \
   -c 'SELECT sum(k) FROM t' 2>&1 | tail -1)
-[ "$out" = 3 ] && echo "ok - PostgreSQL stores and reads a table" ||
+if [ "$out" = 3 ]; then
+  echo "ok - PostgreSQL stores and reads a table"
+else
   fail "PostgreSQL table round trip: $out"
+fi
 
 # The object-store contract and the S3 client against the real radosgw.
 t1=$(date +%s.%N)
