@@ -124,10 +124,14 @@ TEST(S3XmlTest, ListReplyAndErrors) {
 }
 
 // An HTTP/1.1 server on 127.0.0.1 that answers the n-th connection with
-// statuses[n] (the last one repeats) and closes it.
+// statuses[n] (the last one repeats), `delay` after reading the request, and
+// closes it. Each connection has its own thread, so it sees how many requests
+// a client keeps in flight at once.
 class FakeHttpServer {
  public:
-  explicit FakeHttpServer(std::vector<int> statuses) : statuses_(std::move(statuses)) {
+  explicit FakeHttpServer(std::vector<int> statuses,
+                          std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+      : statuses_(std::move(statuses)), delay_(delay) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -142,8 +146,10 @@ class FakeHttpServer {
   ~FakeHttpServer() {
     ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
     thread_.join();
+    for (std::thread& t : workers_) t.join();
     ::close(fd_);
   }
+  int max_in_flight() const { return max_in_flight_.load(); }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_.load(); }
 
@@ -153,17 +159,26 @@ class FakeHttpServer {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
       size_t n = static_cast<size_t>(connections_++);
-      int status = statuses_[std::min(n, statuses_.size() - 1)];
-      ReadRequest(c);
-      std::string body = status == 200   ? "hello"
-                         : status == 403 ? "<Error><Code>SignatureDoesNotMatch</Code></Error>"
-                                         : "<Error><Code>ServiceUnavailable</Code></Error>";
-      std::string reply = "HTTP/1.1 " + std::to_string(status) +
-                          " X\r\nContent-Length: " + std::to_string(body.size()) +
-                          "\r\nConnection: close\r\n\r\n" + body;
-      [[maybe_unused]] ssize_t w = ::write(c, reply.data(), reply.size());
-      ::close(c);
+      workers_.emplace_back([this, c, n] { Answer(c, n); });
     }
+  }
+  void Answer(int c, size_t n) {
+    int status = statuses_[std::min(n, statuses_.size() - 1)];
+    ReadRequest(c);
+    int now = ++in_flight_;
+    int seen = max_in_flight_.load();
+    while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(delay_);
+    --in_flight_;
+    std::string body = status == 200   ? "hello"
+                       : status == 403 ? "<Error><Code>SignatureDoesNotMatch</Code></Error>"
+                                       : "<Error><Code>ServiceUnavailable</Code></Error>";
+    std::string reply = "HTTP/1.1 " + std::to_string(status) +
+                        " X\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\nConnection: close\r\n\r\n" + body;
+    [[maybe_unused]] ssize_t w = ::write(c, reply.data(), reply.size());
+    ::close(c);
   }
   static void ReadRequest(int c) {
     std::string req;
@@ -183,6 +198,9 @@ class FakeHttpServer {
   }
 
   std::vector<int> statuses_;
+  std::chrono::milliseconds delay_;
+  std::atomic<int> in_flight_{0}, max_in_flight_{0};
+  std::vector<std::thread> workers_;  // only the accept thread adds to it
   int fd_ = -1;
   int port_ = 0;
   std::atomic<int> connections_{0};
@@ -209,6 +227,26 @@ TEST(S3RetryTest, RetriesA503ThenSucceeds) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, "hello");
   EXPECT_EQ(server.connections(), 3);
+}
+
+TEST(S3ParallelTest, GetManyKeepsRequestsInFlightTogether) {
+  FakeHttpServer server({200}, std::chrono::milliseconds(300));
+  S3Config c = FakeConfig(server.endpoint(), 1);
+  c.max_parallel = 4;
+  auto s = S3ObjectStore::Open(c);
+  ASSERT_TRUE(s.ok());
+  std::vector<ObjectRange> ranges;
+  for (int i = 0; i < 8; ++i) ranges.push_back({"k" + std::to_string(i), 0, 5});
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = (*s)->GetMany(ranges);
+  auto took = std::chrono::steady_clock::now() - t0;
+  for (auto& g : got) {
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(*g, "hello");
+  }
+  EXPECT_EQ(server.max_in_flight(), 4);  // max_parallel at once, never more
+  EXPECT_EQ(server.connections(), 8);
+  EXPECT_LT(took, std::chrono::milliseconds(8 * 300));  // 2 rounds of 300 ms, not 8
 }
 
 TEST(S3RetryTest, GivesUpAfterBoundedAttempts) {
