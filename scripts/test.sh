@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs what is missing (Debian 12),
-# configures and builds in ./build, runs the unit, CLI, mount and service suites.
+# configures and builds in ./build, runs the unit, CLI, mount, service and scale suites
+# (scale: a throwaway Ceph radosgw and PostgreSQL on 127.0.0.1, tests/scale/).
 # Usage: scripts/test.sh [meson test args...]   e.g. scripts/test.sh --suite unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-katamari_install "${KATAMARI_BUILD_PKGS[@]}" "${KATAMARI_TEST_PKGS[@]}"
+katamari_install "${KATAMARI_BUILD_PKGS[@]}" "${KATAMARI_TEST_PKGS[@]}" \
+  "${KATAMARI_SCALE_PKGS[@]}"
 
 if [ -f build/build.ninja ]; then
   meson setup --reconfigure build >/dev/null
