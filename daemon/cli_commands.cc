@@ -12,6 +12,7 @@
 
 #include "daemon/cli_key_arg.h"
 #include "daemon/cli_keys.h"
+#include "daemon/cli_names.h"
 #include "daemon/cli_output.h"
 
 namespace katamari::cli {
@@ -315,6 +316,18 @@ int RunRestore(const GlobalOptions& g, const RestoreArgs& a) {
   auto info = bucket->Restore(t->key, t->sel);
   if (info.ok()) info = bucket->CompleteSha256(*info);  // pending if it has holes
   if (!info.ok()) return ReportStatus("restore " + Describe(t->key, t->sel), info.status());
+  if (a.json) {
+    nlohmann::json j;
+    PutName(j, "key", t->key);
+    j["restored_from"] = info->restored_from ? nlohmann::json(info->restored_from->value)
+                                             : nlohmann::json(nullptr);
+    j["version"] = info->version.value;
+    j["size"] = info->size;
+    j["sha256"] = info->sha256.Hex();
+    PutTime(j, "committed", info->commit_time_ns);
+    PrintJson(j);
+    return kExitOk;
+  }
   std::cout << "restored " << t->key;
   if (info->restored_from) std::cout << " version " << info->restored_from->value;
   std::cout << " as version " << info->version.value << " (sha256 " << info->sha256.Hex()

@@ -57,6 +57,7 @@ struct RestoreArgs {
   std::string key;
   SelectorArgs sel;
   std::string to;  // --to TARGET (cli_history.cc): a tree restored elsewhere
+  bool json = false;
 };
 int RunRestore(const GlobalOptions& g, const RestoreArgs& a);
 

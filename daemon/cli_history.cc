@@ -269,6 +269,23 @@ int RunTreeRestore(const GlobalOptions& g, const RestoreArgs& a) {
   if (!bucket) return code;
   auto r = bucket->RestoreTree(*at, a.key, a.to);
   if (!r.ok()) return ReportStatus("restore " + a.key, r.status());
+  if (a.json) {
+    Json j;
+    PutName(j, "path", a.key);
+    PutTime(j, "at", *at);
+    j["in_place"] = a.to.empty();
+    PutName(j, "target", r->target);
+    j["files_restored"] = r->files_restored;
+    j["unchanged"] = r->unchanged;
+    j["dirs_created"] = r->dirs_created;
+    j["links_created"] = r->links_created;
+    j["specials_created"] = r->specials_created;
+    j["attrs_fixed"] = r->attrs_fixed;
+    j["deleted"] = r->deleted;
+    j["dirs_removed"] = r->dirs_removed;
+    PrintJson(j);
+    return kExitOk;
+  }
   std::cout << "restored " << NameForStdout(a.key) << " as it was at " << FormatTime(*at)
             << (a.to.empty() ? " in place" : " into " + NameForStdout(r->target)) << ": "
             << r->files_restored << " files restored, " << r->unchanged << " unchanged, "

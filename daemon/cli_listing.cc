@@ -184,6 +184,23 @@ int RunVersions(const GlobalOptions& g, const VersionsArgs& a) {
                    "', then 'katamari versions " + ShellQuote(dir + "/FILE") + "'");
     return kExitUsage;
   }
+  if (attr.ok() && attr->kind != FileKind::kRegular) {
+    // Only regular files have content, so only they have versions
+    // (docs/semantics.md, Special files).
+    const char* what = attr->kind == FileKind::kSymlink      ? "a symbolic link"
+                       : attr->kind == FileKind::kFifo       ? "a fifo"
+                       : attr->kind == FileKind::kSocket     ? "a socket"
+                       : attr->kind == FileKind::kCharDevice ? "a character device"
+                                                             : "a block device";
+    PrintError("versions " + a.key + ": '" + t->key + "' is " + what +
+                   ", which keeps no versions (only regular files have content to version; "
+                   "its type, mode, owner and times are kept as they are now)",
+               attr->kind == FileKind::kSymlink
+                   ? std::string("read its target in the mount (readlink); 'katamari diff' and "
+                                 "'katamari log' show when it changed")
+                   : "see it with 'katamari ls " + ShellQuote(t->key) + "'");
+    return kExitUsage;
+  }
   auto versions = bucket->Versions(t->key);
   if (!versions.ok()) return ReportStatus("versions " + a.key, versions.status());
   if (a.json) {

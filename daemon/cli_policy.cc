@@ -173,6 +173,7 @@ int RunPrune(const GlobalOptions& g, const PolicyArgs& a) {
     out["dry_run"] = report->dry_run;
     out["files_checked"] = report->files_checked;
     out["versions_removed"] = report->versions_removed;
+    out["versions_in_use"] = report->versions_in_use;
     out["bytes_freed"] = report->bytes_freed;
     nlohmann::json files = nlohmann::json::array();
     for (const PruneFile& f : report->files) {
@@ -203,6 +204,12 @@ int RunPrune(const GlobalOptions& g, const PolicyArgs& a) {
             << report->versions_removed << " versions of " << report->files.size()
             << " files (of " << report->files_checked << " checked), freeing "
             << FormatBytes(report->bytes_freed) << "\n";
+  if (report->versions_in_use > 0) {
+    std::cout << "kept " << report->versions_in_use
+              << (report->versions_in_use == 1 ? " version" : " versions")
+              << " for now: the base of a file open for writing in a mount; prune again once "
+                 "it is closed\n";
+  }
   return kExitOk;
 }
 

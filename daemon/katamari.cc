@@ -146,6 +146,7 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   restore->add_option("--to", a.restore.to,
                       "restore the tree (or file) into TARGET, which must not exist or be "
                       "an empty directory, instead of in place")->type_name("TARGET");
+  restore->add_flag("--json", a.restore.json, "print JSON");
 }
 
 void AddTreeCommands(CLI::App& app, AllArgs& a) {

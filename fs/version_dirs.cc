@@ -45,7 +45,10 @@ Result<std::vector<std::pair<DirEntry, VersionPaths::Key>>> VersionPaths::Listin
         k = Key{Kind::kSpecial, e.ino.value, 0, 0, 0};
         break;
       case FileKind::kRegular: {
-        ASSIGN_OR_RETURN(k, VersionKey(e.ino, std::nullopt, at));
+        auto found = VersionKey(e.ino, std::nullopt, at);
+        // No version left from that moment (pruned): not in the view.
+        if (!found.ok() && found.status().IsNotFound()) continue;
+        ASSIGN_OR_RETURN(k, std::move(found));
         k.view = true;  // shown as it was, write bits included
         break;
       }

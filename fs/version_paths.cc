@@ -69,18 +69,22 @@ Result<Attr> VersionPaths::BaseFile(InodeId dir, std::optional<Seq> at, std::str
   return a;
 }
 
-// Version `vno` of `ino`, or (no vno) the version current at `at`; a file
-// that had no version yet at `at` is the empty key (vno 0).
+// Version `vno` of `ino`, or (no vno) the version current at `at`. A file
+// with no version left that was made by `at` (all pruned or deleted, or none
+// committed yet) is NotFound: it has nothing to show at that moment
+// (docs/semantics.md, Version paths); without `at`, the empty key (vno 0).
 Result<VersionPaths::Key> VersionPaths::VersionKey(InodeId ino, std::optional<VersionNo> vno,
                                                    std::optional<Seq> at) {
   if (vno) {
     ASSIGN_OR_RETURN(VersionInfo v, bucket_.GetVersion(ino, *vno));
     return Key{Kind::kVersion, ino.value, v.version.value, v.seq.value, 0};
   }
-  auto v = at ? bucket_.VersionAt(ino, *at) : Result<VersionInfo>(Status::NotFound("none"));
+  if (!at) return Key{Kind::kVersion, ino.value, 0, 0, 0};
+  auto v = bucket_.VersionAt(ino, *at);
   if (!v.ok()) {
     if (!v.status().IsNotFound()) return v.status();
-    return Key{Kind::kVersion, ino.value, 0, 0, 0};
+    return Status::NotFound("inode " + std::to_string(ino.value) +
+                            " has no version left from that moment");
   }
   return Key{Kind::kVersion, ino.value, v->version.value, v->seq.value, 0};
 }

@@ -16,6 +16,10 @@
 // Bucket::CommitContent. After a commit the session is clean again and
 // rebased on the new version (the staging file is emptied).
 //
+// The base reader pins its version (Bucket::OpenVersionPinned), so that no
+// prune or rm NAME@N, of this process or another, deletes what the session
+// still reads from; Materialize drops it.
+//
 // The staging file is unlinked as soon as it is created: it exists only while
 // the session holds it open, so a crash leaves nothing behind to recover
 // (fsync commits a version instead of keeping a durable session).

@@ -149,6 +149,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
+  RETURN_IF_ERROR(SetUpPins(s));
   if (!opts.read_only && opts.sync_interval_ms > 0) {
     // A bucket that never had a durable mark was written only by builds
     // that synced each version's data before its row: mark it as it is,
@@ -169,6 +170,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
 Bucket::~Bucket() {
   if (!s_) return;
   StopShaCompletion();
+  TearDownPins(*s_);
   if (s_->deferred_sync) {
     StopSyncer(*s_);  // with a last sync point
   } else if (!s_->read_only) {

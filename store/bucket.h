@@ -549,6 +549,14 @@ class Bucket {
 
   // Content.
   Result<std::unique_ptr<VersionReader>> OpenVersion(InodeId ino, VersionNo vno);
+  // As OpenVersion, for the base of a write session (fs/write_session.h):
+  // while the reader lives the version is pinned in the catalog, so that no
+  // process (the CLI's prune, rm NAME@N, rm --purge; the mount's own rm
+  // NAME@N) deletes it underneath the session; they refuse (Busy) or skip it.
+  // Pins of a process that is gone (kill -9) are stale and dropped by the
+  // next one that meets them. NotFound if the version is gone already.
+  // A read-only bucket pins nothing (its mount has no write sessions).
+  Result<std::unique_ptr<VersionReader>> OpenVersionPinned(InodeId ino, VersionNo vno);
   // Bytes of the version that are not holes (st_blocks). Remembered per
   // version after the first call (reads its chunk list once).
   Result<uint64_t> HeldBytes(InodeId ino, VersionNo vno);

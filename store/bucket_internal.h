@@ -112,7 +112,27 @@ struct Bucket::Shared {
   // first anyway).
   std::mutex sha_worker_mu;
   std::shared_ptr<ShaWorker> sha_worker;
+  // Version pins (bucket_pins.cc): this bucket's owner name, the flock'ed
+  // dir/pins/NAME (-1 until the first pin) and how many readers of this
+  // process pin each (inode, version); one catalog row per pinned version.
+  std::string pin_owner;
+  int pin_lock_fd = -1;
+  std::mutex pin_mu;
+  std::map<std::pair<uint64_t, uint64_t>, int> pin_counts;
 };
+
+// The new version that brings `from`'s content back as a version of `ino`
+// (restore, restore --at TIME DIR): its size, mtime, SHA-256 (or pending),
+// chunk list (`chunks`, from's) and xattr snapshot; restored_from is left to
+// the caller. No chunk data is copied (bucket_keys.cc).
+Catalog::NewVersion VersionFrom(InodeId ino, const VersionInfo& from,
+                                std::vector<ChunkRef> chunks);
+
+// bucket_pins.cc: at Open (writable) and at close.
+Status SetUpPins(Bucket::Shared& s);
+void TearDownPins(Bucket::Shared& s);
+Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
+void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
 
 // After chunk files were written for a commit: makes them durable now, or
 // (deferred_sync) leaves that to the next sync point.

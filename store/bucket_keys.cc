@@ -202,6 +202,9 @@ Status Bucket::DeleteVersion(std::string_view key, VersionNo vno) {
 Status Bucket::Purge(std::string_view key) {
   bool live = true;
   ASSIGN_OR_RETURN(InodeId ino, ResolveKey(*s_->catalog, key, true, &live));
+  // Asked first: a pinned history (a file open for writing in a mount)
+  // keeps its name too. PurgeHistory asks again in its own transaction.
+  RETURN_IF_ERROR(s_->catalog->CheckUnpinned(ino));
   if (live) RETURN_IF_ERROR(Delete(key));
   return PurgeHistory(ino);
 }
@@ -238,6 +241,13 @@ Result<VersionInfo> Bucket::Restore(std::string_view key, const VersionSelector&
                                       old.uid, old.gid));
     ino = a.ino;
   }
+  Catalog::NewVersion v = VersionFrom(ino, from, std::move(chunks));
+  v.restored_from = from.version;
+  return cat.AddVersion(v);
+}
+
+Catalog::NewVersion VersionFrom(InodeId ino, const VersionInfo& from,
+                                std::vector<ChunkRef> chunks) {
   Catalog::NewVersion v;
   v.ino = ino;
   v.size = from.size;
@@ -246,8 +256,7 @@ Result<VersionInfo> Bucket::Restore(std::string_view key, const VersionSelector&
   v.sha256_pending = from.sha256_pending;
   v.chunks = std::move(chunks);
   v.xattrs = from.xattrs;
-  v.restored_from = from.version;
-  return cat.AddVersion(v);
+  return v;
 }
 
 Result<std::vector<FileListing>> Bucket::List(std::string_view prefix, bool include_deleted) {

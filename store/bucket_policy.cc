@@ -178,12 +178,14 @@ Result<std::optional<Planned>> PlanFile(Bucket::Shared& s, const Catalog::Retent
 // Carries out one file's plan; the catalog re-checks the file in the same
 // transaction, so what changed meanwhile is left alone. Returns whether
 // anything went (p.file then says what).
-Result<bool> CarryOut(Bucket::Shared& s, Planned& p) {
+Result<bool> CarryOut(Bucket::Shared& s, Planned& p, uint64_t* in_use) {
   PruneFile& pf = p.file;
   if (pf.history_deleted) return s.catalog->PurgeIfDeletedBefore(p.ino, p.cutoff);
   std::vector<VersionNo> want;
   for (uint64_t v : pf.removed) want.push_back(VersionNo(v));
-  ASSIGN_OR_RETURN(std::vector<VersionNo> done, s.catalog->PruneVersions(p.ino, want));
+  std::vector<VersionNo> pinned;
+  ASSIGN_OR_RETURN(std::vector<VersionNo> done, s.catalog->PruneVersions(p.ino, want, &pinned));
+  *in_use += pinned.size();
   pf.kept += pf.removed.size() - done.size();
   pf.removed.clear();
   for (VersionNo v : done) pf.removed.push_back(v.value);
@@ -228,7 +230,7 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   ASSIGN_OR_RETURN(report.bytes_freed, s_->catalog->BytesFreedBy(doomed));
   for (Planned& p : plan) {
     if (!opts.dry_run) {
-      ASSIGN_OR_RETURN(bool went, CarryOut(*s_, p));
+      ASSIGN_OR_RETURN(bool went, CarryOut(*s_, p, &report.versions_in_use));
       if (!went) continue;  // changed meanwhile (re-created, restored): kept
     }
     report.versions_removed += p.file.removed.size();

@@ -201,14 +201,7 @@ Status Restorer::File(InodeId src, InodeId parent, const std::string& name,
     return FixAttrs(live->ino, mode, uid, gid, &from.xattrs, true);
   }
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, cat_.VersionChunks(src, hv->vno));
-  Catalog::NewVersion v;
-  v.ino = live->ino;
-  v.size = from.size;
-  v.mtime_ns = from.mtime_ns;
-  v.sha256 = from.sha256;
-  v.sha256_pending = from.sha256_pending;
-  v.chunks = std::move(chunks);
-  v.xattrs = from.xattrs;
+  Catalog::NewVersion v = VersionFrom(live->ino, from, std::move(chunks));
   if (live->ino == src) v.restored_from = from.version;
   RETURN_IF_ERROR(cat_.AddVersion(v).status());
   ++r_->files_restored;

@@ -16,6 +16,8 @@
 // compression) never happens inside these calls.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -221,6 +223,29 @@ class Catalog {
   // goes too if it has no live name.
   Status PurgeHistory(InodeId ino);
 
+  // ---- version pins (catalog_pins.cc; docs/catalog.md "version_pins"):
+  // a version an open write session reads from, which DeleteVersion and
+  // PurgeHistory refuse (Busy) and PruneVersions, PurgeIfDeletedBefore and
+  // the drops of an excluded commit skip while its owner lives.
+  // Creates the table if missing (writable opens; no format change).
+  Status EnsurePinTable();
+  // Whether the process owning pins `owner` still runs; *who describes it
+  // ("pid 123") for messages. Pins of an owner it says is gone are dropped.
+  using PinLiveness = std::function<bool(const std::string& owner, std::string* who)>;
+  // This catalog's own owner name (its pins are always live) and the test
+  // for others'. Without a test every pin counts as live.
+  void SetPinOwner(std::string owner, PinLiveness alive);
+  // NotFound if the version does not exist (deleted meanwhile).
+  Status AddPin(std::string_view owner, InodeId ino, VersionNo vno);
+  Status RemovePin(std::string_view owner, InodeId ino, VersionNo vno);
+  Status RemoveOwnerPins(std::string_view owner);
+  // Busy (as DeleteVersion) if a live owner pins a version of `ino`; for
+  // callers that must ask before a first step (rm --purge of a live file
+  // removes its name before its history).
+  Status CheckUnpinned(InodeId ino);
+  // Drops the pins of every owner that is gone; returns how many owners.
+  Result<uint64_t> SweepStalePins();
+
   // ---- chunks
   // For each id: whether a chunk row exists (its file was durable when the
   // row was committed), i.e. a writer may reference it without writing it.
@@ -318,10 +343,13 @@ class Catalog {
   Result<std::vector<RetentionFile>> RetentionFiles();
   // One transaction: deletes those of `vnos` that still exist and are not the
   // current version of a live file (so a file re-created or restored since
-  // the caller looked is never cut back). Returns the numbers deleted.
-  Result<std::vector<VersionNo>> PruneVersions(InodeId ino, const std::vector<VersionNo>& vnos);
-  // Deletes the whole history of `ino` if it still has no live name and its
-  // last name went before `cutoff_ns`; returns whether it did.
+  // the caller looked is never cut back), nor pinned (the base of a file
+  // open for writing: added to *pinned). Returns the numbers deleted.
+  Result<std::vector<VersionNo>> PruneVersions(InodeId ino, const std::vector<VersionNo>& vnos,
+                                               std::vector<VersionNo>* pinned = nullptr);
+  // Deletes the whole history of `ino` if it still has no live name, its
+  // last name went before `cutoff_ns` and no version is pinned; returns
+  // whether it did.
   Result<bool> PurgeIfDeletedBefore(InodeId ino, int64_t cutoff_ns);
   // Stored bytes of the chunks whose last references are in `versions`.
   Result<uint64_t> BytesFreedBy(const std::vector<std::pair<InodeId, VersionNo>>& versions);

@@ -8,6 +8,7 @@
 // locks only matter against other processes (busy_timeout).
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,6 +28,8 @@ int64_t CatalogNowNs();
 Status ValidateName(std::string_view name);
 // 'name' quoted for messages.
 std::string QuoteName(std::string_view name);
+// Why a pinned version cannot be deleted (Busy's message).
+std::string PinnedMessage(VersionNo vno, const std::string& who);
 
 struct Catalog::Impl {
   std::string path;
@@ -113,6 +116,14 @@ struct Catalog::Impl {
   Result<std::optional<std::vector<VersionNo>>> ExcludedVersions(InodeId ino, VersionNo below);
   // The editor-pattern half of Rename (see Catalog::RenameResult).
   Status MergeInto(const Write& w, InodeId src, InodeId dst);
+  // catalog_pins.cc: the versions of `ino` pinned by a live owner, each
+  // with who holds it; stale pins met on the way are deleted (inside the
+  // caller's write transaction). `include_own`: this catalog's own pins
+  // count too (always live).
+  std::string pin_owner;
+  Catalog::PinLiveness pin_alive;
+  bool has_pin_table = false;
+  Result<std::map<VersionNo, std::string>> PinnedVersions(InodeId ino, bool include_own = true);
 };
 
 }  // namespace katamari

@@ -318,15 +318,21 @@ Result<std::vector<Catalog::RetentionFile>> Catalog::RetentionFiles() {
 }
 
 Result<std::vector<VersionNo>> Catalog::PruneVersions(InodeId ino,
-                                                       const std::vector<VersionNo>& vnos) {
+                                                       const std::vector<VersionNo>& vnos,
+                                                       std::vector<VersionNo>* pinned) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   ASSIGN_OR_RETURN(std::optional<InodeState> st, LoadState(impl, ino));
   std::vector<VersionNo> done;
   if (!st) return done;  // purged meanwhile; the transaction rolls back
+  ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
   for (VersionNo v : vnos) {
     if (st->live && v == st->current) continue;
+    if (pins.count(v)) {  // the base of a file open for writing: kept for now
+      if (pinned) pinned->push_back(v);
+      continue;
+    }
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlHasVersion));
     q.BindAll(ino, v);
     ASSIGN_OR_RETURN(bool there, q.Step());
@@ -345,6 +351,11 @@ Result<bool> Catalog::PurgeIfDeletedBefore(InodeId ino, int64_t cutoff_ns) {
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   ASSIGN_OR_RETURN(std::optional<InodeState> st, LoadState(impl, ino));
   if (!st || st->live || st->deleted_ns >= cutoff_ns) return false;
+  {
+    // A deleted file still open for writing keeps its history for now.
+    ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
+    if (!pins.empty()) return false;
+  }
   RETURN_IF_ERROR(impl.Purge(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return true;

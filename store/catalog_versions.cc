@@ -579,8 +579,13 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   } else {
     ASSIGN_OR_RETURN(old, impl.ExcludedVersions(v.ino, v.version));
   }
-  if (old) {
-    for (VersionNo o : *old) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
+  if (old && !old->empty()) {
+    // Another process's open writer based on one keeps it (Catalog::AddPin):
+    // it goes with the next commit or prune after that writer is done.
+    ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(v.ino, /*include_own=*/false));
+    for (VersionNo o : *old) {
+      if (!pins.count(o)) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
+    }
   }
   return v;
 }
@@ -620,6 +625,12 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(ino));
+  {
+    // The base of a file open for writing stays (Catalog::AddPin).
+    ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
+    auto it = pins.find(vno);
+    if (it != pins.end()) return Status::Busy(PinnedMessage(vno, it->second));
+  }
   RETURN_IF_ERROR(impl.DropVersion(ino, vno));
   std::optional<VersionInfo> newest;  // of the remaining versions
   {
@@ -658,6 +669,12 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
 Status Catalog::PurgeHistory(InodeId ino) {
   std::lock_guard<std::mutex> l(impl_->mu);
   ASSIGN_OR_RETURN(Impl::Write w, impl_->BeginWrite());
+  {
+    ASSIGN_OR_RETURN(auto pins, impl_->PinnedVersions(ino));
+    if (!pins.empty()) {
+      return Status::Busy(PinnedMessage(pins.begin()->first, pins.begin()->second));
+    }
+  }
   RETURN_IF_ERROR(impl_->Purge(ino));
   return w.txn.Commit();
 }

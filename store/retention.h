@@ -97,6 +97,10 @@ struct PruneReport {
   std::vector<PruneFile> files;  // only files that lose something
   uint64_t files_checked = 0;
   uint64_t versions_removed = 0;
+  // Versions that would go but are the base of a file open for writing
+  // (a mount's write session; docs/semantics.md, Retention and excludes):
+  // kept this time, a later prune removes them.
+  uint64_t versions_in_use = 0;
   // Stored bytes of chunks whose last reference the removed versions held:
   // what pruning frees (at once where no writer holds the gc lock, else at
   // the next `katamari gc`).

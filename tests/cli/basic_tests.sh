@@ -169,6 +169,11 @@ t_restore() {
   expect_eq "$(stored_bytes "$B")" "$stored_before" "restore copies no data"
   expect_rc 2 k restore f
   expect_rc 1 k restore f --version 9
+  ok k restore f@2 --json || return
+  expect_eq "$(pyjson "$W/out" '(d["key"], d["restored_from"], d["version"], d["size"])')" \
+    "('f', 2, 4, 4)" "restore --json: what was restored as what"
+  expect_eq "$(pyjson "$W/out" 'd["sha256"]')" "$(sha_of "$W/2")" "restore --json: sha256"
+  expect_grep '"committed": "20' "$W/out" "restore --json: commit time"
   ok k put m "$W/1" --mode 0640 && ok k versions m --json
   expect_eq "$(pyjson "$W/out" '[(v["mode"], v["uid"]) for v in d]')" \
     "[('0640', $(id -u))]" "versions --json: the recorded mode and owner"

@@ -168,6 +168,12 @@ t_hist_restore_tree() {
   ok k get copies/p/sub/b && expect_eq "$(cat "$W/out")" two "copy has p/sub/b"
   ok k ls copies --deleted
   expect_no_grep 'katamari-restore' "$W/out" "no temporary directory left"
+  ok k restore --at "$t" p --to copies2/p --json || return
+  expect_eq "$(pyjson "$W/out" '(d["path"], d["target"], d["in_place"], d["files_restored"], d["unchanged"], d["deleted"])')" \
+    "('p', 'copies2/p', False, 3, 0, 0)" "restore --at --to --json: what it did"
+  ok k restore --at "$t" p --json
+  expect_eq "$(pyjson "$W/out" '(d["in_place"], d["files_restored"], d["unchanged"])')" \
+    "(True, 0, 3)" "restore --at in place --json"
   expect_rc 1 k restore --at "$t" p --to copies/p
   expect_grep "restore target 'copies/p' exists and is not empty" "$W/err" "non-empty target"
   expect_rc 1 k restore --at "$t" p --to other

@@ -105,10 +105,13 @@ cmp -s "$MNT/data/f" "$WORK/v4" || fail "live data/f differs"
 cmp -s "$MNT/data@${WHEN[3]}/f" "$WORK/v3" || fail "data@T3/f differs"
 cmp -s "$MNT/@${WHEN[4]}/data/f" "$WORK/v4" || fail "@T4/data/f differs"
 cmp -s "$MNT/data/f@${WHEN[3]}" "$WORK/v3" || fail "data/f@T3 differs"
-# (documented: the file shows there empty, as one with no content yet).
-empty_at() { [ -f "$1" ] && [ "$(stat -c %s "$1")" = 0 ] && [ -z "$(cat "$1")" ]; }
-wait_for "data@T2/f no longer shows version 2" empty_at "$MNT/data@${WHEN[2]}/f"
-wait_for "data/f@T1 no longer shows version 1" empty_at "$MNT/data/f@${WHEN[1]}"
+# (documented: the file has nothing to show then: ENOENT, and not listed).
+gone_at() { [ ! -e "$1" ] && ! cat "$1" 2>/dev/null; }
+not_listed() { ! ls "$1" | grep -qx "$2"; }
+wait_for "data@T2/f no longer shows version 2" gone_at "$MNT/data@${WHEN[2]}/f"
+wait_for "data/f@T1 no longer shows version 1" gone_at "$MNT/data/f@${WHEN[1]}"
+wait_for "ls data@T2/ no longer lists f" not_listed "$MNT/data@${WHEN[2]}" f
+cmp -s "$MNT/data@${WHEN[3]}/f" "$WORK/v3" || fail "data@T3/f differs after the others went"
 wait_for "data/f@-2 counts only the kept versions" missing data/f@-2
 # The rest of the tree is untouched, and the bucket is sound.
 expect_eq "doc versions after prune" "$(versions data/doc)" 2

@@ -201,6 +201,19 @@ if k get t/fifo >"$WORK/get.out" 2>"$WORK/get.err"; then fail "katamari get of a
 grep -q "fifo, a special file without content" "$WORK/get.err" ||
   fail "katamari get of a fifo: $(cat "$WORK/get.err")"
 [ ! -s "$WORK/get.out" ] || fail "katamari get of a fifo printed something"
+# versions of a special file or symlink: a usage error naming its kind, not an empty table.
+for pair in "t/fifo:a fifo" "t/null:a character device" "t/blk.moved:a block device" \
+  "t/sock.moved:a socket" "t/link:a symbolic link"; do
+  key=${pair%%:*} kind=${pair#*:}
+  set +e
+  k versions "$key" >"$WORK/v.out" 2>"$WORK/v.err"
+  rc=$?
+  set -e
+  expect_eq "exit status of versions $key" "$rc" 2
+  grep -q "'$key' is $kind, which keeps no versions" "$WORK/v.err" ||
+    fail "versions $key: $(cat "$WORK/v.err")"
+  [ ! -s "$WORK/v.out" ] || fail "versions $key printed a table: $(cat "$WORK/v.out")"
+done
 k fsck >"$WORK/fsck" 2>&1 || fail "fsck with special files: $(cat "$WORK/fsck")"
 
 # ---- time view: as they were before they were removed

@@ -278,6 +278,28 @@ TEST_F(VersionPathsTest, TimeViewsAreOneSnapshot) {
   EXPECT_TRUE(Cat("@2000-01-01/f").status().IsNotFound());
 }
 
+TEST_F(VersionPathsTest, AFileWhoseVersionsOfAMomentWereAllPrunedIsNotInItsView) {
+  Save("other", "o");
+  uint64_t f = Save("f", "old");
+  auto v1 = bucket_->GetVersion(InodeId(f), VersionNo(1));
+  ASSERT_TRUE(v1.ok());
+  std::string t = FormatUtcTime(v1->commit_time_ns);
+  Save("f", "new");
+  EXPECT_EQ(*Cat("f@" + t), "old");
+  ASSERT_TRUE(bucket_->DeleteVersion(InodeId(f), VersionNo(1)).ok());  // as prune does
+  // No version of f is left from that moment: the view does not show it
+  // (never as an empty file), the live file and later moments still do.
+  EXPECT_TRUE(Cat("@" + t + "/f").status().IsNotFound());
+  EXPECT_TRUE(Cat("f@" + t).status().IsNotFound());
+  auto view = fs_->Lookup(1, "@" + t);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(List(view->node), (std::vector<std::string>{"other"}));
+  EXPECT_EQ(*Cat("f"), "new");
+  auto v2 = bucket_->GetVersion(InodeId(f), VersionNo(2));
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(*Cat("f@" + FormatUtcTime(v2->commit_time_ns)), "new");
+}
+
 TEST_F(VersionPathsTest, EverythingButDeletingIsReadOnly) {
   Save("f", "one");
   Save("f", "two");

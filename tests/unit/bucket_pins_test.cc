@@ -1,0 +1,165 @@
+// Version pins (store/bucket_pins.cc, store/catalog_pins.cc): the base
+// version of a write session (a reader opened with OpenVersionPinned) is
+// kept by prune, rm NAME@N and rm --purge of any Bucket, of this process or
+// another; the pins of a process that is gone (kill -9) are stale and
+// dropped by the next deletion that meets them.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/bucket.h"
+#include "tests/unit/test_util.h"
+
+namespace katamari {
+namespace {
+
+class PinTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Bucket::Create(Dir(), {}).ok());
+    mount_ = OpenOne();  // stands for the daemon
+    cli_ = OpenOne();    // stands for the CLI: another pin owner
+    ASSERT_TRUE(mount_ && cli_);
+  }
+  std::string Dir() const { return dir_.path() + "/b"; }
+  std::unique_ptr<Bucket> OpenOne() {
+    auto b = Bucket::Open(Dir(), {});
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? std::move(b).value() : nullptr;
+  }
+  VersionInfo Put(Bucket& b, const std::string& key, const std::string& body) {
+    StringSource src(body);
+    auto r = b.Put(key, src, {});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VersionInfo{};
+  }
+  std::vector<uint64_t> Versions(Bucket& b, const std::string& key) {
+    std::vector<uint64_t> out;
+    auto r = b.Versions(key);
+    if (r.ok()) {
+      for (const VersionInfo& v : *r) out.push_back(v.version.value);
+    }
+    return out;
+  }
+  std::string ReadAll(VersionReader& r) {
+    std::string out(r.info().size, '\0');
+    size_t got = 0;
+    EXPECT_TRUE(r.ReadAt(0, out.size(), out.data(), &got).ok());
+    out.resize(got);
+    return out;
+  }
+
+  testing_util::TempDir dir_{"pins"};
+  std::unique_ptr<Bucket> mount_, cli_;
+};
+
+TEST_F(PinTest, APinnedBaseSurvivesRmPruneAndGcOfAnotherOwner) {
+  const std::string body1 = testing_util::RandomBytes(300000, 1);
+  VersionInfo v1 = Put(*mount_, "f", body1);
+  Put(*mount_, "f", "second");  // v1 is no longer current: prune and rm may cut it
+  auto base = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+
+  Status st = cli_->DeleteVersion("f", v1.version);
+  EXPECT_EQ(st.code(), Status::Code::kBusy) << st.ToString();
+  EXPECT_NE(st.message().find("open for writing"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("pid " + std::to_string(getpid())), std::string::npos)
+      << st.message();
+  EXPECT_EQ(cli_->Purge("f").code(), Status::Code::kBusy);
+  ASSERT_TRUE(cli_->SetPolicy("", *RetentionRules::Parse({"keep-last=1"})).ok());
+  auto pruned = cli_->Prune({});
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->versions_removed, 0u);
+  EXPECT_EQ(pruned->versions_in_use, 1u);
+  ASSERT_TRUE(cli_->Gc().ok());
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{1, 2}));
+  // Every byte of the base still reads (its chunks were not collected).
+  EXPECT_EQ(ReadAll(**base), body1);
+  // The mount's own rm NAME@N is refused too.
+  EXPECT_EQ(mount_->DeleteVersion("f", v1.version).code(), Status::Code::kBusy);
+
+  base->reset();  // the session is done: the pin goes
+  auto again = cli_->Prune({});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->versions_removed, 1u);
+  EXPECT_EQ(again->versions_in_use, 0u);
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));
+}
+
+TEST_F(PinTest, TwoReadersOfOneVersionPinItUntilTheLastGoes) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  Put(*mount_, "f", "two");
+  auto a = mount_->OpenVersionPinned(v1.ino, v1.version);
+  auto b = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(a.ok() && b.ok());
+  a->reset();
+  EXPECT_EQ(cli_->DeleteVersion("f", v1.version).code(), Status::Code::kBusy);
+  b->reset();
+  EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+}
+
+TEST_F(PinTest, PinningAVersionThatIsGoneIsNotFound) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  Put(*mount_, "f", "two");
+  ASSERT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+  auto r = mount_->OpenVersionPinned(v1.ino, v1.version);
+  EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
+  // A failed pin leaves nothing behind: the next version can go.
+  VersionInfo v3 = Put(*mount_, "f", "three");
+  EXPECT_TRUE(cli_->DeleteVersion("f", VersionNo(v3.version.value - 1)).ok());
+}
+
+TEST_F(PinTest, ClosingTheBucketDropsItsPins) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  Put(*mount_, "f", "two");
+  {
+    auto r = mount_->OpenVersionPinned(v1.ino, v1.version);
+    ASSERT_TRUE(r.ok());
+    r->release();  // leaked on purpose: the bucket's close still drops the row
+  }
+  mount_.reset();
+  EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+  EXPECT_FALSE(std::filesystem::exists(Dir() + "/pins") &&
+               !std::filesystem::is_empty(Dir() + "/pins"));
+}
+
+TEST_F(PinTest, PinsOfAKilledProcessAreStale) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  Put(*mount_, "f", "two");
+  mount_.reset();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // As a daemon killed with -9 while a file was open: no destructor runs.
+    auto b = Bucket::Open(Dir(), {});
+    if (!b.ok()) _exit(2);
+    auto r = (*b)->OpenVersionPinned(v1.ino, v1.version);
+    _exit(r.ok() ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  // Its owner file is still there, unlocked; the pin row too. The deletion
+  // finds the owner gone, drops the pin and goes ahead.
+  EXPECT_FALSE(std::filesystem::is_empty(Dir() + "/pins"));
+  EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+  EXPECT_TRUE(std::filesystem::is_empty(Dir() + "/pins"));
+}
+
+TEST_F(PinTest, AReadOnlyBucketPinsNothing) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  Put(*mount_, "f", "two");
+  Bucket::OpenOptions ro;
+  ro.read_only = true;
+  auto b = Bucket::Open(Dir(), ro);
+  ASSERT_TRUE(b.ok());
+  auto r = (*b)->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+}
+
+}  // namespace
+}  // namespace katamari
