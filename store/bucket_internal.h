@@ -42,6 +42,8 @@ class GcLock {
 };
 
 struct StagingKey;
+class StagingPool;
+std::shared_ptr<StagingPool> MakeStagingPool();  // staging_file.cc
 class ShaWorker;   // bucket_sha.cc
 struct ShaWriter;  // bucket_sha.cc
 
@@ -68,6 +70,8 @@ struct Bucket::Shared {
   // Encrypted buckets: the ephemeral key that seals staging files
   // (staging_file.cc); made at Open, held only in memory.
   std::shared_ptr<StagingKey> staging_key;
+  // Emptied staging files kept open for reuse (staging_file.cc StagingPool).
+  std::shared_ptr<StagingPool> staging_pool = MakeStagingPool();
   // Bucket::CancelWork: ingest, hashing and streaming loops stop at their
   // next chunk with Cancelled (shutdown; docs/semantics.md, When a version
   // is made).
@@ -155,10 +159,13 @@ inline Status CheckCancelled(const Bucket::Shared& s) {
 }
 
 // A fresh staging key (random) and a staging file in `dir`: sealed under
-// `key`, or plain if key is null (staging_file.cc).
+// `key`, or plain if key is null; taken from `pool` (emptied files of ended
+// sessions, given back when the new one is destroyed) if it has one
+// (staging_file.cc).
 std::shared_ptr<StagingKey> MakeStagingKey();
 Result<std::unique_ptr<StagingFile>> OpenStagingFile(const std::string& dir, std::string what,
-                                                     std::shared_ptr<StagingKey> key);
+                                                     std::shared_ptr<StagingKey> key,
+                                                     std::shared_ptr<StagingPool> pool = nullptr);
 
 // Bucket::Create's body (bucket.cc): directory, chunks/, staging/ and the
 // catalog, which for an encrypted bucket gets `first_key_slot` in its

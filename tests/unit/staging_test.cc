@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <string>
 
 #include "store/bucket.h"
@@ -184,6 +185,43 @@ TEST_P(StagingTest, EachStagingFileIsItsOwnAndUnlinked) {
   ASSERT_TRUE(a->Write(0, "first").ok());
   EXPECT_TRUE(std::filesystem::is_empty(bucket_->StagingDir()));
   auto b = Open();
+  ASSERT_TRUE(b->Write(0, "second").ok());
+  EXPECT_EQ(ReadBack(*a, 0, 5), "first");
+  EXPECT_EQ(ReadBack(*b, 0, 6), "second");
+}
+
+// Ended sessions' files are emptied and reused (StagingPool, so that short
+// sessions neither create nor free an inode): what the next session sees of
+// one is zeros and holes, never the bytes an earlier one staged.
+TEST_P(StagingTest, AReusedStagingFileIsEmpty) {
+  std::string secret = "earlier-session-" + RandomBytes(16, 9);
+  std::string fill;
+  while (fill.size() < 5 * kBlock) fill += secret;
+  std::set<std::string> inodes;
+  auto inode_of_raw = [&] {
+    struct stat st;
+    EXPECT_EQ(::stat(RawPath().c_str(), &st), 0);
+    return std::to_string(st.st_ino);
+  };
+  for (int round = 0; round < 3; ++round) {
+    auto f = Open();
+    EXPECT_EQ(RawAllocated(), 0u) << "round " << round;
+    EXPECT_EQ(RawBytes().size(), 0u) << "round " << round;
+    EXPECT_EQ(ReadBack(*f, 0, 5 * kBlock), std::string(5 * kBlock, '\0')) << "round " << round;
+    auto e = f->ExtentAt(0, 5 * kBlock);
+    ASSERT_TRUE(e.ok());
+    EXPECT_TRUE(e->hole) << "round " << round;
+    EXPECT_EQ(e->len, 5 * kBlock);
+    inodes.insert(inode_of_raw());
+    ASSERT_TRUE(f->Write(100, fill).ok());
+    EXPECT_EQ(ReadBack(*f, 100, fill.size()), fill);
+  }
+  EXPECT_EQ(inodes.size(), 1u) << "each session made a new staging file";
+  EXPECT_TRUE(std::filesystem::is_empty(bucket_->StagingDir()));
+  // Two at once are still two files.
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a->Write(0, "first").ok());
   ASSERT_TRUE(b->Write(0, "second").ok());
   EXPECT_EQ(ReadBack(*a, 0, 5), "first");
   EXPECT_EQ(ReadBack(*b, 0, 6), "second");
