@@ -35,7 +35,7 @@ inline constexpr unsigned kRenameExchange = 2;   // == RENAME_EXCHANGE
 
 class Catalog {
  public:
-  static constexpr int kFormatVersion = 6;
+  static constexpr int kFormatVersion = 7;
 
   // Creates a new catalog.db at `path` (Exists if there is one) with the
   // root directory (inode 1, mode 0755, owned by uid/gid) and `settings`.
@@ -374,7 +374,8 @@ class Catalog {
   Status SetDurableMark(const DurableMark& m);
   // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's
   // integrity_check and foreign_key_check, every chunk row's refs against
-  // the references version rows really make (by chunk id), and each inode's
+  // the references segment rows really make (by chunk id), every segment's
+  // refs, key and counts against its rows and the version lists, each inode's
   // current_version naming an existing version, and special files holding
   // no content, target or stray device number. One line per problem,
   // naming the file; a check that cannot run (a query error) is a problem
@@ -423,6 +424,8 @@ class Catalog {
   };
   struct HistoryChunk {
     ChunkId id;
+    // refs: occurrences in the chunk lists of all versions (with_chunks;
+    // counted from them, not chunks.refs, which counts segments).
     uint64_t refs = 0, stored_len = 0;
   };
   struct History {

@@ -1,6 +1,7 @@
 // Catalog::CheckIntegrity: fsck's checks of catalog.db itself. SQLite's own
 // integrity and foreign-key checks find damaged pages and dangling rows; the
-// reference count check finds rows that are readable but disagree.
+// reference count check finds rows that are readable but disagree (both
+// levels: segments against version lists, chunks against segments).
 //
 // Every query error is reported as a problem: a catalog that cannot be read
 // completely is never "ok".
@@ -9,6 +10,7 @@
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
+#include "store/catalog_segments.h"
 
 namespace katamari {
 
@@ -21,6 +23,8 @@ constexpr char kSqlIntegrity[] = "PRAGMA integrity_check(100)";
 constexpr char kSqlForeignKeys[] = "PRAGMA foreign_key_check";
 constexpr char kSqlChunkRefs[] = "SELECT id, refs FROM chunks";
 constexpr char kSqlVersionChunkLists[] = "SELECT ino, vno, chunk_count, chunks FROM versions";
+constexpr char kSqlSegments[] =
+    "SELECT id, hash, refs, chunk_count, size, chunks FROM segments";
 constexpr char kSqlDanglingCurrent[] =
     "SELECT i.id, i.current_version FROM inodes i WHERE i.current_version != 0 AND NOT EXISTS "
     "(SELECT 1 FROM versions v WHERE v.ino = i.id AND v.vno = i.current_version)";
@@ -64,26 +68,37 @@ Status ForeignKeyCheck(Catalog::Impl& impl, Problems* out) {
   }
 }
 
-// How often versions reference each chunk, counted per occurrence as
-// chunks.refs is (docs/catalog.md).
-Status CountReferences(Catalog::Impl& impl, std::map<ChunkId, uint64_t>* counts,
-                       Problems* out) {
-  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunkLists));
+struct SegmentFacts {
+  int64_t refs = 0;
+  uint64_t chunk_count = 0;
+  uint64_t uses = 0;  // occurrences in version lists
+};
+
+void Report(size_t* bad, Problems* out, std::string line) {
+  if (++*bad <= kMaxRefProblems) out->push_back(std::move(line));
+}
+
+// Every segment row: its key, counts and holes; the chunk occurrences it
+// holds, counted per occurrence as chunks.refs is (docs/catalog.md).
+Status ReadSegments(Catalog::Impl& impl, std::map<int64_t, SegmentFacts>* segs,
+                    std::map<ChunkId, uint64_t>* counts, size_t* bad, Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlSegments));
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::OK();
-    const std::string what = "version " + std::to_string(q.Int(1)) + " of inode " +
-                             std::to_string(q.Int(0));
-    auto chunks = catalog_format::DecodeChunks(q.Blob(3), what);
+    const int64_t id = q.Int(0);
+    const std::string what = "segment " + std::to_string(id);
+    SegmentFacts& f = (*segs)[id];
+    f.refs = q.Int(2);
+    f.chunk_count = q.U64(3);
+    auto chunks = catalog_format::DecodeChunks(q.Blob(5), what);
     if (!chunks.ok()) {
       out->push_back(chunks.status().message());
       continue;
     }
-    if (chunks->size() != q.U64(2)) {
-      out->push_back(what + " lists " + std::to_string(chunks->size()) +
-                     " chunks but records chunk_count " + std::to_string(q.Int(2)));
-    }
+    uint64_t size = 0;
     for (const ChunkRef& c : *chunks) {
+      size += c.raw_len;
       if (!c.IsHole()) {
         ++(*counts)[c.id];
       } else if (c.stored_len != 0) {  // holes store nothing (docs/catalog.md)
@@ -91,14 +106,65 @@ Status CountReferences(Catalog::Impl& impl, std::map<ChunkId, uint64_t>* counts,
                        std::to_string(c.stored_len));
       }
     }
+    const Digest key = catalog_segments::SegmentHash(chunks->data(), chunks->size());
+    if (q.Blob(1) != std::string_view(reinterpret_cast<const char*>(key.bytes.data()), 32)) {
+      Report(bad, out, what + " is not stored under the key of its chunks");
+    }
+    if (chunks->size() != f.chunk_count || size != q.U64(4)) {
+      Report(bad, out, what + " holds " + std::to_string(chunks->size()) + " chunks of " +
+                           std::to_string(size) + " bytes but records " +
+                           std::to_string(f.chunk_count) + " chunks of " +
+                           std::to_string(q.U64(4)) + " bytes");
+    }
+    f.chunk_count = chunks->size();
+  }
+}
+
+// Every version list: its segments exist, and its chunk_count adds up.
+Status ReadVersionLists(Catalog::Impl& impl, std::map<int64_t, SegmentFacts>* segs, size_t* bad,
+                        Problems* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunkLists));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    const std::string what = "version " + std::to_string(q.Int(1)) + " of inode " +
+                             std::to_string(q.Int(0));
+    auto ids = catalog_segments::DecodeList(q.Blob(3), what);
+    if (!ids.ok()) {
+      out->push_back(ids.status().message());
+      continue;
+    }
+    uint64_t chunks = 0;
+    bool complete = true;
+    for (int64_t id : *ids) {
+      auto it = segs->find(id);
+      if (it == segs->end()) {
+        Report(bad, out, what + " lists segment " + std::to_string(id) + ", which does not exist");
+        complete = false;
+        continue;
+      }
+      ++it->second.uses;
+      chunks += it->second.chunk_count;
+    }
+    if (complete && chunks != q.U64(2)) {
+      out->push_back(what + " lists " + std::to_string(chunks) +
+                     " chunks but records chunk_count " + std::to_string(q.Int(2)));
+    }
   }
 }
 
 Status RefsCheck(Catalog::Impl& impl, Problems* out) {
+  std::map<int64_t, SegmentFacts> segs;
   std::map<ChunkId, uint64_t> counts;
-  RETURN_IF_ERROR(CountReferences(impl, &counts, out));
-  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlChunkRefs));
   size_t bad = 0;
+  RETURN_IF_ERROR(ReadSegments(impl, &segs, &counts, &bad, out));
+  RETURN_IF_ERROR(ReadVersionLists(impl, &segs, &bad, out));
+  for (const auto& [id, f] : segs) {
+    if (f.refs >= 0 && static_cast<uint64_t>(f.refs) == f.uses && f.uses > 0) continue;
+    Report(&bad, out, "segment " + std::to_string(id) + " has refs " + std::to_string(f.refs) +
+                          " but versions list it " + std::to_string(f.uses) + " times");
+  }
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlChunkRefs));
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
@@ -107,13 +173,12 @@ Status RefsCheck(Catalog::Impl& impl, Problems* out) {
     const uint64_t want = it == counts.end() ? 0 : it->second;
     const int64_t refs = q.Int(1);
     if (refs >= 0 && static_cast<uint64_t>(refs) == want) continue;
-    if (++bad <= kMaxRefProblems) {
-      out->push_back("chunk " + id.Hex() + " has refs " + std::to_string(refs) +
-                     " but versions reference it " + std::to_string(want) + " times");
-    }
+    Report(&bad, out, "chunk " + id.Hex() + " has refs " + std::to_string(refs) +
+                          " but segments reference it " + std::to_string(want) + " times");
   }
   if (bad > kMaxRefProblems) {
-    out->push_back(std::to_string(bad - kMaxRefProblems) + " more chunks with wrong refs");
+    out->push_back(std::to_string(bad - kMaxRefProblems) +
+                   " more segments or chunks with wrong refs");
   }
   return Status::OK();
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 
+#include "store/catalog_segments.h"
 #include "store/catalog_testing.h"
 #include "store/retention.h"
 
@@ -190,6 +191,24 @@ ALTER TABLE chunks ADD COLUMN pack_offset INTEGER;
 CREATE INDEX chunks_by_pack ON chunks(pack_id) WHERE pack_id IS NOT NULL;
 )sql";
 
+// Format 7 = format 6 + chunk lists as shared segments (store/
+// catalog_segments.h): versions.chunks lists segment ids, chunks.refs
+// counts occurrences in segment rows.
+constexpr char kSegmentsV7[] = R"sql(
+CREATE TABLE segments (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  hash        BLOB NOT NULL,
+  refs        INTEGER NOT NULL CHECK (refs >= 0),
+  chunk_count INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  chunks      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX segments_by_hash ON segments(hash);
+)sql";
+constexpr char kSqlAllVersionKeys[] = "SELECT ino, vno FROM versions ORDER BY ino, vno";
+constexpr char kSqlVersionList[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlSetVersionList[] = "UPDATE versions SET chunks = ?3 WHERE ino = ?1 AND vno = ?2";
+
 constexpr char kSqlPutMeta[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
 constexpr char kSqlGetMeta[] = "SELECT value FROM meta WHERE key = ?1";
 constexpr char kSqlHasMetaTable[] =
@@ -225,6 +244,43 @@ Status MigrateTo3(sql::Db& db) {
 // 5 -> 6: chunk rows may point into pack files.
 Status MigrateTo6(sql::Db& db) {
   return db.Exec(kMigrateChunksTo6, "adding pack locations to the chunks table");
+}
+
+// 6 -> 7: every version's chunk list becomes a list of segments. Per
+// version: its segments are referenced (a new segment raises its chunks'
+// refs), then the refs the old list held are lowered; a chunk's refs thus
+// end as its occurrences in segments (plus whatever excess a damaged
+// catalog had, which fsck still reports), and never drop below 0 on the way.
+Status MigrateTo7(sql::Db& db) {
+  RETURN_IF_ERROR(db.Exec(kSegmentsV7, "creating the segments table"));
+  std::vector<std::pair<int64_t, int64_t>> keys;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlAllVersionKeys));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      keys.emplace_back(q.Int(0), q.Int(1));
+    }
+  }
+  for (const auto& [ino, vno] : keys) {
+    const std::string what =
+        "version " + std::to_string(vno) + " of inode " + std::to_string(ino);
+    std::vector<ChunkRef> chunks;
+    {
+      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlVersionList));
+      q.BindAll(ino, vno);
+      RETURN_IF_ERROR(q.Step().status());
+      ASSIGN_OR_RETURN(chunks, DecodeChunks(q.Blob(0), what));
+    }
+    const std::vector<ChunkRef> old = chunks;
+    ASSIGN_OR_RETURN(catalog_segments::Referenced r, catalog_segments::Reference(db, &chunks));
+    RETURN_IF_ERROR(catalog_segments::LowerChunkRefs(db, old.data(), old.size(), what));
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlSetVersionList));
+    q.BindAll(ino, vno);
+    q.Bind(3, std::string_view(r.list));
+    RETURN_IF_ERROR(q.Run());
+  }
+  return Status::OK();
 }
 
 // Sets a connection flag (PRAGMA NAME = ON/OFF) for the life of the object,
@@ -274,6 +330,7 @@ const std::vector<MigrationStep>& BuiltInSteps() {
       {3, "allow special files and record symlink sizes", MigrateTo4},
       {4, "add retention rules and exclude patterns", MigrateTo5},
       {5, "record where chunks live in pack files", MigrateTo6},
+      {6, "store chunk lists as shared segments", MigrateTo7},
   };
   return steps;
 }
@@ -373,7 +430,8 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   RETURN_IF_ERROR(db.Exec("PRAGMA application_id = 1263816018", "setting application_id"));
   RETURN_IF_ERROR(MigrateTo5(db));
   RETURN_IF_ERROR(MigrateTo6(db));
-  RETURN_IF_ERROR(PutInt(db, "format_version", 6));
+  RETURN_IF_ERROR(MigrateTo7(db));  // no versions yet: only the table
+  RETURN_IF_ERROR(PutInt(db, "format_version", 7));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));

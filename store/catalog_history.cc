@@ -4,10 +4,12 @@
 // (store/bucket_history.cc) compute from this in memory, so a bucket of 10k
 // files and 100k versions costs four queries, not one per file.
 #include <algorithm>
+#include <unordered_map>
 #include <string>
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
+#include "store/catalog_segments.h"
 
 namespace katamari {
 
@@ -33,6 +35,10 @@ constexpr char kSqlHistoryVersionsChunks[] =
     "SELECT ino, vno, seq, commit_time_ns, mtime_ns, size, stored_size, mode, uid, gid, "
     "restored_from, chunks FROM versions";
 constexpr char kSqlHistoryChunks[] = "SELECT id, refs, stored_len FROM chunks ORDER BY id";
+constexpr char kSqlHistorySegments[] = "SELECT id, chunks FROM segments";
+
+// Every segment's chunk list as indexes into History::chunks.
+using SegmentIndex = std::unordered_map<int64_t, std::vector<uint32_t>>;
 
 // A chunk list blob (docs/catalog.md, versions.chunks encoding) as indexes
 // into `chunks` (sorted by id); holes and unknown ids are left out.
@@ -102,7 +108,20 @@ Status ReadChunkRows(Catalog::Impl& impl, Catalog::History* h) {
   }
 }
 
+Status ReadSegments(Catalog::Impl& impl, const Catalog::History& h, SegmentIndex* out) {
+  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlHistorySegments));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::OK();
+    const int64_t id = q.Int(0);
+    RETURN_IF_ERROR(
+        IndexChunks(q.Blob(1), h.chunks, "segment " + std::to_string(id), &(*out)[id]));
+  }
+}
+
 Status ReadVersionRows(Catalog::Impl& impl, bool with_chunks, Catalog::History* h) {
+  SegmentIndex segments;
+  if (with_chunks) RETURN_IF_ERROR(ReadSegments(impl, *h, &segments));
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(with_chunks ? kSqlHistoryVersionsChunks
                                                               : kSqlHistoryVersions));
   for (;;) {
@@ -123,7 +142,12 @@ Status ReadVersionRows(Catalog::Impl& impl, bool with_chunks, Catalog::History* 
     if (with_chunks) {
       const std::string what = "version " + std::to_string(v.vno.value) + " of inode " +
                                std::to_string(v.ino.value);
-      RETURN_IF_ERROR(IndexChunks(q.Blob(11), h->chunks, what, &v.chunks));
+      ASSIGN_OR_RETURN(std::vector<int64_t> ids, catalog_segments::DecodeList(q.Blob(11), what));
+      for (int64_t id : ids) {
+        auto it = segments.find(id);
+        if (it == segments.end()) continue;  // fsck reports it
+        v.chunks.insert(v.chunks.end(), it->second.begin(), it->second.end());
+      }
     }
     h->versions.push_back(std::move(v));
   }
@@ -148,6 +172,15 @@ Result<Catalog::History> Catalog::ReadHistory(bool with_chunks) {
   if (with_chunks) RETURN_IF_ERROR(ReadChunkRows(impl, &h));
   RETURN_IF_ERROR(ReadVersionRows(impl, with_chunks, &h));
   RETURN_IF_ERROR(snapshot.Commit());
+  if (with_chunks) {
+    // HistoryChunk::refs counts occurrences in version lists (a chunk of a
+    // segment two versions share counts twice), which chunks.refs no longer
+    // does (it counts segments).
+    for (HistoryChunk& c : h.chunks) c.refs = 0;
+    for (const HistoryVersion& v : h.versions) {
+      for (uint32_t c : v.chunks) ++h.chunks[c].refs;
+    }
+  }
   std::sort(h.versions.begin(), h.versions.end(),
             [](const HistoryVersion& a, const HistoryVersion& b) {
               return a.ino != b.ino ? a.ino < b.ino : a.vno < b.vno;

@@ -6,6 +6,7 @@
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
+#include "store/catalog_segments.h"
 #include "store/retention.h"
 
 namespace katamari {
@@ -73,6 +74,7 @@ constexpr char kSqlInodeState[] =
 constexpr char kSqlHasVersion[] = "SELECT 1 FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlChunkRefs[] = "SELECT refs, stored_len FROM chunks WHERE id = ?1";
+constexpr char kSqlSegmentRefs[] = "SELECT refs, chunks FROM segments WHERE id = ?1";
 
 Status Log(Catalog::Impl& impl, std::string_view action, std::string_view pattern,
            std::string_view rules) {
@@ -366,17 +368,30 @@ Result<uint64_t> Catalog::BytesFreedBy(
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/false));
-  std::map<ChunkId, uint64_t> dropped;  // references the versions hold
+  // Two levels (store/catalog_segments.h): a segment goes when the versions
+  // hold all its references, a chunk when the segments that go hold all of
+  // its own.
+  std::map<int64_t, uint64_t> segments;  // references the versions hold
   for (const auto& [ino, vno] : versions) {
     ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunks));
     q.BindAll(ino, vno);
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) continue;
+    ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                     catalog_segments::DecodeList(q.Blob(0), "inode " +
+                                                                std::to_string(ino.value) +
+                                                                " version " +
+                                                                std::to_string(vno.value)));
+    for (int64_t id : ids) ++segments[id];
+  }
+  std::map<ChunkId, uint64_t> dropped;  // references the freed segments hold
+  for (const auto& [id, n] : segments) {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlSegmentRefs));
+    q.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row || q.U64(0) > n) continue;
     ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks,
-                     catalog_format::DecodeChunks(q.Blob(0), "inode " +
-                                                                 std::to_string(ino.value) +
-                                                                 " version " +
-                                                                 std::to_string(vno.value)));
+                     catalog_format::DecodeChunks(q.Blob(1), "segment " + std::to_string(id)));
     for (const ChunkRef& c : chunks) {
       if (!c.IsHole()) ++dropped[c.id];
     }

@@ -1,22 +1,22 @@
 // Catalog versions, chunk reference counts, xattrs and whole-bucket facts.
 //
-// Reference counting: chunks.refs is the number of references from version
-// rows, counted per occurrence (a chunk used twice by one version counts
-// twice). Every insert/delete of a version row adjusts it in the same
-// transaction, so refs == 0 exactly when no version needs the chunk.
+// Reference counting (format 7, store/catalog_segments.h): a version row
+// lists segments, segments.refs counts their occurrences in version rows and
+// chunks.refs the chunks' occurrences in segment rows. Every insert/delete of
+// a version row adjusts both in the same transaction, so chunks.refs == 0
+// exactly when no version needs the chunk.
 #include <algorithm>
 #include <string>
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
+#include "store/catalog_segments.h"
 
 namespace katamari {
 
 namespace {
 
-using catalog_format::DecodeChunks;
 using catalog_format::DecodeXattrs;
-using catalog_format::EncodeChunks;
 using catalog_format::EncodeXattrs;
 using catalog_format::VersionAad;
 using catalog_format::XattrAad;
@@ -70,17 +70,6 @@ constexpr char kSqlOwnerFromVersion[] =
     "WHERE id = ?1 AND (uid, gid) IS NOT "
     "(SELECT uid, gid FROM versions WHERE ino = ?1 AND vno = ?2)";
 constexpr char kSqlSetNextVersion[] = "UPDATE inodes SET next_version = ?2 WHERE id = ?1";
-constexpr char kSqlInsertChunk[] =
-    "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING";
-// A chunk stored again because its copy was missing or damaged (ChunkRef::
-// replace): the row now points at the new copy.
-constexpr char kSqlReplaceLocation[] =
-    "UPDATE chunks SET stored_len = ?2, pack_id = ?3, pack_offset = ?4 WHERE id = ?1";
-constexpr char kSqlRaiseRefs[] =
-    "UPDATE chunks SET refs = refs + ?2 WHERE id = ?1 RETURNING raw_len, stored_len";
-constexpr char kSqlLowerRefs[] =
-    "UPDATE chunks SET refs = refs - ?2 WHERE id = ?1 AND refs >= ?2";
 constexpr char kSqlHaveChunk[] = "SELECT 1 FROM chunks WHERE id = ?1";
 constexpr char kSqlGarbage[] =
     "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks WHERE refs = 0";
@@ -166,101 +155,8 @@ Result<std::vector<VersionInfo>> CollectVersions(Catalog::Impl& impl, sql::Query
   }
 }
 
-// Groups of equal ids in `chunks`, as index ranges into `order`.
-template <class Fn>
-Status ForEachDistinct(const std::vector<ChunkRef>& chunks, Fn fn) {
-  std::vector<size_t> order(chunks.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  // Sorted ids also make the B-tree walk sequential.
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return chunks[a].id < chunks[b].id; });
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i + 1;
-    while (j < order.size() && chunks[order[j]].id == chunks[order[i]].id) ++j;
-    RETURN_IF_ERROR(fn(&order[i], j - i));
-    i = j;
-  }
-  return Status::OK();
-}
-
-void BindLocation(sql::Query& q, int col, const std::optional<ChunkLocation>& loc) {
-  if (!loc) {
-    q.Bind(col, std::nullopt).Bind(col + 1, std::nullopt);
-    return;
-  }
-  q.Bind(col, std::string_view(reinterpret_cast<const char*>(loc->pack.data()), 16));
-  q.Bind(col + 1, static_cast<int64_t>(loc->offset));
-}
-
-struct RefTotals {
-  uint64_t new_bytes = 0;    // stored bytes of rows this call inserted
-  uint64_t stored_size = 0;  // stored bytes of the distinct chunks
-};
-
-// Raises the reference counts of `chunks` (inserting missing rows) and
-// replaces each ref's lengths by the row's: the row is authoritative, and a
-// writer that skipped an existing chunk does not know its stored length.
-Result<RefTotals> AddRefs(Catalog::Impl& impl, std::vector<ChunkRef>* chunks) {
-  RefTotals t;
-  RETURN_IF_ERROR(ForEachDistinct(*chunks, [&](const size_t* idx, size_t n) -> Status {
-    ChunkRef& first = (*chunks)[idx[0]];
-    if (first.IsHole()) {  // no row, no refs, nothing stored
-      for (size_t k = 0; k < n; ++k) (*chunks)[idx[k]].stored_len = 0;
-      return Status::OK();
-    }
-    {
-      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlInsertChunk));
-      q.BindAll(first.id, first.raw_len, first.stored_len, n);
-      BindLocation(q, 5, first.loc);
-      RETURN_IF_ERROR(q.Run());
-    }
-    if (impl.db->Changes() == 1) {
-      t.new_bytes += first.stored_len;
-      t.stored_size += first.stored_len;
-      return Status::OK();
-    }
-    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlRaiseRefs));
-    q.BindAll(first.id, n);
-    RETURN_IF_ERROR(q.Step().status());
-    uint32_t raw = static_cast<uint32_t>(q.Int(0)), stored = static_cast<uint32_t>(q.Int(1));
-    if (raw != first.raw_len) {
-      return Status::Corruption("catalog " + impl.path + ": chunk " + first.id.Hex() +
-                                " is recorded with " + std::to_string(raw) +
-                                " plaintext bytes but the new version says " +
-                                std::to_string(first.raw_len) + "; run `katamari fsck`");
-    }
-    if (first.replace && first.loc) {
-      ASSIGN_OR_RETURN(sql::Query r, impl.db->Prepare(kSqlReplaceLocation));
-      r.BindAll(first.id, first.stored_len);
-      BindLocation(r, 3, first.loc);
-      RETURN_IF_ERROR(r.Run());
-      stored = first.stored_len;
-    }
-    t.stored_size += stored;
-    for (size_t k = 0; k < n; ++k) (*chunks)[idx[k]].stored_len = stored;
-    return Status::OK();
-  }));
-  return t;
-}
-
-Status DropRefs(Catalog::Impl& impl, const std::vector<ChunkRef>& chunks,
-                const std::string& what) {
-  return ForEachDistinct(chunks, [&](const size_t* idx, size_t n) -> Status {
-    const ChunkId& id = chunks[idx[0]].id;
-    if (chunks[idx[0]].IsHole()) return Status::OK();
-    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlLowerRefs));
-    q.BindAll(id, n);
-    RETURN_IF_ERROR(q.Run());
-    if (impl.db->Changes() != 1) {
-      return Status::Corruption("catalog " + impl.path + ": chunk " + id.Hex() + " of " + what +
-                                " has fewer references than " + what +
-                                " holds; run `katamari fsck`");
-    }
-    return Status::OK();
-  });
-}
-
-Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vector<ChunkRef>& c) {
+// `list`: the versions.chunks value (catalog_segments::Reference).
+Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, std::string_view list) {
   const std::string_view sha(reinterpret_cast<const char*>(v.sha256.bytes.data()),
                              v.sha256.bytes.size());
   // A pending SHA-256 is the empty blob, unsealed: it says only "not known yet".
@@ -278,7 +174,7 @@ Status InsertVersion(Catalog::Impl& impl, const VersionInfo& v, const std::vecto
             std::string_view(sha_col), v.stored_size, v.new_bytes, v.chunk_count,
             v.restored_from);
   q.Bind(12, std::string_view(xattrs_col));
-  q.Bind(13, std::string_view(EncodeChunks(c)));
+  q.Bind(13, list);
   q.Bind(14, v.mode).Bind(15, v.uid).Bind(16, v.gid);
   RETURN_IF_ERROR(q.Run());
   ASSIGN_OR_RETURN(sql::Query n, impl.db->Prepare(kSqlSetNextVersion));
@@ -322,11 +218,17 @@ Status SetContent(Catalog::Impl& impl, InodeId ino, VersionNo cur, uint64_t size
 }
 
 Result<std::vector<ChunkRef>> LoadChunks(Catalog::Impl& impl, InodeId ino, VersionNo vno) {
-  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunks));
-  q.BindAll(ino, vno);
-  ASSIGN_OR_RETURN(bool row, q.Step());
-  if (!row) return Status::NotFound("no " + VersionName(ino, vno));
-  return DecodeChunks(q.Blob(0), VersionName(ino, vno));
+  ASSIGN_OR_RETURN(std::optional<sql::Txn> snapshot, catalog_segments::SnapshotIfNone(*impl.db));
+  std::vector<ChunkRef> out;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionChunks));
+    q.BindAll(ino, vno);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::NotFound("no " + VersionName(ino, vno));
+    ASSIGN_OR_RETURN(out, catalog_segments::Expand(*impl.db, q.Blob(0), VersionName(ino, vno)));
+  }
+  if (snapshot) RETURN_IF_ERROR(snapshot->Commit());
+  return out;
 }
 
 Result<VersionInfo> LoadVersion(Catalog::Impl& impl, InodeId ino, VersionNo vno) {
@@ -415,8 +317,15 @@ Result<Xattrs> Catalog::Impl::LiveXattrs(InodeId ino) {
 }
 
 Status Catalog::Impl::DropVersion(InodeId ino, VersionNo vno) {
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, LoadChunks(*this, ino, vno));
-  RETURN_IF_ERROR(DropRefs(*this, chunks, VersionName(ino, vno)));
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlVersionChunks));
+    q.BindAll(ino, vno);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::NotFound("no " + VersionName(ino, vno));
+    const std::string list(q.Blob(0));
+    RETURN_IF_ERROR(q.Run());
+    RETURN_IF_ERROR(catalog_segments::Release(*db, list, VersionName(ino, vno)));
+  }
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDeleteVersion));
   q.BindAll(ino, vno);
   return q.Run();
@@ -500,7 +409,7 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
   VersionInfo v;
   std::vector<ChunkRef> chunks;
   RETURN_IF_ERROR(SourceContent(*this, src, &v, &chunks));
-  ASSIGN_OR_RETURN(RefTotals t, AddRefs(*this, &chunks));
+  ASSIGN_OR_RETURN(catalog_segments::Referenced t, catalog_segments::Reference(*db, &chunks));
   v.ino = dst;
   v.version = d.next_version;
   v.seq = w.seq;
@@ -514,7 +423,7 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
   // earlier versions keep no more than the target's own attributes allowed.
   RETURN_IF_ERROR(NarrowHistory(dst));
   RETURN_IF_ERROR(TakeOwner(*this, src, &v));
-  RETURN_IF_ERROR(InsertVersion(*this, v, chunks));
+  RETURN_IF_ERROR(InsertVersion(*this, v, t.list));
   RETURN_IF_ERROR(TakeOverAttrs(*this, dst, src, w.time_ns));
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlSetCurrent));
   q.BindAll(dst, v.version, v.size);
@@ -546,7 +455,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
     ASSIGN_OR_RETURN(v.xattrs, impl.LiveXattrs(nv.ino));
   }
   std::vector<ChunkRef> chunks = nv.chunks;
-  ASSIGN_OR_RETURN(RefTotals t, AddRefs(impl, &chunks));
+  ASSIGN_OR_RETURN(catalog_segments::Referenced t, catalog_segments::Reference(*impl.db, &chunks));
   v.ino = nv.ino;
   v.version = r.next_version;
   if (nv.replaces && *nv.replaces == r.current_version &&
@@ -567,7 +476,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   v.chunk_count = chunks.size();
   v.restored_from = nv.restored_from;
   RETURN_IF_ERROR(TakeOwner(impl, v.ino, &v));
-  RETURN_IF_ERROR(InsertVersion(impl, v, chunks));
+  RETURN_IF_ERROR(InsertVersion(impl, v, t.list));
   RETURN_IF_ERROR(
       SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, nv.ctime_ns.value_or(w.time_ns)));
   // An excluded name (docs/semantics.md, Retention and excludes) keeps only

@@ -10,6 +10,7 @@
 
 #include "store/bucket.h"
 #include "store/sha256.h"
+#include "tests/unit/catalog_aging.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -108,6 +109,9 @@ TEST_P(BucketEditTest, OneByteEditOfABigFileReadsAndStoresAboutOneChunk) {
   std::string content = RandomBytes(32 << 20, 1);
   VersionInfo v1 = Full(ino_, content);
   const uint64_t stored_before = StoredBytes();
+  const std::string db = dir_ + "/catalog.db";
+  const int64_t segments_before = catalog_aging::RawInt(db, "SELECT count(*) FROM segments");
+  const int64_t chunks_before = catalog_aging::RawInt(db, "SELECT count(*) FROM chunks");
   content[20 << 20] ^= 0x5a;
   ModelSource src(content);
   EditedRanges edit{ino_, v1.version, content.size(), {{20 << 20, (20 << 20) + 4096}}};
@@ -121,6 +125,11 @@ TEST_P(BucketEditTest, OneByteEditOfABigFileReadsAndStoresAboutOneChunk) {
   const uint64_t added = StoredBytes() - stored_before;
   EXPECT_GT(added, 0u);
   EXPECT_LE(added, 2u * 256 * 1024);
+  // The catalog too grows by what changed (docs/catalog.md, segments): the
+  // new version reuses every segment of v1 but the one or two the edit is in.
+  EXPECT_LE(catalog_aging::RawInt(db, "SELECT count(*) FROM segments") - segments_before, 2);
+  EXPECT_LE(catalog_aging::RawInt(db, "SELECT count(*) FROM chunks") - chunks_before, 3);
+  EXPECT_GE(catalog_aging::RawInt(db, "SELECT max(refs) FROM segments"), 2);
   EXPECT_EQ(ReadAll(ino_, v2->version), content);
   auto done = b_->CompleteSha256(*v2);
   ASSERT_TRUE(done.ok());

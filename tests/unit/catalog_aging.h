@@ -1,5 +1,6 @@
 // Raw SQL that turns a current catalog back into an older format, for the
-// migration tests (catalog_test.cc, catalog_format4_test.cc). Run on a closed
+// migration tests (catalog_test.cc, catalog_format4_test.cc,
+// catalog_format6_test.cc, catalog_format7_test.cc). Run on a closed
 // catalog through a plain sqlite3 connection.
 #pragma once
 
@@ -7,7 +8,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace katamari::catalog_aging {
 
@@ -35,6 +39,77 @@ inline int64_t RawInt(const std::string& path, const std::string& sql) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return v;
+}
+
+// Format 7 -> 6: every version's chunk list spelled out again (the
+// segments' 40-byte records concatenated in list order), chunks.refs counted
+// per occurrence in version lists, the segments table gone.
+inline void SegmentsToFormat6(const std::string& path) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  auto exec = [&](const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << msg;
+  };
+  exec("BEGIN");
+  std::map<int64_t, std::string> segments;
+  std::vector<std::tuple<int64_t, int64_t, std::string>> versions;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT id, chunks FROM segments", -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    segments[sqlite3_column_int64(st, 0)] =
+        std::string(static_cast<const char*>(sqlite3_column_blob(st, 1)),
+                    static_cast<size_t>(sqlite3_column_bytes(st, 1)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db, "SELECT ino, vno, chunks FROM versions", -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char* p = static_cast<const char*>(sqlite3_column_blob(st, 2));
+    std::string list(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(st, 2)));
+    versions.emplace_back(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), list);
+  }
+  sqlite3_finalize(st);
+  std::map<std::string, int64_t> refs;  // chunk id -> occurrences in versions
+  sqlite3_stmt* up = nullptr;
+  sqlite3_prepare_v2(db, "UPDATE versions SET chunks = ?3 WHERE ino = ?1 AND vno = ?2", -1, &up,
+                     nullptr);
+  for (const auto& [ino, vno, list] : versions) {
+    std::string chunks;
+    for (size_t i = 0; i + 8 <= list.size(); i += 8) {
+      uint64_t id = 0;
+      for (int b = 7; b >= 0; --b) id = id << 8 | static_cast<unsigned char>(list[i + b]);
+      auto it = segments.find(static_cast<int64_t>(id));
+      ASSERT_NE(it, segments.end()) << "segment " << id;
+      chunks += it->second;
+    }
+    for (size_t i = 0; i + 40 <= chunks.size(); i += 40) {
+      const std::string id = chunks.substr(i, 32);
+      if (id != std::string(32, '\0')) ++refs[id];
+    }
+    sqlite3_bind_int64(up, 1, ino);
+    sqlite3_bind_int64(up, 2, vno);
+    sqlite3_bind_blob(up, 3, chunks.data(), static_cast<int>(chunks.size()), SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(up), SQLITE_DONE);
+    sqlite3_reset(up);
+  }
+  sqlite3_finalize(up);
+  exec("UPDATE chunks SET refs = 0");
+  sqlite3_prepare_v2(db, "UPDATE chunks SET refs = ?2 WHERE id = ?1", -1, &up, nullptr);
+  for (const auto& [id, n] : refs) {
+    sqlite3_bind_blob(up, 1, id.data(), 32, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 2, n);
+    EXPECT_EQ(sqlite3_step(up), SQLITE_DONE);
+    sqlite3_reset(up);
+  }
+  sqlite3_finalize(up);
+  exec("DROP TABLE segments");
+  exec("DELETE FROM sqlite_sequence WHERE name = 'segments'");
+  exec("UPDATE meta SET value = 6 WHERE key = 'format_version'");
+  exec("COMMIT");
+  sqlite3_close(db);
 }
 
 // Format 6 -> 5: chunk rows without pack locations. Only for catalogs whose

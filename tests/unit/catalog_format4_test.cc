@@ -226,6 +226,7 @@ class Migration4Test : public Format4Test {
   // and a purged inode with the highest id (AUTOINCREMENT must remember it).
   void AgeToFormat3() {
     cat_.reset();
+    catalog_aging::SegmentsToFormat6(path_);
     RawExec(path_, catalog_aging::kChunksToFormat5);
     RawExec(path_, catalog_aging::kPolicyToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);

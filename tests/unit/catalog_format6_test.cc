@@ -95,6 +95,7 @@ TEST_F(Format6Test, Format5MigratesToFormat6AndItsChunksStayFiles) {
   Add(File("a"), {Ref(1), Ref(2)});
   cat_.reset();
   const std::string fresh = Schema(path_);
+  catalog_aging::SegmentsToFormat6(path_);
   RawExec(path_, catalog_aging::kChunksToFormat5);
   ASSERT_NE(Schema(path_), fresh);
   ASSERT_EQ(RawInt(path_, "SELECT count(*) FROM pragma_table_info('chunks') "
@@ -120,6 +121,7 @@ TEST_F(Format6Test, Format5MigratesToFormat6AndItsChunksStayFiles) {
 TEST_F(Format6Test, AFailedMigrationLeavesFormat5Untouched) {
   Add(File("a"), {Ref(1)});
   cat_.reset();
+  catalog_aging::SegmentsToFormat6(path_);
   RawExec(path_, catalog_aging::kChunksToFormat5);
   const std::string aged = Schema(path_);
   std::vector<catalog_format::MigrationStep> steps(catalog_format::MigrationSteps().begin(),

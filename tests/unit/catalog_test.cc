@@ -242,10 +242,10 @@ TEST_F(CatalogTest, ReadOnlyOpenWorksInAnUnwritableDirectory) {
 
 TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   cat_.reset();
-  RawExec(path_, "UPDATE meta SET value = 7 WHERE key = 'format_version'");
+  RawExec(path_, "UPDATE meta SET value = 8 WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 7 is newer than this katamari (supports " +
+  EXPECT_NE(c.status().message().find("bucket format 8 is newer than this katamari (supports " +
                                          std::to_string(Catalog::kFormatVersion) + ")"),
             std::string::npos)
       << c.status().message();
@@ -299,6 +299,7 @@ class MigrationTest : public CatalogTest {
  protected:
   void AgeToFormat3() {
     cat_.reset();
+    catalog_aging::SegmentsToFormat6(path_);
     RawExec(path_, catalog_aging::kChunksToFormat5);
     RawExec(path_, catalog_aging::kPolicyToFormat4);
     RawExec(path_, catalog_aging::kInodesToFormat3);

@@ -222,7 +222,9 @@ std::vector<uint32_t> ChunkLengths(const std::string& dir) {
   sqlite3_open_v2((dir + "/catalog.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
   sqlite3_stmt* st = nullptr;
   std::vector<uint32_t> out;
-  sqlite3_prepare_v2(db, "SELECT chunks FROM versions ORDER BY ino, vno", -1, &st, nullptr);
+  // Format 7: the records are in the segments (docs/catalog.md), in order
+  // for a bucket of one single-segment version as here.
+  sqlite3_prepare_v2(db, "SELECT chunks FROM segments ORDER BY id", -1, &st, nullptr);
   while (sqlite3_step(st) == SQLITE_ROW) {
     const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
     for (int off = 0; off + 40 <= sqlite3_column_bytes(st, 0); off += 40) {

@@ -527,6 +527,7 @@ class Migration5Test : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     fresh_schema_ = Schema(path_);
     c->reset();
+    catalog_aging::SegmentsToFormat6(path_);
     catalog_aging::RawExec(path_, catalog_aging::kChunksToFormat5);
     catalog_aging::RawExec(path_, catalog_aging::kPolicyToFormat4);
     ASSERT_EQ(catalog_aging::RawInt(path_, "SELECT value FROM meta WHERE key = 'format_version'"),
