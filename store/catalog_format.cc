@@ -246,13 +246,16 @@ Status MigrateTo6(sql::Db& db) {
   return db.Exec(kMigrateChunksTo6, "adding pack locations to the chunks table");
 }
 
-// 6 -> 7: every version's chunk list becomes a list of segments. Per
-// version: its segments are referenced (a new segment raises its chunks'
-// refs), then the refs the old list held are lowered; a chunk's refs thus
-// end as its occurrences in segments (plus whatever excess a damaged
-// catalog had, which fsck still reports), and never drop below 0 on the way.
+// 6 -> 7: every version's chunk list becomes a list of segments. Every
+// chunk's refs are first set to 0, then each version's segments are
+// referenced (a new segment raises its chunks' refs, inserting a row that
+// was missing): a chunk's refs end as exactly its occurrences in segments.
+// Counting from what a damaged catalog held instead would let a chunk some
+// version still lists reach 0 (a missing row, too few refs), and gc delete
+// it; this way the migration repairs such counts instead of acting on them.
 Status MigrateTo7(sql::Db& db) {
   RETURN_IF_ERROR(db.Exec(kSegmentsV7, "creating the segments table"));
+  RETURN_IF_ERROR(db.Exec("UPDATE chunks SET refs = 0", "recounting chunk references"));
   std::vector<std::pair<int64_t, int64_t>> keys;
   {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlAllVersionKeys));
@@ -272,9 +275,7 @@ Status MigrateTo7(sql::Db& db) {
       RETURN_IF_ERROR(q.Step().status());
       ASSIGN_OR_RETURN(chunks, DecodeChunks(q.Blob(0), what));
     }
-    const std::vector<ChunkRef> old = chunks;
     ASSIGN_OR_RETURN(catalog_segments::Referenced r, catalog_segments::Reference(db, &chunks));
-    RETURN_IF_ERROR(catalog_segments::LowerChunkRefs(db, old.data(), old.size(), what));
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlSetVersionList));
     q.BindAll(ino, vno);
     q.Bind(3, std::string_view(r.list));

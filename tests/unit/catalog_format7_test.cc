@@ -386,5 +386,38 @@ TEST_F(Format7Test, Format6MigratesToFormat7AndReadsBackExactly) {
   ExpectSound();
 }
 
+// A format-6 catalog whose counts are damaged (a chunk some version lists
+// has too few refs, another has no row at all) migrates to exact counts:
+// no chunk a version lists is left garbage for gc to delete.
+TEST_F(Format7Test, MigrationRecountsDamagedReferences) {
+  const InodeId a = File("a"), b = File("b");
+  List shared = FreshList(40);
+  Add(a, shared);
+  Add(b, shared);
+  cat_.reset();
+  catalog_aging::SegmentsToFormat6(path_);
+  ASSERT_EQ(Raw("SELECT max(refs) FROM chunks"), 2);
+  catalog_aging::RawExec(path_, "UPDATE chunks SET refs = 1");  // too few: 2 versions list each
+  catalog_aging::RawExec(path_, "DELETE FROM chunks WHERE id = (SELECT min(id) FROM chunks)");
+  ASSERT_EQ(Raw("SELECT count(*) FROM chunks"), 39);
+  Reopen();
+  ASSERT_EQ(cat_->format_version(), 7);
+  EXPECT_EQ(Raw("SELECT count(*) FROM chunks"), 40) << "the missing row was not recreated";
+  EXPECT_EQ(Raw("SELECT count(*) FROM chunks WHERE refs = 0"), 0);
+  auto garbage = cat_->TakeGarbageChunks();
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_TRUE(garbage->empty()) << garbage->size() << " listed chunks became garbage";
+  ExpectSound();
+  // Removing one file's version leaves the other's chunks referenced.
+  ASSERT_TRUE(cat_->PurgeHistory(a).ok());
+  garbage = cat_->TakeGarbageChunks();
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_TRUE(garbage->empty());
+  auto l = cat_->VersionChunks(b, VersionNo(1));
+  ASSERT_TRUE(l.ok());
+  std::string why;
+  EXPECT_TRUE(SameList(*l, shared, &why)) << why;
+}
+
 }  // namespace
 }  // namespace katamari
