@@ -26,6 +26,23 @@ inline void RawExec(const std::string& path, const std::string& sql) {
   sqlite3_close(db);
   ASSERT_EQ(rc, SQLITE_OK) << msg;
 }
+// Every schema statement of the catalog at `path`, by name: what a migrated
+// catalog is compared with a new one by.
+inline std::string Schema(const std::string& path) {
+  std::string out;
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name", -1, &st,
+                     nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    out += "\n";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
 // The first column of the first row of `sql`, -1 if there is none.
 inline int64_t RawInt(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;

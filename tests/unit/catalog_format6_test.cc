@@ -20,21 +20,7 @@ namespace {
 using catalog_aging::RawExec;
 using catalog_aging::RawInt;
 
-std::string Schema(const std::string& path) {
-  std::string out;
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name", -1, &st,
-                     nullptr);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    out += "\n";
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+using catalog_aging::Schema;
 
 ChunkId D(uint8_t n) {
   ChunkId d;

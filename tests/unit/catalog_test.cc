@@ -328,21 +328,7 @@ class MigrationTest : public CatalogTest {
     return RawInt(path_,
                   "SELECT count(*) FROM sqlite_master WHERE name = 'commits_by_time'");
   }
-  std::string Schema() {
-    std::string out;
-    sqlite3* db = nullptr;
-    sqlite3_open(path_.c_str(), &db);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, "SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name", -1,
-                       &st, nullptr);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-      out += "\n";
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
+  std::string Schema() { return catalog_aging::Schema(path_); }
   static catalog_format::MigrationStep Step(int* runs, bool fail) {
     return {0, "add commits_by_time", [runs, fail](sql::Db& db) -> Status {
               ++*runs;
