@@ -126,4 +126,8 @@ struct Catalog::Impl {
   Result<std::map<VersionNo, std::string>> PinnedVersions(InodeId ino, bool include_own = true);
 };
 
+// catalog_versions.cc: the chunk rows `q` returns, each as id, raw_len,
+// stored_len, pack_id, pack_offset (the garbage, every chunk, one pack's).
+Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q);
+
 }  // namespace katamari

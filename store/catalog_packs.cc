@@ -95,17 +95,7 @@ Result<std::vector<ChunkRef>> Catalog::ChunksInPack(const std::array<uint8_t, 16
   std::lock_guard<std::mutex> l(impl_->mu);
   ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlInPack));
   q.Bind(1, PackBlob(pack));
-  std::vector<ChunkRef> out;
-  for (;;) {
-    ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return out;
-    ChunkRef c;
-    ASSIGN_OR_RETURN(c.id, q.DigestAt(0));
-    c.raw_len = static_cast<uint32_t>(q.Int(1));
-    c.stored_len = static_cast<uint32_t>(q.Int(2));
-    ASSIGN_OR_RETURN(c.loc, catalog_format::LocationAt(q, 3, c.stored_len));
-    out.push_back(c);
-  }
+  return CollectChunks(q);
 }
 
 Result<uint64_t> Catalog::MoveChunks(const std::vector<ChunkRef>& from,

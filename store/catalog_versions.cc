@@ -605,8 +605,6 @@ std::vector<bool> Catalog::HaveChunks(const std::vector<ChunkId>& ids) {
   return out;
 }
 
-namespace {
-
 Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q) {
   std::vector<ChunkRef> out;
   for (;;) {
@@ -620,8 +618,6 @@ Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q) {
     out.push_back(c);
   }
 }
-
-}  // namespace
 
 Result<std::vector<ChunkRef>> Catalog::TakeGarbageChunks() {
   std::lock_guard<std::mutex> l(impl_->mu);
