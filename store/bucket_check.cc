@@ -248,6 +248,9 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
 Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   GcReport rep;
+  // Without versioning: what pins alone kept and no live owner pins now
+  // (store/catalog_pins.cc) becomes garbage first.
+  RETURN_IF_ERROR(s_->catalog->ReleaseAllUnpinned().status());
   // Exclusive: waits for writers in flight, then keeps new ones out.
   ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kExclusive));
   ASSIGN_OR_RETURN(std::vector<ChunkRef> garbage, s_->catalog->TakeGarbageChunks());

@@ -118,7 +118,9 @@ Status SetUpPins(Bucket::Shared& s) {
   });
   // Pins left by owners that are gone (kill -9) are dropped here too, not
   // only when a deletion meets them. Best effort: a busy catalog leaves them.
-  (void)s.catalog->SweepStalePins();
+  // Without versioning, what only those pins kept goes with them.
+  auto swept = s.catalog->SweepStalePins();
+  if (swept.ok() && *swept > 0) (void)s.catalog->ReleaseAllUnpinned();
   return Status::OK();
 }
 
@@ -130,6 +132,9 @@ void TearDownPins(Bucket::Shared& s) {
   ::unlink((PinsDir(s.dir) + "/" + s.pin_owner).c_str());
   ::close(s.pin_lock_fd);
   s.pin_lock_fd = -1;
+  // Without versioning: what only this owner's pins kept (best effort; the
+  // next prune or gc finds it otherwise).
+  (void)s.catalog->ReleaseAllUnpinned();
 }
 
 Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
@@ -148,14 +153,22 @@ Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
 }
 
 void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
-  std::lock_guard<std::mutex> l(s.pin_mu);
-  auto it = s.pin_counts.find({ino.value, vno.value});
-  if (it == s.pin_counts.end()) return;
-  if (--it->second > 0) return;
-  s.pin_counts.erase(it);
-  // A row that cannot be deleted now (catalog busy) stays until this bucket
-  // is closed (TearDownPins) or its process is gone: it only delays a prune.
-  (void)s.catalog->RemovePin(s.pin_owner, ino, vno);
+  {
+    std::lock_guard<std::mutex> l(s.pin_mu);
+    auto it = s.pin_counts.find({ino.value, vno.value});
+    if (it == s.pin_counts.end()) return;
+    if (--it->second > 0) return;
+    s.pin_counts.erase(it);
+    // A row that cannot be deleted now (catalog busy) stays until this bucket
+    // is closed (TearDownPins) or its process is gone: it only delays a prune.
+    if (!s.catalog->RemovePin(s.pin_owner, ino, vno).ok()) return;
+  }
+  // Without versioning, a version kept only for this pin (its file lost its
+  // last name, or a commit superseded it) goes now, and its data with the
+  // next reclaim. Best effort: prune and gc find what is left.
+  if (s.catalog->settings().versioning) return;
+  auto released = s.catalog->ReleaseUnpinned(ino);
+  if (released.ok() && *released) TryReclaim(s, s.dir);
 }
 
 Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {

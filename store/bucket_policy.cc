@@ -199,6 +199,9 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   const int64_t now = opts.now_ns.value_or(NowNs());
   const std::string root = NormalizePath(opts.path);
   ASSIGN_OR_RETURN(std::vector<PolicyEntry> policy, Policy());
+  // Without versioning: what pins alone kept and no live owner pins now
+  // (store/catalog_pins.cc).
+  if (!opts.dry_run) RETURN_IF_ERROR(s_->catalog->ReleaseAllUnpinned().status());
   ASSIGN_OR_RETURN(std::vector<Catalog::RetentionFile> files, s_->catalog->RetentionFiles());
   PruneReport report;
   report.dry_run = opts.dry_run;

@@ -245,6 +245,14 @@ class Catalog {
   Status CheckUnpinned(InodeId ino);
   // Drops the pins of every owner that is gone; returns how many owners.
   Result<uint64_t> SweepStalePins();
+  // Without versioning, a file that loses its last name (or a version a
+  // commit supersedes) while a live owner pins one of its versions keeps
+  // the pinned versions (nameless). These go once unpinned: for one inode
+  // (after an unpin) or for every file (prune, gc, an open that dropped
+  // stale pins). Whether / how many files lost something; a bucket with
+  // versioning does nothing here.
+  Result<bool> ReleaseUnpinned(InodeId ino);
+  Result<uint64_t> ReleaseAllUnpinned();
 
   // ---- chunks
   // For each id: whether a chunk row exists (its file was durable when the

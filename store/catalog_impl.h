@@ -124,6 +124,14 @@ struct Catalog::Impl {
   Catalog::PinLiveness pin_alive;
   bool has_pin_table = false;
   Result<std::map<VersionNo, std::string>> PinnedVersions(InodeId ino, bool include_own = true);
+  // Drops every version of `ino` that is not in `pins` and is not `keep`;
+  // sets *dropped if one went.
+  Status DropUnpinned(InodeId ino, const std::map<VersionNo, std::string>& pins,
+                      std::optional<VersionNo> keep, bool* dropped);
+  // Without versioning: what pins alone kept of regular file `ino` (a
+  // version that is not current, or the whole file if it has no live name)
+  // goes once no live owner pins it. Whether anything went.
+  Result<bool> ReleaseKept(InodeId ino);
 };
 
 // catalog_versions.cc: the chunk rows `q` returns, each as id, raw_len,

@@ -120,13 +120,17 @@ Result<bool> HasLiveChildren(Catalog::Impl& impl, InodeId dir) {
 }
 
 // After `ino` lost a name: with versioning off a nameless inode is purged
-// (its data becomes garbage for the next gc).
+// (its data becomes garbage for the next gc). A version a live owner pins
+// (a file open in a mount reads it) stays, nameless, until it is unpinned
+// (Catalog::ReleaseUnpinned); the others go now.
 Status AfterNameLost(Catalog::Impl& impl, InodeId ino, int64_t now) {
   RETURN_IF_ERROR(impl.SetTimes(ino, std::nullopt, now));
   if (impl.settings.versioning) return Status::OK();
   ASSIGN_OR_RETURN(int64_t names, impl.LiveNameCount(ino));
   if (names > 0) return Status::OK();
-  return impl.Purge(ino);
+  ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
+  if (pins.empty()) return impl.Purge(ino);
+  return impl.DropUnpinned(ino, pins, std::nullopt, nullptr);
 }
 
 Result<std::optional<InodeId>> FindRevivable(Catalog::Impl& impl, InodeId parent,

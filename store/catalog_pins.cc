@@ -34,6 +34,20 @@ constexpr char kSqlDeleteOwnerPins[] = "DELETE FROM version_pins WHERE owner = ?
 constexpr char kSqlPinOwners[] = "SELECT DISTINCT owner FROM version_pins";
 constexpr char kSqlPinsOfInode[] = "SELECT vno, owner FROM version_pins WHERE ino = ?1";
 constexpr char kSqlVersionExists[] = "SELECT 1 FROM versions WHERE ino = ?1 AND vno = ?2";
+// What only a pin can have kept of a regular file in a bucket without
+// versioning: a version that is not current, or any version of a file
+// without a live name.
+constexpr char kSqlKeptState[] =
+    "SELECT i.current_version, EXISTS (SELECT 1 FROM dentries d WHERE d.ino = i.id "
+    "  AND d.seq_end IS NULL), "
+    "EXISTS (SELECT 1 FROM versions v WHERE v.ino = i.id AND v.vno <> i.current_version), "
+    "EXISTS (SELECT 1 FROM versions v WHERE v.ino = i.id) "
+    "FROM inodes i WHERE i.id = ?1 AND i.kind = 1";
+constexpr char kSqlKeptInodes[] =
+    "SELECT i.id FROM inodes i WHERE i.kind = 1 AND EXISTS (SELECT 1 FROM versions v "
+    "  WHERE v.ino = i.id AND (v.vno <> i.current_version OR NOT EXISTS (SELECT 1 FROM "
+    "  dentries d WHERE d.ino = i.id AND d.seq_end IS NULL)))";
+constexpr char kSqlAllVersionNos[] = "SELECT vno FROM versions WHERE ino = ?1";
 
 }  // namespace
 
@@ -122,6 +136,90 @@ Result<uint64_t> Catalog::SweepStalePins() {
   if (dropped == 0) return dropped;  // the transaction rolls back: nothing changed
   RETURN_IF_ERROR(txn.Commit());
   return dropped;
+}
+
+Status Catalog::Impl::DropUnpinned(InodeId ino, const std::map<VersionNo, std::string>& pins,
+                                   std::optional<VersionNo> keep, bool* dropped) {
+  std::vector<VersionNo> vnos;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlAllVersionNos));
+    q.Bind(1, ino);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      vnos.push_back(VersionNo(q.U64(0)));
+    }
+  }
+  for (VersionNo v : vnos) {
+    if (pins.count(v) || (keep && v == *keep)) continue;
+    RETURN_IF_ERROR(DropVersion(ino, v));
+    if (dropped) *dropped = true;
+  }
+  return Status::OK();
+}
+
+Result<bool> Catalog::Impl::ReleaseKept(InodeId ino) {
+  if (settings.versioning) return false;
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlKeptState));
+  q.Bind(1, ino);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return false;
+  const VersionNo current(q.U64(0));
+  const bool live = q.Int(1) != 0, others = q.Int(2) != 0, any = q.Int(3) != 0;
+  if (live ? !others : !any) return false;
+  ASSIGN_OR_RETURN(auto pins, PinnedVersions(ino));
+  if (!live && pins.empty()) {
+    RETURN_IF_ERROR(Purge(ino));
+    return true;
+  }
+  bool dropped = false;
+  RETURN_IF_ERROR(DropUnpinned(ino, pins, live ? std::optional<VersionNo>(current) : std::nullopt,
+                               &dropped));
+  return dropped;
+}
+
+Result<bool> Catalog::ReleaseUnpinned(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  if (impl.db->read_only() || impl.settings.versioning) return false;
+  {
+    // A read first: most unpins (a write session moving on to the version
+    // it committed) find nothing left to drop and take no write lock.
+    ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/false));
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlKeptState));
+    q.Bind(1, ino);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return false;
+    const bool live = q.Int(1) != 0, others = q.Int(2) != 0, any = q.Int(3) != 0;
+    if (live ? !others : !any) return false;
+  }
+  ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
+  ASSIGN_OR_RETURN(bool changed, impl.ReleaseKept(ino));
+  if (!changed) return false;  // rolled back: no commit recorded
+  RETURN_IF_ERROR(w.txn.Commit());
+  return true;
+}
+
+Result<uint64_t> Catalog::ReleaseAllUnpinned() {
+  std::vector<InodeId> inos;
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    Impl& impl = *impl_;
+    if (impl.db->read_only() || impl.settings.versioning) return uint64_t{0};
+    ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/false));
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlKeptInodes));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      inos.push_back(InodeId(q.U64(0)));
+    }
+  }
+  uint64_t released = 0;
+  for (InodeId ino : inos) {
+    ASSIGN_OR_RETURN(bool changed, ReleaseUnpinned(ino));
+    released += changed ? 1 : 0;
+  }
+  return released;
 }
 
 Result<std::map<VersionNo, std::string>> Catalog::Impl::PinnedVersions(InodeId ino,

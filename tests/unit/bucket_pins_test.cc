@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "store/bucket.h"
+#include "tests/unit/stored_chunks.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -17,8 +18,9 @@ namespace {
 
 class PinTest : public ::testing::Test {
  protected:
+  virtual BucketSettings Settings() const { return {}; }
   void SetUp() override {
-    ASSERT_TRUE(Bucket::Create(Dir(), {}).ok());
+    ASSERT_TRUE(Bucket::Create(Dir(), Settings()).ok());
     mount_ = OpenOne();  // stands for the daemon
     cli_ = OpenOne();    // stands for the CLI: another pin owner
     ASSERT_TRUE(mount_ && cli_);
@@ -159,6 +161,108 @@ TEST_F(PinTest, AReadOnlyBucketPinsNothing) {
   auto r = (*b)->OpenVersionPinned(v1.ino, v1.version);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+}
+
+// Without versioning a file that loses its last name is purged at once; a
+// version a live owner pins (the base of a write session, a reader) stays,
+// nameless, until the pin goes.
+class UnversionedPinTest : public PinTest {
+ protected:
+  BucketSettings Settings() const override {
+    BucketSettings s;
+    s.versioning = false;
+    return s;
+  }
+  uint64_t Chunks() {
+    auto st = cli_->Stats();
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    return st.ok() ? st->chunks : 0;
+  }
+  void ExpectFsckClean() {
+    auto f = cli_->Fsck();
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_TRUE(f->ok());
+  }
+};
+
+TEST_F(UnversionedPinTest, RmOfAFileWhoseVersionIsPinnedKeepsThatVersionUntilUnpinned) {
+  const std::string body = testing_util::RandomBytes(600000, 7);
+  VersionInfo v1 = Put(*mount_, "f", body);
+  auto base = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  const uint64_t before = Chunks();
+  ASSERT_GT(before, 0u);
+
+  ASSERT_TRUE(cli_->Delete("f").ok());  // katamari rm f beside the mount
+  EXPECT_TRUE(cli_->Lookup(kRootInode, "f").status().IsNotFound());  // gone for everyone
+  ASSERT_TRUE(cli_->Gc().ok());
+  ASSERT_TRUE(cli_->Prune({}).ok());
+  ASSERT_TRUE(cli_->Gc().ok());
+  // The open descriptor still reads every byte: nothing was collected.
+  EXPECT_TRUE(cli_->GetVersion(v1.ino, v1.version).ok());
+  EXPECT_EQ(ReadAll(**base), body);
+  EXPECT_EQ(Chunks(), before);
+  ExpectFsckClean();
+
+  base->reset();  // the pin goes, and the file with it
+  ASSERT_TRUE(cli_->Gc().ok());
+  EXPECT_EQ(Chunks(), 0u);
+  EXPECT_FALSE(cli_->GetVersion(v1.ino, v1.version).ok());
+  ExpectFsckClean();
+}
+
+TEST_F(UnversionedPinTest, TheOwnersOwnUnpinReleasesTheNamelessFile) {
+  const std::string body = testing_util::RandomBytes(300000, 8);
+  VersionInfo v1 = Put(*mount_, "f", body);
+  auto base = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(mount_->Delete("f").ok());  // unlink on the mount itself
+  EXPECT_EQ(ReadAll(**base), body);
+  EXPECT_GT(Chunks(), 0u);
+  base->reset();  // Unpin: purged, and reclaimed at once (as an unpinned rm)
+  EXPECT_FALSE(mount_->GetVersion(v1.ino, v1.version).ok());
+  EXPECT_EQ(Chunks(), 0u);
+  ExpectFsckClean();
+}
+
+TEST_F(UnversionedPinTest, RenameOverAPinnedFileKeepsItsVersion) {
+  const std::string body = testing_util::RandomBytes(300000, 9);
+  VersionInfo v1 = Put(*mount_, "f", body);
+  Put(*mount_, "g", "other");
+  auto base = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(cli_->Rename(kRootInode, "g", kRootInode, "f", 0).ok());
+  ASSERT_TRUE(cli_->Gc().ok());
+  EXPECT_EQ(ReadAll(**base), body);
+  base->reset();
+  EXPECT_FALSE(cli_->GetVersion(v1.ino, v1.version).ok());
+  ExpectFsckClean();
+}
+
+TEST_F(UnversionedPinTest, PinsOfAKilledOwnerReleaseTheNamelessFileAtTheNextOpenOrGc) {
+  VersionInfo v1 = Put(*mount_, "f", testing_util::RandomBytes(300000, 10));
+  mount_.reset();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto b = Bucket::Open(Dir(), {});
+    if (!b.ok()) _exit(2);
+    auto r = (*b)->OpenVersionPinned(v1.ino, v1.version);
+    if (!r.ok()) _exit(3);
+    // rm f while this process (a daemon, about to be killed) pins it
+    auto other = Bucket::Open(Dir(), {});
+    if (!other.ok() || !(*other)->Delete("f").ok()) _exit(4);
+    _exit(0);  // as kill -9: no destructor runs
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(cli_->GetVersion(v1.ino, v1.version).ok());  // kept for the pin
+  ASSERT_TRUE(cli_->Gc().ok());  // the pin is stale: the file goes
+  EXPECT_FALSE(cli_->GetVersion(v1.ino, v1.version).ok());
+  EXPECT_EQ(Chunks(), 0u);
+  ExpectFsckClean();
 }
 
 }  // namespace
