@@ -53,8 +53,9 @@ template <class Fn>
 Status ForEachDistinct(const ChunkRef* chunks, size_t n, Fn fn) {
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  // Sorted ids also make the B-tree walk sequential.
-  std::sort(order.begin(), order.end(),
+  // Sorted ids also make the B-tree walk sequential. Stable: equal ids stay
+  // in list order (callers pick among them by content, never by position).
+  std::stable_sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return chunks[a].id < chunks[b].id; });
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
@@ -196,7 +197,16 @@ Result<std::vector<int64_t>> DecodeList(std::string_view blob, const std::string
 Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
   uint64_t new_bytes = 0;
   RETURN_IF_ERROR(ForEachDistinct(chunks, count, [&](const size_t* idx, size_t n) -> Status {
-    ChunkRef& first = chunks[idx[0]];
+    // A chunk listed twice of which one copy was stored again (replace) is
+    // the replacing ref, wherever that one sits in the list.
+    size_t pick = 0;
+    for (size_t k = 0; k < n; ++k) {
+      if (chunks[idx[k]].replace && chunks[idx[k]].loc) {
+        pick = k;
+        break;
+      }
+    }
+    ChunkRef& first = chunks[idx[pick]];
     if (first.IsHole()) {  // no row, no refs, nothing stored
       for (size_t k = 0; k < n; ++k) chunks[idx[k]].stored_len = 0;
       return Status::OK();
@@ -257,7 +267,8 @@ Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
   }
   std::vector<size_t> order(segs.size());
   for (size_t s = 0; s < order.size(); ++s) order[s] = s;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return hashes[a] < hashes[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return hashes[a] < hashes[b]; });
   std::vector<int64_t> ids(segs.size());
   for (size_t i = 0; i < order.size();) {
     size_t j = i + 1;
@@ -266,6 +277,15 @@ Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
     const auto [b, e] = segs[order[i]];
     ChunkRef* refs = chunks->data() + b;
     const size_t len = e - b;
+    // The same segment listed again may carry a chunk stored again
+    // (replace) where the first occurrence does not: any replacing ref wins.
+    for (size_t o = i + 1; o < j; ++o) {
+      const size_t ob = segs[order[o]].first;
+      for (size_t k = 0; k < len; ++k) {
+        const ChunkRef& c = (*chunks)[ob + k];
+        if (c.replace && c.loc && !refs[k].replace) refs[k] = c;
+      }
+    }
     int64_t id = 0;
     std::optional<std::vector<ChunkRef>> recorded;
     {

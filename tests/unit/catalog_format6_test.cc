@@ -164,6 +164,42 @@ TEST_F(Format6Test, NewRowsRecordTheirPackLocationAndDedupKeepsIt) {
   EXPECT_TRUE((*all)[0].loc.has_value());
 }
 
+// A chunk stored again (its copy damaged) and listed twice in the new
+// version: the ref that says so wins wherever it sits in the list.
+TEST_F(Format6Test, AChunkStoredAgainAndListedTwiceTakesItsNewLocation) {
+  Add(File("a"), {Ref(1, Loc(7, 32, 600)), Ref(2, Loc(7, 680, 600))});
+  ChunkRef again = Ref(2, Loc(9, 32, 610));
+  again.stored_len = 610;
+  again.replace = true;
+  // The plain (deduplicated) ref first, the stored one second.
+  Add(File("b"), {Ref(2), again});
+  EXPECT_EQ(**cat_->ChunkLocationOf(D(2)), Loc(9, 32, 610));
+  ChunkRef third = Ref(1, Loc(10, 32, 620));
+  third.stored_len = 620;
+  third.replace = true;
+  Add(File("c"), {Ref(1), Ref(1), third, Ref(1)});
+  EXPECT_EQ(**cat_->ChunkLocationOf(D(1)), Loc(10, 32, 620));
+}
+
+// The same: a segment (store/catalog_segments.h) listed twice whose second
+// occurrence holds the stored-again ref, once as a recorded segment.
+TEST_F(Format6Test, ASegmentListedTwiceTakesTheStoredAgainLocation) {
+  std::vector<ChunkRef> seg;
+  for (uint8_t n = 1; n < 16; ++n) seg.push_back(Ref(n, Loc(7, 32 + 700 * n, 600)));
+  seg.push_back(Ref(128, Loc(7, 32, 600)));  // id byte 31 = 128: the segment ends here
+  Add(File("a"), seg);  // recorded
+  std::vector<ChunkRef> twice = seg;
+  for (ChunkRef& c : twice) c.loc.reset();  // deduplicated
+  std::vector<ChunkRef> copy = twice;
+  copy[1] = Ref(2, Loc(9, 32, 610));
+  copy[1].stored_len = 610;
+  copy[1].replace = true;
+  twice.insert(twice.end(), copy.begin(), copy.end());
+  Add(File("b"), twice);
+  EXPECT_EQ(**cat_->ChunkLocationOf(D(2)), Loc(9, 32, 610));
+  EXPECT_EQ(**cat_->ChunkLocationOf(D(3)), Loc(7, 32 + 700 * 3, 600));
+}
+
 TEST_F(Format6Test, MoveChunksMovesOnlyRowsStillAtTheOldPlace) {
   Add(File("a"), {Ref(1, Loc(7, 32, 600)), Ref(2, Loc(7, 680, 600))});
   auto in7 = cat_->ChunksInPack(Loc(7, 0, 0).pack);
