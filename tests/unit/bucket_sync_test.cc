@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <vector>
 
@@ -248,6 +249,50 @@ TEST_F(BucketSyncTest, APowerCutRollsBackExactlyTheVersionsWhoseDataIsGone) {
   // The lost content can be committed again (its chunk is not reused).
   Commit(*p, f, bb);
   EXPECT_EQ(Current(*p, f), bb);
+}
+
+// A version to roll back that a pin holds whose owner cannot be judged
+// (open(2) of its file under pins/ fails otherwise than ENOENT: EACCES for
+// a user who may not read it, here ELOOP, which root meets too) stays, and
+// recovery still finishes: the daemon starts.
+TEST_F(BucketSyncTest, RecoveryKeepsAVersionPinnedByAnOwnerItCannotJudge) {
+  FaultEnv env;
+  auto b = OpenDeferred(&env);
+  const InodeId f = File(*b, "f");
+  const std::string a = RandomBytes(200000, 1), lost = RandomBytes(200000, 2);
+  Commit(*b, f, a);
+  ASSERT_TRUE(b->Sync().ok());
+  const VersionNo v2 = Commit(*b, f, lost);  // new data: lost at the cut
+  auto pinned = b->OpenVersionPinned(f, v2);
+  ASSERT_TRUE(pinned.ok()) << pinned.status().ToString();
+  ASSERT_TRUE(env.SimulatePowerCut().ok());
+  const std::string pins = dir_ + "/pins";
+  std::vector<std::string> owners;
+  for (const auto& e : std::filesystem::directory_iterator(pins)) {
+    owners.push_back(e.path().filename());
+  }
+  ASSERT_EQ(owners.size(), 1u);
+  const std::string owner_file = pins + "/" + owners[0];
+  ASSERT_EQ(::unlink(owner_file.c_str()), 0);
+  ASSERT_EQ(::symlink(owner_file.c_str(), owner_file.c_str()), 0);  // ELOOP on open
+  auto p = OpenPlain();
+  auto rolled = p->RecoverUnsynced();
+  ASSERT_TRUE(rolled.ok()) << rolled.status().ToString();
+  ASSERT_EQ(rolled->size(), 1u);
+  EXPECT_NE((*rolled)[0].find("f@2: NOT rolled back"), std::string::npos) << (*rolled)[0];
+  EXPECT_NE((*rolled)[0].find("unknown state"), std::string::npos) << (*rolled)[0];
+  EXPECT_TRUE(p->GetVersion(f, v2).ok());  // kept
+  // Its damaged data reads as an error, never as other bytes.
+  auto r = p->OpenVersion(f, v2);
+  ASSERT_TRUE(r.ok());
+  std::string out(lost.size(), '\0');
+  size_t got = 0;
+  EXPECT_FALSE((*r)->ReadAt(0, out.size(), out.data(), &got).ok());
+  // Once the owner can be judged (its file gone: its process exited) the
+  // version can go.
+  ASSERT_EQ(::unlink(owner_file.c_str()), 0);
+  EXPECT_TRUE(p->DeleteVersion(f, v2).ok());
+  EXPECT_EQ(Current(*p, f), a);
 }
 
 // After a power cut tore the records of a lost version, a write of the same
