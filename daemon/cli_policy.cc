@@ -207,8 +207,8 @@ int RunPrune(const GlobalOptions& g, const PolicyArgs& a) {
   if (report->versions_in_use > 0) {
     std::cout << "kept " << report->versions_in_use
               << (report->versions_in_use == 1 ? " version" : " versions")
-              << " for now: the base of a file open for writing in a mount; prune again once "
-                 "it is closed\n";
+              << " for now: in use by a file open in a mount (the base of a file open for "
+                 "writing, or a version being read); prune again once it is closed\n";
   }
   return kExitOk;
 }

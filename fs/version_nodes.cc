@@ -235,7 +235,11 @@ Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags, const Caller& wh
   auto h = std::make_shared<FileHandle>();
   h->node = node;
   if (key->a != 0) {
-    ASSIGN_OR_RETURN(h->reader, bucket_.OpenVersion(InodeId(key->ino), VersionNo(key->a)));
+    // Pinned while the handle is open (Bucket::OpenVersionPinned): prune
+    // keeps the version, rm NAME@N and rm --version N are refused (EBUSY),
+    // so a reader never meets EIO for a version removed mid-read.
+    ASSIGN_OR_RETURN(h->reader,
+                     bucket_.OpenVersionPinned(InodeId(key->ino), VersionNo(key->a)));
   }
   OpenedFile out;
   out.keep_cache = true;  // the key names immutable content (version and commit)

@@ -366,6 +366,10 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.sha256 = in.sha256;
   v.sha256_pending = in.sha256_pending;
   v.chunks = std::move(in.chunks);
+  // An amend changes the content a version number names: not while a
+  // reader of this process besides the committing session (which is based
+  // on it: one pin) holds it. Other processes' pins the catalog checks.
+  if (replaces && OwnPinCount(s, ino, *replaces) > 1) replaces.reset();
   v.replaces = replaces;
   v.ctime_ns = ctime_ns;
   // The last look before the row: a shutdown abandons the commit here too.

@@ -137,6 +137,8 @@ Status SetUpPins(Bucket::Shared& s);
 void TearDownPins(Bucket::Shared& s);
 Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
 void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
+// How many readers of this process pin the version (0 if none).
+int OwnPinCount(Bucket::Shared& s, InodeId ino, VersionNo vno);
 
 // After chunk files were written for a commit: makes them durable now, or
 // (deferred_sync) leaves that to the next sync point.

@@ -171,6 +171,12 @@ void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
   if (released.ok() && *released) TryReclaim(s, s.dir);
 }
 
+int OwnPinCount(Bucket::Shared& s, InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(s.pin_mu);
+  auto it = s.pin_counts.find({ino.value, vno.value});
+  return it == s.pin_counts.end() ? 0 : it->second;
+}
+
 Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {
   if (s_->read_only) return OpenVersion(ino, vno);
   // Pinned first, then read: once the pin is in, no process deletes the

@@ -2,6 +2,8 @@
 // Retention and excludes). The choices are store/retention.cc's; the catalog
 // keeps the settings and does each deletion in one transaction.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "store/bucket.h"
 #include "store/bucket_internal.h"
@@ -229,7 +231,19 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
     plan.push_back(std::move(*p));
   }
   // Counted before anything goes: the chunks whose last references the
-  // planned versions hold.
+  // planned versions hold, but not of those a file open in a mount holds
+  // (pinned: CarryOut keeps them).
+  {
+    std::map<uint64_t, std::set<VersionNo>> pinned;
+    for (const Planned& p : plan) {
+      ASSIGN_OR_RETURN(std::set<VersionNo> pins, s_->catalog->PinnedVersionsOf(p.ino));
+      if (!pins.empty()) pinned[p.ino.value] = std::move(pins);
+    }
+    std::erase_if(doomed, [&](const std::pair<InodeId, VersionNo>& d) {
+      auto it = pinned.find(d.first.value);
+      return it != pinned.end() && it->second.count(d.second) > 0;
+    });
+  }
   ASSIGN_OR_RETURN(report.bytes_freed, s_->catalog->BytesFreedBy(doomed));
   for (Planned& p : plan) {
     if (!opts.dry_run) {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -164,6 +165,7 @@ class Catalog {
     // the content becomes the next version as usual. The write session uses
     // this for the empty version it commits at the first close of a file only
     // created or truncated (`echo x > f` closes once before writing).
+    // Never a version another owner pins (its reader would see it change).
     std::optional<VersionNo> replaces;
     // The inode's ctime after the commit: nullopt = the commit's time; else
     // the later of this and the inode's ctime (the mount passes the time of
@@ -252,6 +254,8 @@ class Catalog {
   // stale pins). Whether / how many files lost something; a bucket with
   // versioning does nothing here.
   Result<bool> ReleaseUnpinned(InodeId ino);
+  // The versions of `ino` a live owner (this one too) pins now.
+  Result<std::set<VersionNo>> PinnedVersionsOf(InodeId ino);
   Result<uint64_t> ReleaseAllUnpinned();
 
   // ---- chunks

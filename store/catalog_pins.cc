@@ -200,6 +200,19 @@ Result<bool> Catalog::ReleaseUnpinned(InodeId ino) {
   return true;
 }
 
+Result<std::set<VersionNo>> Catalog::PinnedVersionsOf(InodeId ino) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Impl& impl = *impl_;
+  std::set<VersionNo> out;
+  if (impl.db->read_only()) return out;  // nothing is pinned in a read-only open's eyes
+  // Write: stale pins met are dropped on the way (as by a deletion).
+  ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/true));
+  ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
+  for (const auto& [vno, who] : pins) out.insert(vno);
+  RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
 Result<uint64_t> Catalog::ReleaseAllUnpinned() {
   std::vector<InodeId> inos;
   {
@@ -268,8 +281,9 @@ Result<std::map<VersionNo, std::string>> Catalog::Impl::PinnedVersions(InodeId i
 
 std::string PinnedMessage(VersionNo vno, const std::string& who) {
   return "version " + std::to_string(vno.value) +
-         " is in use: a file open for writing in a mount (" + who +
-         ") is based on it; close the file (or wait for the writer to finish) and retry";
+         " is in use: a file open in a mount (" + who +
+         ") reads it, or a file open for writing there is based on it; close the file (or "
+         "wait for the writer to finish) and retry";
 }
 
 }  // namespace katamari

@@ -458,8 +458,15 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   ASSIGN_OR_RETURN(catalog_segments::Referenced t, catalog_segments::Reference(*impl.db, &chunks));
   v.ino = nv.ino;
   v.version = r.next_version;
-  if (nv.replaces && *nv.replaces == r.current_version &&
-      r.next_version.value == nv.replaces->value + 1) {
+  bool amend = nv.replaces && *nv.replaces == r.current_version &&
+               r.next_version.value == nv.replaces->value + 1;
+  if (amend) {
+    // Not a version another process reads (Catalog::AddPin): it must not
+    // change under that reader; the content becomes the next version.
+    ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(nv.ino, /*include_own=*/false));
+    amend = !pins.count(*nv.replaces);
+  }
+  if (amend) {
     // Amend (see NewVersion::replaces): the same number, new content. The
     // new refs were raised first, so chunks both rows share never hit 0.
     RETURN_IF_ERROR(impl.DropVersion(nv.ino, *nv.replaces));

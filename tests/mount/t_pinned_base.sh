@@ -55,7 +55,7 @@ expect_fail "rm --purge of a file open for writing" "open for writing" K rm --pu
 K ls f | grep -q '^f ' || fail "rm --purge that was refused still removed the name f"
 K policy set keep-last=1 >/dev/null || fail "policy set"
 out=$(K prune) || fail "katamari prune beside the open file"
-echo "$out" | grep -q "kept 1 version for now: the base of a file open for writing" ||
+echo "$out" | grep -q "kept 1 version for now: in use by a file open in a mount" ||
   fail "prune did not say it kept the open file's base: $out"
 K gc >/dev/null || fail "gc beside the open file"
 K versions f --json | python3 -c "

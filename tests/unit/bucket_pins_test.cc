@@ -90,6 +90,29 @@ TEST_F(PinTest, APinnedBaseSurvivesRmPruneAndGcOfAnotherOwner) {
   EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));
 }
 
+// prune's bytes freed counts only what it removes, not the versions it
+// keeps because they are pinned.
+TEST_F(PinTest, PrunesBytesFreedLeavesOutPinnedVersions) {
+  VersionInfo v1 = Put(*mount_, "f", testing_util::RandomBytes(400000, 11));
+  VersionInfo v2 = Put(*mount_, "f", testing_util::RandomBytes(100000, 12));
+  Put(*mount_, "f", "third");
+  auto base = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(cli_->SetPolicy("", *RetentionRules::Parse({"keep-last=1"})).ok());
+  auto pruned = cli_->Prune({});
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->versions_removed, 1u);  // v2
+  EXPECT_EQ(pruned->versions_in_use, 1u);   // v1
+  EXPECT_GT(pruned->bytes_freed, 0u);
+  EXPECT_LE(pruned->bytes_freed, v2.stored_size);
+  base->reset();
+  auto again = cli_->Prune({});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->versions_removed, 1u);  // v1
+  EXPECT_GT(again->bytes_freed, 300000u);
+  EXPECT_LE(again->bytes_freed, v1.stored_size);
+}
+
 TEST_F(PinTest, TwoReadersOfOneVersionPinItUntilTheLastGoes) {
   VersionInfo v1 = Put(*mount_, "f", "one");
   Put(*mount_, "f", "two");
@@ -161,6 +184,61 @@ TEST_F(PinTest, AReadOnlyBucketPinsNothing) {
   auto r = (*b)->OpenVersionPinned(v1.ino, v1.version);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(cli_->DeleteVersion("f", v1.version).ok());
+}
+
+// An amend (the empty version a first close commits, replaced in place by
+// the next commit) never changes a version another reader holds: the
+// content becomes the next version instead.
+class AmendPinTest : public PinTest {
+ protected:
+  // A file whose current version is the empty one a first close commits.
+  VersionInfo Provisional(const std::string& name) {
+    auto a = mount_->MakeNode(kRootInode, name, FileKind::kRegular, 0644, 0, 0);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    StringSource empty("");
+    auto v = mount_->CommitContent(a->ino, empty, std::nullopt);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : VersionInfo{};
+  }
+  Result<VersionInfo> Amend(const VersionInfo& p, const std::string& body) {
+    StringSource src(body);
+    return mount_->CommitContent(p.ino, src, std::nullopt, {}, p.version);
+  }
+};
+
+TEST_F(AmendPinTest, WithoutOtherReadersTheSessionsOwnPinAllowsTheAmend) {
+  VersionInfo p = Provisional("f");
+  auto session = mount_->OpenVersionPinned(p.ino, p.version);  // the write session's base
+  ASSERT_TRUE(session.ok());
+  auto r = Amend(p, "data");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version, p.version);
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{p.version.value}));
+}
+
+TEST_F(AmendPinTest, AVersionAnotherProcessReadsIsNotAmended) {
+  VersionInfo p = Provisional("f");
+  auto reader = cli_->OpenVersionPinned(p.ino, p.version);
+  ASSERT_TRUE(reader.ok());
+  auto r = Amend(p, "data");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version.value, p.version.value + 1);
+  auto kept = cli_->GetVersion(p.ino, p.version);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size, 0u);
+  EXPECT_EQ(kept->seq, p.seq);  // the very version the reader holds
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{1, 2}));
+}
+
+TEST_F(AmendPinTest, AVersionAnotherReaderOfThisProcessHoldsIsNotAmended) {
+  VersionInfo p = Provisional("f");
+  auto session = mount_->OpenVersionPinned(p.ino, p.version);
+  auto reader = mount_->OpenVersionPinned(p.ino, p.version);  // `cat f@1` meanwhile
+  ASSERT_TRUE(session.ok() && reader.ok());
+  auto r = Amend(p, "data");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version.value, p.version.value + 1);
+  EXPECT_EQ(cli_->GetVersion(p.ino, p.version)->seq, p.seq);
 }
 
 // Without versioning a file that loses its last name is purged at once; a
