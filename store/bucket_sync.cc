@@ -145,7 +145,11 @@ void SealIdlePackWithDeadRecords(Bucket::Shared& s, std::chrono::milliseconds id
   if (!p) return;
   Result<Catalog::PackUse> use = s.catalog->PackUsageOf(p->pack);
   Status st = use.status();
-  if (use.ok() && use->live_bytes + kPackHeaderSize < p->size) st = packs.SealIfIdle(*p);
+  // Data on an object store: an idle pack is sealed anyway, so that it is
+  // uploaded (and on the store, not only on this disk) soon after writes stop.
+  if (use.ok() && (packs.remote() || use->live_bytes + kPackHeaderSize < p->size)) {
+    st = packs.SealIfIdle(*p);
+  }
   if (!st.ok()) {
     std::fprintf(stderr, "katamari: %s: an idle pack could not be sealed: %s\n", s.dir.c_str(),
                  st.ToString().c_str());
