@@ -71,7 +71,19 @@ Result<std::unique_ptr<ObjectStore>> OpenDataStore(const std::string& url,
   c.bucket = u.bucket;
   c.prefix = u.prefix;
   if (const char* r = std::getenv("AWS_REGION"); r && *r) c.region = r;
-  ASSIGN_OR_RETURN(c.credentials, LoadS3Credentials(credentials));
+  Result<S3Credentials> creds = LoadS3Credentials(credentials);
+  if (!creds.ok()) {
+    const Status& st = creds.status();
+    if (st.message().find("; ") != std::string::npos) return st;
+    const std::string msg = st.message() +
+                            "; give the file of access_key_id and secret_access_key "
+                            "(init --data-credentials FILE, or $KATAMARI_S3_CREDENTIALS), or "
+                            "set $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY";
+    if (st.IsNotFound()) return Status::NotFound(msg);
+    if (st.code() == Status::Code::kPermission) return Status::Permission(msg);
+    return Status::InvalidArgument(msg);
+  }
+  c.credentials = std::move(*creds);
   ASSIGN_OR_RETURN(std::unique_ptr<S3ObjectStore> s3, S3ObjectStore::Open(std::move(c)));
   return std::unique_ptr<ObjectStore>(std::move(s3));
 }
