@@ -201,7 +201,7 @@ Status PackSet::UploadPending() {
 
 Status PackSet::UploadStaged() {
   if (!remote_) return Status::OK();
-  ASSIGN_OR_RETURN(auto local, List());
+  ASSIGN_OR_RETURN(auto local, ListLocal());
   std::set<std::array<uint8_t, 16>> queued;
   {
     std::lock_guard<std::mutex> l(write_mu_);
@@ -220,6 +220,11 @@ Status PackSet::UploadStaged() {
     }
   }
   return UploadPending();
+}
+
+bool PackSet::UploadsPending() {
+  std::lock_guard<std::mutex> l(write_mu_);
+  return !pending_upload_.empty();
 }
 
 Result<uint64_t> PackSet::SizeOf(const std::array<uint8_t, 16>& pack) const {
@@ -353,11 +358,19 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
 }
 
 Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {
-  std::vector<std::array<uint8_t, 16>> out;
-  if (remote_) {
-    ASSIGN_OR_RETURN(out, remote_->List());
-  }
+  if (!remote_) return ListLocal();
+  using Packs = std::vector<std::array<uint8_t, 16>>;
+  ASSIGN_OR_RETURN(Packs out, remote_->List());
+  ASSIGN_OR_RETURN(Packs local, ListLocal());
   std::set<std::array<uint8_t, 16>> seen(out.begin(), out.end());
+  for (const auto& p : local) {
+    if (!seen.count(p)) out.push_back(p);
+  }
+  return out;
+}
+
+Result<std::vector<std::array<uint8_t, 16>>> PackSet::ListLocal() const {
+  std::vector<std::array<uint8_t, 16>> out;
   auto subs = env_->GetChildren(dir_);
   if (!subs.ok()) {
     if (subs.status().IsNotFound()) return out;
@@ -372,9 +385,7 @@ Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {
     }
     for (const std::string& name : *names) {
       std::optional<PackId> id = PackId::FromHex(name);
-      if (id && id->Hex() == name && name.compare(0, 2, sub) == 0 && !seen.count(id->bytes)) {
-        out.push_back(id->bytes);
-      }
+      if (id && id->Hex() == name && name.compare(0, 2, sub) == 0) out.push_back(id->bytes);
     }
   }
   return out;

@@ -77,6 +77,8 @@ class PackSet {
 
   // Every pack file present (temp files of a crashed Reopen are skipped).
   Result<std::vector<std::array<uint8_t, 16>>> List() const;
+  // Only the pack files in packs/.
+  Result<std::vector<std::array<uint8_t, 16>>> ListLocal() const;
 
   // Deletes a pack unless some process may still append to it (its lock is
   // held): false then. A pack that is already gone: true.
@@ -103,6 +105,8 @@ class PackSet {
   // left by a crashed writer): recovery. The caller holds the gc lock
   // exclusively, so no writer is between creating a pack and locking it.
   Status UploadStaged();
+  // Whether sealed packs wait for an upload (a sync point then has work).
+  bool UploadsPending();
   // A pack's size: its local file's, else the object's.
   Result<uint64_t> SizeOf(const std::array<uint8_t, 16>& pack) const;
 
