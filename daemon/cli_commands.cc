@@ -14,6 +14,7 @@
 #include "daemon/cli_keys.h"
 #include "daemon/cli_names.h"
 #include "daemon/cli_output.h"
+#include "store/data_backend.h"
 
 namespace katamari::cli {
 namespace {
@@ -155,6 +156,22 @@ bool SettingsFromArgs(const InitArgs& a, BucketSettings* s) {
     }
     *o.field = *v;
   }
+  if (a.data_credentials && !a.data) {
+    PrintError("--data-credentials given without --data",
+               "add --data s3://HOST:PORT/BUCKET/PREFIX, or drop --data-credentials");
+    return false;
+  }
+  if (a.data) {
+    Status st = ValidateDataUrl(*a.data);
+    if (!st.ok()) {
+      const size_t semi = st.message().find("; ");
+      PrintError(st.message().substr(0, semi),
+                 semi == std::string::npos ? "" : st.message().substr(semi + 2));
+      return false;
+    }
+    s->data_url = *a.data;
+    s->data_credentials = a.data_credentials.value_or("");
+  }
   if (s->chunk_min > s->chunk_avg || s->chunk_avg > s->chunk_max) {
     PrintError("chunk sizes must satisfy min <= avg <= max",
                "got " + std::to_string(s->chunk_min) + " / " + std::to_string(s->chunk_avg) +
@@ -220,7 +237,7 @@ int RunInit(const GlobalOptions& g, const InitArgs& a) {
   } else {
     st = Bucket::Create(g.bucket_dir, s);
   }
-  if (st.code() == Status::Code::kExists) {
+  if (st.code() == Status::Code::kExists && st.message().find("already holds") == std::string::npos) {
     PrintError("a bucket already exists at " + g.bucket_dir,
                "use it as it is, or pass -b with another directory");
     return kExitFailure;
@@ -234,6 +251,7 @@ int RunInit(const GlobalOptions& g, const InitArgs& a) {
   if (s.compression != Codec::kNone) std::cout << " level " << s.level;
   std::cout << ", versioning " << (s.versioning ? "on" : "off");
   if (key) std::cout << ", encrypted; key slot 1: " << key->Describe();
+  if (!s.data_url.empty()) std::cout << ", data on " << s.data_url;
   std::cout << ")\n";
   return kExitOk;
 }

@@ -24,6 +24,8 @@ struct InitArgs {
   bool no_versioning = false;
   bool encrypt = false;
   std::optional<std::string> chunk_min, chunk_avg, chunk_max;
+  std::optional<std::string> data;              // s3://HOST:PORT/BUCKET/PREFIX, file:///DIR
+  std::optional<std::string> data_credentials;  // a file; never the secrets themselves
 };
 int RunInit(const GlobalOptions& g, const InitArgs& a);
 

@@ -110,6 +110,15 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
   init->add_flag("--encrypt", a.init.encrypt,
                  "encrypt the bucket (AES-256-GCM) with --keyfile FILE (made if missing), "
                  "--passphrase-file FILE, or a passphrase typed on the terminal");
+  init->add_option("--data", a.init.data,
+                   "keep chunk data on an object store: s3://HOST:PORT/BUCKET/PREFIX (or "
+                   "file:///DIR); the catalog stays in BUCKET_DIR")
+      ->type_name("URL");
+  init->add_option("--data-credentials", a.init.data_credentials,
+                   "file with access_key_id and secret_access_key (mode 600) for --data; "
+                   "default $KATAMARI_S3_CREDENTIALS, then $AWS_ACCESS_KEY_ID and "
+                   "$AWS_SECRET_ACCESS_KEY")
+      ->type_name("FILE");
 
   auto* put = app.add_subcommand("put", "store FILE (or stdin) as the next version of KEY; "
                                         "prints its sha256");

@@ -8,12 +8,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 
 #include "store/bucket_internal.h"
 #include "store/codec.h"
+#include "store/crypto.h"
+#include "store/data_backend.h"
 
 namespace katamari {
 
@@ -87,13 +90,65 @@ Status CreateBucketDir(const std::string& dir, const BucketSettings& settings, E
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::FromErrno(ec.value(), "create bucket directory " + dir);
   if (::chmod(dir.c_str(), 0700) != 0) return Status::FromErrno(errno, "chmod 0700 " + dir);
+  // Data on an object store: its `format` object first, so that a prefix
+  // another bucket uses is refused before anything is made here.
+  DataBackend data;
+  if (!settings.data_url.empty()) {
+    data.url = settings.data_url;
+    if (!settings.data_credentials.empty()) {
+      data.credentials = std::filesystem::absolute(settings.data_credentials).string();
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store,
+                     OpenDataStore(data.url, data.credentials));
+    std::array<uint8_t, 16> raw;
+    crypto::RandomBytes(raw.data(), raw.size());
+    PackId id;
+    id.bytes = raw;
+    data.id = id.Hex();
+    RETURN_IF_ERROR(InitDataStore(*store, data.id));
+  }
   ChunkStore chunks(env, dir, settings.compression, settings.level);
   RETURN_IF_ERROR(chunks.Init());
   RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
   auto cat = Catalog::Create(CatalogPath(dir), settings, ::getuid(), ::getgid(),
                              first_key_slot);
   if (!cat.ok()) return cat.status();  // Create synced the catalog (and dir)
+  if (!data.url.empty()) {
+    RETURN_IF_ERROR((*cat)->SetDataBackend(data));
+    RETURN_IF_ERROR((*cat)->Sync());
+  }
   return env->SyncDir(dir);
+}
+
+// A bucket whose data is on an object store: its packs go there
+// (chunk_packs.h), and what an earlier process left in packs/ without
+// uploading it (a crash, the store away at its close) is uploaded now, if no
+// writer is between appending and committing (the gc lock). A store that
+// cannot be reached now is no reason to refuse the open: reads of data not
+// on the local disk fail (EIO) until it returns, writes go on locally.
+static Status UseDataBackend(Bucket::Shared& s, const Bucket::OpenOptions& opts) {
+  ASSIGN_OR_RETURN(DataBackend data, s.catalog->GetDataBackend());
+  if (data.url.empty()) return Status::OK();
+  std::shared_ptr<ObjectStore> store = opts.data_store;
+  if (!store) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> opened,
+                     OpenDataStore(data.url, data.credentials));
+    store = std::move(opened);
+  }
+  Status st = CheckDataStore(*store, data.id);
+  if (!st.ok() && st.code() != Status::Code::kIOError) return st;
+  if (!st.ok()) {
+    std::fprintf(stderr, "katamari: %s: %s; going on with the local data\n", s.dir.c_str(),
+                 st.message().c_str());
+  }
+  s.chunks->packs()->UseRemote(
+      std::make_unique<PackRemote>(store, s.dir + "/cache", opts.data_cache_bytes));
+  if (s.read_only || !st.ok()) return Status::OK();
+  auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kTryExclusive);
+  if (!lock.ok() || !lock->held()) return Status::OK();
+  st = s.chunks->packs()->UploadStaged();
+  if (!st.ok()) std::fprintf(stderr, "katamari: %s\n", st.message().c_str());
+  return Status::OK();
 }
 
 Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenOptions& opts) {
@@ -146,6 +201,7 @@ Result<std::unique_ptr<Bucket>> Bucket::Open(const std::string& dir, const OpenO
       [&s](const ChunkId& id, const ChunkLocation& loc) {
         return ForgetChunkLocation(s, id, loc);
       });
+  RETURN_IF_ERROR(UseDataBackend(s, opts));
   s.chunker = std::make_unique<Chunker>(set.chunk_min, set.chunk_avg, set.chunk_max,
                                         s.keys ? &s.keys->chunker_gear : nullptr);
   if (!opts.read_only) RETURN_IF_ERROR(env->CreateDir(dir + "/staging", 0700));
@@ -420,7 +476,7 @@ Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, Gc
       if (rewrite_packs) RETURN_IF_ERROR(RewriteIfMostlyDead(s, p, rep ? rep : &ignored));
       continue;
     }
-    auto size = s.env->GetFileSize(s.chunks->packs()->PathOf(p));
+    auto size = s.chunks->packs()->SizeOf(p);
     ASSIGN_OR_RETURN(bool removed, s.chunks->packs()->RemoveIfClosed(p));
     if (removed && rep) {
       ++rep->packs_removed;

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/object_store.h"
+#include "store/pack_remote.h"
 #include "store/retention.h"
 #include "store/status.h"
 #include "store/types.h"
@@ -381,6 +383,11 @@ class Bucket {
     // (docs/semantics.md, Files, versions and history); a read-only mount
     // does not.
     bool store_sha256 = false;
+    // A bucket whose data is on an object store (docs/object-store.md):
+    // the store to use instead of the one its URL names (tests: a store
+    // that fails on demand), and the bound of the local cache of pack data.
+    std::shared_ptr<ObjectStore> data_store;
+    uint64_t data_cache_bytes = kDefaultDataCacheBytes;
   };
 
 

@@ -164,7 +164,7 @@ void CountPackSpace(Bucket::Shared& s, FsckReport* rep) {
   for (const auto& p : *packs) {
     ++rep->packs;
     const std::string path = s.chunks->packs()->PathOf(p);
-    auto size = s.env->GetFileSize(path);
+    auto size = s.chunks->packs()->SizeOf(p);
     if (!size.ok()) continue;
     // A sealed pack's footer index is not dead space; a torn tail is.
     uint64_t end = *size;

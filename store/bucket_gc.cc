@@ -49,7 +49,7 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
       pack_bodies.push_back(std::move(body));
     }
     if (damaged) continue;
-    if (!s.env->FileExists(packs.PathOf(pack))) continue;  // gone meanwhile
+    if (!packs.Exists(pack)) continue;  // gone meanwhile
     for (size_t i = 0; i < in_pack.size(); ++i) {
       ids.push_back(in_pack[i].id);
       bodies.push_back(std::move(pack_bodies[i]));
@@ -61,7 +61,7 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
     std::array<uint8_t, 16> fresh;
     std::vector<ChunkLocation> locs;
     RETURN_IF_ERROR(packs.WriteSealed(ids, bodies, &fresh, &locs));
-    ASSIGN_OR_RETURN(new_size, s.env->GetFileSize(packs.PathOf(fresh)));
+    ASSIGN_OR_RETURN(new_size, packs.SizeOf(fresh));
     RETURN_IF_ERROR(s.catalog->MoveChunks(live, locs).status());
     RETURN_IF_ERROR(s.catalog->Sync());
   }
@@ -70,7 +70,7 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
     // Damaged packs, and (never: the lock) a pack a row moved into meanwhile, stay.
     ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(pack));
     if (used) continue;
-    auto size = s.env->GetFileSize(packs.PathOf(pack));
+    auto size = packs.SizeOf(pack);
     ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(pack));
     if (!removed) continue;
     ++removed_packs;
@@ -85,7 +85,7 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
 Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pack,
                            GcReport* rep) {
   PackSet& packs = *s.chunks->packs();
-  auto size = s.env->GetFileSize(packs.PathOf(pack));
+  auto size = packs.SizeOf(pack);
   if (!size.ok()) return Status::OK();  // gone: nothing to rewrite
   ASSIGN_OR_RETURN(std::vector<ChunkRef> live, s.catalog->ChunksInPack(pack));
   uint64_t live_bytes = kPackHeaderSize + kPackTrailerSize;  // as GcPacks counts it
@@ -109,6 +109,9 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
   // append and its commit: we hold the gc lock), so that they may be judged;
   // other processes' open packs are locked and skipped below.
   RETURN_IF_ERROR(packs.SealAll());
+  // Data on an object store: what crashed writers left in packs/ goes up
+  // first, so that the listing below judges every pack once, by its object.
+  RETURN_IF_ERROR(packs.UploadStaged());
   ASSIGN_OR_RETURN(std::vector<Catalog::PackUse> usage, s.catalog->PackUsage());
   std::map<std::array<uint8_t, 16>, Catalog::PackUse> live;
   for (const Catalog::PackUse& u : usage) live[u.pack] = u;
@@ -118,7 +121,7 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
   // without writing any, then rewrites and merges, which need some.
   std::vector<std::pair<std::array<uint8_t, 16>, uint64_t>> used;
   for (const auto& p : present) {
-    auto size = s.env->GetFileSize(packs.PathOf(p));
+    auto size = packs.SizeOf(p);
     if (!size.ok()) continue;  // gone meanwhile
     if (live.count(p)) {
       used.emplace_back(p, *size);

@@ -94,6 +94,9 @@ Status SyncPoint(Bucket::Shared& s) {
   // Chunks noted after that wait for the next point.
   const Seq seq = s.catalog->CurrentSeq();
   const bool had_data = s.unsynced.exchange(false);
+  // Data on an object store: sealed packs whose upload failed are retried
+  // at every point, and a point that cannot upload them fails (fsync: EIO).
+  const bool uploads = s.chunks->packs() && s.chunks->packs()->UploadsPending();
   std::vector<std::string> files;
   bool many = false;
   {
@@ -102,7 +105,7 @@ Status SyncPoint(Bucket::Shared& s) {
     many = s.unsynced_many;
     s.unsynced_many = false;
   }
-  if (had_data || many || !files.empty()) {
+  if (had_data || many || !files.empty() || uploads) {
     // A few files: fdatasync each (a syncfs waits for every process's dirty
     // data on the host); many: one syncfs.
     Status st = many ? s.chunks->SyncAll() : SyncFiles(s, files);
@@ -145,7 +148,11 @@ void SealIdlePackWithDeadRecords(Bucket::Shared& s, std::chrono::milliseconds id
   if (!p) return;
   Result<Catalog::PackUse> use = s.catalog->PackUsageOf(p->pack);
   Status st = use.status();
-  if (use.ok() && use->live_bytes + kPackHeaderSize < p->size) st = packs.SealIfIdle(*p);
+  // Data on an object store: an idle pack is sealed anyway, so that it is
+  // uploaded (and on the store, not only on this disk) soon after writes stop.
+  if (use.ok() && (packs.remote() || use->live_bytes + kPackHeaderSize < p->size)) {
+    st = packs.SealIfIdle(*p);
+  }
   if (!st.ok()) {
     std::fprintf(stderr, "katamari: %s: an idle pack could not be sealed: %s\n", s.dir.c_str(),
                  st.ToString().c_str());

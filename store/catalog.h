@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "store/crypto.h"
+#include "store/data_backend.h"
 #include "store/status.h"
 #include "store/types.h"
 
@@ -382,6 +383,10 @@ class Catalog {
     bool recorded = false;  // false: the bucket never had one (older builds)
   };
   Result<DurableMark> GetDurableMark();
+  // Where the chunk data lives (store/catalog_data.cc): url "" = the bucket
+  // directory.
+  Result<DataBackend> GetDataBackend();
+  Status SetDataBackend(const DataBackend& d);
   // Raises the mark (never lowers it); a write transaction without a commit.
   Status SetDurableMark(const DurableMark& m);
   // fsck's checks of the catalog itself (store/catalog_check.cc): SQLite's

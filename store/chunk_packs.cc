@@ -5,7 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <set>
 
 namespace katamari {
 
@@ -41,9 +44,18 @@ PackSet::PackSet(Env* env, std::string bucket_dir, bool encrypted)
     : env_(env), dir_(std::move(bucket_dir) + "/packs"), encrypted_(encrypted) {}
 
 PackSet::~PackSet() {
-  std::lock_guard<std::mutex> l(write_mu_);
-  for (Open& o : retired_) (void)Seal(o);
-  if (open_.writer) (void)Seal(open_);
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    for (Open& o : retired_) (void)Seal(o);
+    if (open_.writer) (void)Seal(open_);
+  }
+  if (!remote_) return;
+  // Not uploaded now: still in packs/ on the local disk, and uploaded by the
+  // next open of the bucket (UploadStaged).
+  Status st = UploadPending();
+  if (!st.ok()) {
+    std::fprintf(stderr, "katamari: %s\n", st.message().c_str());
+  }
 }
 
 std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
@@ -52,7 +64,11 @@ std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
 }
 
 bool PackSet::Exists(const std::array<uint8_t, 16>& pack) const {
-  return env_->FileExists(PathOf(pack));
+  if (env_->FileExists(PathOf(pack))) return true;
+  if (!remote_) return false;
+  Result<uint64_t> size = remote_->Size(pack);
+  // Unreachable: not known to be missing, so not reported as such.
+  return size.ok() || !size.status().IsNotFound();
 }
 
 Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd) {
@@ -84,12 +100,14 @@ Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd
 // Seals (index, sync, close) a pack this process is done with and drops its
 // lock. A pack whose append failed cannot be sealed: it is synced instead,
 // so that the records before the failure are durable.
-Status PackSet::Seal(Open& o) {
+Status PackSet::Seal(Open& o, bool queue_upload) {
   Status st;
   if (o.writer) {
+    const std::array<uint8_t, 16> id = o.writer->id().bytes;
     st = o.writer->Finish();
     if (!st.ok()) st = o.writer->Sync();
     if (st.ok()) o.writer.reset();
+    if (st.ok() && remote_ && queue_upload) pending_upload_.push_back(id);
   }
   if (st.ok() && o.lock_fd >= 0) {
     ::close(o.lock_fd);
@@ -131,16 +149,88 @@ Result<ChunkLocation> PackSet::Append(const ChunkId& id, std::string_view chunk)
 }
 
 Status PackSet::Sync() {
-  std::lock_guard<std::mutex> l(write_mu_);
-  if (!sync_failed_.ok()) return sync_failed_;
-  Status st = SyncLocked();
-  if (!st.ok()) {
-    sync_failed_ = Status::IOError("packs of " + dir_ + " could not be made durable (" +
-                                   st.message() +
-                                   "); nothing written since is counted durable until the "
-                                   "next start checks it");
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (!sync_failed_.ok()) return sync_failed_;
+    Status st = SyncLocked();
+    if (!st.ok()) {
+      sync_failed_ = Status::IOError("packs of " + dir_ + " could not be made durable (" +
+                                     st.message() +
+                                     "); nothing written since is counted durable until the "
+                                     "next start checks it");
+      return st;
+    }
   }
-  return st;
+  // Uploads run outside write_mu_: writers go on appending meanwhile.
+  return remote_ ? UploadPending() : Status::OK();
+}
+
+Status PackSet::UploadOne(const std::array<uint8_t, 16>& pack) {
+  const std::string path = PathOf(pack);
+  Result<std::string> data = env_->ReadFile(path);
+  // Gone: gc deleted it (no row pointed into it), or another process
+  // uploaded it and moved it into the cache.
+  if (!data.ok() && data.status().IsNotFound()) return Status::OK();
+  if (!data.ok()) return data.status();
+  RETURN_IF_ERROR(remote_->Upload(pack, *data));
+  remote_->Adopt(pack, path);
+  return Status::OK();
+}
+
+Status PackSet::UploadPending() {
+  std::lock_guard<std::mutex> u(upload_mu_);
+  std::vector<std::array<uint8_t, 16>> todo;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    todo = pending_upload_;
+  }
+  for (const auto& pack : todo) {
+    Status st = UploadOne(pack);
+    if (!st.ok()) {
+      const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
+                              remote_->store()->Describe() + " (" + st.message() +
+                              "); it is kept in " + dir_ + " and uploaded at the next sync point or start";
+      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
+                                                    : Status::IOError(msg);
+    }
+    std::lock_guard<std::mutex> l(write_mu_);
+    pending_upload_.erase(std::find(pending_upload_.begin(), pending_upload_.end(), pack));
+  }
+  return Status::OK();
+}
+
+Status PackSet::UploadStaged() {
+  if (!remote_) return Status::OK();
+  ASSIGN_OR_RETURN(auto local, ListLocal());
+  std::set<std::array<uint8_t, 16>> queued;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    queued.insert(pending_upload_.begin(), pending_upload_.end());
+  }
+  for (const auto& pack : local) {
+    if (!env_->FileExists(PathOf(pack))) continue;  // remote only
+    if (queued.count(pack) || IsOwnOpenPack(pack) || IsOpenForWriting(pack)) continue;
+    Status st = UploadOne(pack);
+    if (!st.ok()) {
+      const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
+                              remote_->store()->Describe() + " (" + st.message() +
+                              "); it stays in " + dir_ + " until a later start uploads it";
+      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
+                                                    : Status::IOError(msg);
+    }
+  }
+  return UploadPending();
+}
+
+bool PackSet::UploadsPending() {
+  std::lock_guard<std::mutex> l(write_mu_);
+  return !pending_upload_.empty();
+}
+
+Result<uint64_t> PackSet::SizeOf(const std::array<uint8_t, 16>& pack) const {
+  Result<uint64_t> size = env_->GetFileSize(PathOf(pack));
+  if (size.ok() || !remote_) return size;
+  return remote_->Size(pack);
 }
 
 Status PackSet::SyncLocked() {
@@ -201,10 +291,15 @@ Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8
       return it->second.reader;
     }
   }
-  const std::string path = PathOf(pack);
+  std::string path = PathOf(pack);
   Result<std::unique_ptr<PackReader>> r = PackReader::Open(env_, path, AsPackId(pack));
+  if (!r.ok() && remote_ && !env_->FileExists(path)) {
+    // Uploaded: maybe still here as a whole pack in the cache.
+    path = remote_->CachedPackPath(pack);
+    r = PackReader::Open(Env::Default(), path, AsPackId(pack));
+  }
   if (!r.ok()) {
-    *missing = !env_->FileExists(path);
+    *missing = !env_->FileExists(path) && !Env::Default()->FileExists(path);
     return r.status();
   }
   if ((*r)->encrypted() != encrypted_) {
@@ -221,18 +316,18 @@ Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8
     }
     readers_.erase(lru);  // readers in use keep their file open until done
   }
-  readers_[pack] = CachedReader{reader, ++reader_clock_};
+  readers_[pack] = CachedReader{reader, path, ++reader_clock_};
   return reader;
 }
 
 void PackSet::DropRemovedReaders() {
-  std::vector<std::array<uint8_t, 16>> cached;
+  std::vector<std::pair<std::array<uint8_t, 16>, std::string>> cached;
   {
     std::lock_guard<std::mutex> l(read_mu_);
-    for (const auto& [pack, r] : readers_) cached.push_back(pack);
+    for (const auto& [pack, r] : readers_) cached.emplace_back(pack, r.path);
   }
-  for (const auto& pack : cached) {
-    if (env_->FileExists(PathOf(pack))) continue;
+  for (const auto& [pack, path] : cached) {
+    if (env_->FileExists(path) || Env::Default()->FileExists(path)) continue;
     std::lock_guard<std::mutex> l(read_mu_);
     readers_.erase(pack);
   }
@@ -243,6 +338,10 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
   *missing = false;
   out->clear();
   Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing);
+  if (!r.ok() && *missing && remote_) {
+    // Not on the local disk: a ranged GET of the record (through the cache).
+    return remote_->ReadRecord(loc, id, out, missing);
+  }
   if (!r.ok()) {
     if (*missing) {
       // Our own open pack deleted under us (by hand: gc never does): later
@@ -259,6 +358,18 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
 }
 
 Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {
+  if (!remote_) return ListLocal();
+  using Packs = std::vector<std::array<uint8_t, 16>>;
+  ASSIGN_OR_RETURN(Packs out, remote_->List());
+  ASSIGN_OR_RETURN(Packs local, ListLocal());
+  std::set<std::array<uint8_t, 16>> seen(out.begin(), out.end());
+  for (const auto& p : local) {
+    if (!seen.count(p)) out.push_back(p);
+  }
+  return out;
+}
+
+Result<std::vector<std::array<uint8_t, 16>>> PackSet::ListLocal() const {
   std::vector<std::array<uint8_t, 16>> out;
   auto subs = env_->GetChildren(dir_);
   if (!subs.ok()) {
@@ -307,6 +418,14 @@ Result<bool> PackSet::RemoveIfClosed(const std::array<uint8_t, 16>& pack) {
   // Held by a writer, or not openable for another reason than its absence
   // (EMFILE, EACCES: a writer may hold it): left for a later gc.
   if (busy || (fd < 0 && err != ENOENT)) return false;
+  if (remote_) {
+    // The object first: a local copy left by a failure is deleted by the next gc.
+    Status del = remote_->Delete(pack);
+    if (!del.ok()) {
+      if (fd >= 0) ::close(fd);
+      return del;
+    }
+  }
   Status st = env_->RemoveFile(path);
   if (fd >= 0) ::close(fd);
   if (!st.ok() && !st.IsNotFound()) return st;
@@ -355,7 +474,9 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
     locs->push_back(ChunkLocation{pid.bytes, loc->offset, loc->length});
   }
   Status st = o.writer->Sync();  // the name too
-  if (st.ok()) st = Seal(o);
+  if (st.ok()) st = Seal(o, /*queue_upload=*/false);
+  // The catalog points into it right after: on the object store first.
+  if (st.ok() && remote_) st = UploadOne(pid.bytes);
   if (!st.ok()) return fail(st);
   *pack = pid.bytes;
   return Status::OK();

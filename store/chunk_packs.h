@@ -26,6 +26,7 @@
 
 #include "store/env.h"
 #include "store/pack_file.h"
+#include "store/pack_remote.h"
 #include "store/status.h"
 #include "store/types.h"
 
@@ -76,6 +77,8 @@ class PackSet {
 
   // Every pack file present (temp files of a crashed Reopen are skipped).
   Result<std::vector<std::array<uint8_t, 16>>> List() const;
+  // Only the pack files in packs/.
+  Result<std::vector<std::array<uint8_t, 16>>> ListLocal() const;
 
   // Deletes a pack unless some process may still append to it (its lock is
   // held): false then. A pack that is already gone: true.
@@ -91,6 +94,22 @@ class PackSet {
   Status WriteSealed(const std::vector<ChunkId>& ids, const std::vector<std::string>& chunks,
                      std::array<uint8_t, 16>* pack, std::vector<ChunkLocation>* locs);
 
+  // Data on an object store (docs/object-store.md): from now on a sealed
+  // pack is uploaded (create-only) at the next Sync, then kept in the local
+  // cache; a record of a pack not on the local disk is read by a ranged
+  // GET. Sync fails while an upload does (the pack stays in packs/, on the
+  // local disk, and is retried at every Sync). Call before any other use.
+  void UseRemote(std::unique_ptr<PackRemote> remote) { remote_ = std::move(remote); }
+  PackRemote* remote() const { return remote_.get(); }
+  // Uploads the packs in packs/ that no process writes any more (sealed, or
+  // left by a crashed writer): recovery. The caller holds the gc lock
+  // exclusively, so no writer is between creating a pack and locking it.
+  Status UploadStaged();
+  // Whether sealed packs wait for an upload (a sync point then has work).
+  bool UploadsPending();
+  // A pack's size: its local file's, else the object's.
+  Result<uint64_t> SizeOf(const std::array<uint8_t, 16>& pack) const;
+
   void set_target_size(uint64_t n) { target_size_ = n; }
   uint64_t target_size() const { return target_size_; }
   bool encrypted() const { return encrypted_; }
@@ -103,7 +122,10 @@ class PackSet {
     std::chrono::steady_clock::time_point last_append{};
   };
   Result<std::unique_ptr<PackWriter>> CreatePack(PackId* id, int* lock_fd);
-  static Status Seal(Open& o);
+  // Seals `o`; with a remote, queues it for upload at the next Sync.
+  Status Seal(Open& o, bool queue_upload = true);
+  Status UploadOne(const std::array<uint8_t, 16>& pack);
+  Status UploadPending();
   Result<std::shared_ptr<const PackReader>> Reader(const std::array<uint8_t, 16>& pack,
                                                     bool* missing) const;
 
@@ -120,9 +142,13 @@ class PackSet {
   // Every later Sync fails with it and the durable mark stays where it was;
   // the next start's recovery judges what reached the disk.
   Status sync_failed_;
+  std::unique_ptr<PackRemote> remote_;
+  std::vector<std::array<uint8_t, 16>> pending_upload_;  // sealed, not yet uploaded; write_mu_
+  std::mutex upload_mu_;  // one upload pass at a time
   std::vector<std::string> dirs_to_sync_;  // parents of directories made since
   struct CachedReader {
     std::shared_ptr<const PackReader> reader;
+    std::string path;  // where it was opened (packs/ or the cache)
     uint64_t last_use = 0;  // reader_clock_ at the last hit; the least is evicted
   };
   mutable std::mutex read_mu_;

@@ -352,6 +352,30 @@ Status PackReader::ReadRecord(const PackLocation& loc, const ChunkId& id,
   return Status::OK();
 }
 
+Status CheckRecordBytes(std::string_view rec, const PackLocation& loc, const ChunkId& id,
+                        const std::string& where, std::string* out) {
+  out->clear();
+  auto bad = [&](const std::string& detail) {
+    out->clear();
+    return PackCorruption(where, loc.offset, "record of chunk " + id.Hex() + ": " + detail);
+  };
+  if (loc.offset < kPackHeaderSize) return bad("offset inside the pack header");
+  if (rec.size() < kPackRecordHeaderSize) return bad("record header past the end of the pack");
+  const char* h = rec.data();
+  if (std::string p = RecordHeaderProblem(h); !p.empty()) return bad(p);
+  if (GetU32(h + kRhLength) != loc.length) {
+    return bad("record holds " + std::to_string(GetU32(h + kRhLength)) +
+               " bytes, the catalog says " + std::to_string(loc.length));
+  }
+  if (IdAt(h + kRhId) != id) return bad("record holds chunk " + IdAt(h + kRhId).Hex());
+  if (rec.size() < kPackRecordHeaderSize + uint64_t{loc.length}) {
+    return bad("body past the end of the pack");
+  }
+  out->assign(rec.data() + kPackRecordHeaderSize, loc.length);
+  if (Crc(*out) != GetU32(h + kRhBodyCrc)) return bad("body CRC mismatch");
+  return Status::OK();
+}
+
 Result<PackScan> PackReader::Scan() const {
   ASSIGN_OR_RETURN(uint64_t size, file_->Size());
   PackScan scan;

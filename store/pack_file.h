@@ -146,6 +146,13 @@ class PackWriter {
   std::vector<PackEntry> records_;  // for Finish()'s index
 };
 
+// Checks one record as fetched whole (its 48-byte header then its body, e.g.
+// by a ranged GET of an object store) the way PackReader::ReadRecord checks
+// it on a file, and puts the body into *out. `where` names the pack in a
+// Corruption message.
+Status CheckRecordBytes(std::string_view rec, const PackLocation& loc, const ChunkId& id,
+                        const std::string& where, std::string* out);
+
 // Reads records of one pack. Thread-safe: ReadRecord may run from many
 // threads at once (concurrent preads on one file; the Env's RandomAccessFile
 // must allow that, as PosixEnv's does). Scan() may run concurrently too.

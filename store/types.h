@@ -79,6 +79,12 @@ struct BucketSettings {
   // keyed chunk ids, sealed SHA-256s and xattr values. Fixed at init; set
   // by Bucket::Create when it is given a key.
   bool encrypted = false;
+  // Where chunk data lives (store/data_backend.h): "" = the bucket
+  // directory, else an object store URL (s3://..., file:///...) and the
+  // credentials file to reach it ("" = the environment). Fixed at init; kept
+  // as meta rows (Catalog::GetDataBackend), not in the settings row.
+  std::string data_url;
+  std::string data_credentials;
 };
 
 // Current (mutable) attributes of an inode. For regular files `size` and

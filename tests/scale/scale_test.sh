@@ -2,12 +2,18 @@
 # The scale suite: starts a throwaway Ceph radosgw and PostgreSQL 15 on 127.0.0.1
 # (tests/scale/servers.sh), runs the object-store tests against the radosgw, checks the
 # PostgreSQL server takes connections, and stops both by pid on exit, also on failure.
-# Usage: scale_test.sh UNIT_OBJECT_STORE_BINARY
+# With KATAMARI and KATAMARIFS also a bucket whose data is on the radosgw (bucket_s3.sh;
+# the mount part needs root and /dev/fuse).
+# Usage: scale_test.sh UNIT_OBJECT_STORE_BINARY [KATAMARI KATAMARIFS]
 set -uo pipefail
 here=$(dirname "$(readlink -f "$0")")
-unit=${1:?usage: scale_test.sh UNIT_OBJECT_STORE_BINARY}
+unit=${1:?usage: scale_test.sh UNIT_OBJECT_STORE_BINARY [KATAMARI KATAMARIFS]}
+katamari=${2:-}
+katamarifs=${3:-}
 # shellcheck source=tests/scale/servers.sh
 source "$here/servers.sh"
+# shellcheck source=tests/scale/bucket_s3.sh
+source "$here/bucket_s3.sh"
 
 failed=0
 fail() { echo "FAIL [scale]: $*" >&2; failed=1; }
@@ -49,6 +55,13 @@ d = json.load(open(sys.argv[1]))
 print(" ".join(t["classname"] + "." + t["name"] for s in d["testsuites"] for t in s["testsuite"]
                if t.get("result") == "SKIPPED"))' "$json" 2>&1)
 [ -z "$skipped" ] || fail "skipped although a server is up: $skipped"
+
+# A bucket with its data on the radosgw, through the CLI and a mount.
+if [ -n "$katamari" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+  bucket_s3_test "$katamari" "$katamarifs"
+elif [ -n "$katamari" ]; then
+  fail "a bucket on radosgw needs /dev/fuse and fusermount3"
+fi
 
 t2=$(date +%s.%N)
 ( exit "$failed" )

@@ -1,0 +1,280 @@
+// A bucket whose pack data lives on an object store (docs/object-store.md),
+// here the local-directory store (file://): sealed packs are uploaded, reads
+// of packs not on the local disk are ranged GETs through a bounded cache,
+// gc deletes objects, and a store that goes away gives errors, never loses
+// a committed byte, and is caught up with once it is back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+
+#include "store/bucket.h"
+#include "store/data_backend.h"
+#include "tests/unit/test_util.h"
+
+namespace katamari {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_util::RandomBytes;
+
+size_t CountFiles(const std::string& dir, size_t name_len = 32) {
+  size_t n = 0;
+  if (!fs::exists(dir)) return 0;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    n += e.is_regular_file() && e.path().filename().string().size() == name_len;
+  }
+  return n;
+}
+
+uint64_t BytesUnder(const std::string& dir) {
+  uint64_t n = 0;
+  if (!fs::exists(dir)) return 0;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) n += e.file_size();
+  }
+  return n;
+}
+
+// Delegates to a real store; while `down`, every call fails as an
+// unreachable S3 does after its retries.
+class FlakyStore : public ObjectStore {
+ public:
+  explicit FlakyStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
+  std::atomic<bool> down{false};
+  std::atomic<int> gets{0};
+  Status Put(std::string_view key, std::string_view data, PutMode mode) override {
+    if (down) return Status::IOError("store down");
+    return inner_->Put(key, data, mode);
+  }
+  Result<std::string> Get(std::string_view key, uint64_t offset, uint64_t length) override {
+    ++gets;
+    if (down) return Status::IOError("store down");
+    return inner_->Get(key, offset, length);
+  }
+  Result<uint64_t> Head(std::string_view key) override {
+    if (down) return Status::IOError("store down");
+    return inner_->Head(key);
+  }
+  Status Delete(std::string_view key) override {
+    if (down) return Status::IOError("store down");
+    return inner_->Delete(key);
+  }
+  Result<ObjectListPage> List(std::string_view prefix, std::string_view token,
+                              size_t max_keys) override {
+    if (down) return Status::IOError("store down");
+    return inner_->List(prefix, token, max_keys);
+  }
+  std::string Describe() const override { return "flaky " + inner_->Describe(); }
+
+ private:
+  std::unique_ptr<ObjectStore> inner_;
+};
+
+class BucketDataTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.path() + "/b";
+    objects_ = tmp_.path() + "/objects";
+    BucketSettings s;
+    s.data_url = "file://" + objects_;
+    Status st = Bucket::Create(dir_, s);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  std::unique_ptr<Bucket> Open(Bucket::OpenOptions o = {}) {
+    auto r = Bucket::Open(dir_, o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  std::shared_ptr<FlakyStore> Flaky() {
+    auto inner = NewLocalObjectStore(objects_);
+    EXPECT_TRUE(inner.ok());
+    return std::make_shared<FlakyStore>(std::move(*inner));
+  }
+  static void Put(Bucket& b, const std::string& key, const std::string& data) {
+    StringSource src(data);
+    auto r = b.Put(key, src, {});
+    ASSERT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+  }
+  static Status Get(Bucket& b, const std::string& key, std::string* out,
+                    std::optional<uint64_t> version = std::nullopt) {
+    StringSink sink;
+    VersionSelector sel;
+    if (version) sel.version = VersionNo(*version);
+    Status st = b.Get(key, sel, sink);
+    *out = sink.out;
+    return st;
+  }
+  static std::string Get(Bucket& b, const std::string& key,
+                         std::optional<uint64_t> version = std::nullopt) {
+    std::string out;
+    Status st = Get(b, key, &out, version);
+    EXPECT_TRUE(st.ok()) << key << ": " << st.ToString();
+    return out;
+  }
+  size_t ObjectPacks() { return CountFiles(objects_ + "/packs"); }
+  size_t LocalPacks() { return CountFiles(dir_ + "/packs"); }
+
+  testing_util::TempDir tmp_{"data"};
+  std::string dir_, objects_;
+};
+
+// Everything written reaches the store at close; with the local cache and
+// packs/ gone, every file and old version reads back byte for byte from it.
+TEST_F(BucketDataTest, PacksAreUploadedAndReadBackWithoutLocalCopies) {
+  std::map<std::string, std::string> files;
+  {
+    auto b = Open();
+    b->SetPackTargetSizeForTesting(300 << 10);  // several packs, sealed on the way
+    for (int i = 0; i < 6; ++i) {
+      files["f" + std::to_string(i)] = RandomBytes(150000 + 777 * i, i);
+      Put(*b, "f" + std::to_string(i), files["f" + std::to_string(i)]);
+    }
+    Put(*b, "f0", RandomBytes(90000, 100));  // f0@2; f0@1 stays
+    EXPECT_GT(ObjectPacks(), 0u) << "rolled-over packs are uploaded at the next sync";
+  }
+  EXPECT_EQ(LocalPacks(), 0u) << "after the close every pack is on the store";
+  EXPECT_GT(ObjectPacks(), 1u);
+  fs::remove_all(dir_ + "/cache");
+  auto shared = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = shared;
+  auto b = Open(o);
+  for (const auto& [key, data] : files) EXPECT_TRUE(Get(*b, key, 1) == data) << key;
+  EXPECT_TRUE(Get(*b, "f0") == RandomBytes(90000, 100));
+  const int gets = shared->gets.load();
+  EXPECT_GT(gets, 0);
+  // Read again: from the cache, no request.
+  for (const auto& [key, data] : files) EXPECT_TRUE(Get(*b, key, 1) == data) << key;
+  EXPECT_EQ(shared->gets.load(), gets);
+  auto f = b->Fsck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
+}
+
+TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
+  {
+    auto b = Open();
+    for (int i = 0; i < 8; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  }
+  fs::remove_all(dir_ + "/cache");
+  Bucket::OpenOptions o;
+  o.data_cache_bytes = 300 << 10;
+  auto b = Open(o);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i));
+    EXPECT_LE(BytesUnder(dir_ + "/cache"), uint64_t{300} << 10);
+  }
+  EXPECT_GT(BytesUnder(dir_ + "/cache"), 0u);
+}
+
+// The store away: reads of data not on the local disk fail with IOError
+// (EIO on the mount), not as damage; writes go on into the local pack; a
+// sync point that needs an upload fails; once it is back all is caught up.
+TEST_F(BucketDataTest, AStoreThatGoesAwayGivesErrorsLosesNothingAndRecovers) {
+  {
+    auto b = Open();
+    Put(*b, "old", RandomBytes(200000, 1));
+  }
+  fs::remove_all(dir_ + "/cache");
+  auto store = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  o.sync_interval_ms = 60000;  // the daemon's deferred durability; sync points by hand
+  {
+    auto b = Open(o);
+    b->SetPackTargetSizeForTesting(100 << 10);
+    store->down = true;
+    std::string out;
+    Status st = Get(*b, "old", &out);
+    EXPECT_EQ(st.code(), Status::Code::kIOError) << st.ToString();
+    Put(*b, "new", RandomBytes(300000, 2));  // local: works
+    EXPECT_TRUE(Get(*b, "new") == RandomBytes(300000, 2));
+    st = b->Sync();  // rolled-over packs want uploading
+    EXPECT_EQ(st.code(), Status::Code::kIOError) << st.ToString();
+    EXPECT_GT(LocalPacks(), 0u);
+    store->down = false;
+    EXPECT_TRUE(Get(*b, "old") == RandomBytes(200000, 1));
+    st = b->Sync();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    store->down = true;  // closed while away: the open pack stays local
+  }
+  EXPECT_GT(LocalPacks(), 0u);
+  store->down = false;
+  {
+    auto b = Open(o);  // uploads what the last process left
+    EXPECT_EQ(LocalPacks(), 0u);
+  }
+  fs::remove_all(dir_ + "/cache");
+  auto b = Open();
+  EXPECT_TRUE(Get(*b, "new") == RandomBytes(300000, 2));
+  EXPECT_TRUE(Get(*b, "old") == RandomBytes(200000, 1));
+}
+
+TEST_F(BucketDataTest, GcDeletesObjectsNothingPointsInto) {
+  auto b = Open();
+  b->SetPackTargetSizeForTesting(200 << 10);
+  for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(150000, i));
+  ASSERT_TRUE(b->Sync().ok());
+  auto gc = b->Gc();  // seals and uploads the open pack, merges small ones
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  const size_t before = ObjectPacks();
+  ASSERT_GT(before, 0u);
+  EXPECT_EQ(LocalPacks(), 0u);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+  gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(ObjectPacks(), 0u);
+  EXPECT_EQ(CountFiles(dir_ + "/cache"), 0u);
+  Put(*b, "later", RandomBytes(1000, 9));
+  EXPECT_TRUE(Get(*b, "later") == RandomBytes(1000, 9));
+}
+
+TEST_F(BucketDataTest, ARepackWritesItsNewPackToTheStore) {
+  auto b = Open();
+  b->SetPackTargetSizeForTesting(600 << 10);
+  for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  for (int i = 1; i < 6; i += 2) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+  auto gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(LocalPacks(), 0u);
+  b.reset();
+  fs::remove_all(dir_ + "/cache");
+  b = Open();
+  for (int i = 0; i < 6; i += 2) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+  }
+}
+
+TEST_F(BucketDataTest, APrefixHoldsOneBucketsData) {
+  BucketSettings s;
+  s.data_url = "file://" + objects_;
+  Status st = Bucket::Create(tmp_.path() + "/other", s);
+  EXPECT_EQ(st.code(), Status::Code::kExists) << st.ToString();
+  EXPECT_NE(st.message().find("another prefix"), std::string::npos) << st.message();
+  // Opening a bucket against some other bucket's store is refused.
+  s.data_url = "file://" + tmp_.path() + "/objects2";
+  ASSERT_TRUE(Bucket::Create(tmp_.path() + "/second", s).ok());
+  auto other = NewLocalObjectStore(tmp_.path() + "/objects2");
+  ASSERT_TRUE(other.ok());
+  Bucket::OpenOptions o;
+  o.data_store = std::move(*other);
+  auto r = Bucket::Open(dir_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+}
+
+TEST(DataUrlTest, BadUrlsSayWhatToWrite) {
+  for (const char* bad : {"s3://host/bucket", "s3://host:7480", "s3://host:7480/b/.x",
+                          "ftp://x", "file://relative"}) {
+    Status st = ValidateDataUrl(bad);
+    EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(ValidateDataUrl("s3://127.0.0.1:7480/katamari/photos").ok());
+  EXPECT_TRUE(ValidateDataUrl("s3://127.0.0.1:7480/katamari").ok());
+  EXPECT_TRUE(ValidateDataUrl("file:///srv/data").ok());
+}
+
+}  // namespace
+}  // namespace katamari
