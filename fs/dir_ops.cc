@@ -205,7 +205,11 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
   RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("set xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
-  if (acl::IsAclName(name)) return SetAcl(target, name, value);
+  if (acl::IsAclName(name)) {
+    // An ACL and the mode it implies change together, in the catalog.
+    RETURN_IF_ERROR(FlushHeldAttrs(NodeOrTransient(node)));
+    return SetAcl(target, name, value);
+  }
   if (!StartsWith(name, kUserPrefix)) {
     // trusted.* and security.* (SELinux labels, file capabilities) are not
     // stored: docs/semantics.md, The live tree.
@@ -221,7 +225,10 @@ Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
   RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("remove xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
-  if (acl::IsAclName(name)) return SetAcl(target, name, std::nullopt);
+  if (acl::IsAclName(name)) {
+    RETURN_IF_ERROR(FlushHeldAttrs(NodeOrTransient(node)));
+    return SetAcl(target, name, std::nullopt);
+  }
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {
     return Status::Permission(std::string(name) + " is a read-only fact of the file's version");

@@ -146,6 +146,11 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
     attr->mtime_ns = n.session->mtime_ns();
     attr->ctime_ns = std::max(attr->ctime_ns, n.session->ctime_ns());
     attr->held_bytes = n.session->held_bytes();
+    const WriteSession::HeldAttrs held = n.session->held_attrs();
+    if (held.mode) attr->mode = *held.mode & 07777;
+    if (held.uid) attr->uid = *held.uid;
+    if (held.gid) attr->gid = *held.gid;
+    if (held.atime_ns) attr->atime_ns = *held.atime_ns;
   }
   if (n.orphaned) attr->nlink = 0;
   n.last_attr = *attr;
@@ -283,6 +288,10 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
   }
   if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns ||
       update.touch) {
+    // A file just created keeps these for its first commit (tar x sets the
+    // owner, mode and times of each file before closing it).
+    ASSIGN_OR_RETURN(bool held, HoldAttrs(n, target, update));
+    if (held) return FreshAttr(n);
     Bucket::AttrChange change;
     if (update.mode) {
       ASSIGN_OR_RETURN(change.xattrs, AclChmodEdits(target, *update.mode));
@@ -505,6 +514,10 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     RETURN_IF_ERROR(versions_->RefuseIn(new_parent, new_dir, new_name, Status::OK()));
   }
   const bool replacing = replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino;
+  // A merge takes the source's owner and mode from the catalog.
+  if (replacing) {
+    if (auto src = NodeOfInode(source.ino)) RETURN_IF_ERROR(FlushHeldAttrs(src));
+  }
   std::shared_ptr<WriteSession> pinned;
   if (replacing) {
     ASSIGN_OR_RETURN(pinned, PinIfOpen(*replaced));

@@ -250,6 +250,16 @@ class Filesystem {
   Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
   Status CommitHandle(uint64_t fh);
   Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
+  // Attribute changes of a new file held for its first commit
+  // (WriteSession::HoldAttrs). HoldAttrs: true if `update` was held (no
+  // catalog change now). RecordHeldAttrs writes what `s` holds to inode
+  // `target` (`stop`: and holds no more). FlushHeldAttrs records them
+  // before a change that reads the inode's attributes from the catalog (an
+  // ACL edit, a rename that may merge).
+  Result<bool> HoldAttrs(const std::shared_ptr<Node>& n, InodeId target, const AttrUpdate& update);
+  Status RecordHeldAttrs(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s,
+                         InodeId target, bool stop);
+  Status FlushHeldAttrs(const std::shared_ptr<Node>& n);
   Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
   Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
   Result<size_t> ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off, size_t len,
