@@ -23,7 +23,8 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
 // Joins the node's session, creating it on the node's current version. The
 // store is asked outside the node's lock; if another opener won the race in
 // the meantime, its session is joined instead.
-Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
+Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n,
+                                                                 const Attr* known) {
   Attr last;
   bool orphaned;
   const bool detached = IsDetached(*n);
@@ -41,7 +42,9 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   // A detached node (replaced by a rename) is the old file: its last state.
-  auto attr = detached ? Result<Attr>(last) : bucket_.GetAttr(target);
+  auto attr = detached ? Result<Attr>(last)
+              : known   ? Result<Attr>(*known)
+                        : bucket_.GetAttr(target);
   if (!attr.ok() && !(orphaned && attr.status().IsNotFound())) return attr.status();
   const Attr& a = attr.ok() ? *attr : last;
   // Named by inode: the path costs a catalog walk and is only for messages.
@@ -328,7 +331,7 @@ Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, ui
   }
   Entry entry = std::move(made).value();
   auto n = NodeOrTransient(entry.node);
-  auto session = AcquireSession(n);
+  auto session = AcquireSession(n, &entry.attr);  // made just now: no second read
   Status st = session.ok() ? (*session)->Truncate(0) : session.status();
   if (!st.ok()) {
     if (session.ok()) ReleaseSession(n, *session);

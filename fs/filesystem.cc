@@ -291,7 +291,18 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
     // A file just created keeps these for its first commit (tar x sets the
     // owner, mode and times of each file before closing it).
     ASSIGN_OR_RETURN(bool held, HoldAttrs(n, target, update));
-    if (held) return FreshAttr(n);
+    if (held) {
+      // Nothing changed in the catalog: what it said last, with the
+      // session's changes on top (no catalog read).
+      Attr a;
+      {
+        std::lock_guard lock(n->mu);
+        a = n->last_attr;
+      }
+      if (a.kind != FileKind::kRegular || a.ino.value != n->id) return FreshAttr(n);
+      Overlay(*n, &a);
+      return a;
+    }
     Bucket::AttrChange change;
     if (update.mode) {
       ASSIGN_OR_RETURN(change.xattrs, AclChmodEdits(target, *update.mode));

@@ -246,7 +246,9 @@ class Filesystem {
 
   // file_ops.cc
   Result<std::shared_ptr<FileHandle>> GetHandle(uint64_t fh) const;
-  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n);
+  // `known`: the file's catalog attributes, if the caller just read them.
+  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n,
+                                                       const Attr* known = nullptr);
   Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
   Status CommitHandle(uint64_t fh);
   Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
