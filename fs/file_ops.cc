@@ -167,6 +167,23 @@ Status Filesystem::RecordHeldAttrs(const std::shared_ptr<Node>& n,
   return Status::OK();
 }
 
+std::optional<Attr> Filesystem::NewFileAttr(const std::shared_ptr<Node>& n) {
+  std::shared_ptr<WriteSession> s;
+  Attr a;
+  {
+    std::lock_guard lock(n->mu);
+    if (n->orphaned) return std::nullopt;
+    s = n->session;
+    a = n->last_attr;
+  }
+  if (!s || !s->holds_attrs() || a.kind != FileKind::kRegular || a.ino.value != n->id ||
+      IsDetached(*n)) {
+    return std::nullopt;
+  }
+  Overlay(*n, &a);
+  return a;
+}
+
 Status Filesystem::FlushHeldAttrs(const std::shared_ptr<Node>& n) {
   std::shared_ptr<WriteSession> s;
   {

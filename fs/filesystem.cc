@@ -270,7 +270,9 @@ Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
 
 Result<Attr> Filesystem::GetAttr(uint64_t node) {
   if (IsVirtualNode(node)) return versions_->GetAttr(node);
-  return FreshAttr(NodeOrTransient(node));
+  auto n = NodeOrTransient(node);
+  if (auto a = NewFileAttr(n)) return *a;  // being written by tar, cp: no catalog read
+  return FreshAttr(n);
 }
 
 Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
@@ -292,16 +294,9 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
     // owner, mode and times of each file before closing it).
     ASSIGN_OR_RETURN(bool held, HoldAttrs(n, target, update));
     if (held) {
-      // Nothing changed in the catalog: what it said last, with the
-      // session's changes on top (no catalog read).
-      Attr a;
-      {
-        std::lock_guard lock(n->mu);
-        a = n->last_attr;
-      }
-      if (a.kind != FileKind::kRegular || a.ino.value != n->id) return FreshAttr(n);
-      Overlay(*n, &a);
-      return a;
+      // Nothing changed in the catalog: no need to read it.
+      if (auto a = NewFileAttr(n)) return *a;
+      return FreshAttr(n);
     }
     Bucket::AttrChange change;
     if (update.mode) {

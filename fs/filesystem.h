@@ -262,6 +262,10 @@ class Filesystem {
   Status RecordHeldAttrs(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s,
                          InodeId target, bool stop);
   Status FlushHeldAttrs(const std::shared_ptr<Node>& n);
+  // The attributes of a new file whose session holds its changes: nothing
+  // of it changed in the catalog since the node last read it, so the node's
+  // last attributes with the session's on top; nullopt otherwise.
+  std::optional<Attr> NewFileAttr(const std::shared_ptr<Node>& n);
   Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
   Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
   Result<size_t> ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off, size_t len,

@@ -157,6 +157,11 @@ bool WriteSession::HoldAttrs(const HeldAttrs& a) {
   return true;
 }
 
+bool WriteSession::holds_attrs() const {
+  std::lock_guard lock(attr_mu_);
+  return hold_attrs_ && dirty_.load();
+}
+
 WriteSession::HeldAttrs WriteSession::held_attrs() const {
   std::lock_guard lock(attr_mu_);
   return held_attrs_;

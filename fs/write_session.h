@@ -107,6 +107,8 @@ class WriteSession {
   // changes the catalog at once, as for any file).
   bool HoldAttrs(const HeldAttrs& a);
   HeldAttrs held_attrs() const;
+  // Whether HoldAttrs would hold a change now.
+  bool holds_attrs() const;
   // Hands the held changes to the committer; `stop`: hold no more (after
   // the first commit every change goes to the catalog at once).
   HeldAttrs TakeHeldAttrs(bool stop);
