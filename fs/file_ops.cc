@@ -172,7 +172,7 @@ std::optional<Attr> Filesystem::NewFileAttr(const std::shared_ptr<Node>& n) {
   Attr a;
   {
     std::lock_guard lock(n->mu);
-    if (n->orphaned) return std::nullopt;
+    if (n->orphaned || !n->attr_current) return std::nullopt;
     s = n->session;
     a = n->last_attr;
   }

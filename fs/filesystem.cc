@@ -154,6 +154,7 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   }
   if (n.orphaned) attr->nlink = 0;
   n.last_attr = *attr;
+  n.attr_current = true;
 }
 
 bool Filesystem::IsDetached(const Node& n) const {
@@ -402,11 +403,19 @@ Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_v
   return Remember(std::move(attr));
 }
 
+void Filesystem::MarkAttrsChanged(InodeId ino) {
+  auto n = NodeOfInode(ino);
+  if (!n) return;
+  std::lock_guard lock(n->mu);
+  n->attr_current = false;
+}
+
 void Filesystem::MarkIfOrphaned(InodeId ino) {
   auto n = NodeOfInode(ino);
   if (!n) return;
   auto attr = bucket_.GetAttr(ino);
   std::lock_guard lock(n->mu);
+  n->attr_current = false;  // the unlink moved its ctime
   if (!attr.ok() || attr->nlink == 0) {
     n->orphaned = true;
     n->last_attr.nlink = 0;
@@ -535,6 +544,7 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     return renamed.status();
   }
   if (!*renamed && replacing) MarkIfOrphaned(replaced->ino);
+  MarkAttrsChanged(source.ino);  // a rename moves the entry's ctime
   return Status::OK();
 }
 

@@ -266,6 +266,9 @@ class Filesystem {
   // of it changed in the catalog since the node last read it, so the node's
   // last attributes with the session's on top; nullopt otherwise.
   std::optional<Attr> NewFileAttr(const std::shared_ptr<Node>& n);
+  // The catalog changed inode `ino`'s attributes (ctime) behind its node's
+  // last_attr: NewFileAttr reads the catalog again.
+  void MarkAttrsChanged(InodeId ino);
   Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
   Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
   Result<size_t> ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off, size_t len,
