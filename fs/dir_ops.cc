@@ -205,7 +205,13 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
   RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("set xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
-  if (acl::IsAclName(name)) return SetAcl(target, name, value);
+  if (acl::IsAclName(name)) {
+    // An ACL and the mode it implies change together, in the catalog.
+    RETURN_IF_ERROR(FlushHeldAttrs(NodeOrTransient(node)));
+    Status st = SetAcl(target, name, value);
+    MarkAttrsChanged(target);
+    return st;
+  }
   if (!StartsWith(name, kUserPrefix)) {
     // trusted.* and security.* (SELinux labels, file capabilities) are not
     // stored: docs/semantics.md, The live tree.
@@ -214,19 +220,28 @@ Status Filesystem::SetXattr(uint64_t node, std::string_view name, std::string_vi
   if (StartsWith(name, kFactPrefix)) {
     return Status::Permission(std::string(name) + " is a read-only fact of the file's version");
   }
-  return bucket_.SetXattr(target, name, value, flags);
+  Status st = bucket_.SetXattr(target, name, value, flags);
+  MarkAttrsChanged(target);  // ctime moved in the catalog
+  return st;
 }
 
 Status Filesystem::RemoveXattr(uint64_t node, std::string_view name) {
   RETURN_IF_ERROR(CheckXattrName(name));
   if (IsVirtualNode(node)) return VersionPaths::ReadOnly("remove xattr");
   ASSIGN_OR_RETURN(InodeId target, TargetOf(node));
-  if (acl::IsAclName(name)) return SetAcl(target, name, std::nullopt);
+  if (acl::IsAclName(name)) {
+    RETURN_IF_ERROR(FlushHeldAttrs(NodeOrTransient(node)));
+    Status st = SetAcl(target, name, std::nullopt);
+    MarkAttrsChanged(target);
+    return st;
+  }
   if (!StartsWith(name, kUserPrefix)) return Status::NotFound("no such attribute");
   if (StartsWith(name, kFactPrefix)) {
     return Status::Permission(std::string(name) + " is a read-only fact of the file's version");
   }
-  return bucket_.RemoveXattr(target, name);
+  Status st = bucket_.RemoveXattr(target, name);
+  MarkAttrsChanged(target);
+  return st;
 }
 
 Result<FsStats> Filesystem::StatFs() { return bucket_.StatFs(); }

@@ -23,7 +23,8 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
 // Joins the node's session, creating it on the node's current version. The
 // store is asked outside the node's lock; if another opener won the race in
 // the meantime, its session is joined instead.
-Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n) {
+Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n,
+                                                                 const Attr* known) {
   Attr last;
   bool orphaned;
   const bool detached = IsDetached(*n);
@@ -41,7 +42,9 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   // A detached node (replaced by a rename) is the old file: its last state.
-  auto attr = detached ? Result<Attr>(last) : bucket_.GetAttr(target);
+  auto attr = detached ? Result<Attr>(last)
+              : known   ? Result<Attr>(*known)
+                        : bucket_.GetAttr(target);
   if (!attr.ok() && !(orphaned && attr.status().IsNotFound())) return attr.status();
   const Attr& a = attr.ok() ? *attr : last;
   // Named by inode: the path costs a catalog walk and is only for messages.
@@ -78,6 +81,8 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
     if (n->orphaned || n->session != s) return Status::OK();
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  // Held attributes reach the inode first, so the version records them.
+  RETURN_IF_ERROR(RecordHeldAttrs(n, s, target, /*stop=*/false));
   auto committed = s->Commit(bucket_, target);
   if (!committed.ok() && committed.status().IsNotFound()) {
     // Unlinked (and gone from the catalog) by someone else while this
@@ -98,6 +103,9 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
     }
     return committed.status();
   }
+  // Changes held while the commit ran; from now on every change goes to
+  // the catalog at once.
+  RETURN_IF_ERROR(RecordHeldAttrs(n, s, target, /*stop=*/true));
   if (!committed->has_value()) return Status::OK();
   const VersionInfo& v = **committed;
   std::lock_guard lock(n->mu);
@@ -108,6 +116,84 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
   // The kernel saw every byte of this version go through it.
   if (n->session == s) n->kernel_version = v.version;
   return Status::OK();
+}
+
+Result<bool> Filesystem::HoldAttrs(const std::shared_ptr<Node>& n, InodeId target,
+                                   const AttrUpdate& update) {
+  if (update.size) return false;
+  std::shared_ptr<WriteSession> s;
+  {
+    std::lock_guard lock(n->mu);
+    if (n->orphaned) return false;
+    s = n->session;
+  }
+  if (!s || IsDetached(*n)) return false;
+  // A chmod of a file with an ACL also sets the ACL's mask: that goes to
+  // the catalog at once, together.
+  if (update.mode) {
+    ASSIGN_OR_RETURN(XattrEdits edits, AclChmodEdits(target, *update.mode));
+    if (!edits.empty()) return false;
+  }
+  WriteSession::HeldAttrs held;
+  held.mode = update.mode;
+  held.uid = update.uid;
+  held.gid = update.gid;
+  held.atime_ns = update.atime_ns;
+  if (!s->HoldAttrs(held)) return false;
+  // The commit records the mtime the session has (as for any open file).
+  if (update.mtime_ns) s->SetMtime(*update.mtime_ns);
+  return true;
+}
+
+Status Filesystem::RecordHeldAttrs(const std::shared_ptr<Node>& n,
+                                   const std::shared_ptr<WriteSession>& s, InodeId target,
+                                   bool stop) {
+  WriteSession::HeldAttrs held = s->TakeHeldAttrs(stop);
+  if (!held.any()) return Status::OK();
+  Bucket::AttrChange change;
+  change.mode = held.mode;
+  change.uid = held.uid;
+  change.gid = held.gid;
+  change.atime_ns = held.atime_ns;
+  change.ctime_ns = s->ctime_ns();
+  auto changed = bucket_.SetAttr(target, change);
+  if (!changed.ok()) {
+    if (!stop) s->RestoreHeldAttrs(held);
+    LogLine("recording the owner, mode or times of " + Describe(n) +
+            " failed: " + changed.status().ToString());
+    return changed.status();
+  }
+  if (held.mode || held.uid || held.gid) versions_->AttrsChanged(target);
+  return Status::OK();
+}
+
+std::optional<Attr> Filesystem::NewFileAttr(const std::shared_ptr<Node>& n) {
+  std::shared_ptr<WriteSession> s;
+  Attr a;
+  {
+    std::lock_guard lock(n->mu);
+    if (n->orphaned || !n->attr_current) return std::nullopt;
+    s = n->session;
+    a = n->last_attr;
+  }
+  if (!s || !s->holds_attrs() || a.kind != FileKind::kRegular || a.ino.value != n->id ||
+      IsDetached(*n)) {
+    return std::nullopt;
+  }
+  Overlay(*n, &a);
+  return a;
+}
+
+Status Filesystem::FlushHeldAttrs(const std::shared_ptr<Node>& n) {
+  std::shared_ptr<WriteSession> s;
+  {
+    std::lock_guard lock(n->mu);
+    s = n->session;
+  }
+  if (!s) return Status::OK();
+  std::lock_guard commit(n->commit_mu);
+  ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
+  return RecordHeldAttrs(n, s, target, /*stop=*/false);
 }
 
 // A writer handle goes away. The last writer of a still-attached session
@@ -262,7 +348,7 @@ Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, ui
   }
   Entry entry = std::move(made).value();
   auto n = NodeOrTransient(entry.node);
-  auto session = AcquireSession(n);
+  auto session = AcquireSession(n, &entry.attr);  // made just now: no second read
   Status st = session.ok() ? (*session)->Truncate(0) : session.status();
   if (!st.ok()) {
     if (session.ok()) ReleaseSession(n, *session);
@@ -271,6 +357,7 @@ Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, ui
   }
   // A new file is a change: closing it commits its first (maybe empty) version.
   (*session)->MarkDirty();
+  (*session)->HoldAttrsUntilCommit();
   entry.attr.size = 0;
   {
     std::lock_guard lock(n->mu);
@@ -381,6 +468,9 @@ Result<uint64_t> Filesystem::Lseek(uint64_t fh, uint64_t off, bool want_data) {
 Status Filesystem::Fsync(uint64_t fh) {
   if (IsVirtualHandle(fh)) return Status::OK();  // versions are committed already
   RETURN_IF_ERROR(CommitHandle(fh));
+  // A file kept open after fsync holds the version it just made, not the
+  // one before (WriteSession::Commit rebases lazily).
+  if (auto h = GetHandle(fh); h.ok() && (*h)->session) (*h)->session->Rebase();
   return bucket_.Sync();
 }
 

@@ -146,9 +146,15 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
     attr->mtime_ns = n.session->mtime_ns();
     attr->ctime_ns = std::max(attr->ctime_ns, n.session->ctime_ns());
     attr->held_bytes = n.session->held_bytes();
+    const WriteSession::HeldAttrs held = n.session->held_attrs();
+    if (held.mode) attr->mode = *held.mode & 07777;
+    if (held.uid) attr->uid = *held.uid;
+    if (held.gid) attr->gid = *held.gid;
+    if (held.atime_ns) attr->atime_ns = *held.atime_ns;
   }
   if (n.orphaned) attr->nlink = 0;
   n.last_attr = *attr;
+  n.attr_current = true;
 }
 
 bool Filesystem::IsDetached(const Node& n) const {
@@ -265,7 +271,9 @@ Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
 
 Result<Attr> Filesystem::GetAttr(uint64_t node) {
   if (IsVirtualNode(node)) return versions_->GetAttr(node);
-  return FreshAttr(NodeOrTransient(node));
+  auto n = NodeOrTransient(node);
+  if (auto a = NewFileAttr(n)) return *a;  // being written by tar, cp: no catalog read
+  return FreshAttr(n);
 }
 
 Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
@@ -283,6 +291,14 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
   }
   if (update.mode || update.uid || update.gid || update.atime_ns || update.mtime_ns ||
       update.touch) {
+    // A file just created keeps these for its first commit (tar x sets the
+    // owner, mode and times of each file before closing it).
+    ASSIGN_OR_RETURN(bool held, HoldAttrs(n, target, update));
+    if (held) {
+      // Nothing changed in the catalog: no need to read it.
+      if (auto a = NewFileAttr(n)) return *a;
+      return FreshAttr(n);
+    }
     Bucket::AttrChange change;
     if (update.mode) {
       ASSIGN_OR_RETURN(change.xattrs, AclChmodEdits(target, *update.mode));
@@ -387,11 +403,19 @@ Result<Entry> Filesystem::Link(uint64_t node, uint64_t new_parent, std::string_v
   return Remember(std::move(attr));
 }
 
+void Filesystem::MarkAttrsChanged(InodeId ino) {
+  auto n = NodeOfInode(ino);
+  if (!n) return;
+  std::lock_guard lock(n->mu);
+  n->attr_current = false;
+}
+
 void Filesystem::MarkIfOrphaned(InodeId ino) {
   auto n = NodeOfInode(ino);
   if (!n) return;
   auto attr = bucket_.GetAttr(ino);
   std::lock_guard lock(n->mu);
+  n->attr_current = false;  // the unlink moved its ctime
   if (!attr.ok() || attr->nlink == 0) {
     n->orphaned = true;
     n->last_attr.nlink = 0;
@@ -505,6 +529,10 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     RETURN_IF_ERROR(versions_->RefuseIn(new_parent, new_dir, new_name, Status::OK()));
   }
   const bool replacing = replaced.ok() && !(flags & kRenameExchange) && replaced->ino != source.ino;
+  // A merge takes the source's owner and mode from the catalog.
+  if (replacing) {
+    if (auto src = NodeOfInode(source.ino)) RETURN_IF_ERROR(FlushHeldAttrs(src));
+  }
   std::shared_ptr<WriteSession> pinned;
   if (replacing) {
     ASSIGN_OR_RETURN(pinned, PinIfOpen(*replaced));
@@ -516,6 +544,7 @@ Status Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t new_p
     return renamed.status();
   }
   if (!*renamed && replacing) MarkIfOrphaned(replaced->ino);
+  MarkAttrsChanged(source.ino);  // a rename moves the entry's ctime
   return Status::OK();
 }
 

@@ -246,10 +246,29 @@ class Filesystem {
 
   // file_ops.cc
   Result<std::shared_ptr<FileHandle>> GetHandle(uint64_t fh) const;
-  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n);
+  // `known`: the file's catalog attributes, if the caller just read them.
+  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n,
+                                                       const Attr* known = nullptr);
   Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
   Status CommitHandle(uint64_t fh);
   Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
+  // Attribute changes of a new file held for its first commit
+  // (WriteSession::HoldAttrs). HoldAttrs: true if `update` was held (no
+  // catalog change now). RecordHeldAttrs writes what `s` holds to inode
+  // `target` (`stop`: and holds no more). FlushHeldAttrs records them
+  // before a change that reads the inode's attributes from the catalog (an
+  // ACL edit, a rename that may merge).
+  Result<bool> HoldAttrs(const std::shared_ptr<Node>& n, InodeId target, const AttrUpdate& update);
+  Status RecordHeldAttrs(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s,
+                         InodeId target, bool stop);
+  Status FlushHeldAttrs(const std::shared_ptr<Node>& n);
+  // The attributes of a new file whose session holds its changes: nothing
+  // of it changed in the catalog since the node last read it, so the node's
+  // last attributes with the session's on top; nullopt otherwise.
+  std::optional<Attr> NewFileAttr(const std::shared_ptr<Node>& n);
+  // The catalog changed inode `ino`'s attributes (ctime) behind its node's
+  // last_attr: NewFileAttr reads the catalog again.
+  void MarkAttrsChanged(InodeId ino);
   Status Truncate(const std::shared_ptr<Node>& n, std::optional<uint64_t> fh, uint64_t size);
   Result<std::shared_ptr<ReaderSlot>> CurrentReader(const std::shared_ptr<Node>& n);
   Result<size_t> ReadCommitted(const std::shared_ptr<Node>& n, uint64_t off, size_t len,

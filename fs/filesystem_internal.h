@@ -46,6 +46,11 @@ struct Filesystem::Node {
   // Last attributes seen (served once the catalog forgot it, and always by a
   // detached node, whose readers read last_attr.current_version).
   Attr last_attr;
+  // last_attr is what the catalog says with this node's changes on top:
+  // set by Overlay, cleared by changes of the inode in the catalog that do
+  // not refresh it (xattrs, unlink, rename). Filesystem::NewFileAttr
+  // answers from last_attr only while set.
+  bool attr_current = false;
   std::shared_ptr<WriteSession> session;  // while open for writing
   uint32_t writers = 0;                   // handles sharing `session`
   // The last writer is committing `session` (ReleaseSession): a new opener

@@ -135,6 +135,53 @@ void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
 
 void WriteSession::MarkDirty() { dirty_ = true; }
 
+void WriteSession::HoldAttrsUntilCommit() {
+  std::lock_guard lock(attr_mu_);
+  hold_attrs_ = true;
+}
+
+namespace {
+void MergeAttrs(WriteSession::HeldAttrs* into, const WriteSession::HeldAttrs& a) {
+  if (a.mode) into->mode = a.mode;
+  if (a.uid) into->uid = a.uid;
+  if (a.gid) into->gid = a.gid;
+  if (a.atime_ns) into->atime_ns = a.atime_ns;
+}
+}  // namespace
+
+bool WriteSession::HoldAttrs(const HeldAttrs& a) {
+  std::lock_guard lock(attr_mu_);
+  if (!hold_attrs_ || !dirty_.load()) return false;
+  MergeAttrs(&held_attrs_, a);
+  ctime_ = NowNs();
+  return true;
+}
+
+bool WriteSession::holds_attrs() const {
+  std::lock_guard lock(attr_mu_);
+  return hold_attrs_ && dirty_.load();
+}
+
+WriteSession::HeldAttrs WriteSession::held_attrs() const {
+  std::lock_guard lock(attr_mu_);
+  return held_attrs_;
+}
+
+WriteSession::HeldAttrs WriteSession::TakeHeldAttrs(bool stop) {
+  std::lock_guard lock(attr_mu_);
+  HeldAttrs out = held_attrs_;
+  held_attrs_ = HeldAttrs{};
+  if (stop) hold_attrs_ = false;
+  return out;
+}
+
+void WriteSession::RestoreHeldAttrs(const HeldAttrs& a) {
+  std::lock_guard lock(attr_mu_);
+  HeldAttrs later = held_attrs_;  // changes held since, which win
+  held_attrs_ = a;
+  MergeAttrs(&held_attrs_, later);
+}
+
 Status WriteSession::EnsureStagingLocked() {
   if (staging_) return Status::OK();
   ASSIGN_OR_RETURN(staging_, bucket_.OpenStaging(what_));
@@ -143,6 +190,7 @@ Status WriteSession::EnsureStagingLocked() {
 
 Result<size_t> WriteSession::Read(uint64_t off, size_t n, char* buf) {
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   return ReadLocked(off, n, buf);
 }
 
@@ -184,6 +232,7 @@ Result<Extent> WriteSession::ExtentLocked(uint64_t off) {
 
 Result<Extent> WriteSession::ExtentAt(uint64_t off) {
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   return ExtentLocked(off);
 }
 
@@ -277,6 +326,7 @@ Status WriteSession::Write(uint64_t off, std::string_view data) {
     return TooBig(off + data.size());
   }
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   bool append = off == size_.load() && (!stream_ || stream_->bytes() == off);
   RETURN_IF_ERROR(WriteLocked(off, data));
   StreamWriteLocked(data, append);
@@ -287,6 +337,7 @@ Status WriteSession::Write(uint64_t off, std::string_view data) {
 Status WriteSession::Truncate(uint64_t size) {
   if (size > kMaxFileSize) return TooBig(size);
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   uint64_t old = size_.load();
   if (size == old) return Status::OK();
   AbortStreamLocked();
@@ -309,6 +360,7 @@ Status WriteSession::PunchStagingLocked(uint64_t off, uint64_t len) {
 
 Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   uint64_t end = std::min(off + len, size_.load());
   if (off >= end) return Status::OK();
   AbortStreamLocked();
@@ -339,6 +391,7 @@ Status WriteSession::ZeroRange(uint64_t off, uint64_t len) {
 
 Status WriteSession::Materialize() {
   std::lock_guard lock(mu_);
+  RebasePendingLocked();
   if (!base_.reader) return Status::OK();
   RETURN_IF_ERROR(EnsureStagingLocked());
   std::string buf;
@@ -428,6 +481,30 @@ void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInf
   if (staging_ && !staging_->Truncate(0).ok()) staging_.reset();
 }
 
+// After a commit the session still reads as exactly the committed bytes
+// (its base and staging are what the commit read), so the rebase waits for
+// the next use that reads or changes the content. A session that ends right
+// after its commit (the close of the last writer) never rebases: no pin is
+// added for the new version and none moved, which is most of the cost of a
+// small file's close. The old base stays pinned meanwhile (never read again
+// before the rebase: with versioning off the commit may have dropped it).
+void WriteSession::RebasePendingLocked() {
+  if (!rebase_) return;
+  Pending p = std::move(*rebase_);
+  rebase_.reset();
+  RebaseLocked(bucket_, p.target, p.info);
+}
+
+void WriteSession::Rebase() {
+  std::lock_guard lock(mu_);
+  RebasePendingLocked();
+}
+
+bool WriteSession::rebase_pending() const {
+  std::lock_guard lock(mu_);
+  return rebase_.has_value();
+}
+
 std::optional<VersionNo> WriteSession::provisional_version() const {
   std::lock_guard lock(mu_);
   if (!provisional_) return std::nullopt;
@@ -444,6 +521,7 @@ std::optional<VersionNo> WriteSession::ReplacesLocked(InodeId target) const {
 Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
+  RebasePendingLocked();  // (a change since the last commit rebased already)
   ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target));
   if (!info && base_.reader) {
     // Only what was written (and where the size changed) is read and
@@ -466,7 +544,7 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
   dirty_ = false;
   has_writes_ = false;
   sequential_ = info->size == 0;
-  RebaseLocked(bucket, target, *info);
+  rebase_ = Pending{target, *info};  // done when next needed (RebasePendingLocked)
   return info;
 }
 

@@ -13,8 +13,9 @@
 // base version, through Bucket::CommitEdit with the staged ranges and the
 // truncation point, so only the changed regions are read and chunked again
 // (a commit costs what changed); without one, streamed through
-// Bucket::CommitContent. After a commit the session is clean again and
-// rebased on the new version (the staging file is emptied).
+// Bucket::CommitContent. After a commit the session is clean again; it is
+// rebased on the new version (the staging file emptied) when next used, so
+// the close of the last writer pins nothing new (see Commit).
 //
 // The base reader pins its version (Bucket::OpenVersionPinned), so that no
 // prune or rm NAME@N, of this process or another, deletes what the session
@@ -88,6 +89,32 @@ class WriteSession {
   // file commits its first, possibly empty, version at close).
   void MarkDirty();
 
+  // Attribute changes held for the session's first commit. tar, cp -p and
+  // rsync set the owner, mode and times of a file they just created before
+  // closing it; a new file (Filesystem::Create calls HoldAttrsUntilCommit)
+  // keeps such changes here, they show at once in the mount (Filesystem::
+  // Overlay), and its first commit records them: the catalog's inode first,
+  // then the version, which so records the owner and mode the file has
+  // (docs/semantics.md, When a version is made).
+  struct HeldAttrs {
+    std::optional<uint32_t> mode, uid, gid;
+    std::optional<int64_t> atime_ns;
+    bool any() const { return mode || uid || gid || atime_ns; }
+  };
+  void HoldAttrsUntilCommit();
+  // Merges `a` into the held changes (and moves ctime) if the session still
+  // holds them: dirty and not yet committed. False otherwise (the caller
+  // changes the catalog at once, as for any file).
+  bool HoldAttrs(const HeldAttrs& a);
+  HeldAttrs held_attrs() const;
+  // Whether HoldAttrs would hold a change now.
+  bool holds_attrs() const;
+  // Hands the held changes to the committer; `stop`: hold no more (after
+  // the first commit every change goes to the catalog at once).
+  HeldAttrs TakeHeldAttrs(bool stop);
+  // Gives changes back after the committer failed to record them.
+  void RestoreHeldAttrs(const HeldAttrs& a);
+
   // Copies every byte still read from the base into the staging file and
   // drops the base reader, so the session no longer needs the base version's
   // chunks (they may be freed: unlink of an open file without versioning).
@@ -126,10 +153,16 @@ class WriteSession {
   uint64_t staged_bytes() const;
 
   // If dirty: commits the merged content as the next version of `target`
-  // (amending a provisional one, above) and rebases on it; returns the new
-  // version. If clean: returns nullopt. On error the session stays dirty and
-  // unchanged (a later call retries).
+  // (amending a provisional one, above); returns the new version. If clean:
+  // returns nullopt. On error the session stays dirty and unchanged (a later
+  // call retries). The session rebases on the new version (pins it, gives
+  // the staging space back) lazily: at its next read, change or Rebase(),
+  // never if it ends first (the close of the last writer).
   Result<std::optional<VersionInfo>> Commit(Bucket& bucket, InodeId target);
+  // Rebases now on what the last commit made, if not done yet (fsync, so a
+  // session left open holds its current version, not the one before).
+  void Rebase();
+  bool rebase_pending() const;
 
  private:
   class MergedSource;
@@ -148,6 +181,12 @@ class WriteSession {
   void AbortStreamLocked();
   Result<std::optional<VersionInfo>> FinishStreamLocked(Bucket& bucket, InodeId target);
   void RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info);
+  void RebasePendingLocked();
+  struct Pending {
+    InodeId target;
+    VersionInfo info;
+  };
+  std::optional<Pending> rebase_;  // committed, not rebased yet; guarded by mu_
 
   Bucket& bucket_;
   const std::string what_;
@@ -173,6 +212,9 @@ class WriteSession {
   std::atomic<int64_t> ctime_{0};
   std::atomic<bool> dirty_{false};
   std::atomic<bool> has_writes_{false};
+  mutable std::mutex attr_mu_;  // guards the two below (never held across I/O)
+  bool hold_attrs_ = false;
+  HeldAttrs held_attrs_;
   std::atomic<uint64_t> held_{0};   // last held_bytes() count
   bool held_valid_ = false;         // held_ matches the content; guarded by mu_
 };
