@@ -366,6 +366,9 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.sha256 = in.sha256;
   v.sha256_pending = in.sha256_pending;
   v.chunks = std::move(in.chunks);
+  v.pieces = std::move(in.pieces);
+  v.pieces_base_ino = in.base_ino;
+  v.pieces_base = in.base;
   v.replaces = replaces;
   v.ctime_ns = ctime_ns;
   // The last look before the row: a shutdown abandons the commit here too.
