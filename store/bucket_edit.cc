@@ -9,7 +9,11 @@
 // chunk of the new content too. The edit is therefore chunked from the start
 // of the first base chunk it touches, and re-chunking stops as soon as a new
 // cut lands on the start of an unchanged base chunk: from there on both
-// chunkings see the same bytes from the same start. Reuse never depends on
+// chunkings see the same bytes from the same start. (A base chunk that ends
+// at the base's end or at a hole was cut there by that, not by content: it
+// is reused only if what follows it is unchanged too.) Whole segments of
+// the base are reused by id, unread, under the same rule; only the
+// segments the changes reach are read into refs. Reuse never depends on
 // that argument for correctness, only for dedup: the refs kept are exactly
 // the unchanged bytes at their offsets, and the lengths are checked to add
 // up to the new size before anything is committed.
@@ -227,6 +231,14 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
                                [](uint64_t x, const auto& r) { return x < r.second; });
     return it == dirty.end() || it->first >= b;
   };
+  // Whether base bytes [a, b) may be reused as they are: unchanged, and so is
+  // what follows them. A cut the base made at its end or at a hole, not by
+  // content, is no cut of the new content once data follows there (an
+  // append, a hole written into); every other cut depends only on the bytes
+  // before it.
+  auto reusable = [&](uint64_t a, uint64_t b) {
+    return clean(a, b) && (b == size || clean(b, b + 1));
+  };
 
   Ingested out;
   out.size = size;
@@ -248,7 +260,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
   for (uint64_t pos = 0; pos < size;) {
     RETURN_IF_ERROR(CheckCancelled(s));
     while (k < base.count() && base.end(k) <= pos) ++k;
-    if (k < base.count() && base.start(k) == pos && clean(pos, base.end(k))) {
+    if (k < base.count() && base.start(k) == pos && reusable(pos, base.end(k))) {
       // Unchanged: the base's segment as it is, never read.
       RETURN_IF_ERROR(chunker.Flush());
       end_run();
@@ -267,7 +279,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
       const size_t i = static_cast<size_t>(
           std::lower_bound(seg->starts.begin(), seg->starts.end() - 1, pos) -
           seg->starts.begin());
-      if (i < seg->refs.size() && seg->starts[i] == pos && clean(pos, seg->starts[i + 1])) {
+      if (i < seg->refs.size() && seg->starts[i] == pos && reusable(pos, seg->starts[i + 1])) {
         // Unchanged: the base's ref as it is, never read.
         RETURN_IF_ERROR(chunker.Flush());
         run.push_back(seg->refs[i]);

@@ -136,7 +136,9 @@ class BucketEditTest : public ::testing::TestWithParam<bool> {
     EXPECT_LT(src.bytes_read(), content.size() / 2) << where;
     EXPECT_EQ(ReadAll(ino_, v->version), content) << where;
     if (!twin_.value) twin_ = NewFile("twin");
+    const uint64_t before = StoredBytes();
     VersionInfo t = Full(twin_, content);
+    EXPECT_EQ(StoredBytes(), before) << where << ": not the chunks a full commit makes";
     ExpectSameList(*v, t, where);
     auto done = b_->CompleteSha256(*v);
     EXPECT_TRUE(done.ok()) << where;
