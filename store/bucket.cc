@@ -422,6 +422,9 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.sha256 = in.sha256;
   v.sha256_pending = in.sha256_pending;
   v.chunks = std::move(in.chunks);
+  v.pieces = std::move(in.pieces);
+  v.pieces_base_ino = in.base_ino;
+  v.pieces_base = in.base;
   // An amend changes the content a version number names: not while a
   // reader of this process besides the committing session (which is based
   // on it: one pin) holds it. Other processes' pins the catalog checks.

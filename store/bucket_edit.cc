@@ -9,11 +9,16 @@
 // chunk of the new content too. The edit is therefore chunked from the start
 // of the first base chunk it touches, and re-chunking stops as soon as a new
 // cut lands on the start of an unchanged base chunk: from there on both
-// chunkings see the same bytes from the same start. Reuse never depends on
+// chunkings see the same bytes from the same start. (A base chunk that ends
+// at the base's end or at a hole was cut there by that, not by content: it
+// is reused only if what follows it is unchanged too.) Whole segments of
+// the base are reused by id, unread, under the same rule; only the
+// segments the changes reach are read into refs. Reuse never depends on
 // that argument for correctness, only for dedup: the refs kept are exactly
 // the unchanged bytes at their offsets, and the lengths are checked to add
 // up to the new size before anything is committed.
 #include <algorithm>
+#include <map>
 
 #include "store/bucket_internal.h"
 
@@ -138,67 +143,173 @@ class SequentialView : public ByteSource {
   uint64_t pos_ = 0;
 };
 
+// A chunk that failed a read is not reused unread: with any such chunk
+// known, the base's whole list is checked.
+bool SuspectInBase(Bucket::Shared& s, const EditedRanges& edit) {
+  {
+    std::lock_guard<std::mutex> l(s.suspect_mu);
+    if (s.suspect_chunks.empty()) return false;
+  }
+  auto chunks = s.catalog->VersionChunks(edit.base_ino, edit.base);
+  if (!chunks.ok()) return true;
+  std::lock_guard<std::mutex> l(s.suspect_mu);
+  for (const ChunkRef& c : *chunks) {
+    if (s.suspect_chunks.count(c.id)) return true;
+  }
+  return false;
+}
+
+bool BaseGone(Bucket::Shared& s, const EditedRanges& edit) {
+  auto v = s.catalog->GetVersion(edit.base_ino, edit.base);
+  return !v.ok() && v.status().IsNotFound();
+}
+
+// The base version as its segments, each read into refs only when the edit
+// reaches into it.
+class SegmentedBase {
+ public:
+  SegmentedBase(Catalog& cat, std::vector<SegmentMeta> segs) : cat_(cat), segs_(std::move(segs)) {
+    starts_.reserve(segs_.size() + 1);
+    uint64_t at = 0;
+    for (const SegmentMeta& m : segs_) {
+      starts_.push_back(at);
+      at += m.size;
+    }
+    starts_.push_back(at);  // sentinel: starts_[k + 1] is segment k's end
+  }
+  size_t count() const { return segs_.size(); }
+  uint64_t total() const { return starts_.back(); }
+  uint64_t start(size_t k) const { return starts_[k]; }
+  uint64_t end(size_t k) const { return starts_[k + 1]; }
+  const SegmentMeta& meta(size_t k) const { return segs_[k]; }
+
+  struct Refs {
+    std::vector<ChunkRef> refs;
+    std::vector<uint64_t> starts;  // file offset of each ref, and the end
+  };
+  // Segment k's refs, read once.
+  Result<const Refs*> Read(size_t k) {
+    auto it = read_.find(k);
+    if (it != read_.end()) return &it->second;
+    ASSIGN_OR_RETURN(std::vector<ChunkRef> refs, cat_.SegmentChunks(segs_[k].id));
+    Refs r;
+    r.starts.reserve(refs.size() + 1);
+    uint64_t at = start(k);
+    for (const ChunkRef& c : refs) {
+      r.starts.push_back(at);
+      at += c.raw_len;
+    }
+    r.starts.push_back(at);
+    if (at != end(k)) {
+      return Status::Corruption("catalog: segment " + std::to_string(segs_[k].id) + " holds " +
+                                std::to_string(at - start(k)) + " bytes, its row says " +
+                                std::to_string(segs_[k].size) + "; run `katamari fsck`");
+    }
+    r.refs = std::move(refs);
+    return &read_.emplace(k, std::move(r)).first->second;
+  }
+
+ private:
+  Catalog& cat_;
+  std::vector<SegmentMeta> segs_;
+  std::vector<uint64_t> starts_;
+  std::map<size_t, Refs> read_;
+};
+
 }  // namespace
 
 Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
-                            const std::vector<ChunkRef>& base) {
+                            std::vector<SegmentMeta> base_segments) {
   const uint64_t size = src.size();
-  std::vector<uint64_t> starts;
-  starts.reserve(base.size() + 1);
-  uint64_t base_total = 0;
-  for (const ChunkRef& c : base) {
-    starts.push_back(base_total);
-    base_total += c.raw_len;
-  }
-  starts.push_back(base_total);  // sentinel: starts[i + 1] is chunk i's end
-  const uint64_t valid = std::min({edit.base_valid, size, base_total});
+  SegmentedBase base(*s.catalog, std::move(base_segments));
+  const uint64_t valid = std::min({edit.base_valid, size, base.total()});
   const auto dirty = DirtyRanges(edit, valid, size);
-  // Whether base chunk i lies wholly in unchanged bytes.
-  auto clean = [&](size_t i) {
-    const uint64_t a = starts[i], b = starts[i + 1];
+  // Whether base bytes [a, b) are all unchanged.
+  auto clean = [&](uint64_t a, uint64_t b) {
     if (b > valid) return false;
     auto it = std::upper_bound(dirty.begin(), dirty.end(), a,
                                [](uint64_t x, const auto& r) { return x < r.second; });
     return it == dirty.end() || it->first >= b;
   };
+  // Whether base bytes [a, b) may be reused as they are: unchanged, and so is
+  // what follows them. A cut the base made at its end or at a hole, not by
+  // content, is no cut of the new content once data follows there (an
+  // append, a hole written into); every other cut depends only on the bytes
+  // before it.
+  auto reusable = [&](uint64_t a, uint64_t b) {
+    return clean(a, b) && (b == size || clean(b, b + 1));
+  };
 
   Ingested out;
   out.size = size;
   out.sha256_pending = true;  // completed off the close path
-  std::vector<ChunkRef>& refs = out.chunks;
-  EditChunker chunker(s, src, &refs);
-  size_t i = 0;  // the first base chunk starting at or after pos
+  out.base_ino = edit.base_ino;
+  out.base = edit.base;
+  std::vector<ChunkRef> run;  // refs since the last reused segment
+  auto end_run = [&] {
+    if (run.empty()) return;
+    ListPiece p;
+    p.chunks = std::move(run);
+    run.clear();
+    out.pieces.push_back(std::move(p));
+  };
+  EditChunker chunker(s, src, &run);
+  uint64_t total = 0;
+  size_t k = 0;  // the segment holding pos (the first ending after it)
   bool last_was_hole = false;
   for (uint64_t pos = 0; pos < size;) {
     RETURN_IF_ERROR(CheckCancelled(s));
-    while (i < base.size() && starts[i] < pos) ++i;
-    if (i < base.size() && starts[i] == pos && clean(i)) {
-      // Unchanged: the base's ref as it is, never read.
+    while (k < base.count() && base.end(k) <= pos) ++k;
+    if (k < base.count() && base.start(k) == pos && reusable(pos, base.end(k))) {
+      // Unchanged: the base's segment as it is, never read.
       RETURN_IF_ERROR(chunker.Flush());
-      refs.push_back(base[i]);
+      end_run();
+      ListPiece p;
+      p.segment = base.meta(k).id;
+      p.ends_cut = k + 1 < base.count();
+      out.pieces.push_back(std::move(p));
+      total += base.meta(k).size;
       last_was_hole = false;
-      pos = starts[i + 1];
+      pos = base.end(k);
       continue;
+    }
+    if (k < base.count()) {
+      ASSIGN_OR_RETURN(const SegmentedBase::Refs* seg, base.Read(k));
+      // The first ref of the segment starting at or after pos.
+      const size_t i = static_cast<size_t>(
+          std::lower_bound(seg->starts.begin(), seg->starts.end() - 1, pos) -
+          seg->starts.begin());
+      if (i < seg->refs.size() && seg->starts[i] == pos && reusable(pos, seg->starts[i + 1])) {
+        // Unchanged: the base's ref as it is, never read.
+        RETURN_IF_ERROR(chunker.Flush());
+        run.push_back(seg->refs[i]);
+        last_was_hole = false;
+        pos = seg->starts[i + 1];
+        continue;
+      }
     }
     // Changed (or not on a base boundary yet): the next cut of the new
     // content, or its next hole.
     ASSIGN_OR_RETURN(Extent e, src.ExtentAt(pos));
-    const uint64_t run = (e.len == 0 || e.len > size - pos) ? size - pos : e.len;
+    const uint64_t len = (e.len == 0 || e.len > size - pos) ? size - pos : e.len;
     if (e.hole) {
       RETURN_IF_ERROR(chunker.Flush());
-      AppendHole(&refs, run, last_was_hole);
+      AppendHole(&run, len, last_was_hole);
       last_was_hole = true;
-      pos += run;
+      pos += len;
       continue;
     }
-    ASSIGN_OR_RETURN(uint64_t cut, chunker.NextChunk(pos, pos + run));
+    ASSIGN_OR_RETURN(uint64_t cut, chunker.NextChunk(pos, pos + len));
     last_was_hole = false;
     pos += cut;
   }
   RETURN_IF_ERROR(chunker.Flush());
   if (chunker.wrote_any()) RETURN_IF_ERROR(ChunksWritten(s));
-  uint64_t total = 0;
-  for (const ChunkRef& c : refs) total += c.raw_len;
+  for (const ChunkRef& c : run) total += c.raw_len;
+  for (const ListPiece& p : out.pieces) {
+    for (const ChunkRef& c : p.chunks) total += c.raw_len;
+  }
+  end_run();
   if (total != size) {  // never commit a chunk list that is not the content
     return Status::IOError("internal: an incremental commit made " + std::to_string(total) +
                            " bytes of chunks for " + std::to_string(size) + " bytes");
@@ -220,30 +331,30 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
     // Held from reading the base's chunk list until the row is in: no gc
     // (of any process) deletes a chunk the new version reuses meanwhile.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
-    std::vector<ChunkRef> base;
+    std::vector<SegmentMeta> base;
     bool incremental = edit.base.value != 0 && size >= kEditMinSize && changed * 2 <= size;
     if (incremental) {
-      auto chunks = s_->catalog->VersionChunks(edit.base_ino, edit.base);
+      auto segs = s_->catalog->VersionSegments(edit.base_ino, edit.base);
       // The base is gone (deleted meanwhile): read everything instead.
-      incremental = chunks.ok();
-      if (incremental) base = std::move(chunks).value();
+      incremental = segs.ok();
+      if (incremental) base = std::move(segs).value();
     }
+    if (incremental && SuspectInBase(*s_, edit)) incremental = false;
+    bool done = false;
     if (incremental) {
-      std::lock_guard<std::mutex> l(s_->suspect_mu);
-      // A chunk that failed a read is not reused unread.
-      for (const ChunkRef& c : base) {
-        if (s_->suspect_chunks.empty()) break;
-        if (s_->suspect_chunks.count(c.id)) incremental = false;
-      }
+      auto ingested = IngestEdit(*s_, src, edit, std::move(base));
+      r = ingested.ok() ? AddIngestedVersion(*s_, ino, std::move(ingested).value(), mtime_ns,
+                                             replaces, ctime_ns)
+                        : Result<VersionInfo>(ingested.status());
+      // A segment of the base gone meanwhile (the base deleted by another
+      // process): the whole content instead. Any other error fails the commit.
+      done = r.ok() || !r.status().IsNotFound() || !BaseGone(*s_, edit);
     }
-    Ingested in;
-    if (incremental) {
-      ASSIGN_OR_RETURN(in, IngestEdit(*s_, src, edit, base));
-    } else {
+    if (!done) {
       SequentialView view(src);
-      ASSIGN_OR_RETURN(in, IngestStream(*s_, view, {}, /*hash_holes=*/false));
+      ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, view, {}, /*hash_holes=*/false));
+      r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
     }
-    r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r;

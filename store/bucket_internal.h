@@ -185,6 +185,11 @@ struct Ingested {
   Sha256 sha256;
   bool sha256_pending = false;  // holes met and not hashed: sha256 unknown
   std::vector<ChunkRef> chunks;
+  // An incremental commit (store/bucket_edit.cc): the list as pieces of
+  // version `base` of `base_ino` instead (Catalog::NewVersion::pieces).
+  std::vector<ListPiece> pieces;
+  InodeId base_ino;
+  VersionNo base;
 };
 
 // Splits `src` into content-defined chunks, stores the ones the catalog does
@@ -209,10 +214,12 @@ Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<ui
 void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend);
 
 // Chunks and stores only what `edit` says may have changed in `src`,
-// reusing `base` (the chunk list of edit.base) elsewhere (bucket_edit.cc).
-// The SHA-256 is left pending. Same lock rule as IngestStream.
+// reusing `base` (the segments of edit.base) elsewhere (bucket_edit.cc):
+// the result is pieces, whole segments of the base where nothing in them
+// changed, refs around the changes. Only the segments the changes reach
+// are read. The SHA-256 is left pending. Same lock rule as IngestStream.
 Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
-                            const std::vector<ChunkRef>& base);
+                            std::vector<SegmentMeta> base);
 
 // Adds the version `in` describes to `ino` (the tail of CommitContent and
 // CommitEdit; the caller holds the gc lock shared).

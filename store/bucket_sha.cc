@@ -73,12 +73,17 @@ const std::string& Zeros() {
 // batch at most, not for a whole version hashed at the lowest priority.
 constexpr uint64_t kLockedBatchBytes = 16 << 20;
 
-// Whether version p is still the row commit p.seq made and still pending.
-Result<bool> StillPending(Catalog& cat, const Catalog::PendingSha& p) {
+// Whether version p is still the row commit p.seq made and still pending;
+// for the background worker (`newest_only`), also still its file's newest
+// version: one a newer version superseded is left to its first request.
+Result<bool> StillPending(Catalog& cat, const Catalog::PendingSha& p, bool newest_only) {
   auto info = cat.GetVersion(p.ino, p.vno);
   if (!info.ok() && info.status().IsNotFound()) return false;  // deleted since
   RETURN_IF_ERROR(info.status());
-  return info->seq == p.seq && info->sha256_pending;
+  if (info->seq != p.seq || !info->sha256_pending) return false;
+  if (!newest_only) return true;
+  ASSIGN_OR_RETURN(bool superseded, cat.Superseded(p.ino, p.vno));
+  return !superseded;
 }
 
 // `n` zeros into `sha`, a MiB at a time, checking for the stop.
@@ -95,14 +100,15 @@ Status HashZeros(const Bucket::Shared& s, const std::atomic<bool>* stop, uint64_
 
 // SHA-256 of version p, whose chunk list is `chunks`, read one chunk at a
 // time on this thread (no helper threads: this runs at the lowest priority);
-// nullopt if the version was deleted, amended or completed meanwhile. Each
+// nullopt if the version was deleted, amended or completed meanwhile (or, with
+// `newest_only`, superseded by a newer version of its file). Each
 // batch of data chunks first checks, under the gc lock, that the row is
 // still p's: then its chunks are referenced and none is deleted while read.
 // Holes need no lock. The stop is checked per chunk and per MiB of zeros.
 Result<std::optional<Sha256>> HashVersion(Bucket::Shared& s, const Catalog::PendingSha& p,
                                           const std::vector<ChunkRef>& chunks,
                                           const std::string& what,
-                                          const std::atomic<bool>* stop) {
+                                          const std::atomic<bool>* stop, bool newest_only) {
   Sha256Stream sha;
   std::string data;
   size_t i = 0;
@@ -114,7 +120,7 @@ Result<std::optional<Sha256>> HashVersion(Bucket::Shared& s, const Catalog::Pend
       continue;
     }
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(s.dir, GcLock::Mode::kShared));
-    ASSIGN_OR_RETURN(bool still, StillPending(*s.catalog, p));
+    ASSIGN_OR_RETURN(bool still, StillPending(*s.catalog, p, newest_only));
     if (!still) return std::optional<Sha256>();
     for (uint64_t batch = 0; i < chunks.size() && !chunks[i].IsHole() &&
                              batch < kLockedBatchBytes;
@@ -136,7 +142,7 @@ Result<std::optional<Sha256>> HashVersion(Bucket::Shared& s, const Catalog::Pend
 // Hashes and stores one pending version. OK also when there was nothing to
 // do (deleted or amended since it was listed, or completed by another).
 Status CompleteOne(Bucket::Shared& s, const Catalog::PendingSha& p,
-                   const std::atomic<bool>* stop,
+                   const std::atomic<bool>* stop, bool newest_only,
                    const std::function<void(const VersionInfo&)>& on_start) {
   Catalog& cat = *s.catalog;
   auto info = cat.GetVersion(p.ino, p.vno);
@@ -152,7 +158,8 @@ Status CompleteOne(Bucket::Shared& s, const Catalog::PendingSha& p,
   const std::string what = (path.ok() ? *path : "inode " + std::to_string(p.ino.value)) + "@" +
                            std::to_string(p.vno.value);
   if (on_start) on_start(*info);
-  ASSIGN_OR_RETURN(std::optional<Sha256> sha, HashVersion(s, p, *chunks, what, stop));
+  ASSIGN_OR_RETURN(std::optional<Sha256> sha,
+                   HashVersion(s, p, *chunks, what, stop, newest_only));
   if (!sha) return Status::OK();
   // SetVersionSha256 changes the row only if it is still commit p.seq's and
   // still pending: an amend or a concurrent completion wins.
@@ -211,7 +218,11 @@ class ShaWorker {
   // One scan and the versions it found; false if nothing was left to do.
   bool RunOnce() {
     const auto t0 = std::chrono::steady_clock::now();
-    auto list = ScanCatalog().PendingSha256(opts_.max_version_size, failed_.size() + kScanBatch);
+    // Versions a newer one of their file superseded are left to their first
+    // request (docs/semantics.md): an edit storm on a big file would
+    // otherwise have every one of its versions read in full.
+    auto list = ScanCatalog().PendingSha256(opts_.max_version_size, failed_.size() + kScanBatch,
+                                            /*newest_only=*/true);
     last_scan_ = std::chrono::steady_clock::now() - t0;
     if (!list.ok()) {
       Log("listing pending SHA-256s failed: " + list.status().ToString());
@@ -223,7 +234,7 @@ class ShaWorker {
       if (failed_.count(key) != 0) continue;
       if (Stopped(s_, &stop_)) return false;
       any = true;
-      Status st = CompleteOne(s_, p, &stop_, opts_.on_start);
+      Status st = CompleteOne(s_, p, &stop_, /*newest_only=*/true, opts_.on_start);
       if (st.ok()) continue;
       if (st.code() == Status::Code::kCancelled) return false;
       failed_.insert(key);
@@ -343,7 +354,7 @@ Result<uint64_t> Bucket::CompletePendingSha256(uint64_t max_versions,
     ASSIGN_OR_RETURN(std::vector<Catalog::PendingSha> list,
                      s_->catalog->PendingSha256(max_version_size, 1));
     if (list.empty()) break;
-    RETURN_IF_ERROR(CompleteOne(*s_, list.front(), nullptr, {}));
+    RETURN_IF_ERROR(CompleteOne(*s_, list.front(), nullptr, /*newest_only=*/false, {}));
     ASSIGN_OR_RETURN(VersionInfo after,
                      s_->catalog->GetVersion(list.front().ino, list.front().vno));
     // Not stored (amended meanwhile): the next scan lists the new row.

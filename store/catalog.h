@@ -156,6 +156,12 @@ class Catalog {
     Sha256 sha256;
     bool sha256_pending = false;          // sha256 not known yet (stored as the empty blob)
     std::vector<ChunkRef> chunks;         // in file order; sum(raw_len) == size; holes too
+    // Instead of `chunks` (an incremental commit): the list as pieces, the
+    // reused segments being ones of version `pieces_base` of `pieces_base_ino`
+    // (catalog_segments::ReferencePieces). NotFound if one no longer exists.
+    std::vector<ListPiece> pieces;
+    InodeId pieces_base_ino;
+    VersionNo pieces_base;
     std::optional<Xattrs> xattrs;         // nullopt: snapshot the live xattrs
     std::optional<VersionNo> restored_from;
     // Amend: if this version is still the inode's current AND newest one
@@ -202,6 +208,10 @@ class Catalog {
   // The version current at `at` (newest existing version with seq <= at).
   Result<VersionInfo> VersionAt(InodeId ino, Seq at);
   Result<std::vector<ChunkRef>> VersionChunks(InodeId ino, VersionNo vno);
+  // A version's list as its segments, unread (catalog_segments.h), and the
+  // refs of one of them: for a commit that reuses the untouched ones.
+  Result<std::vector<SegmentMeta>> VersionSegments(InodeId ino, VersionNo vno);
+  Result<std::vector<ChunkRef>> SegmentChunks(int64_t segment);
   // Completes a pending SHA-256 (catalog_sha.cc): stores `sha` in the row of
   // version `vno` if it is still the one made by commit `seq` and still
   // pending; otherwise changes nothing (also OK). Records no commit: the
@@ -218,7 +228,12 @@ class Catalog {
   // Up to `limit` versions with a pending SHA-256 and size <= max_size,
   // smallest first (catalog_sha.cc; the background completion). A scan of
   // `versions`: no index says which are pending (docs/catalog.md).
-  Result<std::vector<PendingSha>> PendingSha256(uint64_t max_size, size_t limit);
+  // `newest_only`: only versions no newer version of their file superseded
+  // (the background completion leaves the others to their first request).
+  Result<std::vector<PendingSha>> PendingSha256(uint64_t max_size, size_t limit,
+                                                bool newest_only = false);
+  // Whether the file has a version numbered above `vno`.
+  Result<bool> Superseded(InodeId ino, VersionNo vno);
   // Permanently deletes one version (reference counts lowered). Deleting the
   // newest makes the previous one current.
   Status DeleteVersion(InodeId ino, VersionNo vno);

@@ -26,7 +26,7 @@ constexpr char kSqlSegmentChunks[] = "SELECT chunks FROM segments WHERE id = ?1"
 
 constexpr char kSqlInsertChunk[] =
     "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING";
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 // A chunk stored again because its copy was missing or damaged (ChunkRef::
 // replace): the row now points at the new copy.
 constexpr char kSqlReplaceLocation[] =
@@ -150,10 +150,7 @@ std::vector<std::pair<size_t, size_t>> Split(const std::vector<ChunkRef>& chunks
   size_t begin = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ChunkRef& c = chunks[i];
-    const size_t n = i + 1 - begin;
-    const bool cut = (n >= kMinChunks && !c.IsHole() && (c.id.bytes[31] & kCutMask) == 0) ||
-                     n == kMaxChunks;
-    if (cut || i + 1 == chunks.size()) {
+    if (CutAfter(c, i + 1 - begin) || i + 1 == chunks.size()) {
       out.emplace_back(begin, i + 1);
       begin = i + 1;
     }
@@ -211,20 +208,19 @@ Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
       for (size_t k = 0; k < n; ++k) chunks[idx[k]].stored_len = 0;
       return Status::OK();
     }
-    {
-      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlInsertChunk));
-      q.BindAll(first.id, first.raw_len, first.stored_len, n);
-      BindLocation(q, 5, first.loc);
-      RETURN_IF_ERROR(q.Run());
-    }
-    if (db.Changes() == 1) {
+    // Raised first: in an edit nearly every chunk of a new segment exists.
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRaiseRefs));
+    q.BindAll(first.id, n);
+    ASSIGN_OR_RETURN(bool existed, q.Step());
+    if (!existed) {
+      ASSIGN_OR_RETURN(sql::Query ins, db.Prepare(kSqlInsertChunk));
+      ins.BindAll(first.id, first.raw_len, first.stored_len, n);
+      BindLocation(ins, 5, first.loc);
+      RETURN_IF_ERROR(ins.Run());
       new_bytes += first.stored_len;
       for (size_t k = 1; k < n; ++k) chunks[idx[k]].stored_len = first.stored_len;
       return Status::OK();
     }
-    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRaiseRefs));
-    q.BindAll(first.id, n);
-    RETURN_IF_ERROR(q.Step().status());
     uint32_t raw = static_cast<uint32_t>(q.Int(0)), stored = static_cast<uint32_t>(q.Int(1));
     if (raw != first.raw_len) {
       return Status::Corruption("catalog " + db.path() + ": chunk " + first.id.Hex() +
@@ -258,6 +254,55 @@ Status LowerChunkRefs(sql::Db& db, const ChunkRef* chunks, size_t count, const s
   });
 }
 
+Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const Digest& hash,
+                                 size_t n, uint64_t* new_bytes) {
+  std::optional<std::vector<ChunkRef>> recorded;
+  int64_t id = 0;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFindSegment));
+    q.Bind(1, hash);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      id = q.Int(0);
+      ASSIGN_OR_RETURN(recorded,
+                       catalog_format::DecodeChunks(q.Blob(1), "segment " + std::to_string(id)));
+    }
+  }
+  if (recorded) {
+    // Same key: the same ids and lengths (checked, not assumed).
+    bool same = recorded->size() == len;
+    for (size_t k = 0; same && k < len; ++k) {
+      same = (*recorded)[k].id == refs[k].id && (*recorded)[k].raw_len == refs[k].raw_len;
+    }
+    if (!same) {
+      return Status::Corruption("catalog " + db.path() + ": segment " + std::to_string(id) +
+                                " does not hold the chunks its key says; run `katamari fsck`");
+    }
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRaiseSegment));
+    q.BindAll(id, n);
+    RETURN_IF_ERROR(q.Run());
+    for (size_t k = 0; k < len; ++k) {
+      if (refs[k].replace && refs[k].loc) {
+        // Stored again (its copy was missing or damaged): the row points
+        // at the new copy, as a new segment's chunks would.
+        RETURN_IF_ERROR(ReplaceLocation(db, refs[k]));
+      } else {
+        refs[k].stored_len = (*recorded)[k].stored_len;
+      }
+    }
+    return id;
+  }
+  ASSIGN_OR_RETURN(uint64_t added, RaiseChunkRefs(db, refs, len));
+  *new_bytes += added;
+  uint64_t size = 0;
+  for (size_t k = 0; k < len; ++k) size += refs[k].raw_len;
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlInsertSegment));
+  q.BindAll(hash, n, len, size);
+  q.Bind(5, std::string_view(EncodeRefs(refs, len)));
+  RETURN_IF_ERROR(q.Run());
+  return db.LastInsertRowid();
+}
+
 Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
   Referenced out;
   const auto segs = Split(*chunks);
@@ -273,7 +318,6 @@ Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
   for (size_t i = 0; i < order.size();) {
     size_t j = i + 1;
     while (j < order.size() && hashes[order[j]] == hashes[order[i]]) ++j;
-    const size_t n = j - i;  // occurrences of this segment in the version
     const auto [b, e] = segs[order[i]];
     ChunkRef* refs = chunks->data() + b;
     const size_t len = e - b;
@@ -286,51 +330,9 @@ Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
         if (c.replace && c.loc && !refs[k].replace) refs[k] = c;
       }
     }
-    int64_t id = 0;
-    std::optional<std::vector<ChunkRef>> recorded;
-    {
-      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFindSegment));
-      q.Bind(1, hashes[order[i]]);
-      ASSIGN_OR_RETURN(bool row, q.Step());
-      if (row) {
-        id = q.Int(0);
-        ASSIGN_OR_RETURN(recorded, catalog_format::DecodeChunks(
-                                       q.Blob(1), "segment " + std::to_string(id)));
-      }
-    }
-    if (recorded) {
-      // Same key: the same ids and lengths (checked, not assumed).
-      bool same = recorded->size() == len;
-      for (size_t k = 0; same && k < len; ++k) {
-        same = (*recorded)[k].id == refs[k].id && (*recorded)[k].raw_len == refs[k].raw_len;
-      }
-      if (!same) {
-        return Status::Corruption("catalog " + db.path() + ": segment " + std::to_string(id) +
-                                  " does not hold the chunks its key says; run `katamari fsck`");
-      }
-      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRaiseSegment));
-      q.BindAll(id, n);
-      RETURN_IF_ERROR(q.Run());
-      for (size_t k = 0; k < len; ++k) {
-        if (refs[k].replace && refs[k].loc) {
-          // Stored again (its copy was missing or damaged): the row points
-          // at the new copy, as a new segment's chunks would.
-          RETURN_IF_ERROR(ReplaceLocation(db, refs[k]));
-        } else {
-          refs[k].stored_len = (*recorded)[k].stored_len;
-        }
-      }
-    } else {
-      ASSIGN_OR_RETURN(uint64_t added, RaiseChunkRefs(db, refs, len));
-      out.new_bytes += added;
-      uint64_t size = 0;
-      for (size_t k = 0; k < len; ++k) size += refs[k].raw_len;
-      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlInsertSegment));
-      q.BindAll(hashes[order[i]], n, len, size);
-      q.Bind(5, std::string_view(EncodeRefs(refs, len)));
-      RETURN_IF_ERROR(q.Run());
-      id = db.LastInsertRowid();
-    }
+    // j - i: the occurrences of this segment in the version.
+    ASSIGN_OR_RETURN(int64_t id,
+                     ReferenceSegment(db, refs, len, hashes[order[i]], j - i, &out.new_bytes));
     for (size_t k = i; k < j; ++k) {
       ids[order[k]] = id;
       const auto [ob, oe] = segs[order[k]];
@@ -384,6 +386,16 @@ Result<std::optional<sql::Txn>> SnapshotIfNone(sql::Db& db) {
   if (sqlite3_get_autocommit(db.raw()) == 0) return std::optional<sql::Txn>();
   ASSIGN_OR_RETURN(sql::Txn t, sql::Txn::Begin(db, /*write=*/false));
   return std::optional<sql::Txn>(std::move(t));
+}
+
+Result<std::vector<ChunkRef>> SegmentRefs(sql::Db& db, int64_t id, const std::string& what) {
+  std::vector<ChunkRef> out;
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlSegmentChunks));
+  q.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no segment " + std::to_string(id) + " (" + what + ")");
+  RETURN_IF_ERROR(AppendRecords(q.Blob(0), id, &out));
+  return out;
 }
 
 Result<std::vector<ChunkRef>> Expand(sql::Db& db, std::string_view list, const std::string& what) {

@@ -40,6 +40,11 @@ inline constexpr size_t kMinChunks = 16;
 inline constexpr size_t kMaxChunks = 1024;
 inline constexpr uint8_t kCutMask = 127;
 
+// Whether a segment of n refs (so far) ends after its last ref `c`.
+inline bool CutAfter(const ChunkRef& c, size_t n) {
+  return (n >= kMinChunks && !c.IsHole() && (c.id.bytes[31] & kCutMask) == 0) || n == kMaxChunks;
+}
+
 // The segments of `chunks` as [begin, end) index ranges, in order.
 std::vector<std::pair<size_t, size_t>> Split(const std::vector<ChunkRef>& chunks);
 
@@ -61,6 +66,36 @@ struct Referenced {
 // raised (missing chunk rows inserted, ChunkRef::replace locations applied).
 // Each ref's stored_len is set to the recorded one.
 Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks);
+
+// One segment of a new list, refs[0, len) with key `hash`, occurring n
+// times in it: found by its hash (refs raised by n, the refs' stored_len set
+// to the recorded ones) or inserted (its chunks' refs raised). Returns its id
+// and adds the stored bytes of chunk rows it inserted to *new_bytes.
+Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const Digest& hash,
+                                 size_t n, uint64_t* new_bytes);
+
+// An incremental commit's list (store/catalog_segments_edit.cc): `pieces`
+// as a version list, cut exactly as Reference would cut the refs they stand
+// for. A reused segment keeps its id where a cut of the new list falls at
+// its start (and at its end), so only the segments around the changes are
+// read and new rows; the others only get their refs raised. `base_list` and
+// `base_stored` are the versions.chunks and stored_size of the version the
+// reused segments come from; the stored bytes of the distinct chunks are
+// computed from them and the changed segments, not from the whole list.
+// NotFound if a reused segment no longer exists (the base was deleted).
+struct ReferencedPieces : Referenced {
+  uint64_t chunk_count = 0;
+  uint64_t size = 0;  // plaintext bytes of the list
+};
+Result<ReferencedPieces> ReferencePieces(sql::Db& db, const std::vector<ListPiece>& pieces,
+                                         std::string_view base_list, uint64_t base_stored,
+                                         const std::string& what);
+
+// The metadata of each segment of a version list, in file order.
+Result<std::vector<SegmentMeta>> ListSegments(sql::Db& db, std::string_view list,
+                                              const std::string& what);
+// The refs of one segment; NotFound if it does not exist.
+Result<std::vector<ChunkRef>> SegmentRefs(sql::Db& db, int64_t id, const std::string& what);
 
 // Drops the references a version list holds (per occurrence). `what` names
 // the version in Corruption messages.

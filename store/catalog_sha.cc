@@ -23,9 +23,13 @@ constexpr char kSqlSetSha256[] =
 
 // length() of a BLOB reads only the record header, not the value; the scan
 // still visits every version row (no index: docs/catalog.md, "versions").
+// ?3: only versions no newer one of the same file superseded (one seek in
+// the primary key per pending version).
 constexpr char kSqlPendingSha256[] =
-    "SELECT ino, vno, seq, size FROM versions WHERE length(sha256) = 0 AND size <= ?1 "
-    "ORDER BY size, ino, vno LIMIT ?2";
+    "SELECT ino, vno, seq, size FROM versions AS v WHERE length(sha256) = 0 AND size <= ?1 "
+    "AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM versions AS w WHERE w.ino = v.ino AND "
+    "w.vno > v.vno)) ORDER BY size, ino, vno LIMIT ?2";
+constexpr char kSqlNewerVersion[] = "SELECT 1 FROM versions WHERE ino = ?1 AND vno > ?2 LIMIT 1";
 
 }  // namespace
 
@@ -49,13 +53,21 @@ Status Catalog::SetVersionSha256(InodeId ino, VersionNo vno, Seq seq, const Sha2
   return txn.Commit();
 }
 
-Result<std::vector<Catalog::PendingSha>> Catalog::PendingSha256(uint64_t max_size,
-                                                                size_t limit) {
+Result<bool> Catalog::Superseded(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlNewerVersion));
+  q.BindAll(ino, vno);
+  return q.Step();
+}
+
+Result<std::vector<Catalog::PendingSha>> Catalog::PendingSha256(uint64_t max_size, size_t limit,
+                                                                bool newest_only) {
   std::lock_guard<std::mutex> l(impl_->mu);
   // SQLite integers are signed: a bound past INT64_MAX means "any size".
   const int64_t bound = static_cast<int64_t>(std::min<uint64_t>(max_size, INT64_MAX));
   ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlPendingSha256));
-  q.BindAll(bound, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  q.BindAll(bound, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)),
+            int64_t{newest_only ? 1 : 0});
   std::vector<PendingSha> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());

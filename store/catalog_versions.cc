@@ -41,6 +41,8 @@ constexpr char kSqlNewestVersion[] =
     "SELECT vno, size, mtime_ns FROM versions WHERE ino = ?1 ORDER BY vno DESC LIMIT 1";
 #undef KATAMARI_VERSION_COLS
 constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlVersionListStored[] =
+    "SELECT chunks, stored_size FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlVersionNos[] = "SELECT vno FROM versions WHERE ino = ?1 AND vno < ?2";
 constexpr char kSqlInsertVersion[] =
     "INSERT INTO versions(ino, vno, seq, commit_time_ns, size, mtime_ns, sha256, "
@@ -253,6 +255,7 @@ Result<std::vector<VersionNo>> VersionsBelow(Catalog::Impl& impl, InodeId ino, V
 }
 
 Status ValidateNewVersion(const Catalog::NewVersion& v) {
+  if (!v.pieces.empty()) return Status::OK();  // checked once resolved (AddVersionIn)
   uint64_t sum = 0;
   for (const ChunkRef& c : v.chunks) {
     if (c.raw_len == 0) {
@@ -267,6 +270,35 @@ Status ValidateNewVersion(const Catalog::NewVersion& v) {
                                    " bytes, not the declared size " + std::to_string(v.size));
   }
   return Status::OK();
+}
+
+// The list of an incremental commit (NewVersion::pieces) referenced; its
+// size checked against the declared one.
+Result<catalog_segments::Referenced> ReferenceEditPieces(Catalog::Impl& impl,
+                                                         const Catalog::NewVersion& nv,
+                                                         uint64_t* chunk_count) {
+  const std::string what = VersionName(nv.pieces_base_ino, nv.pieces_base);
+  std::string base_list;
+  uint64_t base_stored = 0;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlVersionListStored));
+    q.BindAll(nv.pieces_base_ino, nv.pieces_base);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::NotFound("no " + what + " (the base of an edit)");
+    base_list = std::string(q.Blob(0));
+    base_stored = q.U64(1);
+  }
+  ASSIGN_OR_RETURN(catalog_segments::ReferencedPieces r,
+                   catalog_segments::ReferencePieces(*impl.db, nv.pieces, base_list, base_stored,
+                                                     what));
+  if (r.size != nv.size) {
+    return Status::InvalidArgument("the chunks of the new version of inode " +
+                                   std::to_string(nv.ino.value) + " hold " +
+                                   std::to_string(r.size) + " bytes, not the declared size " +
+                                   std::to_string(nv.size));
+  }
+  *chunk_count = r.chunk_count;
+  return catalog_segments::Referenced(std::move(r));
 }
 
 }  // namespace
@@ -454,8 +486,16 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   } else {
     ASSIGN_OR_RETURN(v.xattrs, impl.LiveXattrs(nv.ino));
   }
-  std::vector<ChunkRef> chunks = nv.chunks;
-  ASSIGN_OR_RETURN(catalog_segments::Referenced t, catalog_segments::Reference(*impl.db, &chunks));
+  std::vector<ChunkRef> chunks;
+  catalog_segments::Referenced t;
+  uint64_t chunk_count = 0;
+  if (nv.pieces.empty()) {
+    chunks = nv.chunks;
+    ASSIGN_OR_RETURN(t, catalog_segments::Reference(*impl.db, &chunks));
+    chunk_count = chunks.size();
+  } else {
+    ASSIGN_OR_RETURN(t, ReferenceEditPieces(impl, nv, &chunk_count));
+  }
   v.ino = nv.ino;
   v.version = r.next_version;
   bool amend = nv.replaces && *nv.replaces == r.current_version &&
@@ -480,7 +520,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   v.sha256_pending = nv.sha256_pending;
   v.stored_size = t.stored_size;
   v.new_bytes = t.new_bytes;
-  v.chunk_count = chunks.size();
+  v.chunk_count = chunk_count;
   v.restored_from = nv.restored_from;
   RETURN_IF_ERROR(TakeOwner(impl, v.ino, &v));
   RETURN_IF_ERROR(InsertVersion(impl, v, t.list));
@@ -534,6 +574,28 @@ Result<VersionInfo> Catalog::VersionAt(InodeId ino, Seq at) {
 Result<std::vector<ChunkRef>> Catalog::VersionChunks(InodeId ino, VersionNo vno) {
   std::lock_guard<std::mutex> l(impl_->mu);
   return LoadChunks(*impl_, ino, vno);
+}
+
+Result<std::vector<SegmentMeta>> Catalog::VersionSegments(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  ASSIGN_OR_RETURN(std::optional<sql::Txn> snapshot,
+                   catalog_segments::SnapshotIfNone(*impl_->db));
+  std::vector<SegmentMeta> out;
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlVersionChunks));
+    q.BindAll(ino, vno);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::NotFound("no " + VersionName(ino, vno));
+    ASSIGN_OR_RETURN(out, catalog_segments::ListSegments(*impl_->db, q.Blob(0),
+                                                         VersionName(ino, vno)));
+  }
+  if (snapshot) RETURN_IF_ERROR(snapshot->Commit());
+  return out;
+}
+
+Result<std::vector<ChunkRef>> Catalog::SegmentChunks(int64_t segment) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return catalog_segments::SegmentRefs(*impl_->db, segment, "segment " + std::to_string(segment));
 }
 
 Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace katamari {
 
@@ -178,6 +179,24 @@ struct ChunkRef {
     r.raw_len = len;
     return r;
   }
+};
+
+// A segment of a stored chunk list (store/catalog_segments.h): its row id,
+// how many refs it holds and their plaintext bytes.
+struct SegmentMeta {
+  int64_t id = 0;
+  uint32_t chunk_count = 0;
+  uint64_t size = 0;
+};
+
+// A piece of a new version's chunk list given to the catalog by an
+// incremental commit (Catalog::NewVersion::pieces): either a segment of the
+// base version reused by id, unread (`segment` != 0), or refs in file order.
+struct ListPiece {
+  int64_t segment = 0;
+  // The base list cuts a segment after this one (it was not the base's last).
+  bool ends_cut = false;
+  std::vector<ChunkRef> chunks;  // when segment == 0
 };
 
 // Longest hole one ref describes (longer holes take several refs).

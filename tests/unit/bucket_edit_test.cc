@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/bucket.h"
+#include "store/catalog.h"
 #include "store/sha256.h"
 #include "tests/unit/catalog_aging.h"
 #include "tests/unit/test_util.h"
@@ -99,7 +100,54 @@ class BucketEditTest : public ::testing::TestWithParam<bool> {
     return st.ok() ? st->raw_chunk_bytes : 0;
   }
 
+  // The segments of a version, read through a catalog handle of its own.
+  Result<std::vector<SegmentMeta>> Segments(const VersionInfo& v) {
+    ASSIGN_OR_RETURN(auto cat, Catalog::Open(dir_ + "/catalog.db", /*read_only=*/true));
+    return cat->VersionSegments(v.ino, v.version);
+  }
+  // Whether two versions have the same versions.chunks (segment ids) and
+  // the same chunk_count and stored_size: an incremental commit lists the
+  // segments a full commit of the same content would.
+  void ExpectSameList(const VersionInfo& a, const VersionInfo& b, const std::string& where) {
+    const std::string db = dir_ + "/catalog.db";
+    auto col = [](const VersionInfo& v, const char* c) {
+      return "(SELECT " + std::string(c) + " FROM versions WHERE ino = " +
+             std::to_string(v.ino.value) + " AND vno = " + std::to_string(v.version.value) + ")";
+    };
+    EXPECT_EQ(catalog_aging::RawInt(db, "SELECT " + col(a, "chunks") + " = " + col(b, "chunks")),
+              1)
+        << where;
+    EXPECT_EQ(a.chunk_count, b.chunk_count) << where;
+    EXPECT_EQ(a.stored_size, b.stored_size) << where;
+    auto fa = b_->GetVersion(a.ino, a.version), fb = b_->GetVersion(b.ino, b.version);
+    ASSERT_TRUE(fa.ok() && fb.ok());
+    EXPECT_EQ(fa->stored_size, fb->stored_size) << where;
+    EXPECT_EQ(fa->chunk_count, fb->chunk_count) << where;
+  }
+  // An incremental commit of `content` (edit of `base`), checked against
+  // the content, a full commit of it to a twin file and its SHA-256.
+  VersionInfo EditAndCheck(const VersionInfo& base, const std::string& content,
+                           EditedRanges edit, const std::string& where) {
+    ModelSource src(content);
+    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    EXPECT_TRUE(v.ok()) << where << ": " << v.status().ToString();
+    if (!v.ok()) return base;
+    EXPECT_TRUE(v->sha256_pending) << where << ": not the incremental path";
+    EXPECT_LT(src.bytes_read(), content.size() / 2) << where;
+    EXPECT_EQ(ReadAll(ino_, v->version), content) << where;
+    if (!twin_.value) twin_ = NewFile("twin");
+    const uint64_t before = StoredBytes();
+    VersionInfo t = Full(twin_, content);
+    EXPECT_EQ(StoredBytes(), before) << where << ": not the chunks a full commit makes";
+    ExpectSameList(*v, t, where);
+    auto done = b_->CompleteSha256(*v);
+    EXPECT_TRUE(done.ok()) << where;
+    if (done.ok()) EXPECT_EQ(done->sha256, Sha256Of(content)) << where;
+    return *v;
+  }
+
   std::unique_ptr<testing_util::TempDir> root_;
+  InodeId twin_{0};
   std::string dir_;
   std::unique_ptr<Bucket> b_;
   InodeId ino_;
@@ -180,6 +228,8 @@ TEST_P(BucketEditTest, RandomEditsMatchTheModelAndAFullIngestsChunks) {
     VersionInfo t = Full(twin, content);
     EXPECT_EQ(StoredBytes(), before) << "round " << round;
     EXPECT_EQ(t.sha256, Sha256Of(content));
+    // And the same segments, chunk count and stored bytes.
+    ExpectSameList(*v, t, "round " + std::to_string(round));
     base = *v;
   }
 }
@@ -233,6 +283,75 @@ TEST_P(BucketEditTest, AGoneBaseOrABigChangeTakesTheFullPath) {
   EXPECT_FALSE(v4->sha256_pending);
   EXPECT_EQ(ReadAll(ino_, v4->version), d);
   (void)v2;
+}
+
+// The edits at the edges of segments and of the file, each checked against a
+// full commit of the same content (same segments, count and stored bytes).
+TEST_P(BucketEditTest, EditsAtSegmentBoundariesAndTheEnds) {
+  std::string content = RandomBytes(40 << 20, 8);
+  VersionInfo base = Full(ino_, content);
+  auto segs = Segments(base);
+  ASSERT_TRUE(segs.ok());
+  ASSERT_GE(segs->size(), 3u);
+  uint64_t boundary = 0;  // the start of the second segment
+  boundary = (*segs)[0].size;
+  // Bytes on both sides of a segment boundary.
+  content[boundary - 1] ^= 1;
+  content[boundary] ^= 1;
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{boundary - 1, boundary + 1}}}, "across a boundary");
+  // The very last byte.
+  content.back() ^= 1;
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{content.size() - 1, content.size()}}}, "last byte");
+  // The very first byte.
+  content[0] ^= 1;
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(), {{0, 1}}},
+                      "first byte");
+  // Extended by a tail (the base's last segment is no longer last).
+  const uint64_t old_size = content.size();
+  content += RandomBytes(3 << 20, 9);
+  base = EditAndCheck(base, content, {ino_, base.version, old_size,
+                                      {{old_size, content.size()}}}, "extended");
+  // Truncated inside a segment (its middle), then inside the last chunk.
+  segs = Segments(base);
+  ASSERT_TRUE(segs.ok());
+  uint64_t at = 0;
+  for (size_t k = 0; k + 2 < segs->size(); ++k) at += (*segs)[k].size;
+  const uint64_t cut = at + (*segs)[segs->size() - 2].size / 2;
+  content.resize(cut);
+  base = EditAndCheck(base, content, {ino_, base.version, cut, {}}, "truncated in a segment");
+  content.resize(content.size() - 100);
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(), {}},
+                      "truncated by 100 bytes");
+  // Edits in two far segments at once.
+  content[1 << 20] ^= 1;
+  content[30 << 20] ^= 1;
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{1 << 20, (1 << 20) + 1}, {30 << 20, (30 << 20) + 1}}},
+                      "two segments");
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+}
+
+// Content repeated within the file: a chunk the edit replaces in one copy
+// is still held by the other, so the stored bytes must not drop by it
+// (the case the rows alone cannot tell: the reused segments are read).
+TEST_P(BucketEditTest, StoredBytesOfRepeatedContentStayExact) {
+  const std::string half = RandomBytes(12 << 20, 10);
+  std::string content = half + half;
+  VersionInfo base = Full(ino_, content);
+  content[3 << 20] ^= 1;  // in the first copy only
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{3 << 20, (3 << 20) + 1}}}, "first copy");
+  content[3 << 20] ^= 1;  // back: the first copy as the second again
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{3 << 20, (3 << 20) + 1}}}, "restored");
+  content[(12 << 20) + (5 << 20)] ^= 1;  // the second copy
+  base = EditAndCheck(base, content, {ino_, base.version, content.size(),
+                                      {{(12 << 20) + (5 << 20), (12 << 20) + (5 << 20) + 1}}},
+                      "second copy");
 }
 
 INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, BucketEditTest, ::testing::Bool(),

@@ -215,6 +215,47 @@ TEST_P(BucketShaTest, StopsPromptlyWhileHashingAHugeVersion) {
   EXPECT_TRUE(b_->StartShaCompletion().ok());  // after CancelWork: starts, then ends at once
 }
 
+// A version a newer version of its file superseded before the worker got to
+// it is not read in the background (an edit storm on a big file would read
+// it whole for each); its first request computes it, right.
+TEST_P(BucketShaTest, BackgroundWorkerSkipsSupersededVersions) {
+  HoleSource first({{1 << 20, RandomBytes(3000, 5)}});
+  VersionInfo v1 = Commit("f", first);
+  // Larger, so that smallest-first would have started with v1.
+  HoleSource second({{2 << 20, RandomBytes(4000, 6)}});
+  auto v2 = b_->CommitContent(v1.ino, second, std::nullopt);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  ASSERT_TRUE(v2->sha256_pending);
+  std::mutex mu;
+  std::vector<uint64_t> started;
+  ShaCompletionOptions o;
+  o.poll_interval = std::chrono::milliseconds(10);
+  o.on_start = [&](const VersionInfo& v) {
+    std::lock_guard<std::mutex> l(mu);
+    started.push_back(v.version.value);
+  };
+  ASSERT_TRUE(b_->StartShaCompletion(o).ok());
+  ASSERT_TRUE(WaitFor([&] { return !Pending(*v2); })) << "f@2 never completed";
+  b_->StopShaCompletion();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(started, std::vector<uint64_t>{v2->version.value});
+  }
+  EXPECT_EQ(b_->GetVersion(v2->ino, v2->version)->sha256, Sha256Of(second.Flat()));
+  EXPECT_TRUE(Pending(v1));
+  // Requested: computed from its own chunks, and stored.
+  auto listed = b_->Versions("f");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->front().sha256, Sha256Of(first.Flat()));
+  auto done = b_->CompleteSha256(v1);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->sha256, Sha256Of(first.Flat()));
+  auto fsck = b_->Fsck();
+  ASSERT_TRUE(fsck.ok());
+  EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+}
+
 TEST_P(BucketShaTest, CompletePendingSmallestFirstUpToTheBound) {
   HoleSource big({{2 << 20, "big"}});
   HoleSource small({{100000, "small"}});
