@@ -53,8 +53,9 @@ std::vector<std::pair<uint64_t, uint64_t>> DirtyRanges(const EditedRanges& edit,
 // from the source until they are cut.
 class EditChunker {
  public:
-  EditChunker(Bucket::Shared& s, RandomSource& src, std::vector<ChunkRef>* out)
-      : s_(s), src_(src), out_(out) {}
+  EditChunker(Bucket::Shared& s, RandomSource& src, std::vector<ChunkRef>* out,
+              const DeltaBases* bases)
+      : s_(s), src_(src), out_(out), bases_(bases) {}
 
   // Chunks the run of data [pos, run_end) as far as the next cut; returns
   // the cut's length. The run's end is always a cut (a hole or the end of
@@ -81,6 +82,7 @@ class EditChunker {
     const bool at_end = buf_pos_ + avail.size() == run_end;
     const size_t cut = s_.chunker->NextBoundary(avail, at_end);
     if (cut == 0) return Status::IOError("internal: no chunk boundary in a full window");
+    if (batch_.empty()) batch_pos_ = buf_pos_;
     batch_.append(avail.substr(0, cut));
     lens_.push_back(static_cast<uint32_t>(cut));
     head_ += cut;
@@ -94,7 +96,8 @@ class EditChunker {
     if (lens_.empty()) return Status::OK();
     const size_t first = out_->size();
     out_->resize(first + lens_.size());
-    RETURN_IF_ERROR(StoreChunks(s_, batch_, lens_, out_->data() + first, &wrote_any_));
+    RETURN_IF_ERROR(
+        StoreChunks(s_, batch_, lens_, out_->data() + first, &wrote_any_, bases_, batch_pos_));
     batch_.clear();
     lens_.clear();
     return Status::OK();
@@ -106,6 +109,8 @@ class EditChunker {
   Bucket::Shared& s_;
   RandomSource& src_;
   std::vector<ChunkRef>* out_;
+  const DeltaBases* bases_;
+  uint64_t batch_pos_ = 0;  // file offset of batch_[0]
   std::string buf_;       // bytes read and not yet cut, from buf_[head_]
   size_t head_ = 0;
   uint64_t buf_pos_ = UINT64_MAX;  // file offset of buf_[head_]
@@ -141,7 +146,7 @@ class SequentialView : public ByteSource {
 }  // namespace
 
 Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
-                            const std::vector<ChunkRef>& base) {
+                            const std::vector<ChunkRef>& base, const DeltaBases* bases) {
   const uint64_t size = src.size();
   std::vector<uint64_t> starts;
   starts.reserve(base.size() + 1);
@@ -166,7 +171,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
   out.size = size;
   out.sha256_pending = true;  // completed off the close path
   std::vector<ChunkRef>& refs = out.chunks;
-  EditChunker chunker(s, src, &refs);
+  EditChunker chunker(s, src, &refs, bases);
   size_t i = 0;  // the first base chunk starting at or after pos
   bool last_was_hole = false;
   for (uint64_t pos = 0; pos < size;) {
@@ -237,11 +242,19 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
       }
     }
     Ingested in;
+    // Changed chunks may be patches against the base's (bucket_delta.cc).
+    std::unique_ptr<DeltaBases> bases;
+    if (!s_->catalog->settings().delta_chunks) {
+    } else if (incremental) {
+      bases = std::make_unique<DeltaBases>(base);
+    } else {
+      bases = LoadDeltaBases(*s_, edit.base_ino, edit.base);
+    }
     if (incremental) {
-      ASSIGN_OR_RETURN(in, IngestEdit(*s_, src, edit, base));
+      ASSIGN_OR_RETURN(in, IngestEdit(*s_, src, edit, base, bases.get()));
     } else {
       SequentialView view(src);
-      ASSIGN_OR_RETURN(in, IngestStream(*s_, view, {}, /*hash_holes=*/false));
+      ASSIGN_OR_RETURN(in, IngestStream(*s_, view, {}, /*hash_holes=*/false, bases.get()));
     }
     r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
   }  // gc lock released: the version row now holds its chunks
