@@ -25,6 +25,11 @@ constexpr char kSqlDeleteSegment[] = "DELETE FROM segments WHERE id = ?1";
 constexpr char kSqlSegmentChunks[] = "SELECT chunks FROM segments WHERE id = ?1";
 
 constexpr char kSqlInsertChunk[] =
+    "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING";
+// A delta chunk (format 8; the statement above also serves the 6 -> 7
+// migration, before the column exists).
+constexpr char kSqlInsertDeltaChunk[] =
     "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset, delta_base) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING";
 // A new delta chunk's row holds one reference on its base (format 8).
@@ -216,14 +221,11 @@ Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
       return Status::OK();
     }
     {
-      ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlInsertChunk));
+      ASSIGN_OR_RETURN(sql::Query q,
+                       db.Prepare(first.delta_base ? kSqlInsertDeltaChunk : kSqlInsertChunk));
       q.BindAll(first.id, first.raw_len, first.stored_len, n);
       BindLocation(q, 5, first.loc);
-      if (first.delta_base) {
-        q.Bind(7, *first.delta_base);
-      } else {
-        q.Bind(7, std::nullopt);
-      }
+      if (first.delta_base) q.Bind(7, *first.delta_base);
       RETURN_IF_ERROR(q.Run());
     }
     if (db.Changes() == 1) {

@@ -250,9 +250,7 @@ TEST_F(BucketDeltaTest, Format7MigratesTo8) {
   Appends(this, 3, &all);
   b_.reset();
   const std::string cat = dir_ + "/catalog.db";
-  RawExec(cat,
-          "ALTER TABLE chunks DROP COLUMN delta_base; DELETE FROM meta WHERE key = "
-          "'delta_chunks'; UPDATE meta SET value = 7 WHERE key = 'format_version';");
+  RawExec(cat, catalog_aging::kDeltaToFormat7);
   ASSERT_EQ(RawInt(cat, "SELECT value FROM meta WHERE key = 'format_version'"), 7);
   Reopen();
   EXPECT_EQ(RawInt(cat, "SELECT value FROM meta WHERE key = 'format_version'"), 8);
