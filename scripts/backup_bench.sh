@@ -119,7 +119,11 @@ with open(f"{d}/lines", "w") as f:
     for _ in range(n):
         f.write(line())
 EOF
-packs_of() { if [ -d "$1/packs" ]; then size_of "$1/packs"; else echo 0; fi; }
+# Bytes of the pack files (du -sb would add the fan-out directories' own 4 KiB
+# each, many of them for 1,000 small packs, one per put until gc merges them).
+packs_of() {
+  find "$1/packs" -type f -printf '%s\n' 2>/dev/null | awk '{n += $1} END {print n + 0}'
+}
 catalog_of() { cat "$1"/catalog.db* 2>/dev/null | wc -c; }
 log_space() {  # log_space LABEL INIT_ARGS...
   local label=$1 b p0 c0 p1 c1 t0 t1
