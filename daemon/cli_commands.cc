@@ -139,6 +139,7 @@ bool SettingsFromArgs(const InitArgs& a, BucketSettings* s) {
   s->compression = *codec;
   s->level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 3 : 0);
   s->versioning = !a.no_versioning;
+  s->delta_chunks = !a.no_delta;
   struct SizeOpt {
     const char* name;
     const std::optional<std::string>& text;
@@ -250,6 +251,7 @@ int RunInit(const GlobalOptions& g, const InitArgs& a) {
   std::cout << "created bucket " << g.bucket_dir << " (" << CodecName(s.compression);
   if (s.compression != Codec::kNone) std::cout << " level " << s.level;
   std::cout << ", versioning " << (s.versioning ? "on" : "off");
+  if (!s.delta_chunks) std::cout << ", no delta chunks";
   if (key) std::cout << ", encrypted; key slot 1: " << key->Describe();
   if (!s.data_url.empty()) std::cout << ", data on " << s.data_url;
   std::cout << ")\n";

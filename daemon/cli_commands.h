@@ -22,6 +22,7 @@ struct InitArgs {
   std::string compression = "zstd";
   std::optional<int> level;
   bool no_versioning = false;
+  bool no_delta = false;
   bool encrypt = false;
   std::optional<std::string> chunk_min, chunk_avg, chunk_max;
   std::optional<std::string> data;              // s3://HOST:PORT/BUCKET/PREFIX, file:///DIR

@@ -110,6 +110,7 @@ Json StatsJson(const BucketStats& s, const BucketSettings& set, size_t key_slots
   j["settings"] = {{"compression", CodecName(set.compression)},
                    {"level", set.level},
                    {"versioning", set.versioning},
+                   {"delta_chunks", set.delta_chunks},
                    {"chunk_min", set.chunk_min},
                    {"chunk_avg", set.chunk_avg},
                    {"chunk_max", set.chunk_max},
@@ -342,7 +343,8 @@ int RunStats(const GlobalOptions& g, bool json) {
             << "compression ratio: " << Fixed(Ratio(s.raw_chunk_bytes, s.stored_bytes)) << "\n"
             << "total ratio:       " << Fixed(Ratio(s.logical_bytes, s.stored_bytes)) << "\n"
             << "settings:          " << CodecName(set.compression) << " level " << set.level
-            << ", versioning " << (set.versioning ? "on" : "off") << ", chunks "
+            << ", versioning " << (set.versioning ? "on" : "off")
+            << ", delta chunks " << (set.delta_chunks ? "on" : "off") << ", chunks "
             << set.chunk_min << "/" << set.chunk_avg << "/" << set.chunk_max << " bytes\n"
             << "encryption:        ";
   if (set.encrypted) {

@@ -104,6 +104,8 @@ void AddContentCommands(CLI::App& app, AllArgs& a) {
       ->check(Integer("give the compression level: zstd 1-19, zlib 1-9"));
   init->add_flag("--no-versioning", a.init.no_versioning,
                  "keep only the newest version of each file");
+  init->add_flag("--no-delta", a.init.no_delta,
+                 "store every changed chunk whole, never as a patch against the one it replaces");
   init->add_option("--chunk-min", a.init.chunk_min, "smallest chunk (SIZE, e.g. 16K)");
   init->add_option("--chunk-avg", a.init.chunk_avg, "average chunk (SIZE, e.g. 64K)");
   init->add_option("--chunk-max", a.init.chunk_max, "largest chunk (SIZE, e.g. 256K)");

@@ -404,7 +404,9 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
     // Holes are not hashed on this path (the mount's close): the SHA-256
     // is left pending (docs/semantics.md, Files, versions and history).
-    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, progress, /*hash_holes=*/false));
+    std::unique_ptr<DeltaBases> bases = CurrentDeltaBases(*s_, ino);
+    ASSIGN_OR_RETURN(Ingested in,
+                     IngestStream(*s_, src, progress, /*hash_holes=*/false, bases.get()));
     r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);

@@ -58,8 +58,9 @@ std::vector<std::pair<uint64_t, uint64_t>> DirtyRanges(const EditedRanges& edit,
 // from the source until they are cut.
 class EditChunker {
  public:
-  EditChunker(Bucket::Shared& s, RandomSource& src, std::vector<ChunkRef>* out)
-      : s_(s), src_(src), out_(out) {}
+  EditChunker(Bucket::Shared& s, RandomSource& src, std::vector<ChunkRef>* out,
+              const DeltaBases* bases)
+      : s_(s), src_(src), out_(out), bases_(bases) {}
 
   // Chunks the run of data [pos, run_end) as far as the next cut; returns
   // the cut's length. The run's end is always a cut (a hole or the end of
@@ -86,6 +87,7 @@ class EditChunker {
     const bool at_end = buf_pos_ + avail.size() == run_end;
     const size_t cut = s_.chunker->NextBoundary(avail, at_end);
     if (cut == 0) return Status::IOError("internal: no chunk boundary in a full window");
+    if (batch_.empty()) batch_pos_ = buf_pos_;
     batch_.append(avail.substr(0, cut));
     lens_.push_back(static_cast<uint32_t>(cut));
     head_ += cut;
@@ -99,7 +101,8 @@ class EditChunker {
     if (lens_.empty()) return Status::OK();
     const size_t first = out_->size();
     out_->resize(first + lens_.size());
-    RETURN_IF_ERROR(StoreChunks(s_, batch_, lens_, out_->data() + first, &wrote_any_));
+    RETURN_IF_ERROR(
+        StoreChunks(s_, batch_, lens_, out_->data() + first, &wrote_any_, bases_, batch_pos_));
     batch_.clear();
     lens_.clear();
     return Status::OK();
@@ -111,6 +114,8 @@ class EditChunker {
   Bucket::Shared& s_;
   RandomSource& src_;
   std::vector<ChunkRef>* out_;
+  const DeltaBases* bases_;
+  uint64_t batch_pos_ = 0;  // file offset of batch_[0]
   std::string buf_;       // bytes read and not yet cut, from buf_[head_]
   size_t head_ = 0;
   uint64_t buf_pos_ = UINT64_MAX;  // file offset of buf_[head_]
@@ -187,6 +192,7 @@ class SegmentedBase {
     std::vector<ChunkRef> refs;
     std::vector<uint64_t> starts;  // file offset of each ref, and the end
   };
+  bool IsRead(size_t k) const { return read_.count(k) != 0; }
   // Segment k's refs, read once.
   Result<const Refs*> Read(size_t k) {
     auto it = read_.find(k);
@@ -219,7 +225,7 @@ class SegmentedBase {
 }  // namespace
 
 Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
-                            std::vector<SegmentMeta> base_segments) {
+                            std::vector<SegmentMeta> base_segments, DeltaBases* bases) {
   const uint64_t size = src.size();
   SegmentedBase base(*s.catalog, std::move(base_segments));
   const uint64_t valid = std::min({edit.base_valid, size, base.total()});
@@ -253,7 +259,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
     run.clear();
     out.pieces.push_back(std::move(p));
   };
-  EditChunker chunker(s, src, &run);
+  EditChunker chunker(s, src, &run, bases);
   uint64_t total = 0;
   size_t k = 0;  // the segment holding pos (the first ending after it)
   bool last_was_hole = false;
@@ -274,7 +280,10 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
       continue;
     }
     if (k < base.count()) {
+      const bool first_read = !base.IsRead(k);
       ASSIGN_OR_RETURN(const SegmentedBase::Refs* seg, base.Read(k));
+      // Changed chunks here may be patches against this segment's.
+      if (first_read && bases != nullptr) bases->AddRun(base.start(k), seg->refs);
       // The first ref of the segment starting at or after pos.
       const size_t i = static_cast<size_t>(
           std::lower_bound(seg->starts.begin(), seg->starts.end() - 1, pos) -
@@ -341,8 +350,12 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
     }
     if (incremental && SuspectInBase(*s_, edit)) incremental = false;
     bool done = false;
+    // Changed chunks may be patches against the base's (bucket_delta.cc):
+    // an incremental commit collects the base chunks it reads.
+    const bool deltas = s_->catalog->settings().delta_chunks;
     if (incremental) {
-      auto ingested = IngestEdit(*s_, src, edit, std::move(base));
+      std::unique_ptr<DeltaBases> bases = deltas ? std::make_unique<DeltaBases>() : nullptr;
+      auto ingested = IngestEdit(*s_, src, edit, std::move(base), bases.get());
       r = ingested.ok() ? AddIngestedVersion(*s_, ino, std::move(ingested).value(), mtime_ns,
                                              replaces, ctime_ns)
                         : Result<VersionInfo>(ingested.status());
@@ -351,8 +364,11 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
       done = r.ok() || !r.status().IsNotFound() || !BaseGone(*s_, edit);
     }
     if (!done) {
+      std::unique_ptr<DeltaBases> bases =
+          deltas ? LoadDeltaBases(*s_, edit.base_ino, edit.base) : nullptr;
       SequentialView view(src);
-      ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, view, {}, /*hash_holes=*/false));
+      ASSIGN_OR_RETURN(Ingested in,
+                       IngestStream(*s_, view, {}, /*hash_holes=*/false, bases.get()));
       r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
     }
   }  // gc lock released: the version row now holds its chunks

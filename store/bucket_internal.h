@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/bucket.h"
+#include "store/bucket_delta.h"
 #include "store/catalog.h"
 #include "store/chunk_store.h"
 #include "store/chunker.h"
@@ -199,15 +200,33 @@ struct Ingested {
 // close path). Data runs are chunked apart at every hole. TooBig past
 // kMaxFileSize, Cancelled after CancelWork. The caller must hold the gc
 // lock shared until it has committed a row referencing the chunks.
+// With `bases` (the version the new content replaces), a changed chunk may
+// be stored as a delta chunk (bucket_delta.cc).
 Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress,
-                              bool hash_holes);
+                              bool hash_holes, const DeltaBases* bases = nullptr);
 
 // Hashes, deduplicates against the catalog, compresses and writes (on this
 // thread) the chunks of `buf`, whose lengths `lens` lay them back to back
 // from offset 0; out[i] receives the ref of the i-th. *wrote_any is set if
 // a chunk was written (not yet durable). Same lock rule as IngestStream.
+// `offset` is the file offset of buf[0], where `bases` (if any) looks for
+// the chunk a new one replaces.
 Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<uint32_t>& lens,
-                   ChunkRef* out, bool* wrote_any);
+                   ChunkRef* out, bool* wrote_any, const DeltaBases* bases = nullptr,
+                   uint64_t offset = 0);
+
+// Delta chunks (bucket_delta.cc; docs/chunk-format.md, "Delta chunks"). The
+// chunk list of version `vno` of `ino` (or the inode's current version) as
+// delta bases; null if the bucket stores no delta chunks or there is no
+// such version. The caller holds the gc lock shared, from here until the
+// new version's row is in (so the bases stay).
+std::unique_ptr<DeltaBases> LoadDeltaBases(Bucket::Shared& s, InodeId ino, VersionNo vno);
+std::unique_ptr<DeltaBases> CurrentDeltaBases(Bucket::Shared& s, InodeId ino);
+// Writes one new chunk (ChunkStore::Write) starting at file offset
+// `offset`: as a delta on the base chunk that held that offset if it pays.
+// A base that cannot be read is no candidate (the chunk is stored whole).
+Result<ChunkRef> WriteChunk(Bucket::Shared& s, const DeltaBases* bases, uint64_t offset,
+                            const ChunkId& id, std::string_view data);
 
 // Appends a hole of `len` bytes to `refs` (as many hole refs as it takes),
 // extending the hole ref at the end if `extend`.
@@ -219,7 +238,7 @@ void AppendHole(std::vector<ChunkRef>* refs, uint64_t len, bool extend);
 // changed, refs around the changes. Only the segments the changes reach
 // are read. The SHA-256 is left pending. Same lock rule as IngestStream.
 Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRanges& edit,
-                            std::vector<SegmentMeta> base);
+                            std::vector<SegmentMeta> base, DeltaBases* bases = nullptr);
 
 // Adds the version `in` describes to `ino` (the tail of CommitContent and
 // CommitEdit; the caller holds the gc lock shared).

@@ -31,18 +31,20 @@ struct IngestTask {
   std::shared_ptr<const std::string> buf;
   std::vector<uint32_t> lens;  // chunk lengths, back to back from offset 0
   size_t first_index = 0;      // index of the first chunk in the file
+  uint64_t offset = 0;         // file offset of the first chunk
 };
 
 // Hashes, deduplicates against the catalog, compresses and writes the chunks
 // of one task; out[i] receives the ref of its i-th chunk.
-Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wrote_any) {
-  return StoreChunks(s, *t.buf, t.lens, out, wrote_any);
+Status StoreTask(Bucket::Shared& s, const IngestTask& t, ChunkRef* out, bool* wrote_any,
+                 const DeltaBases* bases) {
+  return StoreChunks(s, *t.buf, t.lens, out, wrote_any, bases, t.offset);
 }
 
 }  // namespace
 
 Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<uint32_t>& lens,
-                   ChunkRef* out, bool* wrote_any) {
+                   ChunkRef* out, bool* wrote_any, const DeltaBases* bases, uint64_t offset) {
   std::vector<ChunkId> ids;
   ids.reserve(lens.size());
   size_t off = 0;
@@ -55,6 +57,7 @@ Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<ui
   for (size_t i = 0; i < ids.size(); ++i) {
     RETURN_IF_ERROR(CheckCancelled(s));
     std::string_view data = buf.substr(off, lens[i]);
+    const uint64_t at = offset + off;
     off += lens[i];
     ChunkRef ref;
     // A row alone is not enough: a file that was lost or moved aside as
@@ -63,7 +66,8 @@ Status StoreChunks(Bucket::Shared& s, std::string_view buf, const std::vector<ui
       ref.id = ids[i];
       ref.raw_len = lens[i];
     } else {
-      ASSIGN_OR_RETURN(ref, s.chunks->Write(ids[i], data));
+      // A row's lost copy is stored whole: the row keeps the base it holds.
+      ASSIGN_OR_RETURN(ref, WriteChunk(s, have[i] ? nullptr : bases, at, ids[i], data));
       *wrote_any = true;
       if (s.deferred_sync && !ref.loc) NoteUnsyncedChunk(s, ids[i]);
       if (have[i]) {
@@ -136,7 +140,7 @@ Status TooBigError(uint64_t size) {
 }  // namespace
 
 Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const ProgressFn& progress,
-                              bool hash_holes) {
+                              bool hash_holes, const DeltaBases* bases) {
   Ingested out;
   Sha256Stream whole;
   std::vector<ChunkRef> refs;
@@ -152,7 +156,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     if (any_failed.load()) return;
     std::vector<ChunkRef> local(t.lens.size());
     bool wrote = false;
-    Status st = StoreTask(s, t, local.data(), &wrote);
+    Status st = StoreTask(s, t, local.data(), &wrote, bases);
     std::lock_guard<std::mutex> l(refs_mu);
     if (!st.ok()) {
       if (failed.ok()) failed = st;
@@ -227,6 +231,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     }
     IngestTask t;
     t.first_index = chunk_count;
+    t.offset = out.size - buf->size();
     size_t pos = 0;
     while (pos < buf->size()) {
       size_t len =
@@ -246,7 +251,7 @@ Result<Ingested> IngestStream(Bucket::Shared& s, ByteSource& src, const Progress
     t.buf = std::move(buf);
     if (eof && !scheduled) {
       // Everything fit in one block: store it on this thread (small files).
-      Status st = StoreTask(s, t, refs.data() + t.first_index, &wrote_any);
+      Status st = StoreTask(s, t, refs.data() + t.first_index, &wrote_any, bases);
       if (!st.ok()) return st;
       break;
     }

@@ -99,7 +99,18 @@ Result<VersionInfo> Bucket::Put(std::string_view key, ByteSource& src, const Put
     // crashed put leaves at most orphan chunks, never a key without content.
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
     // put hashes its holes' zeros: its SHA-256 is complete at once.
-    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress, /*hash_holes=*/true));
+    // Replacing a file: its current version's chunks are delta bases.
+    std::unique_ptr<DeltaBases> bases;
+    {
+      Result<InodeId> cur = kRootInode;
+      for (const std::string& name : p.dirs) {
+        if (cur.ok()) cur = cat.Lookup(*cur, name);
+      }
+      if (cur.ok()) cur = cat.Lookup(*cur, p.name);
+      if (cur.ok()) bases = CurrentDeltaBases(*s_, *cur);
+    }
+    ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress, /*hash_holes=*/true,
+                                               bases.get()));
     p.version.size = in.size;
     p.version.mtime_ns = opts.mtime_ns.value_or(NowNs());
     p.version.sha256 = in.sha256;

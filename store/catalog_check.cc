@@ -22,6 +22,10 @@ constexpr size_t kMaxRefProblems = 100;
 constexpr char kSqlIntegrity[] = "PRAGMA integrity_check(100)";
 constexpr char kSqlForeignKeys[] = "PRAGMA foreign_key_check";
 constexpr char kSqlChunkRefs[] = "SELECT id, refs FROM chunks";
+// Delta chunks hold one reference on their base each (format 8).
+constexpr char kSqlDeltaBases[] =
+    "SELECT id, delta_base FROM chunks WHERE delta_base IS NOT NULL";
+constexpr char kSqlHasChunk[] = "SELECT 1 FROM chunks WHERE id = ?1";
 constexpr char kSqlVersionChunkLists[] = "SELECT ino, vno, chunk_count, chunks FROM versions";
 constexpr char kSqlSegments[] =
     "SELECT id, hash, refs, chunk_count, size, chunks FROM segments";
@@ -164,6 +168,23 @@ Status RefsCheck(Catalog::Impl& impl, Problems* out) {
     Report(&bad, out, "segment " + std::to_string(id) + " has refs " + std::to_string(f.refs) +
                           " but versions list it " + std::to_string(f.uses) + " times");
   }
+  {
+    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDeltaBases));
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(ChunkId id, q.DigestAt(0));
+      ASSIGN_OR_RETURN(ChunkId base, q.DigestAt(1));
+      ++counts[base];
+      ASSIGN_OR_RETURN(sql::Query h, impl.db->Prepare(kSqlHasChunk));
+      h.Bind(1, base);
+      ASSIGN_OR_RETURN(bool has, h.Step());
+      if (!has) {
+        Report(&bad, out, "chunk " + id.Hex() + " is a delta on chunk " + base.Hex() +
+                              ", which the catalog does not record");
+      }
+    }
+  }
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlChunkRefs));
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
@@ -174,7 +195,8 @@ Status RefsCheck(Catalog::Impl& impl, Problems* out) {
     const int64_t refs = q.Int(1);
     if (refs >= 0 && static_cast<uint64_t>(refs) == want) continue;
     Report(&bad, out, "chunk " + id.Hex() + " has refs " + std::to_string(refs) +
-                          " but segments reference it " + std::to_string(want) + " times");
+                          " but segments and delta chunks reference it " + std::to_string(want) +
+                          " times");
   }
   if (bad > kMaxRefProblems) {
     out->push_back(std::to_string(bad - kMaxRefProblems) +

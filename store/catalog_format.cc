@@ -205,6 +205,15 @@ CREATE TABLE segments (
 );
 CREATE UNIQUE INDEX segments_by_hash ON segments(hash);
 )sql";
+// Format 8 = format 7 + delta chunks (docs/chunk-format.md, "Delta
+// chunks"): a row whose stored bytes are a patch against another chunk
+// names that chunk, its base, and holds one reference on it (counted in the
+// base's refs), so gc never deletes a base a delta needs. NULL: a full
+// chunk, as every row of an older format. Adding a NULL column rewrites no
+// row; the setting `delta_chunks` is on for migrated buckets.
+constexpr char kMigrateChunksTo8[] = R"sql(
+ALTER TABLE chunks ADD COLUMN delta_base BLOB;
+)sql";
 constexpr char kSqlAllVersionKeys[] = "SELECT ino, vno FROM versions ORDER BY ino, vno";
 constexpr char kSqlVersionList[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlSetVersionList[] = "UPDATE versions SET chunks = ?3 WHERE ino = ?1 AND vno = ?2";
@@ -284,6 +293,12 @@ Status MigrateTo7(sql::Db& db) {
   return Status::OK();
 }
 
+// 7 -> 8: chunk rows may name a delta base.
+Status MigrateTo8(sql::Db& db) {
+  RETURN_IF_ERROR(db.Exec(kMigrateChunksTo8, "adding delta bases to the chunks table"));
+  return PutInt(db, "delta_chunks", 1);
+}
+
 // Sets a connection flag (PRAGMA NAME = ON/OFF) for the life of the object,
 // then the opposite. Neither flag is stored in the file.
 class ScopedFlag {
@@ -332,6 +347,7 @@ const std::vector<MigrationStep>& BuiltInSteps() {
       {4, "add retention rules and exclude patterns", MigrateTo5},
       {5, "record where chunks live in pack files", MigrateTo6},
       {6, "store chunk lists as shared segments", MigrateTo7},
+      {7, "store changed chunks as patches against the chunks they replace", MigrateTo8},
   };
   return steps;
 }
@@ -432,7 +448,9 @@ Status CreateSchema(sql::Db& db, const BucketSettings& st, uint32_t root_uid,
   RETURN_IF_ERROR(MigrateTo5(db));
   RETURN_IF_ERROR(MigrateTo6(db));
   RETURN_IF_ERROR(MigrateTo7(db));  // no versions yet: only the table
-  RETURN_IF_ERROR(PutInt(db, "format_version", 7));
+  RETURN_IF_ERROR(MigrateTo8(db));
+  RETURN_IF_ERROR(PutInt(db, "format_version", 8));
+  RETURN_IF_ERROR(PutInt(db, "delta_chunks", st.delta_chunks ? 1 : 0));
   RETURN_IF_ERROR(PutText(db, "cipher", st.encrypted ? kCipherAes256Gcm : kCipherNone));
   if (st.encrypted) {
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlFirstKeySlot));
@@ -517,6 +535,10 @@ Result<BucketSettings> LoadSettings(sql::Db& db) {
                                "'; upgrade katamari");
   }
   st.encrypted = *cipher == kCipherAes256Gcm;
+  // Optional (a catalog migrated within format 8 always has it): on.
+  auto delta = GetMetaInt(db, "delta_chunks");
+  if (!delta.ok() && !delta.status().IsNotFound()) return delta.status();
+  st.delta_chunks = !delta.ok() || *delta != 0;
   return st;
 }
 

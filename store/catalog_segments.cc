@@ -26,7 +26,14 @@ constexpr char kSqlSegmentChunks[] = "SELECT chunks FROM segments WHERE id = ?1"
 
 constexpr char kSqlInsertChunk[] =
     "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO NOTHING";
+// A delta chunk (format 8; the statement above also serves the 6 -> 7
+// migration, before the column exists).
+constexpr char kSqlInsertDeltaChunk[] =
+    "INSERT INTO chunks(id, raw_len, stored_len, refs, pack_id, pack_offset, delta_base) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING";
+// A new delta chunk's row holds one reference on its base (format 8).
+constexpr char kSqlHoldBase[] = "UPDATE chunks SET refs = refs + 1 WHERE id = ?1";
 // A chunk stored again because its copy was missing or damaged (ChunkRef::
 // replace): the row now points at the new copy.
 constexpr char kSqlReplaceLocation[] =
@@ -80,6 +87,18 @@ Status ReplaceLocation(sql::Db& db, const ChunkRef& c) {
   r.BindAll(c.id, c.stored_len);
   BindLocation(r, 3, c.loc);
   return r.Run();
+}
+
+// The base of a delta chunk is a chunk of the version the commit edits,
+// kept from gc by the writer's shared gc lock until this row holds it.
+Status HoldDeltaBase(sql::Db& db, const ChunkRef& c) {
+  ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlHoldBase));
+  q.Bind(1, *c.delta_base);
+  RETURN_IF_ERROR(q.Run());
+  if (db.Changes() == 1) return Status::OK();
+  return Status::Corruption("catalog " + db.path() + ": chunk " + c.id.Hex() +
+                            " was stored as a delta on chunk " + c.delta_base->Hex() +
+                            ", which the catalog does not record; run `katamari fsck`");
 }
 
 Status MissingSegment(const sql::Db& db, int64_t id, const std::string& what) {
@@ -213,12 +232,15 @@ Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
     q.BindAll(first.id, n);
     ASSIGN_OR_RETURN(bool existed, q.Step());
     if (!existed) {
-      ASSIGN_OR_RETURN(sql::Query ins, db.Prepare(kSqlInsertChunk));
+      ASSIGN_OR_RETURN(sql::Query ins,
+                       db.Prepare(first.delta_base ? kSqlInsertDeltaChunk : kSqlInsertChunk));
       ins.BindAll(first.id, first.raw_len, first.stored_len, n);
       BindLocation(ins, 5, first.loc);
+      if (first.delta_base) ins.Bind(7, *first.delta_base);
       RETURN_IF_ERROR(ins.Run());
+      if (first.delta_base) RETURN_IF_ERROR(HoldDeltaBase(db, first));
       new_bytes += first.stored_len;
-      for (size_t k = 1; k < n; ++k) chunks[idx[k]].stored_len = first.stored_len;
+      for (size_t k = 0; k < n; ++k) chunks[idx[k]].stored_len = first.stored_len;
       return Status::OK();
     }
     uint32_t raw = static_cast<uint32_t>(q.Int(0)), stored = static_cast<uint32_t>(q.Int(1));

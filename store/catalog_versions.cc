@@ -76,6 +76,12 @@ constexpr char kSqlHaveChunk[] = "SELECT 1 FROM chunks WHERE id = ?1";
 constexpr char kSqlGarbage[] =
     "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks WHERE refs = 0";
 constexpr char kSqlDeleteGarbage[] = "DELETE FROM chunks WHERE refs = 0";
+// The bases the garbage rows held (delta chunks, format 8): one reference
+// each goes with the row; a base that reaches 0 is garbage in the same
+// transaction.
+constexpr char kSqlGarbageBases[] =
+    "SELECT delta_base FROM chunks WHERE refs = 0 AND delta_base IS NOT NULL";
+constexpr char kSqlReleaseBase[] = "UPDATE chunks SET refs = refs - 1 WHERE id = ?1 AND refs > 0";
 constexpr char kSqlAllChunks[] =
     "SELECT id, raw_len, stored_len, pack_id, pack_offset FROM chunks ORDER BY id";
 constexpr char kSqlAllVersions[] = "SELECT ino, vno FROM versions ORDER BY ino, vno";
@@ -699,12 +705,36 @@ Result<std::vector<ChunkRef>> Catalog::TakeGarbageChunks() {
   }
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   std::vector<ChunkRef> out;
-  {
-    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGarbage));
-    ASSIGN_OR_RETURN(out, CollectChunks(q));
+  // Rounds: each frees the bases of the round before (a chain of at most
+  // kMaxDeltaChain links; the bound also ends a tampered cyclic one).
+  for (int round = 0; round <= kMaxDeltaChain + 1; ++round) {
+    std::vector<ChunkRef> some;
+    {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGarbage));
+      ASSIGN_OR_RETURN(some, CollectChunks(q));
+    }
+    if (some.empty()) break;
+    std::vector<ChunkId> bases;
+    {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlGarbageBases));
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(ChunkId b, q.DigestAt(0));
+        bases.push_back(b);
+      }
+    }
+    {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDeleteGarbage));
+      RETURN_IF_ERROR(q.Run());
+    }
+    for (const ChunkId& b : bases) {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlReleaseBase));
+      q.Bind(1, b);
+      RETURN_IF_ERROR(q.Run());
+    }
+    out.insert(out.end(), some.begin(), some.end());
   }
-  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDeleteGarbage));
-  RETURN_IF_ERROR(q.Run());
   RETURN_IF_ERROR(w.txn.Commit());
   return out;
 }

@@ -124,6 +124,16 @@ std::string ChunkStore::PathOf(const ChunkId& id) const {
 }
 
 Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext) {
+  return WriteImpl(id, plaintext, nullptr);
+}
+
+Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext,
+                                   const DeltaCandidate& delta) {
+  return WriteImpl(id, plaintext, &delta);
+}
+
+Result<ChunkRef> ChunkStore::WriteImpl(const ChunkId& id, std::string_view plaintext,
+                                       const DeltaCandidate* delta) {
   if (plaintext.size() > std::numeric_limits<uint32_t>::max()) {
     return Status::InvalidArgument("chunk of " + std::to_string(plaintext.size()) +
                                    " bytes is larger than the 4 GiB format limit");
@@ -158,7 +168,19 @@ Result<ChunkRef> ChunkStore::Write(const ChunkId& id, std::string_view plaintext
                                               static_cast<int>(packed & 0xffff), plaintext,
                                               &buf));
   buf[kOffCodec] = static_cast<char>(used);
-  const bool raw = used == Codec::kNone;
+  bool raw = used == Codec::kNone;
+  if (delta != nullptr) {
+    thread_local std::string patch;
+    const size_t plain_payload = raw ? plaintext.size() : buf.size() - kChunkHeaderSize;
+    ASSIGN_OR_RETURN(bool keep, BuildPatch(id, plaintext, *delta, plain_payload, &patch));
+    if (keep) {
+      std::memcpy(patch.data(), buf.data(), kChunkHeaderSize);
+      patch[kOffCodec] = static_cast<char>(kCodecZstdPatch);
+      buf.swap(patch);
+      raw = false;
+      ref.delta_base = delta->base.id;
+    }
+  }
   std::string_view tail = raw ? plaintext : std::string_view();
   if (keys_) {
     Seal(id, raw, plaintext, &buf);
@@ -218,10 +240,22 @@ Status ChunkStore::SyncAll() {
 }
 
 Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
-  out->clear();
+  DeltaChain chain;
+  return Read(ref, out, &chain);
+}
+
+Status ChunkStore::Read(const ChunkRef& ref, std::string* out, DeltaChain* chain) const {
   thread_local std::string scratch;
-  RETURN_IF_ERROR(Fetch(ref, &scratch));
-  return Decode(ref, &scratch, out);
+  return ReadAt(ref, out, 0, chain, &scratch);
+}
+
+// The bases of a delta chain are read with their own scratch (`level` > 0),
+// so that the chunk above them keeps its payload in its own.
+Status ChunkStore::ReadAt(const ChunkRef& ref, std::string* out, int level, DeltaChain* chain,
+                          std::string* scratch) const {
+  out->clear();
+  RETURN_IF_ERROR(Fetch(ref, scratch));
+  return Decode(ref, scratch, out, level, chain, nullptr);
 }
 
 // Where the chunk is: the ref's location (a chunk just written, or a row
@@ -286,7 +320,9 @@ Status ChunkStore::FetchFile(const ChunkRef& ref, std::string* bytes) const {
 
 // Checks and decodes a chunk file's bytes (held in *bytes, which it uses as
 // scratch) into *out.
-Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* out) const {
+Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* out, int level,
+                          DeltaChain* chain, std::optional<ChunkId>* bad_base) const {
+  if (chain) *chain = DeltaChain{0, ChunkRef{ref.id, ref.raw_len, ref.stored_len}};
   std::string& scratch = *bytes;
   const uint64_t size = scratch.size();
   if (size < kChunkHeaderSize) {
@@ -304,7 +340,11 @@ Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* 
   const auto codec = static_cast<Codec>(scratch[kOffCodec]);
   std::string_view payload(scratch.data() + kChunkHeaderSize,
                            scratch.size() - kChunkHeaderSize);
-  RETURN_IF_ERROR(Decompress(codec, payload, ref.raw_len, out, "chunk " + ref.id.Hex()));
+  if (static_cast<uint8_t>(scratch[kOffCodec]) == kCodecZstdPatch) {
+    RETURN_IF_ERROR(DecodePatch(ref, payload, out, level, chain, bad_base));
+  } else {
+    RETURN_IF_ERROR(Decompress(codec, payload, ref.raw_len, out, "chunk " + ref.id.Hex()));
+  }
   if (IdOf(*out) != ref.id) {
     out->clear();
     return ChunkCorruption(ref.id, "content does not match its id (checksum mismatch)");
@@ -353,7 +393,7 @@ Status ChunkStore::CheckHeader(const ChunkRef& ref, std::string_view file) const
     return ChunkCorruption(ref.id, "plain chunk in an encrypted bucket");
   }
   const auto codec = static_cast<uint8_t>(file[kOffCodec]);
-  if (codec > static_cast<uint8_t>(Codec::kZlib)) {
+  if (codec > static_cast<uint8_t>(Codec::kZlib) && codec != kCodecZstdPatch) {
     return ChunkCorruption(ref.id, "unknown codec " + std::to_string(codec));
   }
   if (file[kOffFlags] != 0) {
@@ -381,11 +421,15 @@ bool ChunkStore::Exists(const ChunkId& id) const {
   return env_->FileExists(PathOf(id));
 }
 
-Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
+Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) { return MoveAside(id, 0); }
+
+// A delta chunk whose base fails is not damaged itself: its base is judged
+// instead (`hops` bounds the walk down a chain, also a tampered cyclic one).
+Result<bool> ChunkStore::MoveAside(const ChunkId& id, int hops) {
   if (packs_) {
     Result<std::optional<ChunkLocation>> loc = locate_(id);
     if (!loc.ok() && !loc.status().IsNotFound()) return loc.status();
-    if (loc.ok() && *loc) return MovePackedAside(id, **loc);
+    if (loc.ok() && *loc) return MovePackedAside(id, **loc, hops);
   }
   const std::string path = PathOf(id);
   auto file = env_->ReadFile(path);
@@ -398,8 +442,10 @@ Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
   const uint32_t raw_len =
       file->size() >= kChunkHeaderSize ? GetU32LE(file->data() + kOffRawLen) : 0;
   std::string plain;
-  Status st = Decode(ChunkRef{id, raw_len, 0}, &*file, &plain);
+  std::optional<ChunkId> bad_base;
+  Status st = Decode(ChunkRef{id, raw_len, 0}, &*file, &plain, 0, nullptr, &bad_base);
   if (st.ok() || !st.IsCorruption() || !env_->FileExists(path)) return false;
+  if (bad_base && hops < kMaxDeltaChain) return MoveAside(*bad_base, hops + 1);
   const std::string damaged = DamagedDir();
   RETURN_IF_ERROR(env_->CreateDir(damaged, 0700));
   RETURN_IF_ERROR(env_->RenameFile(path, damaged + "/" + id.Hex() + "." + TempSuffix()));
@@ -410,7 +456,7 @@ Result<bool> ChunkStore::MoveAsideIfDamaged(const ChunkId& id) {
 // copied to chunks/damaged/ (evidence; empty if the pack is gone) and the
 // row's location is cleared, so that the chunk reads as missing and the next
 // write of the same content stores it again, in any process.
-Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation& loc) {
+Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops) {
   std::string bytes;
   bool missing = false;
   Status st = packs_->Read(loc, id, &bytes, &missing);
@@ -418,8 +464,12 @@ Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation&
     const uint32_t raw_len =
         bytes.size() >= kChunkHeaderSize ? GetU32LE(bytes.data() + kOffRawLen) : 0;
     std::string copy = bytes, plain;
-    st = Decode(ChunkRef{id, raw_len, 0}, &copy, &plain);
+    std::optional<ChunkId> bad_base;
+    st = Decode(ChunkRef{id, raw_len, 0}, &copy, &plain, 0, nullptr, &bad_base);
     if (st.ok()) return false;
+    if (bad_base && st.IsCorruption() && hops < kMaxDeltaChain) {
+      return MoveAside(*bad_base, hops + 1);
+    }
   }
   if (!st.IsCorruption()) return false;  // I/O error, no key: judge nothing
   if (bytes.empty() && !missing) {

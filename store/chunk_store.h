@@ -41,6 +41,21 @@
 namespace katamari {
 
 inline constexpr size_t kChunkHeaderSize = 24;
+// The codec byte of a delta chunk's header.
+inline constexpr uint8_t kCodecZstdPatch = 3;
+
+// What a new chunk may be stored as a patch against: a chunk already
+// stored (committed, or in the same commit), its plaintext, and the length
+// of its own chain (0: a full chunk).
+struct DeltaChain {
+  int depth = 0;   // deltas from the chunk down to its full chunk
+  ChunkRef root;   // that full chunk (id, raw length)
+};
+struct DeltaCandidate {
+  ChunkRef base;
+  std::string_view plain;
+  int depth = 0;
+};
 
 class ChunkStore {
  public:
@@ -82,6 +97,13 @@ class ChunkStore {
   // temp file is removed (best effort); errors keep the Env's code (NoSpace,
   // IOError, ...).
   Result<ChunkRef> Write(const ChunkId& id, std::string_view plaintext);
+  // Like Write, but stores the chunk as a delta chunk (a zstd patch against
+  // `delta`'s plaintext) when the chain stays within kMaxDeltaChain and the
+  // patch is at most half the size of the plain compressed chunk; the ref
+  // then names its base (delta_base), which the catalog row must hold a
+  // reference on. Else exactly Write.
+  Result<ChunkRef> Write(const ChunkId& id, std::string_view plaintext,
+                         const DeltaCandidate& delta);
 
   // Makes every Write() that returned before this call durable: with packs,
   // fdatasync of this process's packs written since the last call; chunk
@@ -97,6 +119,9 @@ class ChunkStore {
   // mismatch is a Corruption status naming the chunk id; never wrong bytes.
   // A sealed chunk read without keys is NotSupported.
   Status Read(const ChunkRef& ref, std::string* out) const;
+  // Read, also telling the chunk's delta chain (depth 0: a full chunk).
+  // A delta whose base cannot be read is Corruption naming both chunks.
+  Status Read(const ChunkRef& ref, std::string* out, DeltaChain* chain) const;
 
   // Whether the chunk file exists (no verification).
   bool Exists(const ChunkId& id) const;
@@ -130,8 +155,22 @@ class ChunkStore {
   // The bytes of the chunk (a file's, or a pack record's body) into *bytes.
   Status Fetch(const ChunkRef& ref, std::string* bytes) const;
   Status FetchFile(const ChunkRef& ref, std::string* bytes) const;
-  Status Decode(const ChunkRef& ref, std::string* bytes, std::string* out) const;
-  Result<bool> MovePackedAside(const ChunkId& id, const ChunkLocation& loc);
+  // Decodes a chunk's bytes (scratch) into *out; `level` is how deep in a
+  // delta chain this chunk is read, *depth receives its own chain length,
+  // and *bad_base (when not null) the id of a base whose read failed.
+  Status Decode(const ChunkRef& ref, std::string* bytes, std::string* out, int level = 0,
+                DeltaChain* chain = nullptr, std::optional<ChunkId>* bad_base = nullptr) const;
+  Status ReadAt(const ChunkRef& ref, std::string* out, int level, DeltaChain* chain,
+                std::string* scratch) const;
+  Result<ChunkRef> WriteImpl(const ChunkId& id, std::string_view plaintext,
+                             const DeltaCandidate* delta);
+  // Patch payload after the header into `patch`; true when it is kept.
+  Result<bool> BuildPatch(const ChunkId& id, std::string_view plaintext,
+                          const DeltaCandidate& delta, size_t plain_payload, std::string* patch);
+  Result<bool> MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops);
+  Result<bool> MoveAside(const ChunkId& id, int hops);
+  Status DecodePatch(const ChunkRef& ref, std::string_view payload, std::string* out, int level,
+                     DeltaChain* chain, std::optional<ChunkId>* bad_base) const;
 
   Env* env_;
   std::string root_;

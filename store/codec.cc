@@ -147,4 +147,54 @@ Status Decompress(Codec codec, std::string_view in, size_t raw_len, std::string*
   return CorruptionOf(what, "unknown codec " + std::to_string(static_cast<int>(codec)));
 }
 
+Result<size_t> ZstdPatchAppend(int level, std::string_view base, std::string_view in,
+                               std::string* out) {
+  RETURN_IF_ERROR(ValidateLevel(Codec::kZstd, level));
+  ZSTD_CCtx* cctx = ThreadCCtx();
+  if (cctx == nullptr) return Status::IOError("zstd: cannot allocate a compression context");
+  const size_t start = out->size();
+  out->resize(start + ZSTD_compressBound(in.size()));
+  // The prefix is referenced for one frame only; the parameters set here
+  // are reset with the session afterwards, so plain Compress is unaffected.
+  size_t rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  // The window must reach back over the whole base.
+  unsigned wlog = 10;
+  while (wlog < 27 && (size_t{1} << wlog) < base.size() + in.size()) ++wlog;
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, static_cast<int>(wlog));
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_refPrefix(cctx, base.data(), base.size());
+  size_t n = ZSTD_isError(rc) ? rc
+                              : ZSTD_compress2(cctx, out->data() + start, out->size() - start,
+                                               in.data(), in.size());
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(n)) {
+    out->resize(start);
+    return Status::IOError(std::string("zstd patch compression failed: ") + ZSTD_getErrorName(n));
+  }
+  out->resize(start + n);
+  return n;
+}
+
+Status ZstdUnpatch(std::string_view base, std::string_view frame, size_t raw_len,
+                   std::string* out, std::string_view what) {
+  ZSTD_DCtx* dctx = ThreadDCtx();
+  if (dctx == nullptr) return Status::IOError("zstd: cannot allocate a decompression context");
+  out->resize(raw_len);
+  size_t rc = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
+  if (!ZSTD_isError(rc)) rc = ZSTD_DCtx_refPrefix(dctx, base.data(), base.size());
+  size_t n = ZSTD_isError(rc) ? rc
+                              : ZSTD_decompressDCtx(dctx, out->data(), raw_len, frame.data(),
+                                                    frame.size());
+  ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
+  if (ZSTD_isError(n)) {
+    out->clear();
+    return CorruptionOf(what, std::string("zstd patch: ") + ZSTD_getErrorName(n));
+  }
+  if (n != raw_len) {
+    out->clear();
+    return CorruptionOf(what, "zstd patch decodes to " + std::to_string(n) +
+                                  " bytes, expected " + std::to_string(raw_len));
+  }
+  return Status::OK();
+}
+
 }  // namespace katamari

@@ -24,6 +24,17 @@ Result<Codec> CompressAppend(Codec codec, int level, std::string_view in, std::s
 Status Decompress(Codec codec, std::string_view in, size_t raw_len, std::string* out,
                   std::string_view what);
 
+// Delta chunks (docs/chunk-format.md, "Delta chunks"): `in` compressed as
+// one zstd frame with `base` as its prefix (ZSTD_CCtx_refPrefix), appended
+// after the current content of *out; returns the frame's size. Thread-safe.
+Result<size_t> ZstdPatchAppend(int level, std::string_view base, std::string_view in,
+                               std::string* out);
+// Decodes a frame made by ZstdPatchAppend against the same `base` into
+// exactly `raw_len` bytes; a size mismatch or zstd error (e.g. another base)
+// is a Corruption status naming `what`.
+Status ZstdUnpatch(std::string_view base, std::string_view frame, size_t raw_len,
+                   std::string* out, std::string_view what);
+
 // Valid level ranges: zstd 1..19, zlib 1..9, none ignores the level.
 Status ValidateLevel(Codec codec, int level);
 

@@ -76,6 +76,9 @@ struct BucketSettings {
   uint32_t chunk_avg = 64 * 1024;
   uint32_t chunk_max = 256 * 1024;
   bool versioning = true;
+  // A changed chunk may be stored as a zstd patch against the chunk it
+  // replaces (docs/chunk-format.md, "Delta chunks"). Set at init.
+  bool delta_chunks = true;
   // Encrypted at rest (docs/encryption.md): chunks sealed with AES-256-GCM,
   // keyed chunk ids, sealed SHA-256s and xattr values. Fixed at init; set
   // by Bucket::Create when it is given a key.
@@ -173,6 +176,10 @@ struct ChunkRef {
   // Write of a chunk whose row exists but whose stored copy is missing or
   // damaged: the row's location is replaced by `loc` at commit.
   bool replace = false;
+  // Set by ChunkStore::Write for a chunk it stored as a delta chunk (a zstd
+  // patch against this chunk, docs/chunk-format.md): the new row holds a
+  // reference on it. Not part of a version's chunk list.
+  std::optional<ChunkId> delta_base;
   bool IsHole() const { return id == ChunkId{}; }
   static ChunkRef Hole(uint32_t len) {
     ChunkRef r;
@@ -198,6 +205,9 @@ struct ListPiece {
   bool ends_cut = false;
   std::vector<ChunkRef> chunks;  // when segment == 0
 };
+// Longest chain of delta chunks (docs/chunk-format.md, "Delta chunks"): a
+// delta's base may itself be a delta, at most this many links deep in all.
+inline constexpr int kMaxDeltaChain = 8;
 
 // Longest hole one ref describes (longer holes take several refs).
 inline constexpr uint32_t kMaxHoleRef = 0xFFFFF000u;  // 4 GiB - 4 KiB

@@ -203,7 +203,7 @@ t_init_options() {
     || return
   ok k stats --json
   expect_eq "$(pyjson "$W/out" 'd["settings"]')" \
-    "{'chunk_avg': 16384, 'chunk_max': 65536, 'chunk_min': 4096, 'compression': 'none', 'encrypted': False, 'level': 0, 'versioning': False}" \
+    "{'chunk_avg': 16384, 'chunk_max': 65536, 'chunk_min': 4096, 'compression': 'none', 'delta_chunks': True, 'encrypted': False, 'level': 0, 'versioning': False}" \
     "init settings stored"
   expect_rc 1 k init
   expect_grep "already exists" "$W/err" "second init"

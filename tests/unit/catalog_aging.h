@@ -58,7 +58,15 @@ inline int64_t RawInt(const std::string& path, const std::string& sql) {
   return v;
 }
 
-// Format 7 -> 6: every version's chunk list spelled out again (the
+// Format 8 -> 7: chunk rows without delta bases, no delta_chunks setting.
+// Only for catalogs without delta chunks (every delta_base NULL).
+inline constexpr char kDeltaToFormat7[] = R"sql(
+ALTER TABLE chunks DROP COLUMN delta_base;
+DELETE FROM meta WHERE key = 'delta_chunks';
+UPDATE meta SET value = 7 WHERE key = 'format_version';
+)sql";
+
+// Format 8 -> 6 (through kDeltaToFormat7): every version's chunk list spelled out again (the
 // segments' 40-byte records concatenated in list order), chunks.refs counted
 // per occurrence in version lists, the segments table gone.
 inline void SegmentsToFormat6(const std::string& path) {
@@ -71,6 +79,7 @@ inline void SegmentsToFormat6(const std::string& path) {
     sqlite3_free(err);
     EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << msg;
   };
+  exec(kDeltaToFormat7);
   exec("BEGIN");
   std::map<int64_t, std::string> segments;
   std::vector<std::tuple<int64_t, int64_t, std::string>> versions;

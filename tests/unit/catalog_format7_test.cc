@@ -341,8 +341,8 @@ TEST_F(Format7Test, Format6MigratesToFormat7AndReadsBackExactly) {
   ASSERT_EQ(Raw("SELECT max(refs) FROM chunks"), 3);  // la[7]: twice in b, once in a@2
   EXPECT_EQ(Catalog::Open(path_, true).status().code(), Status::Code::kReadOnly);
   Reopen();
-  EXPECT_EQ(cat_->format_version(), 7);
-  EXPECT_EQ(Raw("SELECT value FROM meta WHERE key = 'format_version'"), 7);
+  EXPECT_EQ(cat_->format_version(), Catalog::kFormatVersion);
+  EXPECT_EQ(Raw("SELECT value FROM meta WHERE key = 'format_version'"), Catalog::kFormatVersion);
   EXPECT_EQ(Schema(path_), fresh);  // exactly a new catalog's schema
   keys = cat_->AllVersions();
   ASSERT_TRUE(keys.ok());
@@ -387,7 +387,7 @@ TEST_F(Format7Test, MigrationRecountsDamagedReferences) {
   catalog_aging::RawExec(path_, "DELETE FROM chunks WHERE id = (SELECT min(id) FROM chunks)");
   ASSERT_EQ(Raw("SELECT count(*) FROM chunks"), 39);
   Reopen();
-  ASSERT_EQ(cat_->format_version(), 7);
+  ASSERT_EQ(cat_->format_version(), Catalog::kFormatVersion);
   EXPECT_EQ(Raw("SELECT count(*) FROM chunks"), 40) << "the missing row was not recreated";
   EXPECT_EQ(Raw("SELECT count(*) FROM chunks WHERE refs = 0"), 0);
   auto garbage = cat_->TakeGarbageChunks();

@@ -242,10 +242,11 @@ TEST_F(CatalogTest, ReadOnlyOpenWorksInAnUnwritableDirectory) {
 
 TEST_F(CatalogTest, NewerFormatIsRefusedWithUpgradeHint) {
   cat_.reset();
-  RawExec(path_, "UPDATE meta SET value = 8 WHERE key = 'format_version'");
+  const std::string newer = std::to_string(Catalog::kFormatVersion + 1);
+  RawExec(path_, "UPDATE meta SET value = " + newer + " WHERE key = 'format_version'");
   auto c = Catalog::Open(path_, false);
   EXPECT_CODE(c, Code::kNewerFormat);
-  EXPECT_NE(c.status().message().find("bucket format 8 is newer than this katamari (supports " +
+  EXPECT_NE(c.status().message().find("bucket format " + newer + " is newer than this katamari (supports " +
                                          std::to_string(Catalog::kFormatVersion) + ")"),
             std::string::npos)
       << c.status().message();

@@ -289,6 +289,7 @@ TEST_F(EncryptedBucketTest, NoPlaintextLineOrPlainSha256AnywhereInTheBucket) {
   {
     BucketSettings set;
     set.compression = Codec::kNone;
+    set.delta_chunks = false;  // both puts replace "x": no patches, plaintext as it is
     const std::string plain = root_ + "/plain";
     ASSERT_TRUE(Bucket::Create(plain, set).ok());
     auto pb = Bucket::Open(plain, {});

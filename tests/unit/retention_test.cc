@@ -325,7 +325,10 @@ TEST_F(PolicyBucketTest, PruneFreesTheChunksOnlyRemovedVersionsHeld) {
   Put("f.bin", big1, T("2026-11-02 10:00"));
   Put("f.bin", big2, T("2026-11-02 11:00"));
   Put("copy.bin", big1, T("2026-11-02 12:00"));  // shares version 1's chunks
-  Put("f.bin", big2 + "x", T("2026-11-02 13:00"));
+  // Version 3 replaces version 2's last 100 KB with other bytes (appending
+  // to it would make version 3's tail a delta chunk holding version 2's).
+  const std::string v3 = big2.substr(0, 200000) + testing_util::RandomBytes(100000, 3);
+  Put("f.bin", v3, T("2026-11-02 13:00"));
   ASSERT_TRUE(b_->SetPolicy("f.bin", Rules({"keep-last=1"})).ok());
   auto before = b_->Stats();
   auto r = Prune(false, T("2026-11-03 00:00"));
@@ -337,7 +340,7 @@ TEST_F(PolicyBucketTest, PruneFreesTheChunksOnlyRemovedVersionsHeld) {
   EXPECT_LT(r->bytes_freed, 300000u);
   EXPECT_EQ(before->stored_bytes - after->stored_bytes, r->bytes_freed);
   EXPECT_EQ(Get("copy.bin", 1), big1);
-  EXPECT_EQ(Get("f.bin", 3), big2 + "x");
+  EXPECT_EQ(Get("f.bin", 3), v3);
 }
 
 TEST_F(PolicyBucketTest, PruneKeepsTheCurrentVersionAlsoARestoredOne) {
