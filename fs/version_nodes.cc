@@ -281,10 +281,15 @@ Result<size_t> VersionPaths::Read(uint64_t fh, uint64_t off, size_t n, char* buf
 }
 
 Status VersionPaths::Release(uint64_t fh) {
+  // The handle dies after mu_ is unlocked: its pinned reader's destructor
+  // writes the catalog (the unpin, perhaps a busy wait, a reclaim), which
+  // must not stall every other @-path operation.
+  decltype(files_)::mapped_type dying;
   std::lock_guard lock(mu_);
   auto it = files_.find(fh);
   if (it == files_.end()) return Status::InvalidArgument("version file handle is not open");
   uint64_t node = it->second->node;
+  dying = std::move(it->second);
   files_.erase(it);
   if (auto n = nodes_.find(node); n != nodes_.end()) --n->second->opens;
   DropIfUnusedLocked(node);
