@@ -219,7 +219,9 @@ Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
     }
     if (db.Changes() == 1) {
       new_bytes += first.stored_len;
-      for (size_t k = 1; k < n; ++k) chunks[idx[k]].stored_len = first.stored_len;
+      for (size_t k = 0; k < n; ++k) {
+        if (k != pick) chunks[idx[k]].stored_len = first.stored_len;
+      }
       return Status::OK();
     }
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlRaiseRefs));
