@@ -238,8 +238,14 @@ Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags, const Caller& wh
     // Pinned while the handle is open (Bucket::OpenVersionPinned): prune
     // keeps the version, rm NAME@N and rm --version N are refused (EBUSY),
     // so a reader never meets EIO for a version removed mid-read.
-    ASSIGN_OR_RETURN(h->reader,
-                     bucket_.OpenVersionPinned(InodeId(key->ino), VersionNo(key->a)));
+    // A catalog busy past its timeout (a long CLI command holding the write
+    // lock) must not fail a read-only open: the reader goes unpinned then.
+    auto pinned = bucket_.OpenVersionPinned(InodeId(key->ino), VersionNo(key->a));
+    if (!pinned.ok() && pinned.status().code() == Status::Code::kBusy) {
+      pinned = bucket_.OpenVersion(InodeId(key->ino), VersionNo(key->a));
+    }
+    if (!pinned.ok()) return pinned.status();
+    h->reader = std::move(pinned).value();
   }
   OpenedFile out;
   out.keep_cache = true;  // the key names immutable content (version and commit)
