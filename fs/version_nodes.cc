@@ -238,8 +238,14 @@ Result<OpenedFile> VersionPaths::Open(uint64_t node, int flags, const Caller& wh
     // Pinned while the handle is open (Bucket::OpenVersionPinned): prune
     // keeps the version, rm NAME@N and rm --version N are refused (EBUSY),
     // so a reader never meets EIO for a version removed mid-read.
-    ASSIGN_OR_RETURN(h->reader,
-                     bucket_.OpenVersionPinned(InodeId(key->ino), VersionNo(key->a)));
+    // A catalog busy past its timeout (a long CLI command holding the write
+    // lock) must not fail a read-only open: the reader goes unpinned then.
+    auto pinned = bucket_.OpenVersionPinned(InodeId(key->ino), VersionNo(key->a));
+    if (!pinned.ok() && pinned.status().code() == Status::Code::kBusy) {
+      pinned = bucket_.OpenVersion(InodeId(key->ino), VersionNo(key->a));
+    }
+    if (!pinned.ok()) return pinned.status();
+    h->reader = std::move(pinned).value();
   }
   OpenedFile out;
   out.keep_cache = true;  // the key names immutable content (version and commit)
@@ -281,10 +287,15 @@ Result<size_t> VersionPaths::Read(uint64_t fh, uint64_t off, size_t n, char* buf
 }
 
 Status VersionPaths::Release(uint64_t fh) {
+  // The handle dies after mu_ is unlocked: its pinned reader's destructor
+  // writes the catalog (the unpin, perhaps a busy wait, a reclaim), which
+  // must not stall every other @-path operation.
+  decltype(files_)::mapped_type dying;
   std::lock_guard lock(mu_);
   auto it = files_.find(fh);
   if (it == files_.end()) return Status::InvalidArgument("version file handle is not open");
   uint64_t node = it->second->node;
+  dying = std::move(it->second);
   files_.erase(it);
   if (auto n = nodes_.find(node); n != nodes_.end()) --n->second->opens;
   DropIfUnusedLocked(node);

@@ -2,6 +2,7 @@
 // Retention and excludes). The choices are store/retention.cc's; the catalog
 // keeps the settings and does each deletion in one transaction.
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -203,7 +204,13 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   ASSIGN_OR_RETURN(std::vector<PolicyEntry> policy, Policy());
   // Without versioning: what pins alone kept and no live owner pins now
   // (store/catalog_pins.cc).
-  if (!opts.dry_run) RETURN_IF_ERROR(s_->catalog->ReleaseAllUnpinned().status());
+  // Best effort: what it cannot release now waits for the next pass.
+  if (!opts.dry_run) {
+    if (Status st = s_->catalog->ReleaseAllUnpinned().status(); !st.ok()) {
+      std::fprintf(stderr, "katamari: %s: prune: releasing what pins kept failed (%s); going on\n",
+                   dir_.c_str(), st.ToString().c_str());
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<Catalog::RetentionFile> files, s_->catalog->RetentionFiles());
   PruneReport report;
   report.dry_run = opts.dry_run;

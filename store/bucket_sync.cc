@@ -270,19 +270,11 @@ Result<std::vector<std::string>> Bucket::RecoverUnsynced() {
         auto path = s.catalog->PathOf(ino);
         const std::string name = (path.ok() ? *path : "inode " + std::to_string(ino.value)) +
                                  "@" + std::to_string(vno.value);
-        Status del = s.catalog->DeleteVersion(ino, vno);
-        if (del.code() == Status::Code::kBusy) {
-          // A pin this process cannot judge (its owner's file under pins/
-          // cannot be opened) counts as live: the version stays, and so
-          // does the start. Its damaged chunks read as EIO, never as wrong
-          // bytes; fsck reports them.
-          rolled_back.push_back(name + ": NOT rolled back although its data did not reach the " +
-                                "disk before the stop (" + problem + "): " + del.message() +
-                                "; once it is free, remove it with `katamari rm NAME --version " +
-                                std::to_string(vno.value) + "`");
-          continue;
-        }
-        RETURN_IF_ERROR(del);
+        // Dropped whatever pins it: the power cut ended every process that
+        // held it, and a reader of it would get EIO. An error (lock
+        // contention past the busy timeout too) fails the start before the
+        // mark moves past it, so the next start judges it again.
+        RETURN_IF_ERROR(s.catalog->DeleteTornVersion(ino, vno));
         ForgetHeldBytes(s, ino);
         rolled_back.push_back(name + ": rolled back, its data did not reach the disk before " +
                               "the stop (" + problem + ")");

@@ -237,6 +237,10 @@ class Catalog {
   // Permanently deletes one version (reference counts lowered). Deleting the
   // newest makes the previous one current.
   Status DeleteVersion(InodeId ino, VersionNo vno);
+  // DeleteVersion whatever pins it (they go too): recovery's rollback of a
+  // version whose data did not reach the disk before a power cut, which
+  // ended every process that pinned it (and a reader would get EIO).
+  Status DeleteTornVersion(InodeId ino, VersionNo vno);
   // Deletes every version and every closed name of the inode; the inode row
   // goes too if it has no live name.
   Status PurgeHistory(InodeId ino);
@@ -473,6 +477,7 @@ class Catalog {
 
  private:
   explicit Catalog(std::unique_ptr<Impl> impl);
+  Status DeleteVersion(InodeId ino, VersionNo vno, bool forced);
   std::unique_ptr<Impl> impl_;
 };
 

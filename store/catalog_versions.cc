@@ -57,6 +57,10 @@ constexpr char kSqlVersionOwners[] = "SELECT DISTINCT uid, gid FROM versions WHE
 constexpr char kSqlNarrowVersions[] =
     "UPDATE versions SET mode = mode & ?4 WHERE ino = ?1 AND uid = ?2 AND gid = ?3";
 constexpr char kSqlDeleteVersion[] = "DELETE FROM versions WHERE ino = ?1 AND vno = ?2";
+constexpr char kSqlHasPinTableV[] =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'version_pins'";
+constexpr char kSqlDeleteVersionPins[] =
+    "DELETE FROM version_pins WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlSetContent[] =
     "UPDATE inodes SET current_version = ?2, size = ?3, mtime_ns = ?4, "
     "ctime_ns = max(ctime_ns, ?5) WHERE id = ?1";
@@ -605,11 +609,28 @@ Result<std::vector<ChunkRef>> Catalog::SegmentChunks(int64_t segment) {
 }
 
 Status Catalog::DeleteVersion(InodeId ino, VersionNo vno) {
+  return DeleteVersion(ino, vno, /*forced=*/false);
+}
+
+Status Catalog::DeleteTornVersion(InodeId ino, VersionNo vno) {
+  return DeleteVersion(ino, vno, /*forced=*/true);
+}
+
+Status Catalog::DeleteVersion(InodeId ino, VersionNo vno, bool forced) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(ino));
-  {
+  if (forced) {
+    // Its pins go with it (recovery: a power cut ended every holder).
+    ASSIGN_OR_RETURN(sql::Query t, impl.db->Prepare(kSqlHasPinTableV));
+    RETURN_IF_ERROR(t.Step().status());
+    if (t.Int(0) != 0) {
+      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlDeleteVersionPins));
+      q.BindAll(ino, vno);
+      RETURN_IF_ERROR(q.Run());
+    }
+  } else {
     // The base of a file open for writing stays (Catalog::AddPin).
     ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
     auto it = pins.find(vno);
