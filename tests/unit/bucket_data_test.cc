@@ -44,6 +44,7 @@ class FlakyStore : public ObjectStore {
   explicit FlakyStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> down{false};
   std::atomic<int> gets{0};
+  std::atomic<int> heads{0};
   Status Put(std::string_view key, std::string_view data, PutMode mode) override {
     if (down) return Status::IOError("store down");
     return inner_->Put(key, data, mode);
@@ -54,6 +55,7 @@ class FlakyStore : public ObjectStore {
     return inner_->Get(key, offset, length);
   }
   Result<uint64_t> Head(std::string_view key) override {
+    ++heads;
     if (down) return Status::IOError("store down");
     return inner_->Head(key);
   }
@@ -151,6 +153,26 @@ TEST_F(BucketDataTest, PacksAreUploadedAndReadBackWithoutLocalCopies) {
   auto f = b->Fsck();
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
+}
+
+// A chunk already stored in an uploaded pack is reused from its catalog row:
+// no request to the store on the write path, even while it is down.
+TEST_F(BucketDataTest, ReusingAnUploadedChunkAsksTheStoreNothing) {
+  const std::string data = RandomBytes(400000, 7);
+  {
+    auto b = Open();
+    Put(*b, "a", data);
+  }
+  ASSERT_EQ(LocalPacks(), 0u);
+  auto shared = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = shared;
+  auto b = Open(o);
+  shared->down = true;
+  Put(*b, "copy", data);
+  EXPECT_EQ(shared->heads.load(), 0);
+  shared->down = false;
+  EXPECT_TRUE(Get(*b, "copy") == data);
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
