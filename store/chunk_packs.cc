@@ -200,8 +200,9 @@ Status PackSet::UploadPending() {
   return Status::OK();
 }
 
-Status PackSet::UploadStaged() {
-  if (!remote_) return Status::OK();
+Result<std::vector<std::array<uint8_t, 16>>> PackSet::ListStaged() {
+  std::vector<std::array<uint8_t, 16>> out;
+  if (!remote_) return out;
   ASSIGN_OR_RETURN(auto local, ListLocal());
   std::set<std::array<uint8_t, 16>> queued;
   {
@@ -211,16 +212,36 @@ Status PackSet::UploadStaged() {
   for (const auto& pack : local) {
     if (!env_->FileExists(PathOf(pack))) continue;  // remote only
     if (queued.count(pack) || IsOwnOpenPack(pack) || IsOpenForWriting(pack)) continue;
+    out.push_back(pack);
+  }
+  return out;
+}
+
+Status PackSet::UploadListed(const std::vector<std::array<uint8_t, 16>>& packs) {
+  Status first = Status::OK();
+  for (const auto& pack : packs) {
+    // Under the pack's own lock: no other process uploads or gc's it meanwhile.
+    bool busy = false;
+    int fd = LockFile(PathOf(pack), /*wait=*/false, &busy);
+    if (fd < 0) continue;  // gone (uploaded or deleted meanwhile) or held
     Status st = UploadOne(pack);
+    ::close(fd);
     if (!st.ok()) {
       const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
                               remote_->store()->Describe() + " (" + st.message() +
                               "); it stays in " + dir_ + " until a later start uploads it";
-      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
-                                                    : Status::IOError(msg);
+      // The others are still tried; the first failure is returned.
+      if (first.ok()) first = Status::IOError(msg);
+      else std::fprintf(stderr, "katamari: %s\n", msg.c_str());
     }
   }
+  RETURN_IF_ERROR(first);
   return UploadPending();
+}
+
+Status PackSet::UploadStaged() {
+  ASSIGN_OR_RETURN(auto packs, ListStaged());
+  return UploadListed(packs);
 }
 
 bool PackSet::UploadsPending() {

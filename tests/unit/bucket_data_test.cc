@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <map>
 
 #include "store/bucket.h"
+#include "store/bucket_internal.h"
 #include "store/data_backend.h"
 #include "tests/unit/test_util.h"
 
@@ -45,8 +47,10 @@ class FlakyStore : public ObjectStore {
   std::atomic<bool> down{false};
   std::atomic<int> gets{0};
   std::atomic<int> heads{0};
+  std::function<void()> on_put;
   Status Put(std::string_view key, std::string_view data, PutMode mode) override {
     if (down) return Status::IOError("store down");
+    if (on_put) on_put();
     return inner_->Put(key, data, mode);
   }
   Result<std::string> Get(std::string_view key, uint64_t offset, uint64_t length) override {
@@ -173,6 +177,34 @@ TEST_F(BucketDataTest, ReusingAnUploadedChunkAsksTheStoreNothing) {
   EXPECT_EQ(shared->heads.load(), 0);
   shared->down = false;
   EXPECT_TRUE(Get(*b, "copy") == data);
+}
+
+// What an outage left in packs/ goes up at the next open without the gc
+// lock held: commits of a mount go on meanwhile.
+TEST_F(BucketDataTest, TheOpenTimeUploadDoesNotHoldTheGcLock) {
+  {
+    auto down = Flaky();
+    down->down = true;
+    Bucket::OpenOptions o;
+    o.data_store = down;
+    auto b = Open(o);
+    Put(*b, "a", RandomBytes(200000, 3));
+  }
+  ASSERT_GT(LocalPacks(), 0u);
+  auto store = Flaky();
+  int puts = 0, free_during = 0;
+  store->on_put = [&] {
+    ++puts;
+    auto l = GcLock::Acquire(dir_, GcLock::Mode::kTryExclusive);
+    if (l.ok() && l->held()) ++free_during;
+  };
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  auto b = Open(o);
+  EXPECT_GT(puts, 0);
+  EXPECT_EQ(free_during, puts);
+  EXPECT_EQ(LocalPacks(), 0u);
+  EXPECT_TRUE(Get(*b, "a") == RandomBytes(200000, 3));
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
