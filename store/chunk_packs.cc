@@ -191,8 +191,7 @@ Status PackSet::UploadPending() {
       const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
                               remote_->store()->Describe() + " (" + st.message() +
                               "); it is kept in " + dir_ + " and uploaded at the next sync point or start";
-      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
-                                                    : Status::IOError(msg);
+      return Status::IOError(msg);  // EIO, never EPERM; msg says what to check
     }
     std::lock_guard<std::mutex> l(write_mu_);
     pending_upload_.erase(std::find(pending_upload_.begin(), pending_upload_.end(), pack));
