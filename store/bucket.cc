@@ -144,9 +144,16 @@ static Status UseDataBackend(Bucket::Shared& s, const Bucket::OpenOptions& opts)
   s.chunks->packs()->UseRemote(
       std::make_unique<PackRemote>(store, s.dir + "/cache", opts.data_cache_bytes));
   if (s.read_only || !st.ok()) return Status::OK();
-  auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kTryExclusive);
-  if (!lock.ok() || !lock->held()) return Status::OK();
-  st = s.chunks->packs()->UploadStaged();
+  // The gc lock only while listing (no writer is then between creating a
+  // pack and locking it); the uploads, maybe GBs, run without it so that
+  // commits elsewhere go on.
+  std::vector<std::array<uint8_t, 16>> staged;
+  {
+    auto lock = GcLock::Acquire(s.dir, GcLock::Mode::kTryExclusive);
+    if (!lock.ok() || !lock->held()) return Status::OK();
+    ASSIGN_OR_RETURN(staged, s.chunks->packs()->ListStaged());
+  }
+  st = s.chunks->packs()->UploadListed(staged);
   if (!st.ok()) std::fprintf(stderr, "katamari: %s\n", st.message().c_str());
   return Status::OK();
 }

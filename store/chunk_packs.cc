@@ -65,10 +65,11 @@ std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
 
 bool PackSet::Exists(const std::array<uint8_t, 16>& pack) const {
   if (env_->FileExists(PathOf(pack))) return true;
-  if (!remote_) return false;
-  Result<uint64_t> size = remote_->Size(pack);
-  // Unreachable: not known to be missing, so not reported as such.
-  return size.ok() || !size.status().IsNotFound();
+  // With a remote, a pack not in packs/ was uploaded before its local copy
+  // went (packs never change, and gc, which deletes objects, holds the gc
+  // lock that writers exclude): the catalog row is trusted, with no request
+  // to the store on the write path of every reused chunk.
+  return remote_ != nullptr;
 }
 
 Result<std::unique_ptr<PackWriter>> PackSet::CreatePack(PackId* id, int* lock_fd) {
@@ -190,8 +191,7 @@ Status PackSet::UploadPending() {
       const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
                               remote_->store()->Describe() + " (" + st.message() +
                               "); it is kept in " + dir_ + " and uploaded at the next sync point or start";
-      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
-                                                    : Status::IOError(msg);
+      return Status::IOError(msg);  // EIO, never EPERM; msg says what to check
     }
     std::lock_guard<std::mutex> l(write_mu_);
     pending_upload_.erase(std::find(pending_upload_.begin(), pending_upload_.end(), pack));
@@ -199,8 +199,9 @@ Status PackSet::UploadPending() {
   return Status::OK();
 }
 
-Status PackSet::UploadStaged() {
-  if (!remote_) return Status::OK();
+Result<std::vector<std::array<uint8_t, 16>>> PackSet::ListStaged() {
+  std::vector<std::array<uint8_t, 16>> out;
+  if (!remote_) return out;
   ASSIGN_OR_RETURN(auto local, ListLocal());
   std::set<std::array<uint8_t, 16>> queued;
   {
@@ -210,16 +211,36 @@ Status PackSet::UploadStaged() {
   for (const auto& pack : local) {
     if (!env_->FileExists(PathOf(pack))) continue;  // remote only
     if (queued.count(pack) || IsOwnOpenPack(pack) || IsOpenForWriting(pack)) continue;
+    out.push_back(pack);
+  }
+  return out;
+}
+
+Status PackSet::UploadListed(const std::vector<std::array<uint8_t, 16>>& packs) {
+  Status first = Status::OK();
+  for (const auto& pack : packs) {
+    // Under the pack's own lock: no other process uploads or gc's it meanwhile.
+    bool busy = false;
+    int fd = LockFile(PathOf(pack), /*wait=*/false, &busy);
+    if (fd < 0) continue;  // gone (uploaded or deleted meanwhile) or held
     Status st = UploadOne(pack);
+    ::close(fd);
     if (!st.ok()) {
       const std::string msg = "pack " + AsPackId(pack).Hex() + " could not be uploaded to " +
                               remote_->store()->Describe() + " (" + st.message() +
                               "); it stays in " + dir_ + " until a later start uploads it";
-      return st.code() == Status::Code::kPermission ? Status::Permission(msg)
-                                                    : Status::IOError(msg);
+      // The others are still tried; the first failure is returned.
+      if (first.ok()) first = Status::IOError(msg);
+      else std::fprintf(stderr, "katamari: %s\n", msg.c_str());
     }
   }
+  RETURN_IF_ERROR(first);
   return UploadPending();
+}
+
+Status PackSet::UploadStaged() {
+  ASSIGN_OR_RETURN(auto packs, ListStaged());
+  return UploadListed(packs);
 }
 
 bool PackSet::UploadsPending() {

@@ -105,6 +105,10 @@ class PackSet {
   // left by a crashed writer): recovery. The caller holds the gc lock
   // exclusively, so no writer is between creating a pack and locking it.
   Status UploadStaged();
+  // UploadStaged in two steps: the list needs the gc lock, the uploads
+  // (each under its pack's own lock) do not.
+  Result<std::vector<std::array<uint8_t, 16>>> ListStaged();
+  Status UploadListed(const std::vector<std::array<uint8_t, 16>>& packs);
   // Whether sealed packs wait for an upload (a sync point then has work).
   bool UploadsPending();
   // A pack's size: its local file's, else the object's.

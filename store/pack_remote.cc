@@ -222,7 +222,10 @@ Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::
       return Status::Corruption("pack " + HexOf(loc.pack) + " is missing from " +
                                 store_->Describe());
     }
-    return got.status();
+    // Any other store failure (a 403 too) is EIO on the mount, never EPERM;
+    // the message still says what to check.
+    if (got.status().code() == Status::Code::kIOError) return got.status();
+    return Status::IOError(got.status().message());
   }
   RETURN_IF_ERROR(CheckRecordBytes(*got, at, id, store_->Describe() + "/" + key, out));
   if (WriteCacheFile(path, *got)) Note(path, got->size());

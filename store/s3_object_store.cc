@@ -280,6 +280,11 @@ class S3Impl final : public S3ObjectStore {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.connect_timeout.count()));
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout.count()));
+    // A stalled server (connected, sending nothing) is given up on after
+    // low_speed_time below 1 byte/s, not after the whole request_timeout.
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<int64_t>(1, cfg_.low_speed_time.count() / 1000)));
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_error);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWrite);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -348,6 +353,7 @@ class S3Impl final : public S3ObjectStore {
   void Run(std::vector<Request*> pending) {
     std::minstd_rand rng(std::random_device{}());
     auto backoff = cfg_.first_backoff;
+    const auto deadline = std::chrono::steady_clock::now() + cfg_.retry_deadline;
     for (int attempt = 1;; ++attempt) {
       PerformAll(pending);
       std::vector<Request*> again;
@@ -356,6 +362,8 @@ class S3Impl final : public S3ObjectStore {
       }
       if (again.empty() || attempt >= cfg_.max_attempts) return;
       auto jitter = std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));
+      // No retry that would start after the call's deadline.
+      if (std::chrono::steady_clock::now() + backoff + jitter >= deadline) return;
       std::this_thread::sleep_for(backoff + jitter);
       backoff = std::min(backoff * 2, cfg_.max_backoff);
       pending = std::move(again);

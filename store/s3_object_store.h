@@ -47,6 +47,8 @@ struct S3Config {
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{60000};  // whole request, per attempt
+  std::chrono::milliseconds low_speed_time{10000};   // below 1 byte/s this long: failed
+  std::chrono::milliseconds retry_deadline{15000};   // no retry starts after this, per call
   int max_parallel = 16;                             // GetMany's requests in flight
 };
 

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <map>
 
 #include "store/bucket.h"
+#include "store/bucket_internal.h"
 #include "store/data_backend.h"
 #include "tests/unit/test_util.h"
 
@@ -44,8 +46,11 @@ class FlakyStore : public ObjectStore {
   explicit FlakyStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> down{false};
   std::atomic<int> gets{0};
+  std::atomic<int> heads{0};
+  std::function<void()> on_put;
   Status Put(std::string_view key, std::string_view data, PutMode mode) override {
     if (down) return Status::IOError("store down");
+    if (on_put) on_put();
     return inner_->Put(key, data, mode);
   }
   Result<std::string> Get(std::string_view key, uint64_t offset, uint64_t length) override {
@@ -54,6 +59,7 @@ class FlakyStore : public ObjectStore {
     return inner_->Get(key, offset, length);
   }
   Result<uint64_t> Head(std::string_view key) override {
+    ++heads;
     if (down) return Status::IOError("store down");
     return inner_->Head(key);
   }
@@ -151,6 +157,54 @@ TEST_F(BucketDataTest, PacksAreUploadedAndReadBackWithoutLocalCopies) {
   auto f = b->Fsck();
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
+}
+
+// A chunk already stored in an uploaded pack is reused from its catalog row:
+// no request to the store on the write path, even while it is down.
+TEST_F(BucketDataTest, ReusingAnUploadedChunkAsksTheStoreNothing) {
+  const std::string data = RandomBytes(400000, 7);
+  {
+    auto b = Open();
+    Put(*b, "a", data);
+  }
+  ASSERT_EQ(LocalPacks(), 0u);
+  auto shared = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = shared;
+  auto b = Open(o);
+  shared->down = true;
+  Put(*b, "copy", data);
+  EXPECT_EQ(shared->heads.load(), 0);
+  shared->down = false;
+  EXPECT_TRUE(Get(*b, "copy") == data);
+}
+
+// What an outage left in packs/ goes up at the next open without the gc
+// lock held: commits of a mount go on meanwhile.
+TEST_F(BucketDataTest, TheOpenTimeUploadDoesNotHoldTheGcLock) {
+  {
+    auto down = Flaky();
+    down->down = true;
+    Bucket::OpenOptions o;
+    o.data_store = down;
+    auto b = Open(o);
+    Put(*b, "a", RandomBytes(200000, 3));
+  }
+  ASSERT_GT(LocalPacks(), 0u);
+  auto store = Flaky();
+  int puts = 0, free_during = 0;
+  store->on_put = [&] {
+    ++puts;
+    auto l = GcLock::Acquire(dir_, GcLock::Mode::kTryExclusive);
+    if (l.ok() && l->held()) ++free_during;
+  };
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  auto b = Open(o);
+  EXPECT_GT(puts, 0);
+  EXPECT_EQ(free_during, puts);
+  EXPECT_EQ(LocalPacks(), 0u);
+  EXPECT_TRUE(Get(*b, "a") == RandomBytes(200000, 3));
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {

@@ -177,7 +177,7 @@ class FakeHttpServer {
     std::string reply = "HTTP/1.1 " + std::to_string(status) +
                         " X\r\nContent-Length: " + std::to_string(body.size()) +
                         "\r\nConnection: close\r\n\r\n" + body;
-    [[maybe_unused]] ssize_t w = ::write(c, reply.data(), reply.size());
+    [[maybe_unused]] ssize_t w = ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
     ::close(c);
   }
   static void ReadRequest(int c) {
@@ -263,6 +263,25 @@ TEST(S3RetryTest, GivesUpAfterBoundedAttempts) {
   EXPECT_EQ(many[0].status().code(), Status::Code::kIOError);
   EXPECT_EQ(many[1].status().code(), Status::Code::kIOError);
   EXPECT_EQ(server.connections(), 3 + 2 * 3);
+}
+
+// A server that accepts and then sends nothing is given up on after the
+// low-speed time, and retries stop at the call's deadline: seconds, not the
+// attempts times the request timeout.
+TEST(S3RetryTest, AStalledServerIsGivenUpOnWithinTheDeadline) {
+  FakeHttpServer server({200}, std::chrono::milliseconds(4000));
+  S3Config c = FakeConfig(server.endpoint(), 5);
+  c.request_timeout = std::chrono::milliseconds(60000);
+  c.low_speed_time = std::chrono::milliseconds(1000);
+  c.retry_deadline = std::chrono::milliseconds(1500);
+  auto s = S3ObjectStore::Open(c);
+  ASSERT_TRUE(s.ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = (*s)->Get("k", 0, 10);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(got.status().code(), Status::Code::kIOError) << got.status().ToString();
+  EXPECT_LT(took, std::chrono::milliseconds(4000));
+  EXPECT_LE(server.connections(), 2);
 }
 
 TEST(S3RetryTest, AForbiddenAnswerIsNotRetriedAndNamesTheCredentials) {
