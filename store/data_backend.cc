@@ -19,6 +19,13 @@ struct S3Url {
 Status ParseS3(const std::string& url, S3Url* out) {
   const std::string rest = url.substr(5);
   const size_t slash = rest.find('/');
+  if (rest.substr(0, slash).find('@') != std::string::npos) {
+    // Keys in the URL would be stored in the catalog and printed: refused
+    // without repeating the URL.
+    return Status::InvalidArgument(
+        "--data: the s3 URL holds credentials (USER:SECRET@); give the URL without them and "
+        "the keys in a file with --data-credentials FILE (or the environment)");
+  }
   const auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("--data " + url + ": " + why +
                                    "; write s3://HOST:PORT/BUCKET/PREFIX, e.g. "

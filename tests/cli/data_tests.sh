@@ -30,6 +30,10 @@ t_data_bad_input() {
   expect_rc 2 k init --data s3://host/bucket
   expect_grep "no port after the host: write s3://HOST:PORT/BUCKET/PREFIX" "$W/err" \
     "an s3 URL without a port"
+  expect_rc 2 k init --data s3://AKIAKEY:s3cr3tSECRET@127.0.0.1:7480/bucket/p
+  expect_grep "holds credentials.*--data-credentials FILE" "$W/err" "keys in an s3 URL"
+  ! grep -q s3cr3tSECRET "$W/err" || fail "the secret in the URL was printed"
+  [ ! -e "$B/catalog.db" ] || fail "an init with keys in the URL left a catalog"
   expect_rc 2 k init --data-credentials "$W/c"
   expect_grep "given without --data" "$W/err" "--data-credentials alone"
   expect_rc 1 k init --data s3://127.0.0.1:9/bucket/p --data-credentials "$W/no-such-file"
