@@ -32,7 +32,18 @@ path, tag, work = sys.argv[1:4]
 def wait(name):
     while not os.path.exists(os.path.join(work, tag + name)):
         time.sleep(0.05)
-fd = os.open(path, os.O_RDWR)
+# What the CLI just committed shows in the mount within the attribute
+# timeout (docs/semantics.md, The command line beside a mount): a lookup
+# right after `katamari put` may still miss it, so wait for it (5 s cap).
+t0 = time.time()
+while True:
+    try:
+        fd = os.open(path, os.O_RDWR)
+        break
+    except FileNotFoundError:
+        if time.time() - t0 > 5:
+            raise
+        time.sleep(0.01)
 os.pwrite(fd, b"MIDDLE", 500000)
 open(os.path.join(work, tag + ".ready"), "w").close()
 wait(".read")
@@ -49,6 +60,7 @@ os.close(fd)
 PY
   EDITOR_PID=$!
   for _ in $(seq 200); do [ -e "$WORK/$2.ready" ] && return 0; sleep 0.05; done
+  cat "$WORK/$2.err" >&2
   fail "the editor of $1 did not start"
 }
 wait_for() { for _ in $(seq 400); do [ -e "$1" ] && return 0; sleep 0.05; done; fail "$2"; }
