@@ -14,8 +14,9 @@ class StreamCommit::QueueSource : public ByteSource {
   StreamCommit* s_;
 };
 
-StreamCommit::StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces)
-    : bucket_(bucket), target_(target), replaces_(replaces) {
+StreamCommit::StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces,
+                           std::optional<VersionNo> caller_pin)
+    : bucket_(bucket), target_(target), replaces_(replaces), caller_pin_(caller_pin) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -29,7 +30,8 @@ void StreamCommit::Run() {
   // time of the close that finished the file.
   // ctime 0: the inode keeps its ctime; the session sets the one of its
   // last change when the stream is finished (WriteSession::Commit).
-  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_, int64_t{0});
+  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_, int64_t{0},
+                                 caller_pin_);
   std::lock_guard lock(mu_);
   result_ = std::move(r);
   done_ = true;

@@ -33,9 +33,11 @@ class StreamCommit {
  public:
   static constexpr size_t kQueueBytes = 8 << 20;
 
-  // `replaces`: the version the commit amends if it is still the newest
-  // (Bucket::CommitContent).
-  StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces = std::nullopt);
+  // `replaces`: the version the commit amends if it is still the newest;
+  // `caller_pin`: the version of `target` the writing session holds pinned
+  // (both as for Bucket::CommitContent).
+  StreamCommit(Bucket& bucket, InodeId target, std::optional<VersionNo> replaces = std::nullopt,
+               std::optional<VersionNo> caller_pin = std::nullopt);
   ~StreamCommit();  // aborts if neither finished nor aborted
   StreamCommit(const StreamCommit&) = delete;
   StreamCommit& operator=(const StreamCommit&) = delete;
@@ -59,6 +61,7 @@ class StreamCommit {
   Bucket& bucket_;
   const InodeId target_;
   const std::optional<VersionNo> replaces_;
+  const std::optional<VersionNo> caller_pin_;
   uint64_t bytes_ = 0;
 
   std::mutex mu_;

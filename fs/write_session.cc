@@ -119,7 +119,8 @@ void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
   if (!was_append) sequential_ = false;
   if (!sequential_ || !stream_bucket_ || size_.load() < kStreamThreshold) return;
   stream_ = std::make_unique<StreamCommit>(*stream_bucket_, stream_target_,
-                                           ReplacesLocked(stream_target_));
+                                           ReplacesLocked(stream_target_),
+                                           OwnPinLocked(stream_target_));
   std::string buf;
   for (uint64_t pos = 0; pos < size_.load();) {
     size_t piece = static_cast<size_t>(std::min<uint64_t>(1 << 20, size_.load() - pos));
@@ -518,6 +519,11 @@ std::optional<VersionNo> WriteSession::ReplacesLocked(InodeId target) const {
   return provisional_->version;
 }
 
+std::optional<VersionNo> WriteSession::OwnPinLocked(InodeId target) const {
+  if (!base_.reader || base_.reader->info().ino != target) return std::nullopt;
+  return base_.reader->info().version;
+}
+
 Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
@@ -533,11 +539,13 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
     for (const auto& [start, end] : staged_.ranges()) edit.dirty.emplace_back(start, end);
     SessionView view(this);
     ASSIGN_OR_RETURN(info, bucket.CommitEdit(target, view, edit, mtime_.load(),
-                                             ReplacesLocked(target), ctime_.load()));
+                                             ReplacesLocked(target), ctime_.load(),
+                                             OwnPinLocked(target)));
   } else if (!info) {
     MergedSource src(this);
     ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load(), {},
-                                                ReplacesLocked(target), ctime_.load()));
+                                                ReplacesLocked(target), ctime_.load(),
+                                                OwnPinLocked(target)));
   }
   provisional_.reset();
   if (!has_writes_.load() && info->size == 0) provisional_ = Provisional{target, info->version};

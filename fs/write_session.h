@@ -206,6 +206,9 @@ class WriteSession {
   };
   std::optional<Provisional> provisional_;  // see provisional_version()
   std::optional<VersionNo> ReplacesLocked(InodeId target) const;
+  // The version of `target` this session's base reader pins, if any: the
+  // one pin of this process a commit does not count as a reader's.
+  std::optional<VersionNo> OwnPinLocked(InodeId target) const;
 
   std::atomic<uint64_t> size_{0};
   std::atomic<int64_t> mtime_{0};

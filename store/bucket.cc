@@ -404,7 +404,8 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
                                           std::optional<int64_t> mtime_ns,
                                           const ProgressFn& progress,
                                           std::optional<VersionNo> replaces,
-                                          std::optional<int64_t> ctime_ns) {
+                                          std::optional<int64_t> ctime_ns,
+                                          std::optional<VersionNo> caller_pin) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   Result<VersionInfo> r = Status::IOError("not committed");
   {
@@ -414,7 +415,7 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     std::unique_ptr<DeltaBases> bases = CurrentDeltaBases(*s_, ino);
     ASSIGN_OR_RETURN(Ingested in,
                      IngestStream(*s_, src, progress, /*hash_holes=*/false, bases.get()));
-    r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns);
+    r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns, caller_pin);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r;
@@ -423,7 +424,8 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
 Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
                                        std::optional<int64_t> mtime_ns,
                                        std::optional<VersionNo> replaces,
-                                       std::optional<int64_t> ctime_ns) {
+                                       std::optional<int64_t> ctime_ns,
+                                       std::optional<VersionNo> caller_pin) {
   Catalog::NewVersion v;
   v.ino = ino;
   v.size = in.size;
@@ -434,15 +436,19 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.pieces = std::move(in.pieces);
   v.pieces_base_ino = in.base_ino;
   v.pieces_base = in.base;
-  // An amend changes the content a version number names: not while a
-  // reader of this process besides the committing session (which is based
-  // on it: one pin) holds it. Other processes' pins the catalog checks.
-  if (replaces && OwnPinCount(s, ino, *replaces) > 1) replaces.reset();
   v.replaces = replaces;
   v.ctime_ns = ctime_ns;
   // The last look before the row: a shutdown abandons the commit here too.
   RETURN_IF_ERROR(CheckCancelled(s));
+  // What readers of this process besides the committing session hold is
+  // neither amended nor dropped by this commit (superseded versions go with
+  // versioning off and for excluded names): their chunks must stay until
+  // they let go. Counted and committed under pin_mu, so no reader pins a
+  // version between the count and the row (PinVersion takes it too).
+  std::unique_lock<std::mutex> pins(s.pin_mu);
+  v.held_here = HeldHereLocked(s, ino, caller_pin);
   auto r = s.catalog->AddVersion(v);
+  pins.unlock();
   ForgetHeldBytes(s, ino);
   return r;
 }

@@ -577,11 +577,18 @@ class Bucket {
   // `replaces`: amend that version instead if it is still the newest and
   // current one (Catalog::NewVersion::replaces); the result says which
   // number the content got.
+  // `caller_pin`: a version of `ino` the caller itself holds pinned (a write
+  // session's base, OpenVersionPinned). Every other pin of this process is a
+  // reader: the version it holds is neither amended nor dropped by this
+  // commit (with versioning off, or for an excluded name, superseded
+  // versions go now; a held one goes once its reader lets go, or with the
+  // next commit or prune).
   Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
                                     std::optional<int64_t> mtime_ns,
                                     const ProgressFn& progress = {},
                                     std::optional<VersionNo> replaces = std::nullopt,
-                                    std::optional<int64_t> ctime_ns = std::nullopt);
+                                    std::optional<int64_t> ctime_ns = std::nullopt,
+                                    std::optional<VersionNo> caller_pin = std::nullopt);
   // As CommitContent, for content that is an edit of an existing version
   // (docs/semantics.md, When a version is made: a commit costs what
   // changed). The base version's chunk refs are reused wherever `edit` says
@@ -590,11 +597,13 @@ class Bucket {
   // read, chunked and stored. The result is the chunk list a full ingest
   // would make. Large changes, a base that is gone and small files take the
   // full path (their SHA-256 is computed inline); otherwise the version's
-  // SHA-256 is left pending (completed off the close path).
+  // SHA-256 is left pending (completed off the close path). `caller_pin`
+  // as for CommitContent.
   Result<VersionInfo> CommitEdit(InodeId ino, RandomSource& src, const EditedRanges& edit,
                                  std::optional<int64_t> mtime_ns,
                                  std::optional<VersionNo> replaces = std::nullopt,
-                                 std::optional<int64_t> ctime_ns = std::nullopt);
+                                 std::optional<int64_t> ctime_ns = std::nullopt,
+                                 std::optional<VersionNo> caller_pin = std::nullopt);
 
   // ---- retention policy, prune and exclude patterns (store/bucket_policy.cc;
   // docs/semantics.md, Retention and excludes). Settings stored in the

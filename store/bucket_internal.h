@@ -138,8 +138,12 @@ Status SetUpPins(Bucket::Shared& s);
 void TearDownPins(Bucket::Shared& s);
 Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
 void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno);
-// How many readers of this process pin the version (0 if none).
-int OwnPinCount(Bucket::Shared& s, InodeId ino, VersionNo vno);
+// The versions of `ino` that readers of this process hold pinned, leaving
+// out one pin of `caller_pin` (the committing write session's own base):
+// a commit keeps them as it keeps other processes' pinned versions
+// (Catalog::NewVersion::held_here). The caller holds s.pin_mu.
+std::set<VersionNo> HeldHereLocked(Bucket::Shared& s, InodeId ino,
+                                   std::optional<VersionNo> caller_pin);
 
 // After chunk files were written for a commit: makes them durable now, or
 // (deferred_sync) leaves that to the next sync point.
@@ -245,7 +249,8 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
 Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
                                        std::optional<int64_t> mtime_ns,
                                        std::optional<VersionNo> replaces,
-                                       std::optional<int64_t> ctime_ns);
+                                       std::optional<int64_t> ctime_ns,
+                                       std::optional<VersionNo> caller_pin);
 
 // SHA-256 of the content of `chunks` (holes as zeros); Cancelled after
 // CancelWork. `what` names the version in errors.

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "store/bucket.h"
@@ -171,10 +173,16 @@ void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
   if (released.ok() && *released) TryReclaim(s, s.dir);
 }
 
-int OwnPinCount(Bucket::Shared& s, InodeId ino, VersionNo vno) {
-  std::lock_guard<std::mutex> l(s.pin_mu);
-  auto it = s.pin_counts.find({ino.value, vno.value});
-  return it == s.pin_counts.end() ? 0 : it->second;
+std::set<VersionNo> HeldHereLocked(Bucket::Shared& s, InodeId ino,
+                                   std::optional<VersionNo> caller_pin) {
+  std::set<VersionNo> out;
+  for (auto it = s.pin_counts.lower_bound({ino.value, 0});
+       it != s.pin_counts.end() && it->first.first == ino.value; ++it) {
+    const VersionNo v(it->first.second);
+    const int others = it->second - (caller_pin && *caller_pin == v ? 1 : 0);
+    if (others > 0) out.insert(v);
+  }
+  return out;
 }
 
 Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {

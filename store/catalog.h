@@ -172,8 +172,15 @@ class Catalog {
     // the content becomes the next version as usual. The write session uses
     // this for the empty version it commits at the first close of a file only
     // created or truncated (`echo x > f` closes once before writing).
-    // Never a version another owner pins (its reader would see it change).
+    // Never a version another owner pins (its reader would see it change),
+    // nor one in `held_here`.
     std::optional<VersionNo> replaces;
+    // Versions of `ino` that readers of this catalog's own owner hold
+    // (besides the committing session's base): kept, as other owners'
+    // pinned versions are, by the amend and by the drop of superseded
+    // versions (the owner's own pins do not count there, since the
+    // committing session pins its base).
+    std::set<VersionNo> held_here;
     // The inode's ctime after the commit: nullopt = the commit's time; else
     // the later of this and the inode's ctime (the mount passes the time of
     // the last change it already showed, so a close does not move ctime).

@@ -497,7 +497,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
     // Not a version another process reads (Catalog::AddPin): it must not
     // change under that reader; the content becomes the next version.
     ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(nv.ino, /*include_own=*/false));
-    amend = !pins.count(*nv.replaces);
+    amend = !pins.count(*nv.replaces) && !nv.held_here.count(*nv.replaces);
   }
   if (amend) {
     // Amend (see NewVersion::replaces): the same number, new content. The
@@ -529,11 +529,13 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
     ASSIGN_OR_RETURN(old, impl.ExcludedVersions(v.ino, v.version));
   }
   if (old && !old->empty()) {
-    // Another process's open writer based on one keeps it (Catalog::AddPin):
-    // it goes with the next commit or prune after that writer is done.
+    // A reader or writer of another process based on one keeps it
+    // (Catalog::AddPin), as does a reader of this one (held_here): it goes
+    // when unpinned (versioning off: Catalog::ReleaseUnpinned), or with the
+    // next commit or prune after that.
     ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(v.ino, /*include_own=*/false));
     for (VersionNo o : *old) {
-      if (!pins.count(o)) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
+      if (!pins.count(o) && !nv.held_here.count(o)) RETURN_IF_ERROR(impl.DropVersion(v.ino, o));
     }
   }
   return v;

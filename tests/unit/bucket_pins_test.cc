@@ -200,9 +200,12 @@ class AmendPinTest : public PinTest {
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v : VersionInfo{};
   }
-  Result<VersionInfo> Amend(const VersionInfo& p, const std::string& body) {
+  // As the write session commits: it holds one pin on its base, `session_pin`.
+  Result<VersionInfo> Amend(const VersionInfo& p, const std::string& body,
+                            std::optional<VersionNo> session_pin) {
     StringSource src(body);
-    return mount_->CommitContent(p.ino, src, std::nullopt, {}, p.version);
+    return mount_->CommitContent(p.ino, src, std::nullopt, {}, p.version, std::nullopt,
+                                 session_pin);
   }
 };
 
@@ -210,7 +213,7 @@ TEST_F(AmendPinTest, WithoutOtherReadersTheSessionsOwnPinAllowsTheAmend) {
   VersionInfo p = Provisional("f");
   auto session = mount_->OpenVersionPinned(p.ino, p.version);  // the write session's base
   ASSERT_TRUE(session.ok());
-  auto r = Amend(p, "data");
+  auto r = Amend(p, "data", p.version);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->version, p.version);
   EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{p.version.value}));
@@ -220,7 +223,7 @@ TEST_F(AmendPinTest, AVersionAnotherProcessReadsIsNotAmended) {
   VersionInfo p = Provisional("f");
   auto reader = cli_->OpenVersionPinned(p.ino, p.version);
   ASSERT_TRUE(reader.ok());
-  auto r = Amend(p, "data");
+  auto r = Amend(p, "data", p.version);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->version.value, p.version.value + 1);
   auto kept = cli_->GetVersion(p.ino, p.version);
@@ -235,10 +238,47 @@ TEST_F(AmendPinTest, AVersionAnotherReaderOfThisProcessHoldsIsNotAmended) {
   auto session = mount_->OpenVersionPinned(p.ino, p.version);
   auto reader = mount_->OpenVersionPinned(p.ino, p.version);  // `cat f@1` meanwhile
   ASSERT_TRUE(session.ok() && reader.ok());
-  auto r = Amend(p, "data");
+  auto r = Amend(p, "data", p.version);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->version.value, p.version.value + 1);
   EXPECT_EQ(cli_->GetVersion(p.ino, p.version)->seq, p.seq);
+}
+
+TEST_F(AmendPinTest, ASessionWithoutAPinOfItsOwnCountsEveryReader) {
+  // The session's rebase onto its provisional version failed: the one pin
+  // of this process on it is a reader's, and the amend must not happen.
+  VersionInfo p = Provisional("f");
+  auto reader = mount_->OpenVersionPinned(p.ino, p.version);
+  ASSERT_TRUE(reader.ok());
+  auto r = Amend(p, "data", std::nullopt);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->version.value, p.version.value + 1);
+  EXPECT_EQ(ReadAll(**reader), "");
+}
+
+// A commit drops superseded versions of an excluded name (and of every file
+// with versioning off), but never one a reader of the committing process
+// itself holds (`cat f@1` in the mount while the file is rewritten).
+TEST_F(PinTest, AnExcludedFilesOwnCommitKeepsTheVersionAReaderHere) {
+  const std::string body = testing_util::RandomBytes(300000, 11);
+  VersionInfo v1 = Put(*mount_, "scratch.tmp", body);
+  auto reader = mount_->OpenVersionPinned(v1.ino, v1.version);
+  auto session = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(reader.ok() && session.ok());
+  StringSource src(testing_util::RandomBytes(300000, 12));
+  auto v2 = mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
+                                  v1.version);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  session->reset();
+  ASSERT_TRUE(mount_->Gc().ok());
+  EXPECT_EQ(ReadAll(**reader), body);
+  EXPECT_EQ(Versions(*cli_, "scratch.tmp"), (std::vector<uint64_t>{1, 2}));
+  reader->reset();
+  Put(*mount_, "scratch.tmp", "third");  // the next commit takes what is no longer held
+  EXPECT_EQ(Versions(*cli_, "scratch.tmp"), (std::vector<uint64_t>{3}));
+  auto f = cli_->Fsck();
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->ok());
 }
 
 // Without versioning a file that loses its last name is purged at once; a
@@ -301,6 +341,36 @@ TEST_F(UnversionedPinTest, TheOwnersOwnUnpinReleasesTheNamelessFile) {
   EXPECT_FALSE(mount_->GetVersion(v1.ino, v1.version).ok());
   EXPECT_EQ(Chunks(), 0u);
   ExpectFsckClean();
+}
+
+TEST_F(UnversionedPinTest, AReaderHereKeepsTheVersionTheOwnersCommitSupersedes) {
+  const std::string body = testing_util::RandomBytes(300000, 13);
+  VersionInfo v1 = Put(*mount_, "f", body);
+  auto reader = mount_->OpenVersionPinned(v1.ino, v1.version);   // cat f@1
+  auto session = mount_->OpenVersionPinned(v1.ino, v1.version);  // the writer's base
+  ASSERT_TRUE(reader.ok() && session.ok());
+  StringSource src(testing_util::RandomBytes(300000, 14));
+  auto v2 = mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
+                                  v1.version);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  session->reset();
+  ASSERT_TRUE(cli_->Gc().ok());
+  EXPECT_EQ(ReadAll(**reader), body);  // every chunk still there
+  ExpectFsckClean();
+  reader->reset();  // the last pin goes, and the version with it
+  EXPECT_FALSE(cli_->GetVersion(v1.ino, v1.version).ok());
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));
+  ExpectFsckClean();
+}
+
+TEST_F(UnversionedPinTest, TheCommittingSessionsOwnBaseGoesWithTheCommit) {
+  VersionInfo v1 = Put(*mount_, "f", testing_util::RandomBytes(300000, 15));
+  auto session = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(session.ok());
+  StringSource src("new");
+  ASSERT_TRUE(mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
+                                    v1.version).ok());
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));  // no extra write at unpin
 }
 
 TEST_F(UnversionedPinTest, RenameOverAPinnedFileKeepsItsVersion) {
