@@ -3,7 +3,10 @@
 // the last delta that needs it, in the same gc. Each shape checks that what
 // prune reports (dry run and real) is exactly the stored bytes gc then
 // reclaims. Plain and encrypted buckets.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -84,8 +87,9 @@ class PruneDeltaTest : public ::testing::TestWithParam<bool> {
     EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
   }
   // Prunes (a dry run first, which must say the same), gc's, and checks
-  // that the bytes reported are the stored bytes that went. Returns them.
-  uint64_t PruneAndMeasure() {
+  // that the bytes reported are the stored bytes that went, less those of
+  // garbage that was there before (`garbage`). Returns them.
+  uint64_t PruneAndMeasure(uint64_t garbage = 0) {
     ExpectFsckClean();
     const uint64_t before = Stored();
     PruneOptions dry;
@@ -100,8 +104,9 @@ class PruneDeltaTest : public ::testing::TestWithParam<bool> {
     const uint64_t after = Stored();
     if (!d.ok() || !r.ok()) return 0;
     EXPECT_EQ(d->bytes_freed, r->bytes_freed);
-    EXPECT_EQ(r->bytes_freed, before - after)
-        << "reported " << r->bytes_freed << ", gc reclaimed " << before - after;
+    EXPECT_EQ(r->bytes_freed + garbage, before - after)
+        << "reported " << r->bytes_freed << ", gc reclaimed " << before - after << " with "
+        << garbage << " garbage already";
     ExpectFsckClean();
     return r->bytes_freed;
   }
@@ -202,6 +207,31 @@ TEST_P(PruneDeltaTest, AFullChainGoesAndItsRootStaysForTheNextChain) {
   EXPECT_LT(freed, kSize / 2) << "A stays";
   EXPECT_EQ(DeltaRows(), 1);
   EXPECT_EQ(Get("f", vs.size()), vs.back());
+}
+
+// f: A, A' (a delta on A), other. A' deleted while a writer (another
+// process) holds the gc lock: A' is garbage, still holding A. Pruning v1
+// frees A (with A', which was garbage already and is not counted).
+TEST_P(PruneDeltaTest, GarbageThereBeforeIsNotCountedButTheBaseItHeldIs) {
+  const std::string a = RandomBytes(kSize, 11), c = RandomBytes(kSize, 12);
+  PutAll("f", {a, Edit(a, 100), c});
+  ASSERT_EQ(DeltaRows(), 1);
+  {
+    const int fd = ::open((dir_ + "/gc.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_SH), 0);
+    ASSERT_TRUE(b_->DeleteVersion("f", VersionNo(2)).ok());
+    ::close(fd);
+  }
+  const std::string db = dir_ + "/catalog.db";
+  ASSERT_EQ(RawInt(db, "SELECT count(*) FROM chunks WHERE refs = 0 AND delta_base IS NOT NULL"),
+            1);
+  const uint64_t garbage =
+      static_cast<uint64_t>(RawInt(db, "SELECT sum(stored_len) FROM chunks WHERE refs = 0"));
+  Policy("", 1);
+  EXPECT_GT(PruneAndMeasure(garbage), kSize) << "A is counted";
+  EXPECT_EQ(DeltaRows(), 0);
+  EXPECT_EQ(Get("f", 3), c);
 }
 
 INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, PruneDeltaTest, ::testing::Bool(),
