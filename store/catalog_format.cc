@@ -284,7 +284,9 @@ Status MigrateTo7(sql::Db& db) {
       RETURN_IF_ERROR(q.Step().status());
       ASSIGN_OR_RETURN(chunks, DecodeChunks(q.Blob(0), what));
     }
-    ASSIGN_OR_RETURN(catalog_segments::Referenced r, catalog_segments::Reference(db, &chunks));
+    ASSIGN_OR_RETURN(catalog_segments::Referenced r,
+                     catalog_segments::Reference(db, &chunks,
+                                                 catalog_segments::MissingRows::kRecreate));
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlSetVersionList));
     q.BindAll(ino, vno);
     q.Bind(3, std::string_view(r.list));

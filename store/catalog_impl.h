@@ -138,4 +138,12 @@ struct Catalog::Impl {
 // stored_len, pack_id, pack_offset (the garbage, every chunk, one pack's).
 Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q);
 
+// catalog_chunks.cc: the stored bytes of the chunk rows that gc
+// (TakeGarbageChunks) deletes, and would not without it, once `dropped`
+// references (by chunk) go. A delta chunk's row holds one reference on its
+// base: a base goes with the last delta that needs it, in the same gc.
+// Garbage already there (refs 0) is not counted, but the bases it frees
+// only together with `dropped` are. Call inside a transaction.
+Result<uint64_t> StoredBytesGcWouldFree(sql::Db& db, const std::map<ChunkId, uint64_t>& dropped);
+
 }  // namespace katamari

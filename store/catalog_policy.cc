@@ -73,7 +73,6 @@ constexpr char kSqlInodeState[] =
     "FROM inodes i WHERE i.id = ?1";
 constexpr char kSqlHasVersion[] = "SELECT 1 FROM versions WHERE ino = ?1 AND vno = ?2";
 constexpr char kSqlVersionChunks[] = "SELECT chunks FROM versions WHERE ino = ?1 AND vno = ?2";
-constexpr char kSqlChunkRefs[] = "SELECT refs, stored_len FROM chunks WHERE id = ?1";
 constexpr char kSqlSegmentRefs[] = "SELECT refs, chunks FROM segments WHERE id = ?1";
 
 Status Log(Catalog::Impl& impl, std::string_view action, std::string_view pattern,
@@ -396,14 +395,9 @@ Result<uint64_t> Catalog::BytesFreedBy(
       if (!c.IsHole()) ++dropped[c.id];
     }
   }
-  uint64_t freed = 0;
-  for (const auto& [id, n] : dropped) {
-    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlChunkRefs));
-    q.Bind(1, id);
-    ASSIGN_OR_RETURN(bool row, q.Step());
-    if (row && q.U64(0) <= n) freed += q.U64(1);
-  }
-  return freed;
+  // A chunk's own references are not all: delta chunks hold their bases
+  // (docs/chunk-format.md, "Delta chunks"), which go with the last of them.
+  return StoredBytesGcWouldFree(*impl.db, dropped);
 }
 
 }  // namespace katamari

@@ -210,7 +210,8 @@ Result<std::vector<int64_t>> DecodeList(std::string_view blob, const std::string
   return out;
 }
 
-Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
+Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count,
+                                MissingRows missing) {
   uint64_t new_bytes = 0;
   RETURN_IF_ERROR(ForEachDistinct(chunks, count, [&](const size_t* idx, size_t n) -> Status {
     // A chunk listed twice of which one copy was stored again (replace) is
@@ -232,6 +233,12 @@ Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t count) {
     q.BindAll(first.id, n);
     ASSIGN_OR_RETURN(bool existed, q.Step());
     if (!existed) {
+      if (!first.loc && missing == MissingRows::kRefuse) {
+        return Status::Corruption(
+            "catalog " + db.path() + ": the new version lists chunk " + first.id.Hex() +
+            ", which the catalog does not record and the commit did not store; the commit is "
+            "refused (nothing changed); run `katamari fsck`, then write the file again");
+      }
       ASSIGN_OR_RETURN(sql::Query ins,
                        db.Prepare(first.delta_base ? kSqlInsertDeltaChunk : kSqlInsertChunk));
       ins.BindAll(first.id, first.raw_len, first.stored_len, n);
@@ -277,7 +284,7 @@ Status LowerChunkRefs(sql::Db& db, const ChunkRef* chunks, size_t count, const s
 }
 
 Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const Digest& hash,
-                                 size_t n, uint64_t* new_bytes) {
+                                 size_t n, uint64_t* new_bytes, MissingRows missing) {
   std::optional<std::vector<ChunkRef>> recorded;
   int64_t id = 0;
   {
@@ -314,7 +321,7 @@ Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const 
     }
     return id;
   }
-  ASSIGN_OR_RETURN(uint64_t added, RaiseChunkRefs(db, refs, len));
+  ASSIGN_OR_RETURN(uint64_t added, RaiseChunkRefs(db, refs, len, missing));
   *new_bytes += added;
   uint64_t size = 0;
   for (size_t k = 0; k < len; ++k) size += refs[k].raw_len;
@@ -325,7 +332,7 @@ Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const 
   return db.LastInsertRowid();
 }
 
-Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
+Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks, MissingRows missing) {
   Referenced out;
   const auto segs = Split(*chunks);
   std::vector<Digest> hashes(segs.size());
@@ -354,7 +361,8 @@ Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks) {
     }
     // j - i: the occurrences of this segment in the version.
     ASSIGN_OR_RETURN(int64_t id,
-                     ReferenceSegment(db, refs, len, hashes[order[i]], j - i, &out.new_bytes));
+                     ReferenceSegment(db, refs, len, hashes[order[i]], j - i, &out.new_bytes,
+                                      missing));
     for (size_t k = i; k < j; ++k) {
       ids[order[k]] = id;
       const auto [ob, oe] = segs[order[k]];

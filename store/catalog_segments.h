@@ -56,6 +56,15 @@ Digest SegmentHash(const ChunkRef* refs, size_t n);
 std::string EncodeList(const std::vector<int64_t>& ids);
 Result<std::vector<int64_t>> DecodeList(std::string_view blob, const std::string& what);
 
+// What RaiseChunkRefs does with a new reference to a chunk that has no row
+// and that the commit did not store (no pack location): kRefuse, for every
+// commit, is Corruption (the writer believed the chunk was there; a row
+// made up now would point at nothing, and the caller's transaction rolls
+// back); kRecreate, for the 6 -> 7 migration only (catalog_format.cc), which
+// rebuilds rows a damaged catalog lost, the old chunk files standing where
+// a row without a location says.
+enum class MissingRows { kRefuse, kRecreate };
+
 struct Referenced {
   std::string list;          // the version's versions.chunks value
   uint64_t new_bytes = 0;    // stored bytes of chunk rows this call inserted
@@ -63,16 +72,16 @@ struct Referenced {
 };
 // Makes `chunks` (a new version's list) referenced: each segment found by
 // its hash gets its refs raised; a new one is inserted and its chunks' refs
-// raised (missing chunk rows inserted, ChunkRef::replace locations applied).
-// Each ref's stored_len is set to the recorded one.
-Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks);
+// raised (missing chunk rows inserted as `missing` says, ChunkRef::replace
+// locations applied). Each ref's stored_len is set to the recorded one.
+Result<Referenced> Reference(sql::Db& db, std::vector<ChunkRef>* chunks, MissingRows missing);
 
 // One segment of a new list, refs[0, len) with key `hash`, occurring n
 // times in it: found by its hash (refs raised by n, the refs' stored_len set
 // to the recorded ones) or inserted (its chunks' refs raised). Returns its id
 // and adds the stored bytes of chunk rows it inserted to *new_bytes.
 Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const Digest& hash,
-                                 size_t n, uint64_t* new_bytes);
+                                 size_t n, uint64_t* new_bytes, MissingRows missing);
 
 // An incremental commit's list (store/catalog_segments_edit.cc): `pieces`
 // as a version list, cut exactly as Reference would cut the refs they stand
@@ -83,6 +92,7 @@ Result<int64_t> ReferenceSegment(sql::Db& db, ChunkRef* refs, size_t len, const 
 // reused segments come from; the stored bytes of the distinct chunks are
 // computed from them and the changed segments, not from the whole list.
 // NotFound if a reused segment no longer exists (the base was deleted).
+// Missing chunk rows are refused (MissingRows::kRefuse).
 struct ReferencedPieces : Referenced {
   uint64_t chunk_count = 0;
   uint64_t size = 0;  // plaintext bytes of the list
@@ -110,9 +120,10 @@ Result<std::vector<ChunkRef>> Expand(sql::Db& db, std::string_view list,
                                      const std::string& what);
 
 // Raises / lowers chunk refs per occurrence in chunks[0, n) (holes
-// skipped). Raise inserts missing rows and sets each ref's stored_len to
-// the row's; returns the stored bytes of rows it inserted.
-Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t n);
+// skipped). Raise inserts the rows of chunks the commit stored (a pack
+// location), and of others as `missing` says, and sets each ref's
+// stored_len to the row's; returns the stored bytes of rows it inserted.
+Result<uint64_t> RaiseChunkRefs(sql::Db& db, ChunkRef* chunks, size_t n, MissingRows missing);
 Status LowerChunkRefs(sql::Db& db, const ChunkRef* chunks, size_t n, const std::string& what);
 
 }  // namespace katamari::catalog_segments

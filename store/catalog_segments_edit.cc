@@ -213,7 +213,7 @@ Result<ReferencedPieces> ReferencePieces(sql::Db& db, const std::vector<ListPiec
     }
     const Digest hash = SegmentHash(s.refs.data(), s.refs.size());
     ASSIGN_OR_RETURN(int64_t id, ReferenceSegment(db, s.refs.data(), s.refs.size(), hash, 1,
-                                                  &out.new_bytes));
+                                                  &out.new_bytes, MissingRows::kRefuse));
     ids.push_back(id);
     out.chunk_count += s.refs.size();
     for (const ChunkRef& c : s.refs) out.size += c.raw_len;

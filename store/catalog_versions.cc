@@ -434,7 +434,9 @@ Status Catalog::Impl::MergeInto(const Write& w, InodeId src, InodeId dst) {
   VersionInfo v;
   std::vector<ChunkRef> chunks;
   RETURN_IF_ERROR(SourceContent(*this, src, &v, &chunks));
-  ASSIGN_OR_RETURN(catalog_segments::Referenced t, catalog_segments::Reference(*db, &chunks));
+  ASSIGN_OR_RETURN(
+      catalog_segments::Referenced t,
+      catalog_segments::Reference(*db, &chunks, catalog_segments::MissingRows::kRefuse));
   v.ino = dst;
   v.version = d.next_version;
   v.seq = w.seq;
@@ -484,7 +486,8 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   uint64_t chunk_count = 0;
   if (nv.pieces.empty()) {
     chunks = nv.chunks;
-    ASSIGN_OR_RETURN(t, catalog_segments::Reference(*impl.db, &chunks));
+    ASSIGN_OR_RETURN(t, catalog_segments::Reference(*impl.db, &chunks,
+                                                    catalog_segments::MissingRows::kRefuse));
     chunk_count = chunks.size();
   } else {
     ASSIGN_OR_RETURN(t, ReferenceEditPieces(impl, nv, &chunk_count));

@@ -68,7 +68,7 @@ class Format4Test : public ::testing::Test {
     c.id.bytes[0] = static_cast<uint8_t>(raw_len);
     c.raw_len = raw_len;
     c.stored_len = raw_len / 2 + 1;
-    v.chunks = {c};
+    v.chunks = {testing_util::InPack(c)};
     return cat_->AddVersion(v);
   }
   std::map<std::string, FileKind> Kinds(InodeId dir, std::optional<Seq> at = {}) {

@@ -78,7 +78,8 @@ class Format6Test : public ::testing::Test {
 };
 
 TEST_F(Format6Test, Format5MigratesToFormat6AndItsChunksStayFiles) {
-  Add(File("a"), {Ref(1), Ref(2)});
+  // Stored in packs today; aged to format 5 they are chunk files.
+  Add(File("a"), {Ref(1, Loc(7, 32, 600)), Ref(2, Loc(7, 680, 600))});
   cat_.reset();
   const std::string fresh = Schema(path_);
   catalog_aging::SegmentsToFormat6(path_);
@@ -105,7 +106,7 @@ TEST_F(Format6Test, Format5MigratesToFormat6AndItsChunksStayFiles) {
 }
 
 TEST_F(Format6Test, AFailedMigrationLeavesFormat5Untouched) {
-  Add(File("a"), {Ref(1)});
+  Add(File("a"), {Ref(1, Loc(7, 32, 600))});
   cat_.reset();
   catalog_aging::SegmentsToFormat6(path_);
   RawExec(path_, catalog_aging::kChunksToFormat5);

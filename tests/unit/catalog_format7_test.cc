@@ -79,7 +79,7 @@ class Format7Test : public ::testing::Test {
     std::copy(id.begin(), id.end(), reinterpret_cast<char*>(r.id.bytes.data()));
     r.raw_len = 1000 + static_cast<uint32_t>(rng_() % 64000);
     r.stored_len = r.raw_len / 2 + 7;
-    return r;
+    return testing_util::InPack(r);
   }
   List FreshList(size_t n) {
     List l;

@@ -56,8 +56,11 @@ Digest D(int n) {
   d.bytes[31] = 0xAB;
   return d;
 }
+// A chunk the writer stored (a pack location): a new row needs one. A chunk
+// the writer reused is ChunkRef{D(n), raw, 0}, without.
 ChunkRef C(int n, uint32_t raw = 1000, uint32_t stored = 0) {
-  return ChunkRef{D(n), raw, stored != 0 ? stored : 500 + static_cast<uint32_t>(n)};
+  return testing_util::InPack(
+      ChunkRef{D(n), raw, stored != 0 ? stored : 500 + static_cast<uint32_t>(n)});
 }
 
 class CatalogTest : public ::testing::Test {
@@ -899,6 +902,41 @@ TEST_F(CatalogTest, ChunkRefcountsAndGarbage) {
   EXPECT_EQ(stats->chunks, 0u);
 }
 
+// A new version listing a chunk that has no row and that the writer did
+// not store (no pack location) is refused as Corruption and changes
+// nothing; the same chunk stored (a location) is taken. Whole lists and
+// incremental ones (pieces) alike.
+TEST_F(CatalogTest, ANewChunkWithoutALocationIsRefused) {
+  const InodeId f = Mk(kRootInode, "f");
+  ASSERT_OK(Add(f, {C(1), C(2)}));
+  const std::string refs1 = "SELECT refs FROM chunks WHERE id = x'" + D(1).Hex() + "'";
+  const int64_t segments = RawInt(path_, "SELECT count(*) FROM segments");
+  const Seq before = cat_->CurrentSeq();
+  const ChunkRef reused{D(1), 1000, 0}, lost{D(9), 1000, 600};
+  auto r = Add(f, {reused, lost});
+  EXPECT_CODE(r, Code::kCorruption);
+  EXPECT_NE(r.status().message().find(D(9).Hex()), std::string::npos) << r.status().message();
+  Catalog::NewVersion edit;
+  edit.ino = f;
+  edit.size = 2000;
+  edit.pieces_base_ino = f;
+  edit.pieces_base = VersionNo(1);
+  edit.pieces = {ListPiece{0, false, {reused, lost}}};
+  EXPECT_CODE(cat_->AddVersion(edit), Code::kCorruption);
+  // Rolled back: no version, no row, no segment, the counts as they were.
+  EXPECT_EQ(Vnos(f), std::vector<uint64_t>{1});
+  EXPECT_EQ(cat_->CurrentSeq(), before);
+  EXPECT_TRUE(cat_->HaveChunks({D(9)}) == std::vector<bool>{false});
+  EXPECT_EQ(RawInt(path_, refs1), 1);
+  EXPECT_EQ(RawInt(path_, "SELECT count(*) FROM segments"), segments);
+  // Stored: the same lists are taken.
+  ASSERT_OK(Add(f, {reused, testing_util::InPack(lost)}));
+  edit.pieces = {ListPiece{0, false, {reused, testing_util::InPack(C(10))}}};
+  ASSERT_OK(cat_->AddVersion(edit));
+  EXPECT_EQ(Vnos(f), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(RawInt(path_, refs1), 3);
+}
+
 // Random operations over a few files sharing a small pool of chunks; after
 // each one, every chunk a version references must survive gc and every
 // chunk none references must be collected.
@@ -1215,7 +1253,7 @@ std::vector<ChunkRef> ManyChunks(int n, uint8_t salt) {
     Digest d;
     for (int k = 0; k < 4; ++k) d.bytes[k] = static_cast<uint8_t>(i >> (8 * k));
     d.bytes[4] = salt;
-    out.push_back(ChunkRef{d, 65536, 30000});
+    out.push_back(testing_util::InPack(ChunkRef{d, 65536, 30000}));
   }
   return out;
 }

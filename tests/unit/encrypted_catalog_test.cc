@@ -7,6 +7,7 @@
 
 #include "store/catalog.h"
 #include "store/crypto.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
@@ -72,7 +73,7 @@ class EncryptedCatalogTest : public ::testing::Test {
     v.ino = ino;
     v.size = 10;
     v.sha256 = sha;
-    v.chunks = {ChunkRef{sha, 10, 50}};
+    v.chunks = {testing_util::InPack(ChunkRef{sha, 10, 50})};
     v.xattrs = std::move(x);
     return cat_->AddVersion(v);
   }

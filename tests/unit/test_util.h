@@ -10,7 +10,23 @@
 #include <random>
 #include <string>
 
+#include "store/types.h"
+
 namespace katamari::testing_util {
+
+// `c` as a chunk the test stored in a pack (as ChunkStore::Write returns
+// it): a location in pack `pack`, at an offset made from its id. A catalog
+// commit refuses a new chunk without one (catalog_segments::MissingRows).
+inline ChunkRef InPack(ChunkRef c, uint8_t pack = 0xC0) {
+  ChunkLocation l;
+  l.pack.fill(pack);
+  uint32_t v;
+  memcpy(&v, c.id.bytes.data(), 4);
+  l.offset = 32 + uint64_t{v} * 64;
+  l.length = c.stored_len;
+  c.loc = l;
+  return c;
+}
 
 // n pseudo-random bytes, the same for the same seed.
 inline std::string RandomBytes(size_t n, uint64_t seed) {
