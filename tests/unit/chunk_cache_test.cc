@@ -5,7 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <fstream>
 #include <string>
+
+#include "store/chunk_store.h"
+#include "tests/unit/fault_env.h"
+#include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
@@ -98,6 +104,109 @@ TEST(ChunkCacheTest, PutReplacesEraseAndClearDrop) {
   cache.Clear();
   EXPECT_FALSE(cache.Get(IdN(2), 50, &out, nullptr));
   EXPECT_EQ(cache.bytes(), 0u);
+}
+
+// ---- ChunkStore::ReadMode ----
+
+std::string Lines(size_t n, int salt) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += "line " + std::to_string(i * 7 + salt) + " of the log\n";
+  return s;
+}
+
+void FlipMiddleByte(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  f.seekg(0, std::ios::end);
+  const std::streamoff at = f.tellg() / 2;
+  f.seekg(at);
+  char b = 0;
+  f.read(&b, 1);
+  b ^= 0x40;
+  f.seekp(at);
+  f.write(&b, 1);
+}
+
+class CachedReadTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(store_.Init().ok()); }
+  ChunkRef Put(const std::string& data, const ChunkRef* base = nullptr,
+               const std::string* base_plain = nullptr) {
+    Result<ChunkRef> r = base ? store_.Write(store_.IdOf(data), data,
+                                             DeltaCandidate{*base, *base_plain, 0})
+                              : store_.Write(store_.IdOf(data), data);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ChunkRef{};
+  }
+  Status Read(const ChunkRef& ref, ChunkStore::ReadMode mode, std::string* out,
+              int* depth = nullptr) {
+    DeltaChain chain;
+    chain.depth = -1;
+    Status st = store_.Read(ref, out, &chain, mode);
+    if (depth) *depth = chain.depth;
+    return st;
+  }
+
+  testing_util::TempDir tmp_{"chunk-cache"};
+  FaultEnv env_;
+  ChunkStore store_{&env_, tmp_.path(), Codec::kZstd, 3};
+};
+
+TEST_F(CachedReadTest, KeepsWhatItVerifiedAlsoDownTheChainStorageReadsSeeTheDamage) {
+  const std::string v1 = Lines(300, 1);
+  const ChunkRef r1 = Put(v1);
+  const std::string v2 = v1 + Lines(1, 5);
+  const ChunkRef r2 = Put(v2, &r1, &v1);
+  ASSERT_TRUE(r2.delta_base) << "the test needs a delta chunk";
+  std::string out;
+  int depth = -1;
+  ASSERT_TRUE(Read(r2, ChunkStore::ReadMode::kCached, &out, &depth).ok());
+  EXPECT_TRUE(out == v2);
+  EXPECT_EQ(depth, 1);
+  FlipMiddleByte(store_.PathOf(r1.id));
+  FlipMiddleByte(store_.PathOf(r2.id));
+  // Storage reads see the damage, of both chunks.
+  EXPECT_TRUE(Read(r2, ChunkStore::ReadMode::kFromStorage, &out).IsCorruption());
+  EXPECT_TRUE(Read(r1, ChunkStore::ReadMode::kFromStorage, &out).IsCorruption());
+  // What the cached read verified, the delta and its base, is served as
+  // verified then, chain included.
+  depth = -1;
+  ASSERT_TRUE(Read(r2, ChunkStore::ReadMode::kCached, &out, &depth).ok());
+  EXPECT_TRUE(out == v2);
+  EXPECT_EQ(depth, 1);
+  ASSERT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out, &depth).ok());
+  EXPECT_TRUE(out == v1);
+  EXPECT_EQ(depth, 0);
+  // A ref of another length is not served from the cache.
+  ChunkRef wrong = r1;
+  wrong.raw_len += 1;
+  EXPECT_FALSE(Read(wrong, ChunkStore::ReadMode::kCached, &out).ok());
+  store_.DropCache();
+  EXPECT_TRUE(Read(r2, ChunkStore::ReadMode::kCached, &out).IsCorruption());
+  EXPECT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).IsCorruption());
+}
+
+TEST_F(CachedReadTest, AWriteIsNotCachedNorAFailedRead) {
+  const std::string v1 = Lines(300, 2);
+  const ChunkRef r1 = Put(v1);
+  FlipMiddleByte(store_.PathOf(r1.id));
+  std::string out;
+  EXPECT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).IsCorruption());
+  EXPECT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).IsCorruption());
+}
+
+TEST_F(CachedReadTest, AFailedSyncBatchEmptiesTheCache) {
+  const std::string v1 = Lines(300, 3);
+  const ChunkRef r1 = Put(v1);
+  std::string out;
+  ASSERT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).ok());
+  FlipMiddleByte(store_.PathOf(r1.id));
+  ASSERT_TRUE(store_.SyncBatch().ok());  // a sync that works keeps it
+  ASSERT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).ok());
+  env_.FailNthMutation(1, EIO);
+  EXPECT_FALSE(store_.SyncBatch().ok());
+  env_.ClearFaults();
+  EXPECT_TRUE(Read(r1, ChunkStore::ReadMode::kCached, &out).IsCorruption());
 }
 
 }  // namespace
