@@ -55,7 +55,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   base.size = a.size;
   base.mtime_ns = a.mtime_ns;
   if (a.current_version.value != 0) {
-    ASSIGN_OR_RETURN(base.reader, bucket_.OpenVersionPinned(target, a.current_version));
+    ASSIGN_OR_RETURN(base.reader, bucket_.OpenSessionBase(target, a.current_version));
     base.size = base.reader->info().size;
   }
   auto fresh = std::make_shared<WriteSession>(bucket_, what, std::move(base));

@@ -468,9 +468,9 @@ class WriteSession::SessionView : public RandomSource {
 // the new version cannot be opened the old state stays: it still reads as
 // exactly the committed bytes.
 void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info) {
-  // Pinned, as every base (Bucket::OpenVersionPinned); the old base's pin
-  // goes with its reader.
-  auto reader = bucket.OpenVersionPinned(target, info.version);
+  // Pinned and read through the chunk cache, as every base
+  // (Bucket::OpenSessionBase); the old base's pin goes with its reader.
+  auto reader = bucket.OpenSessionBase(target, info.version);
   if (!reader.ok()) return;
   base_.reader = std::move(reader).value();
   base_.version = info.version;

@@ -17,9 +17,12 @@
 // rebased on the new version (the staging file emptied) when next used, so
 // the close of the last writer pins nothing new (see Commit).
 //
-// The base reader pins its version (Bucket::OpenVersionPinned), so that no
+// The base reader pins its version (Bucket::OpenSessionBase), so that no
 // prune or rm NAME@N, of this process or another, deletes what the session
-// still reads from; Materialize drops it.
+// still reads from; Materialize drops it. It reads through the store's cache
+// of chunks this process already read and verified, so the commit after an
+// append does not decode the file's last chunk again; readers of versions
+// (not a session) read storage.
 //
 // The staging file is unlinked as soon as it is created: it exists only while
 // the session holds it open, so a crash leaves nothing behind to recover

@@ -564,6 +564,14 @@ class Bucket {
   // next one that meets them. NotFound if the version is gone already.
   // A read-only bucket pins nothing (its mount has no write sessions).
   Result<std::unique_ptr<VersionReader>> OpenVersionPinned(InodeId ino, VersionNo vno);
+  // As OpenVersionPinned, for the base of a write session only: it reads
+  // through the cache of chunks this process already read and verified
+  // (docs/chunk-format.md, "The chunk cache"), so that the commit after an
+  // append, which reads the file's last chunk and patches against it, does
+  // not read, decrypt and verify it again. Chunks it has not seen are read
+  // from storage and verified as always. Readers of old versions never use
+  // it: they, and fsck, always read storage and so see any damage.
+  Result<std::unique_ptr<VersionReader>> OpenSessionBase(InodeId ino, VersionNo vno);
   // Bytes of the version that are not holes (st_blocks). Remembered per
   // version after the first call (reads its chunk list once).
   Result<uint64_t> HeldBytes(InodeId ino, VersionNo vno);

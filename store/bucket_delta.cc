@@ -73,13 +73,16 @@ Result<ChunkRef> WriteChunk(Bucket::Shared& s, const DeltaBases* bases, uint64_t
     DeltaChain chain;
     ChunkRef b{base->id, base->raw_len, base->stored_len};
     // The base is read, and so verified, as any chunk; one that fails is
-    // left to the readers of its own versions (fsck reports it).
-    bool ok = !suspect && s.chunks->Read(b, &plain, &chain).ok();
+    // left to the readers of its own versions (fsck reports it). Through the
+    // chunk cache: an append's base was just read by its session (and the
+    // chain below it by the commit before), verified then.
+    constexpr auto kCached = ChunkStore::ReadMode::kCached;
+    bool ok = !suspect && s.chunks->Read(b, &plain, &chain, kCached).ok();
     if (ok && chain.depth >= kMaxDeltaChain) {
       // The chain is full: a patch against its full chunk instead (a new
       // chain of one), while that still pays; else the chunk is stored whole.
       b = chain.root;
-      ok = s.chunks->Read(b, &plain, &chain).ok() && chain.depth == 0;
+      ok = s.chunks->Read(b, &plain, &chain, kCached).ok() && chain.depth == 0;
     }
     if (ok) {
       Result<ChunkRef> r = s.chunks->Write(id, data, DeltaCandidate{b, plain, chain.depth});

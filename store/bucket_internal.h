@@ -257,6 +257,13 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
 Result<Sha256> HashChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks,
                           const std::string& what);
 
+// A reader of version `vno` of `ino` whose chunks are read with `mode`
+// (ChunkStore::ReadMode): kFromStorage for Bucket::OpenVersion, kCached
+// only for the base of a write session (Bucket::OpenSessionBase).
+Result<std::unique_ptr<VersionReader>> OpenVersionReader(Bucket::Shared& s, InodeId ino,
+                                                         VersionNo vno,
+                                                         ChunkStore::ReadMode mode);
+
 // Streams the content of `chunks` in order into `out`, decoding ahead on
 // s.pool. Corruption names the chunk; `what` names the file version.
 Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, ByteSink& out,

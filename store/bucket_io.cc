@@ -402,11 +402,13 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 
 namespace {
 
-// Random access over a version's chunk list, with a one-chunk cache.
+// Random access over a version's chunk list, with a one-chunk cache; its
+// chunks are read with `mode` (ChunkStore::ReadMode).
 class ChunkListReader : public VersionReader {
  public:
-  ChunkListReader(Bucket::Shared& s, VersionInfo info, std::vector<ChunkRef> chunks)
-      : s_(s), info_(std::move(info)), chunks_(std::move(chunks)) {
+  ChunkListReader(Bucket::Shared& s, VersionInfo info, std::vector<ChunkRef> chunks,
+                  ChunkStore::ReadMode mode)
+      : s_(s), info_(std::move(info)), chunks_(std::move(chunks)), mode_(mode) {
     starts_.reserve(chunks_.size());
     uint64_t off = 0;
     for (const ChunkRef& c : chunks_) {
@@ -456,7 +458,7 @@ class ChunkListReader : public VersionReader {
   Status Load(size_t i) {
     if (cached_index_ == i) return Status::OK();
     cached_index_ = SIZE_MAX;
-    Status st = s_.chunks->Read(chunks_[i], &cached_);
+    Status st = s_.chunks->Read(chunks_[i], &cached_, mode_);
     if (!st.ok()) {
       if (!st.IsCorruption()) return st;
       QuarantineChunk(s_, chunks_[i].id);
@@ -477,6 +479,7 @@ class ChunkListReader : public VersionReader {
   Bucket::Shared& s_;
   VersionInfo info_;
   std::vector<ChunkRef> chunks_;
+  const ChunkStore::ReadMode mode_;
   std::vector<uint64_t> starts_;
   std::vector<uint64_t> run_starts_;  // start of each maximal data or hole run
   std::vector<bool> run_hole_;        // whether that run is a hole
@@ -487,11 +490,17 @@ class ChunkListReader : public VersionReader {
 
 }  // namespace
 
-Result<std::unique_ptr<VersionReader>> Bucket::OpenVersion(InodeId ino, VersionNo vno) {
-  ASSIGN_OR_RETURN(VersionInfo info, s_->catalog->GetVersion(ino, vno));
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
+Result<std::unique_ptr<VersionReader>> OpenVersionReader(Bucket::Shared& s, InodeId ino,
+                                                         VersionNo vno,
+                                                         ChunkStore::ReadMode mode) {
+  ASSIGN_OR_RETURN(VersionInfo info, s.catalog->GetVersion(ino, vno));
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s.catalog->VersionChunks(ino, vno));
   return std::unique_ptr<VersionReader>(
-      new ChunkListReader(*s_, std::move(info), std::move(chunks)));
+      new ChunkListReader(s, std::move(info), std::move(chunks), mode));
+}
+
+Result<std::unique_ptr<VersionReader>> Bucket::OpenVersion(InodeId ino, VersionNo vno) {
+  return OpenVersionReader(*s_, ino, vno, ChunkStore::ReadMode::kFromStorage);
 }
 
 Result<uint64_t> Bucket::HeldBytes(InodeId ino, VersionNo vno) {

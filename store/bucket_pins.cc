@@ -185,17 +185,30 @@ std::set<VersionNo> HeldHereLocked(Bucket::Shared& s, InodeId ino,
   return out;
 }
 
-Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {
-  if (s_->read_only) return OpenVersion(ino, vno);
+namespace {
+
+Result<std::unique_ptr<VersionReader>> OpenPinned(Bucket::Shared& s, InodeId ino, VersionNo vno,
+                                                  ChunkStore::ReadMode mode) {
+  if (s.read_only) return OpenVersionReader(s, ino, vno, mode);
   // Pinned first, then read: once the pin is in, no process deletes the
   // version, so the chunk list read next stays valid.
-  RETURN_IF_ERROR(PinVersion(*s_, ino, vno));
-  auto reader = OpenVersion(ino, vno);
+  RETURN_IF_ERROR(PinVersion(s, ino, vno));
+  auto reader = OpenVersionReader(s, ino, vno, mode);
   if (!reader.ok()) {
-    UnpinVersion(*s_, ino, vno);
+    UnpinVersion(s, ino, vno);
     return reader.status();
   }
-  return std::unique_ptr<VersionReader>(new PinnedReader(*s_, std::move(reader).value()));
+  return std::unique_ptr<VersionReader>(new PinnedReader(s, std::move(reader).value()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {
+  return OpenPinned(*s_, ino, vno, ChunkStore::ReadMode::kFromStorage);
+}
+
+Result<std::unique_ptr<VersionReader>> Bucket::OpenSessionBase(InodeId ino, VersionNo vno) {
+  return OpenPinned(*s_, ino, vno, ChunkStore::ReadMode::kCached);
 }
 
 }  // namespace katamari

@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 
+#include "store/chunk_cache.h"
 #include "store/codec.h"
 #include "store/sha256.h"
 
@@ -83,7 +84,10 @@ ChunkStore::ChunkStore(Env* env, std::string root, Codec codec, int level,
       root_(std::move(root)),
       dir_(root_ + "/chunks"),
       codec_level_(PackCodec(codec, level)),
-      keys_(std::move(keys)) {}
+      keys_(std::move(keys)),
+      cache_(std::make_unique<ChunkCache>(kCacheBytes)) {}
+
+ChunkStore::~ChunkStore() = default;
 
 Status ChunkStore::Init() {
   RETURN_IF_ERROR(env_->CreateDir(dir_, 0700));
@@ -229,33 +233,48 @@ Status ChunkStore::WriteFileAtomically(const std::string& tmp, const std::string
   return st;
 }
 
+// A failed sync may have dropped pages that reads were served from (the
+// kernel marks them clean after a write-back error), so what was verified
+// from them may not be what storage holds: the cache starts over.
 Status ChunkStore::SyncBatch() {
-  if (packs_) return packs_->Sync();
-  return env_->SyncFilesystem(dir_);
+  Status st = packs_ ? packs_->Sync() : env_->SyncFilesystem(dir_);
+  if (!st.ok()) cache_->Clear();
+  return st;
 }
+
+void ChunkStore::DropCache() { cache_->Clear(); }
 
 Status ChunkStore::SyncAll() {
   if (packs_) RETURN_IF_ERROR(packs_->Sync());
   return env_->SyncFilesystem(root_);
 }
 
-Status ChunkStore::Read(const ChunkRef& ref, std::string* out) const {
+Status ChunkStore::Read(const ChunkRef& ref, std::string* out, ReadMode mode) const {
   DeltaChain chain;
-  return Read(ref, out, &chain);
+  return Read(ref, out, &chain, mode);
 }
 
-Status ChunkStore::Read(const ChunkRef& ref, std::string* out, DeltaChain* chain) const {
+Status ChunkStore::Read(const ChunkRef& ref, std::string* out, DeltaChain* chain,
+                        ReadMode mode) const {
   thread_local std::string scratch;
-  return ReadAt(ref, out, 0, chain, &scratch);
+  return ReadAt(ref, out, 0, chain, &scratch, mode);
 }
 
 // The bases of a delta chain are read with their own scratch (`level` > 0),
-// so that the chunk above them keeps its payload in its own.
+// so that the chunk above them keeps its payload in its own. A kCached read
+// keeps every chunk it verified, the bases down the chain too: the next
+// commit of an appended file patches against the chunk it read this time.
 Status ChunkStore::ReadAt(const ChunkRef& ref, std::string* out, int level, DeltaChain* chain,
-                          std::string* scratch) const {
+                          std::string* scratch, ReadMode mode) const {
+  const bool cached = mode == ReadMode::kCached;
+  if (cached && cache_->Get(ref.id, ref.raw_len, out, chain)) return Status::OK();
   out->clear();
+  DeltaChain own;
+  if (chain == nullptr) chain = &own;
   RETURN_IF_ERROR(Fetch(ref, scratch));
-  return Decode(ref, scratch, out, level, chain, nullptr);
+  RETURN_IF_ERROR(Decode(ref, scratch, out, level, chain, nullptr, mode));
+  if (cached) cache_->Put(ref.id, *out, *chain);
+  return Status::OK();
 }
 
 // Where the chunk is: the ref's location (a chunk just written, or a row
@@ -321,7 +340,8 @@ Status ChunkStore::FetchFile(const ChunkRef& ref, std::string* bytes) const {
 // Checks and decodes a chunk file's bytes (held in *bytes, which it uses as
 // scratch) into *out.
 Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* out, int level,
-                          DeltaChain* chain, std::optional<ChunkId>* bad_base) const {
+                          DeltaChain* chain, std::optional<ChunkId>* bad_base,
+                          ReadMode mode) const {
   if (chain) *chain = DeltaChain{0, ChunkRef{ref.id, ref.raw_len, ref.stored_len}};
   std::string& scratch = *bytes;
   const uint64_t size = scratch.size();
@@ -341,7 +361,7 @@ Status ChunkStore::Decode(const ChunkRef& ref, std::string* bytes, std::string* 
   std::string_view payload(scratch.data() + kChunkHeaderSize,
                            scratch.size() - kChunkHeaderSize);
   if (static_cast<uint8_t>(scratch[kOffCodec]) == kCodecZstdPatch) {
-    RETURN_IF_ERROR(DecodePatch(ref, payload, out, level, chain, bad_base));
+    RETURN_IF_ERROR(DecodePatch(ref, payload, out, level, chain, bad_base, mode));
   } else {
     RETURN_IF_ERROR(Decompress(codec, payload, ref.raw_len, out, "chunk " + ref.id.Hex()));
   }

@@ -21,6 +21,11 @@
 // HMAC-SHA256 under the chunk-id key and every chunk written is sealed with
 // AES-256-GCM (fresh random nonce, the id and header bound as AAD).
 //
+// Chunk cache: Read(..., ReadMode::kCached) serves a chunk this store read
+// and verified before from a small in-process cache (store/chunk_cache.h,
+// docs/chunk-format.md, "The chunk cache"); only the commit path asks for it.
+// Every other read (kFromStorage, the default) reads and verifies storage.
+//
 // Thread-safe: Write/Read/Remove may run concurrently from many threads.
 #pragma once
 
@@ -39,6 +44,8 @@
 #include "store/types.h"
 
 namespace katamari {
+
+class ChunkCache;
 
 inline constexpr size_t kChunkHeaderSize = 24;
 // The codec byte of a delta chunk's header.
@@ -59,12 +66,22 @@ struct DeltaCandidate {
 
 class ChunkStore {
  public:
+  // How Read finds a chunk. kFromStorage: always from its file or pack
+  // record, decoded and verified. kCached: from the chunk cache if this
+  // store read and verified it before (bytes verified then, not now),
+  // else as kFromStorage, and what was verified is kept there (also the
+  // bases down a delta chain). Only the commit path reads kCached.
+  enum class ReadMode { kFromStorage, kCached };
+  // Plaintext bytes the chunk cache holds at most.
+  static constexpr size_t kCacheBytes = 8 << 20;
+
   // `root` is the bucket directory; chunks live in root + "/chunks". `env` is
   // not owned and must outlive the store. With `keys` (an unlocked encrypted
   // bucket) chunks are sealed and ids keyed; without, ids are SHA-256 and
   // chunks plain.
   ChunkStore(Env* env, std::string root, Codec codec, int level,
              std::shared_ptr<const crypto::BucketKeys> keys = nullptr);
+  ~ChunkStore();
 
   // Creates chunks/ and its 256 fan-out directories (idempotent).
   Status Init();
@@ -118,10 +135,15 @@ class ChunkStore {
   // truncated, or another chunk's file), codec error, wrong length or id
   // mismatch is a Corruption status naming the chunk id; never wrong bytes.
   // A sealed chunk read without keys is NotSupported.
-  Status Read(const ChunkRef& ref, std::string* out) const;
+  Status Read(const ChunkRef& ref, std::string* out,
+              ReadMode mode = ReadMode::kFromStorage) const;
   // Read, also telling the chunk's delta chain (depth 0: a full chunk).
   // A delta whose base cannot be read is Corruption naming both chunks.
-  Status Read(const ChunkRef& ref, std::string* out, DeltaChain* chain) const;
+  Status Read(const ChunkRef& ref, std::string* out, DeltaChain* chain,
+              ReadMode mode = ReadMode::kFromStorage) const;
+  // Empties the chunk cache: the next kCached read of any chunk reads
+  // storage. (Also done when SyncBatch fails.)
+  void DropCache();
 
   // Whether the chunk file exists (no verification).
   bool Exists(const ChunkId& id) const;
@@ -159,9 +181,10 @@ class ChunkStore {
   // delta chain this chunk is read, *depth receives its own chain length,
   // and *bad_base (when not null) the id of a base whose read failed.
   Status Decode(const ChunkRef& ref, std::string* bytes, std::string* out, int level = 0,
-                DeltaChain* chain = nullptr, std::optional<ChunkId>* bad_base = nullptr) const;
+                DeltaChain* chain = nullptr, std::optional<ChunkId>* bad_base = nullptr,
+                ReadMode mode = ReadMode::kFromStorage) const;
   Status ReadAt(const ChunkRef& ref, std::string* out, int level, DeltaChain* chain,
-                std::string* scratch) const;
+                std::string* scratch, ReadMode mode) const;
   Result<ChunkRef> WriteImpl(const ChunkId& id, std::string_view plaintext,
                              const DeltaCandidate* delta);
   // Patch payload after the header into `patch`; true when it is kept.
@@ -170,7 +193,7 @@ class ChunkStore {
   Result<bool> MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops);
   Result<bool> MoveAside(const ChunkId& id, int hops);
   Status DecodePatch(const ChunkRef& ref, std::string_view payload, std::string* out, int level,
-                     DeltaChain* chain, std::optional<ChunkId>* bad_base) const;
+                     DeltaChain* chain, std::optional<ChunkId>* bad_base, ReadMode mode) const;
 
   Env* env_;
   std::string root_;
@@ -180,6 +203,8 @@ class ChunkStore {
   std::unique_ptr<PackSet> packs_;  // null: chunk files only
   LocateFn locate_;
   ForgetFn forget_;
+  // Verified plaintexts for kCached reads; never filled at Write time.
+  std::unique_ptr<ChunkCache> cache_;
 };
 
 }  // namespace katamari

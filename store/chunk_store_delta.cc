@@ -53,8 +53,8 @@ Result<bool> ChunkStore::BuildPatch(const ChunkId& id, std::string_view plaintex
 }
 
 Status ChunkStore::DecodePatch(const ChunkRef& ref, std::string_view payload, std::string* out,
-                               int level, DeltaChain* chain,
-                               std::optional<ChunkId>* bad_base) const {
+                               int level, DeltaChain* chain, std::optional<ChunkId>* bad_base,
+                               ReadMode mode) const {
   if (payload.size() < kBaseRefSize) {
     return DeltaCorruption(ref.id, "delta payload of " + std::to_string(payload.size()) +
                                        " bytes is too short to name its base");
@@ -73,7 +73,7 @@ Status ChunkStore::DecodePatch(const ChunkRef& ref, std::string_view payload, st
   }
   std::string base_plain, base_scratch;
   DeltaChain base_chain;
-  Status st = ReadAt(base, &base_plain, level + 1, &base_chain, &base_scratch);
+  Status st = ReadAt(base, &base_plain, level + 1, &base_chain, &base_scratch, mode);
   if (!st.ok()) {
     if (!st.IsCorruption()) return st;
     if (bad_base) *bad_base = base.id;
