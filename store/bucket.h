@@ -443,6 +443,8 @@ class Bucket {
 
   // Packs roll over at this size instead of the default (tests).
   void SetPackTargetSizeForTesting(uint64_t bytes);
+  // The next `n` deletions of a pin row fail as if the catalog were busy.
+  void FailUnpinsForTesting(int n);
   bool cancelled() const;
 
   // ---- key API. Keys are relative '/'-separated paths ("docs/a.txt").

@@ -124,6 +124,10 @@ struct Bucket::Shared {
   int pin_lock_fd = -1;
   std::mutex pin_mu;
   std::map<std::pair<uint64_t, uint64_t>, int> pin_counts;
+  // Rows whose delete failed (catalog busy): retried at the next unpin, or
+  // kept if the version is pinned again meanwhile (its row is the pin).
+  std::set<std::pair<uint64_t, uint64_t>> unpin_retry;
+  int unpin_failures_for_testing = 0;  // Bucket::FailUnpinsForTesting
 };
 
 // The new version that brings `from`'s content back as a version of `ino`

@@ -101,14 +101,12 @@ Result<VersionInfo> Bucket::Put(std::string_view key, ByteSource& src, const Put
     // put hashes its holes' zeros: its SHA-256 is complete at once.
     // Replacing a file: its current version's chunks are delta bases.
     std::unique_ptr<DeltaBases> bases;
-    {
-      Result<InodeId> cur = kRootInode;
-      for (const std::string& name : p.dirs) {
-        if (cur.ok()) cur = cat.Lookup(*cur, name);
-      }
-      if (cur.ok()) cur = cat.Lookup(*cur, p.name);
-      if (cur.ok()) bases = CurrentDeltaBases(*s_, *cur);
+    Result<InodeId> cur = kRootInode;
+    for (const std::string& name : p.dirs) {
+      if (cur.ok()) cur = cat.Lookup(*cur, name);
     }
+    if (cur.ok()) cur = cat.Lookup(*cur, p.name);
+    if (cur.ok()) bases = CurrentDeltaBases(*s_, *cur);
     ASSIGN_OR_RETURN(Ingested in, IngestStream(*s_, src, opts.progress, /*hash_holes=*/true,
                                                bases.get()));
     p.version.size = in.size;
@@ -116,6 +114,10 @@ Result<VersionInfo> Bucket::Put(std::string_view key, ByteSource& src, const Put
     p.version.sha256 = in.sha256;
     p.version.sha256_pending = in.sha256_pending;
     p.version.chunks = std::move(in.chunks);
+    // What readers of this process hold of the file it replaces stays, as
+    // for a commit (AddIngestedVersion).
+    std::unique_lock<std::mutex> pins(s_->pin_mu);
+    if (cur.ok()) p.version.held_here = HeldHereLocked(*s_, *cur, std::nullopt);
     r = cat.Put(p);
   }  // gc lock released: the version row now holds its chunks
   if (!r.ok() && r.status().code() == Status::Code::kNotDir) {

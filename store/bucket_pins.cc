@@ -38,7 +38,8 @@ bool ValidOwner(const std::string& owner) {
 }
 
 // Whether the owner of pins `owner` still has its bucket open.
-bool OwnerAlive(const std::string& dir, const std::string& owner, std::string* who) {
+// `tidy`: remove the file of an owner found gone (not by a read-only open).
+bool OwnerAlive(const std::string& dir, const std::string& owner, std::string* who, bool tidy) {
   if (!ValidOwner(owner)) return false;  // never written by this code: not a live owner
   const std::string path = PinsDir(dir) + "/" + owner;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -48,7 +49,7 @@ bool OwnerAlive(const std::string& dir, const std::string& owner, std::string* w
     return true;  // cannot tell (permissions): keep the pin, the safe side
   }
   if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
-    ::unlink(path.c_str());  // its owner is gone
+    if (tidy) ::unlink(path.c_str());  // its owner is gone
     ::close(fd);
     return false;
   }
@@ -105,7 +106,15 @@ class PinnedReader : public VersionReader {
 }  // namespace
 
 Status SetUpPins(Bucket::Shared& s) {
-  if (s.read_only) return Status::OK();
+  if (s.read_only) {
+    // Pins nothing and changes nothing, but sees what live owners pin
+    // (prune --dry-run leaves that out as prune does).
+    const std::string dir = s.dir;
+    s.catalog->SetPinOwner("", [dir](const std::string& owner, std::string* who) {
+      return OwnerAlive(dir, owner, who, /*tidy=*/false);
+    });
+    return Status::OK();
+  }
   unsigned char raw[16];
   crypto::RandomBytes(raw, sizeof(raw));
   static const char kHex[] = "0123456789abcdef";
@@ -116,7 +125,7 @@ Status SetUpPins(Bucket::Shared& s) {
   RETURN_IF_ERROR(s.catalog->EnsurePinTable());
   const std::string dir = s.dir;
   s.catalog->SetPinOwner(s.pin_owner, [dir](const std::string& owner, std::string* who) {
-    return OwnerAlive(dir, owner, who);
+    return OwnerAlive(dir, owner, who, /*tidy=*/true);
   });
   // Pins left by owners that are gone (kill -9) are dropped here too, not
   // only when a deletion meets them. Best effort: a busy catalog leaves them.
@@ -143,6 +152,8 @@ Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
   std::lock_guard<std::mutex> l(s.pin_mu);
   int& count = s.pin_counts[{ino.value, vno.value}];
   if (count == 0) {
+    // A row left by a failed unpin is this pin's row now (INSERT OR IGNORE).
+    s.unpin_retry.erase({ino.value, vno.value});
     Status st = EnsureOwnerFile(s);
     if (st.ok()) st = s.catalog->AddPin(s.pin_owner, ino, vno);
     if (!st.ok()) {
@@ -154,23 +165,46 @@ Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
   return Status::OK();
 }
 
+namespace {
+
+Status RemovePinRow(Bucket::Shared& s, InodeId ino, VersionNo vno) {
+  if (s.unpin_failures_for_testing > 0) {
+    --s.unpin_failures_for_testing;
+    return Status::Busy("catalog busy (FailUnpinsForTesting)");
+  }
+  return s.catalog->RemovePin(s.pin_owner, ino, vno);
+}
+
+}  // namespace
+
 void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
+  std::set<uint64_t> unpinned;  // inodes whose row went
   {
     std::lock_guard<std::mutex> l(s.pin_mu);
     auto it = s.pin_counts.find({ino.value, vno.value});
     if (it == s.pin_counts.end()) return;
     if (--it->second > 0) return;
     s.pin_counts.erase(it);
-    // A row that cannot be deleted now (catalog busy) stays until this bucket
-    // is closed (TearDownPins) or its process is gone: it only delays a prune.
-    if (!s.catalog->RemovePin(s.pin_owner, ino, vno).ok()) return;
+    // A row that cannot be deleted now (catalog busy) is retried at the
+    // next unpin, and goes at the latest when this bucket is closed
+    // (TearDownPins) or its process is gone: it only delays a prune or rm.
+    s.unpin_retry.insert({ino.value, vno.value});
+    for (auto r = s.unpin_retry.begin(); r != s.unpin_retry.end();) {
+      if (!RemovePinRow(s, InodeId(r->first), VersionNo(r->second)).ok()) break;
+      unpinned.insert(r->first);
+      r = s.unpin_retry.erase(r);
+    }
   }
   // Without versioning, a version kept only for this pin (its file lost its
   // last name, or a commit superseded it) goes now, and its data with the
   // next reclaim. Best effort: prune and gc find what is left.
-  if (s.catalog->settings().versioning) return;
-  auto released = s.catalog->ReleaseUnpinned(ino);
-  if (released.ok() && *released) TryReclaim(s, s.dir);
+  if (unpinned.empty() || s.catalog->settings().versioning) return;
+  bool released = false;
+  for (uint64_t i : unpinned) {
+    auto r = s.catalog->ReleaseUnpinned(InodeId(i));
+    released = released || (r.ok() && *r);
+  }
+  if (released) TryReclaim(s, s.dir);
 }
 
 std::set<VersionNo> HeldHereLocked(Bucket::Shared& s, InodeId ino,
@@ -202,6 +236,11 @@ Result<std::unique_ptr<VersionReader>> OpenPinned(Bucket::Shared& s, InodeId ino
 }
 
 }  // namespace
+
+void Bucket::FailUnpinsForTesting(int n) {
+  std::lock_guard<std::mutex> l(s_->pin_mu);
+  s_->unpin_failures_for_testing = n;
+}
 
 Result<std::unique_ptr<VersionReader>> Bucket::OpenVersionPinned(InodeId ino, VersionNo vno) {
   return OpenPinned(*s_, ino, vno, ChunkStore::ReadMode::kFromStorage);

@@ -239,17 +239,37 @@ Result<PruneReport> Bucket::Prune(const PruneOptions& opts) {
   }
   // Counted before anything goes: the chunks whose last references the
   // planned versions hold, but not of those a file open in a mount holds
-  // (pinned: CarryOut keeps them).
+  // (pinned: CarryOut keeps them, and a deleted file with one keeps its
+  // whole history). A dry run leaves them out of its plan the same way.
   {
     std::map<uint64_t, std::set<VersionNo>> pinned;
-    for (const Planned& p : plan) {
+    std::set<uint64_t> whole;  // deleted files kept whole for a pin
+    for (Planned& p : plan) {
       ASSIGN_OR_RETURN(std::set<VersionNo> pins, s_->catalog->PinnedVersionsOf(p.ino));
-      if (!pins.empty()) pinned[p.ino.value] = std::move(pins);
+      if (pins.empty()) continue;
+      if (p.file.history_deleted) whole.insert(p.ino.value);
+      if (opts.dry_run) {
+        PruneFile& pf = p.file;
+        const size_t before = pf.removed.size();
+        if (pf.history_deleted) {
+          pf.kept += before;
+          pf.removed.clear();
+        } else {
+          std::erase_if(pf.removed, [&](uint64_t v) { return pins.count(VersionNo(v)) > 0; });
+          pf.kept += before - pf.removed.size();
+        }
+        report.versions_in_use += std::min<size_t>(pins.size(), before);
+      }
+      pinned[p.ino.value] = std::move(pins);
     }
     std::erase_if(doomed, [&](const std::pair<InodeId, VersionNo>& d) {
       auto it = pinned.find(d.first.value);
-      return it != pinned.end() && it->second.count(d.second) > 0;
+      if (it == pinned.end()) return false;
+      return it->second.count(d.second) > 0 || whole.count(d.first.value) > 0;
     });
+    if (opts.dry_run) {
+      std::erase_if(plan, [](const Planned& p) { return p.file.removed.empty(); });
+    }
   }
   ASSIGN_OR_RETURN(report.bytes_freed, s_->catalog->BytesFreedBy(doomed));
   for (Planned& p : plan) {

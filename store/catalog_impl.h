@@ -125,13 +125,21 @@ struct Catalog::Impl {
   bool has_pin_table = false;
   Result<std::map<VersionNo, std::string>> PinnedVersions(InodeId ino, bool include_own = true);
   // Drops every version of `ino` that is not in `pins` and is not `keep`;
-  // sets *dropped if one went.
+  // sets *dropped if one went. If the current one went (a nameless file's:
+  // `keep` unset), the newest left becomes current (AfterVersionsDropped);
+  // if none is left the file is purged.
   Status DropUnpinned(InodeId ino, const std::map<VersionNo, std::string>& pins,
-                      std::optional<VersionNo> keep, bool* dropped);
+                      std::optional<VersionNo> keep, bool* dropped, int64_t now);
   // Without versioning: what pins alone kept of regular file `ino` (a
   // version that is not current, or the whole file if it has no live name)
   // goes once no live owner pins it. Whether anything went.
-  Result<bool> ReleaseKept(InodeId ino);
+  Result<bool> ReleaseKept(InodeId ino, int64_t now);
+  // catalog_versions.cc: after versions `dropped` of `ino` went, whose
+  // current version was `current`: if that was one of them the newest left
+  // becomes current (its size, mtime and owner), or none (0) if none is
+  // left. Whether any version is left.
+  Result<bool> AfterVersionsDropped(InodeId ino, VersionNo current,
+                                    const std::set<VersionNo>& dropped, int64_t now);
 };
 
 // catalog_versions.cc: the chunk rows `q` returns, each as id, raw_len,

@@ -130,7 +130,7 @@ Status AfterNameLost(Catalog::Impl& impl, InodeId ino, int64_t now) {
   if (names > 0) return Status::OK();
   ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
   if (pins.empty()) return impl.Purge(ino);
-  return impl.DropUnpinned(ino, pins, std::nullopt, nullptr);
+  return impl.DropUnpinned(ino, pins, std::nullopt, nullptr, now);
 }
 
 Result<std::optional<InodeId>> FindRevivable(Catalog::Impl& impl, InodeId parent,

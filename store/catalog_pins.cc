@@ -31,6 +31,8 @@ constexpr char kSqlInsertPin[] =
 constexpr char kSqlDeletePin[] =
     "DELETE FROM version_pins WHERE owner = ?1 AND ino = ?2 AND vno = ?3";
 constexpr char kSqlDeleteOwnerPins[] = "DELETE FROM version_pins WHERE owner = ?1";
+constexpr char kSqlDeleteOwnerPinsOfInode[] =
+    "DELETE FROM version_pins WHERE owner = ?1 AND ino = ?2";
 constexpr char kSqlPinOwners[] = "SELECT DISTINCT owner FROM version_pins";
 constexpr char kSqlPinsOfInode[] = "SELECT vno, owner FROM version_pins WHERE ino = ?1";
 constexpr char kSqlVersionExists[] = "SELECT 1 FROM versions WHERE ino = ?1 AND vno = ?2";
@@ -139,7 +141,7 @@ Result<uint64_t> Catalog::SweepStalePins() {
 }
 
 Status Catalog::Impl::DropUnpinned(InodeId ino, const std::map<VersionNo, std::string>& pins,
-                                   std::optional<VersionNo> keep, bool* dropped) {
+                                   std::optional<VersionNo> keep, bool* dropped, int64_t now) {
   std::vector<VersionNo> vnos;
   {
     ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlAllVersionNos));
@@ -150,15 +152,22 @@ Status Catalog::Impl::DropUnpinned(InodeId ino, const std::map<VersionNo, std::s
       vnos.push_back(VersionNo(q.U64(0)));
     }
   }
+  std::set<VersionNo> gone;
   for (VersionNo v : vnos) {
     if (pins.count(v) || (keep && v == *keep)) continue;
     RETURN_IF_ERROR(DropVersion(ino, v));
-    if (dropped) *dropped = true;
+    gone.insert(v);
   }
+  if (gone.empty()) return Status::OK();
+  if (dropped) *dropped = true;
+  // A nameless file keeps pointing at a version it has (fsck, time views).
+  ASSIGN_OR_RETURN(InodeRow r, LoadInode(ino));
+  ASSIGN_OR_RETURN(bool any, AfterVersionsDropped(ino, r.current_version, gone, now));
+  if (!any) return Purge(ino);
   return Status::OK();
 }
 
-Result<bool> Catalog::Impl::ReleaseKept(InodeId ino) {
+Result<bool> Catalog::Impl::ReleaseKept(InodeId ino, int64_t now) {
   if (settings.versioning) return false;
   ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlKeptState));
   q.Bind(1, ino);
@@ -174,7 +183,7 @@ Result<bool> Catalog::Impl::ReleaseKept(InodeId ino) {
   }
   bool dropped = false;
   RETURN_IF_ERROR(DropUnpinned(ino, pins, live ? std::optional<VersionNo>(current) : std::nullopt,
-                               &dropped));
+                               &dropped, now));
   return dropped;
 }
 
@@ -194,7 +203,7 @@ Result<bool> Catalog::ReleaseUnpinned(InodeId ino) {
     if (live ? !others : !any) return false;
   }
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
-  ASSIGN_OR_RETURN(bool changed, impl.ReleaseKept(ino));
+  ASSIGN_OR_RETURN(bool changed, impl.ReleaseKept(ino, w.time_ns));
   if (!changed) return false;  // rolled back: no commit recorded
   RETURN_IF_ERROR(w.txn.Commit());
   return true;
@@ -204,9 +213,9 @@ Result<std::set<VersionNo>> Catalog::PinnedVersionsOf(InodeId ino) {
   std::lock_guard<std::mutex> l(impl_->mu);
   Impl& impl = *impl_;
   std::set<VersionNo> out;
-  if (impl.db->read_only()) return out;  // nothing is pinned in a read-only open's eyes
-  // Write: stale pins met are dropped on the way (as by a deletion).
-  ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/true));
+  // Writable: stale pins met are dropped on the way (as by a deletion); a
+  // read-only open (prune --dry-run) only reads them.
+  ASSIGN_OR_RETURN(sql::Txn txn, sql::Txn::Begin(*impl.db, /*write=*/!impl.db->read_only()));
   ASSIGN_OR_RETURN(auto pins, impl.PinnedVersions(ino));
   for (const auto& [vno, who] : pins) out.insert(vno);
   RETURN_IF_ERROR(txn.Commit());
@@ -266,9 +275,14 @@ Result<std::map<VersionNo, std::string>> Catalog::Impl::PinnedVersions(InodeId i
       if (!pin_alive && owner != pin_owner) live = true, who = "another process";
       if (!live) {
         dead.insert(owner);
-        // Stale (its process is gone): dropped in the caller's transaction.
-        ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDeleteOwnerPins));
-        q.BindText(1, owner);
+        if (db->read_only()) continue;
+        // Stale (its process is gone): dropped in the caller's transaction,
+        // for this inode only. Its pins of other files stay for whoever
+        // meets them, or the sweep of the next open, which then releases
+        // what only they kept (SweepStalePins, ReleaseAllUnpinned); deleted
+        // here they would leave that behind unnoticed.
+        ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDeleteOwnerPinsOfInode));
+        q.BindText(1, owner).Bind(2, ino);
         RETURN_IF_ERROR(q.Run());
         continue;
       }

@@ -625,9 +625,21 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno, bool forced) {
     if (it != pins.end()) return Status::Busy(PinnedMessage(vno, it->second));
   }
   RETURN_IF_ERROR(impl.DropVersion(ino, vno));
+  ASSIGN_OR_RETURN(bool any, impl.AfterVersionsDropped(ino, r.current_version, {vno}, w.time_ns));
+  if (!any) {
+    ASSIGN_OR_RETURN(int64_t names, impl.LiveNameCount(ino));
+    // A deleted file whose last version went is nothing but old names now.
+    if (names == 0) RETURN_IF_ERROR(impl.Purge(ino));
+  }
+  return w.txn.Commit();
+}
+
+Result<bool> Catalog::Impl::AfterVersionsDropped(InodeId ino, VersionNo current,
+                                                 const std::set<VersionNo>& dropped,
+                                                 int64_t now) {
   std::optional<VersionInfo> newest;  // of the remaining versions
   {
-    ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlNewestVersion));
+    ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlNewestVersion));
     q.Bind(1, ino);
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (row) {
@@ -637,26 +649,19 @@ Status Catalog::DeleteVersion(InodeId ino, VersionNo vno, bool forced) {
       newest->mtime_ns = q.Int(2);
     }
   }
-  bool any = newest.has_value();
-  if (r.current_version == vno) {
+  if (dropped.count(current)) {
     // The previous version becomes current (docs/semantics.md, Version paths); its number stays
     // taken by next_version, so vno is never handed out again.
-    if (any) {
-      RETURN_IF_ERROR(
-          SetContent(impl, ino, newest->version, newest->size, newest->mtime_ns, w.time_ns));
-      ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlOwnerFromVersion));
+    if (newest) {
+      RETURN_IF_ERROR(SetContent(*this, ino, newest->version, newest->size, newest->mtime_ns, now));
+      ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlOwnerFromVersion));
       q.BindAll(ino, newest->version);
       RETURN_IF_ERROR(q.Run());
     } else {
-      RETURN_IF_ERROR(SetContent(impl, ino, VersionNo(0), 0, w.time_ns, w.time_ns));
+      RETURN_IF_ERROR(SetContent(*this, ino, VersionNo(0), 0, now, now));
     }
   }
-  if (!any) {
-    ASSIGN_OR_RETURN(int64_t names, impl.LiveNameCount(ino));
-    // A deleted file whose last version went is nothing but old names now.
-    if (names == 0) RETURN_IF_ERROR(impl.Purge(ino));
-  }
-  return w.txn.Commit();
+  return newest.has_value();
 }
 
 Status Catalog::PurgeHistory(InodeId ino) {
