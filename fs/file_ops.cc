@@ -55,7 +55,26 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   base.size = a.size;
   base.mtime_ns = a.mtime_ns;
   if (a.current_version.value != 0) {
-    ASSIGN_OR_RETURN(base.reader, bucket_.OpenSessionBase(target, a.current_version));
+    auto reader = bucket_.OpenSessionBase(target, a.current_version);
+    if (!reader.ok() && reader.status().IsNotFound() && !detached) {
+      // The version this node last saw went meanwhile (replaced by a
+      // `katamari put` beside the mount on a bucket without versioning or
+      // under an excluded name): the session starts from the current one.
+      auto now = bucket_.GetAttr(target);
+      if (now.ok() && now->kind == FileKind::kRegular && now->current_version.value != 0 &&
+          now->current_version != a.current_version) {
+        base.version = now->current_version;
+        base.mtime_ns = now->mtime_ns;
+        reader = bucket_.OpenSessionBase(target, now->current_version);
+      }
+    }
+    if (!reader.ok()) {
+      LogLine("open of " + what + " for writing failed: its version " +
+              std::to_string(base.version.value) + " could not be pinned and opened: " +
+              reader.status().ToString());
+      return reader.status();
+    }
+    base.reader = std::move(reader).value();
     base.size = base.reader->info().size;
   }
   auto fresh = std::make_shared<WriteSession>(bucket_, what, std::move(base));
