@@ -510,6 +510,9 @@ Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, Gc
 }
 
 void QuarantineChunk(Bucket::Shared& s, const ChunkId& id) {
+  // What the commit path cached may stand on this chunk (a delta's chain):
+  // from now on it reads storage again, and no new patch builds on damage.
+  s.chunks->DropCache();
   // Exclusive: no writer (of any process) is re-creating this chunk now, and
   // the file is judged again under the lock, so a copy a writer stored after
   // our failed read is never moved away. One reader of this process at a

@@ -290,6 +290,20 @@ TEST_P(SessionBaseTest, SessionBaseKeepsWhatItVerifiedReadersAndFsckSeeTheDamage
   EXPECT_FALSE(fsck->problems.empty());
 }
 
+TEST_P(SessionBaseTest, AReadThatFindsDamageEmptiesTheCache) {
+  const std::string data = testing_util::RandomBytes(1 << 20, 14);
+  const VersionInfo v = Put(data);
+  std::string got;
+  ASSERT_TRUE(ReadSessionBase(v, &got).ok());
+  ASSERT_GT(DamageEveryChunk(), 2u);
+  auto reader = b_->OpenVersion(v.ino, v.version);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE(ReadAll(**reader, &got).IsCorruption());
+  // No new patch may build on what was found damaged: the commit path reads
+  // storage again.
+  EXPECT_TRUE(ReadSessionBase(v, &got).IsCorruption());
+}
+
 TEST_P(SessionBaseTest, WritesAreNotCachedTheFirstReadChecksTheStorage) {
   const std::string data = testing_util::RandomBytes(1 << 20, 12);
   const VersionInfo v = Put(data);
