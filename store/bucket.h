@@ -197,12 +197,15 @@ struct SpaceEntry {
   uint64_t size = 0;      // logical bytes of the current content (0 when deleted)
   uint64_t versions = 0;
   uint64_t all_versions_bytes = 0;  // logical bytes of every version
-  // On-disk bytes of the distinct chunks its versions use (shared chunks
-  // counted in full for every file using them).
+  // On-disk bytes of the distinct chunks its versions use, with the bases
+  // their delta chunks are stored against (shared chunks counted in full
+  // for every file using them).
   uint64_t stored_bytes = 0;
   // On-disk bytes only its old versions keep alive: what deleting every
-  // version but the current one (all of them for a deleted file) would free.
-  // A directory's figure is the sum of its files'.
+  // version but the current one (all of them for a deleted file) and gc
+  // would free, delta bases that only those versions' deltas hold included
+  // (counted as gc frees, store/gc_model.h). A directory's figure is the
+  // sum of its files'.
   uint64_t history_bytes = 0;
 };
 // Bucket::Space: the files (and directories, as du totals) under a path,

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "store/bucket_internal.h"
+#include "store/gc_model.h"
 #include "store/history_model.h"
 
 namespace katamari {
@@ -173,17 +174,68 @@ void TallyVersion(const Catalog::HistoryVersion& v, bool is_current, ChunkTally*
   }
 }
 
-// Stored bytes of all chunks, and of those only old versions keep alive:
-// every reference to them is one of the tallied old versions'.
-std::pair<uint64_t, uint64_t> TallyBytes(const ChunkTally& t,
-                                         const std::vector<Catalog::HistoryChunk>& chunks) {
-  uint64_t stored = 0, history = 0;
-  for (uint32_t c : t.all) stored += chunks[c].stored_len;
-  for (const auto& [c, n] : t.old_count) {
-    if (!t.current.contains(c) && n == chunks[c].refs) history += chunks[c].stored_len;
+// GcModel (store/gc_model.h) over the snapshot. A chunk's references, in
+// the snapshot's unit: its occurrences in the chunk lists of all versions,
+// and one per delta row stored against it, which holds it as gc sees it.
+// So what old versions alone keep alive includes the bases of their deltas
+// that nothing else needs, and not a chunk a current version's delta
+// chain needs.
+class SnapshotGc {
+ public:
+  explicit SnapshotGc(const std::vector<Catalog::HistoryChunk>& chunks)
+      : chunks_(chunks), deltas_on_(chunks.size(), 0), gc_(Rows(), Garbage(chunks)) {
+    for (const Catalog::HistoryChunk& c : chunks) {
+      if (c.delta_base) ++deltas_on_[*c.delta_base];
+    }
   }
-  return {stored, history};
-}
+
+  // Stored bytes of the chunks `t` uses, with the bases their delta chains
+  // read, and of those only its old versions keep alive.
+  Result<std::pair<uint64_t, uint64_t>> Tally(const ChunkTally& t) {
+    std::unordered_set<uint32_t> used;
+    for (uint32_t c : t.all) {
+      std::optional<uint32_t> link = c;
+      for (int i = 0; link && i <= kMaxDeltaChain + 1; ++i) {
+        if (!used.insert(*link).second) break;  // and so the rest of its chain
+        link = chunks_[*link].delta_base;
+      }
+    }
+    uint64_t stored = 0;
+    for (uint32_t c : used) stored += chunks_[c].stored_len;
+    std::map<ChunkId, uint64_t> dropped;
+    for (const auto& [c, n] : t.old_count) dropped[chunks_[c].id] += n;
+    ASSIGN_OR_RETURN(uint64_t history, gc_.StoredBytesFreed(dropped));
+    return std::make_pair(stored, history);
+  }
+
+ private:
+  static std::vector<ChunkId> Garbage(const std::vector<Catalog::HistoryChunk>& chunks) {
+    std::vector<ChunkId> out;
+    for (const Catalog::HistoryChunk& c : chunks) {
+      if (c.row_refs == 0) out.push_back(c.id);
+    }
+    return out;
+  }
+  GcModel::RowSource Rows() {
+    return [this](const ChunkId& id) -> Result<GcRow> {
+      auto it = std::lower_bound(
+          chunks_.begin(), chunks_.end(), id,
+          [](const Catalog::HistoryChunk& c, const ChunkId& want) { return c.id < want; });
+      GcRow r;
+      if (it == chunks_.end() || it->id != id) return r;
+      const size_t i = static_cast<size_t>(it - chunks_.begin());
+      r.present = true;
+      r.refs = it->row_refs == 0 ? 0 : it->refs + deltas_on_[i];
+      r.stored = it->stored_len;
+      if (it->delta_base) r.base = chunks_[*it->delta_base].id;
+      return r;
+    };
+  }
+
+  const std::vector<Catalog::HistoryChunk>& chunks_;
+  std::vector<uint64_t> deltas_on_;  // by chunk index: delta rows based on it
+  GcModel gc_;
+};
 
 }  // namespace
 
@@ -191,7 +243,7 @@ Result<SpaceReport> Bucket::Space(std::string_view path) {
   ASSIGN_OR_RETURN(std::string root, NormalizeTreePath(path));
   ASSIGN_OR_RETURN(Catalog::History h, s_->catalog->ReadHistory(/*with_chunks=*/true));
   HistoryModel m(std::move(h));
-  const auto& chunks = m.history().chunks;
+  SnapshotGc gc(m.history().chunks);
   std::optional<InodeId> live_root = m.ResolveAt(root, m.seq());
   SpaceReport r;
   ChunkTally subtree;
@@ -216,7 +268,7 @@ Result<SpaceReport> Bucket::Space(std::string_view path) {
       TallyVersion(*v, v->vno == cur, &mine);
       TallyVersion(*v, v->vno == cur, &subtree);
     }
-    std::tie(f.stored_bytes, f.history_bytes) = TallyBytes(mine, chunks);
+    ASSIGN_OR_RETURN(std::tie(f.stored_bytes, f.history_bytes), gc.Tally(mine));
     if (f.deleted) ++r.deleted_files;
     // du's directory totals: every directory from the root down to the file's.
     for (size_t cut = root.empty() ? 0 : root.size(); cut != std::string::npos && cut < p.size();
@@ -236,7 +288,7 @@ Result<SpaceReport> Bucket::Space(std::string_view path) {
     r.files.push_back(std::move(f));
   }
   if (r.files.empty() && !live_root) return NothingAt(path);
-  std::tie(r.total.stored_bytes, r.total.history_bytes) = TallyBytes(subtree, chunks);
+  ASSIGN_OR_RETURN(std::tie(r.total.stored_bytes, r.total.history_bytes), gc.Tally(subtree));
   r.total.path = root;
   const Catalog::HistoryInode* root_node = live_root ? m.Inode(*live_root) : nullptr;
   r.total.kind = root_node ? root_node->kind : FileKind::kDirectory;

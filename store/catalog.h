@@ -470,6 +470,10 @@ class Catalog {
     // refs: occurrences in the chunk lists of all versions (with_chunks;
     // counted from them, not chunks.refs, which counts segments).
     uint64_t refs = 0, stored_len = 0;
+    uint64_t row_refs = 0;  // chunks.refs as stored (0: garbage, gc takes it)
+    // A delta chunk (docs/chunk-format.md, "Delta chunks"): its base, as an
+    // index into History::chunks (none if the base has no row: fsck says so).
+    std::optional<uint32_t> delta_base;
   };
   struct History {
     Seq seq;  // the newest commit the snapshot includes

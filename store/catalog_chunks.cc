@@ -8,6 +8,7 @@
 
 #include "store/catalog.h"
 #include "store/catalog_impl.h"
+#include "store/gc_model.h"
 
 namespace katamari {
 
@@ -110,75 +111,6 @@ Result<std::vector<ChunkRef>> Catalog::TakeGarbageChunks() {
   return out;
 }
 
-namespace {
-
-// A chunk row as TakeGarbageChunks sees it.
-struct GcRow {
-  bool present = false;
-  uint64_t refs = 0;
-  uint64_t stored = 0;
-  std::optional<ChunkId> base;
-};
-
-class GcModel {
- public:
-  explicit GcModel(sql::Db& db) : db_(db) {}
-
-  Result<const GcRow*> Row(const ChunkId& id) {
-    auto it = rows_.find(id);
-    if (it != rows_.end()) return &it->second;
-    ASSIGN_OR_RETURN(sql::Query q, db_.Prepare(kSqlChunkRow));
-    q.Bind(1, id);
-    ASSIGN_OR_RETURN(bool row, q.Step());
-    GcRow r;
-    if (row) {
-      r.present = true;
-      r.refs = q.U64(0);
-      r.stored = q.U64(1);
-      if (!q.IsNull(2)) {
-        ASSIGN_OR_RETURN(r.base, q.DigestAt(2));
-      }
-    }
-    return &rows_.emplace(id, r).first->second;
-  }
-
-  // The rows gc's rounds delete once `dropped` references go: those left
-  // with none, then, a round per link, the bases they alone held.
-  Result<std::set<ChunkId>> Freed(const std::vector<ChunkId>& garbage,
-                                  const std::map<ChunkId, uint64_t>& dropped) {
-    std::map<ChunkId, uint64_t> left;
-    std::set<ChunkId> round(garbage.begin(), garbage.end());
-    for (const auto& [id, n] : dropped) {
-      ASSIGN_OR_RETURN(const GcRow* r, Row(id));
-      if (!r->present || r->refs == 0) continue;  // absent, or garbage already
-      left[id] = r->refs > n ? r->refs - n : 0;
-      if (left[id] == 0) round.insert(id);
-    }
-    std::set<ChunkId> freed;
-    for (int i = 0; i <= kMaxDeltaChain + 1 && !round.empty(); ++i) {
-      freed.insert(round.begin(), round.end());
-      std::set<ChunkId> next;
-      for (const ChunkId& id : round) {
-        ASSIGN_OR_RETURN(const GcRow* r, Row(id));
-        if (!r->base) continue;
-        ASSIGN_OR_RETURN(const GcRow* b, Row(*r->base));
-        if (!b->present) continue;
-        auto [it, fresh] = left.emplace(*r->base, b->refs);
-        if (it->second == 0) continue;  // garbage already, or freed before
-        if (--it->second == 0 && !freed.count(*r->base)) next.insert(*r->base);
-      }
-      round = std::move(next);
-    }
-    return freed;
-  }
-
- private:
-  sql::Db& db_;
-  std::map<ChunkId, GcRow> rows_;
-};
-
-}  // namespace
-
 Result<uint64_t> StoredBytesGcWouldFree(sql::Db& db, const std::map<ChunkId, uint64_t>& dropped) {
   std::vector<ChunkId> garbage;
   {
@@ -190,19 +122,23 @@ Result<uint64_t> StoredBytesGcWouldFree(sql::Db& db, const std::map<ChunkId, uin
       garbage.push_back(id);
     }
   }
-  GcModel gc(db);
-  ASSIGN_OR_RETURN(std::set<ChunkId> with, gc.Freed(garbage, dropped));
-  std::set<ChunkId> without;
-  if (!garbage.empty()) {
-    ASSIGN_OR_RETURN(without, gc.Freed(garbage, {}));
-  }
-  uint64_t bytes = 0;
-  for (const ChunkId& id : with) {
-    if (without.count(id)) continue;
-    ASSIGN_OR_RETURN(const GcRow* r, gc.Row(id));
-    bytes += r->stored;
-  }
-  return bytes;
+  auto row = [&db](const ChunkId& id) -> Result<GcRow> {
+    ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlChunkRow));
+    q.Bind(1, id);
+    ASSIGN_OR_RETURN(bool found, q.Step());
+    GcRow r;
+    if (found) {
+      r.present = true;
+      r.refs = q.U64(0);
+      r.stored = q.U64(1);
+      if (!q.IsNull(2)) {
+        ASSIGN_OR_RETURN(r.base, q.DigestAt(2));
+      }
+    }
+    return r;
+  };
+  GcModel gc(row, std::move(garbage));
+  return gc.StoredBytesFreed(dropped);
 }
 
 Result<std::vector<ChunkRef>> Catalog::AllChunks() {

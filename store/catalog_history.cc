@@ -34,7 +34,8 @@ constexpr char kSqlHistoryVersions[] =
 constexpr char kSqlHistoryVersionsChunks[] =
     "SELECT ino, vno, seq, commit_time_ns, mtime_ns, size, stored_size, mode, uid, gid, "
     "restored_from, chunks FROM versions";
-constexpr char kSqlHistoryChunks[] = "SELECT id, refs, stored_len FROM chunks ORDER BY id";
+constexpr char kSqlHistoryChunks[] =
+    "SELECT id, refs, stored_len, delta_base FROM chunks ORDER BY id";
 constexpr char kSqlHistorySegments[] = "SELECT id, chunks FROM segments";
 
 // Every segment's chunk list as indexes into History::chunks.
@@ -97,15 +98,28 @@ Status ReadInodes(Catalog::Impl& impl, Catalog::History* h) {
 
 Status ReadChunkRows(Catalog::Impl& impl, Catalog::History* h) {
   ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlHistoryChunks));
+  std::vector<std::pair<uint32_t, ChunkId>> bases;  // (delta's index, base's id)
   for (;;) {
     ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return Status::OK();
+    if (!row) break;
     Catalog::HistoryChunk c;
     ASSIGN_OR_RETURN(c.id, q.DigestAt(0));
-    c.refs = q.U64(1);
+    c.refs = c.row_refs = q.U64(1);
     c.stored_len = q.U64(2);
+    if (!q.IsNull(3)) {
+      ASSIGN_OR_RETURN(ChunkId base, q.DigestAt(3));
+      bases.emplace_back(static_cast<uint32_t>(h->chunks.size()), base);
+    }
     h->chunks.push_back(c);
   }
+  for (const auto& [delta, base] : bases) {
+    auto it = std::lower_bound(
+        h->chunks.begin(), h->chunks.end(), base,
+        [](const Catalog::HistoryChunk& c, const ChunkId& id) { return c.id < id; });
+    if (it == h->chunks.end() || it->id != base) continue;  // fsck reports it
+    h->chunks[delta].delta_base = static_cast<uint32_t>(it - h->chunks.begin());
+  }
+  return Status::OK();
 }
 
 Status ReadSegments(Catalog::Impl& impl, const Catalog::History& h, SegmentIndex* out) {

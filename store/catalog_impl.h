@@ -151,7 +151,8 @@ Result<std::vector<ChunkRef>> CollectChunks(sql::Query& q);
 // references (by chunk) go. A delta chunk's row holds one reference on its
 // base: a base goes with the last delta that needs it, in the same gc.
 // Garbage already there (refs 0) is not counted, but the bases it frees
-// only together with `dropped` are. Call inside a transaction.
+// only together with `dropped` are. Call inside a transaction. Counts
+// with GcModel (store/gc_model.h), as Bucket::Space's history bytes do.
 Result<uint64_t> StoredBytesGcWouldFree(sql::Db& db, const std::map<ChunkId, uint64_t>& dropped);
 
 }  // namespace katamari

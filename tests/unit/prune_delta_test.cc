@@ -2,12 +2,16 @@
 // chunks"): a delta chunk's row holds its base, so a base goes only with
 // the last delta that needs it, in the same gc. Each shape checks that what
 // prune reports (dry run and real) is exactly the stored bytes gc then
-// reclaims. Plain and encrypted buckets.
+// reclaims, and that what `katamari du` / `stats PATH` call history
+// (Bucket::Space's history_bytes, of each file and of the whole bucket) is
+// exactly what deleting those old versions and gc free. Plain and
+// encrypted buckets.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -34,7 +38,7 @@ class PruneDeltaTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     dir_ = tmp_.path() + "/b";
-    Bucket::OpenOptions o;
+    Bucket::OpenOptions& o = open_;
     BucketSettings st;
     st.delta_chunks = true;
     if (GetParam()) {
@@ -111,7 +115,61 @@ class PruneDeltaTest : public ::testing::TestWithParam<bool> {
     return r->bytes_freed;
   }
 
+  // On a copy of the bucket (this one is closed meanwhile): the stored
+  // bytes that deleting every version of `keys` but the current one, and
+  // gc, free (garbage there before is gc'd first, so not counted).
+  uint64_t FreedByDeletingHistory(const std::vector<std::string>& keys) {
+    b_.reset();
+    const std::string copy = dir_ + ".copy" + std::to_string(++copies_);
+    std::filesystem::copy(dir_, copy, std::filesystem::copy_options::recursive);
+    uint64_t freed = 0;
+    {
+      auto r = Bucket::Open(copy, open_);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (r.ok()) {
+        std::unique_ptr<Bucket> c = std::move(*r);
+        EXPECT_TRUE(c->Gc().ok());
+        const uint64_t before = c->Stats()->stored_bytes;
+        for (const std::string& k : keys) {
+          auto vs = c->Versions(k);
+          EXPECT_TRUE(vs.ok()) << k << ": " << vs.status().ToString();
+          if (!vs.ok()) continue;
+          for (size_t i = 0; i + 1 < vs->size(); ++i) {
+            Status st = c->DeleteVersion(k, (*vs)[i].version);
+            EXPECT_TRUE(st.ok()) << k << "@" << (*vs)[i].version.value << ": " << st.ToString();
+          }
+        }
+        EXPECT_TRUE(c->Gc().ok());
+        freed = before - c->Stats()->stored_bytes;
+      }
+    }
+    std::filesystem::remove_all(copy);
+    auto r = Bucket::Open(dir_, open_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) b_ = std::move(*r);
+    return freed;
+  }
+  // du's history bytes of each of `keys` and of the whole bucket are what
+  // deleting their old versions (each file's alone, then all) and gc free.
+  void ExpectHistoryBytesAreWhatGcFrees(const std::vector<std::string>& keys) {
+    auto space = b_->Space("");
+    ASSERT_TRUE(space.ok()) << space.status().ToString();
+    for (const std::string& k : keys) {
+      const SpaceEntry* f = nullptr;
+      for (const SpaceEntry& e : space->files) {
+        if (e.path == k) f = &e;
+      }
+      ASSERT_NE(f, nullptr) << k;
+      EXPECT_EQ(f->history_bytes, FreedByDeletingHistory({k})) << "history bytes of " << k;
+      EXPECT_LE(f->history_bytes, f->stored_bytes) << k;
+    }
+    EXPECT_EQ(space->total.history_bytes, FreedByDeletingHistory(keys)) << "history bytes in all";
+    EXPECT_LE(space->total.history_bytes, space->total.stored_bytes);
+  }
+
   testing_util::TempDir tmp_{"prunedelta"};
+  Bucket::OpenOptions open_;
+  int copies_ = 0;
   std::string dir_;
   std::unique_ptr<Bucket> b_;
 };
@@ -122,6 +180,7 @@ TEST_P(PruneDeltaTest, ADeltaAndItsBaseGoTogether) {
   PutAll("f", {a, Edit(a, 100), c});
   ASSERT_EQ(DeltaRows(), 1);
   const uint64_t all = Stored();
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
   Policy("", 1);
   const uint64_t freed = PruneAndMeasure();
   EXPECT_EQ(DeltaRows(), 0);
@@ -136,6 +195,7 @@ TEST_P(PruneDeltaTest, AChainOfThreeGoesWhole) {
   const std::string a1 = Edit(a, 100), a2 = Edit(a1, 3000), a3 = Edit(a2, 6000);
   PutAll("f", {a, a1, a2, a3, c});
   ASSERT_EQ(DeltaRows(), 3);
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
   Policy("", 1);
   EXPECT_GT(PruneAndMeasure(), kSize);
   EXPECT_EQ(DeltaRows(), 0);
@@ -148,6 +208,7 @@ TEST_P(PruneDeltaTest, AKeptDeltaKeepsItsWholeChain) {
   const std::string a1 = Edit(a, 100), a2 = Edit(a1, 3000);
   PutAll("f", {a, a1, a2});
   ASSERT_EQ(DeltaRows(), 2);
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
   Policy("", 1);
   EXPECT_EQ(PruneAndMeasure(), 0u);
   EXPECT_EQ(DeltaRows(), 2);
@@ -162,6 +223,7 @@ TEST_P(PruneDeltaTest, ABaseSharedByTwoDeltasStaysForTheOneThatSurvives) {
   PutAll("f", {a, a1, c});
   PutAll("g", {a, a2});
   ASSERT_EQ(DeltaRows(), 2);
+  ExpectHistoryBytesAreWhatGcFrees({"f", "g"});
   Policy("", 1);
   const uint64_t freed = PruneAndMeasure();
   EXPECT_GT(freed, 0u);
@@ -179,6 +241,7 @@ TEST_P(PruneDeltaTest, AChainGoesDownToABaseAKeptVersionHolds) {
   PutAll("f", {a, a1, a2, c});
   Put("g", a);
   ASSERT_EQ(DeltaRows(), 2);
+  ExpectHistoryBytesAreWhatGcFrees({"f", "g"});
   Policy("f", 1);
   const uint64_t freed = PruneAndMeasure();
   EXPECT_GT(freed, 0u);
@@ -201,12 +264,33 @@ TEST_P(PruneDeltaTest, AFullChainGoesAndItsRootStaysForTheNextChain) {
                    "WHERE delta_base IS NOT NULL GROUP BY delta_base)"),
             2)
       << "A is the base of the first and of the last delta";
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
   Policy("", 1);
   const uint64_t freed = PruneAndMeasure();
   EXPECT_GT(freed, 0u);
   EXPECT_LT(freed, kSize / 2) << "A stays";
   EXPECT_EQ(DeltaRows(), 1);
   EXPECT_EQ(Get("f", vs.size()), vs.back());
+}
+
+// f: A, A' (a delta on A); v1 deleted, so only A' holds A; then other
+// bytes. A' is history now, and A goes with it.
+TEST_P(PruneDeltaTest, ABaseOnlyAnOldDeltaHoldsIsHistoryToo) {
+  const std::string a = RandomBytes(kSize, 13), c = RandomBytes(kSize, 14);
+  PutAll("f", {a, Edit(a, 100)});
+  ASSERT_EQ(DeltaRows(), 1);
+  ASSERT_TRUE(b_->DeleteVersion("f", VersionNo(1)).ok());
+  ASSERT_TRUE(b_->Gc().ok());
+  Put("f", c);
+  ASSERT_EQ(DeltaRows(), 1) << "A' still holds A";
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
+  auto space = b_->Space("f");
+  ASSERT_TRUE(space.ok()) << space.status().ToString();
+  EXPECT_GT(space->total.history_bytes, kSize) << "A is counted";
+  Policy("", 1);
+  EXPECT_GT(PruneAndMeasure(), kSize);
+  EXPECT_EQ(DeltaRows(), 0);
+  EXPECT_EQ(Get("f", 3), c);
 }
 
 // f: A, A' (a delta on A), other. A' deleted while a writer (another
@@ -228,6 +312,7 @@ TEST_P(PruneDeltaTest, GarbageThereBeforeIsNotCountedButTheBaseItHeldIs) {
             1);
   const uint64_t garbage =
       static_cast<uint64_t>(RawInt(db, "SELECT sum(stored_len) FROM chunks WHERE refs = 0"));
+  ExpectHistoryBytesAreWhatGcFrees({"f"});
   Policy("", 1);
   EXPECT_GT(PruneAndMeasure(garbage), kSize) << "A is counted";
   EXPECT_EQ(DeltaRows(), 0);
