@@ -200,10 +200,14 @@ int RunPrune(const GlobalOptions& g, const PolicyArgs& a) {
     std::cout << f.removed.size() << (f.removed.size() == 1 ? " version" : " versions") << " ("
               << VersionList(f.removed) << "), kept " << f.kept << "\n";
   }
+  auto count = [](uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
   std::cout << (report->dry_run ? "dry run: would remove " : "pruned ")
-            << report->versions_removed << " versions of " << report->files.size()
-            << " files (of " << report->files_checked << " checked), freeing "
-            << FormatBytes(report->bytes_freed) << "\n";
+            << count(report->versions_removed, "version", "versions") << " of "
+            << count(report->files.size(), "file", "files") << " (of "
+            << report->files_checked << " checked), freeing " << FormatBytes(report->bytes_freed)
+            << "\n";
   if (report->versions_in_use > 0) {
     std::cout << "kept " << report->versions_in_use
               << (report->versions_in_use == 1 ? " version" : " versions")

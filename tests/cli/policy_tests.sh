@@ -251,7 +251,7 @@ t_policy_service_runs_prune() {
   printf 'BUCKET=%s\nMOUNTPOINT=%s\n' "$B" "$W/mnt" >"$W/b.conf"
   local script="$HERE/../../systemd/katamari-service.in"
   ok env KATAMARI="$KATAMARI" bash "$script" gc "$W/b.conf"
-  expect_grep "^pruned 2 versions of 1 files" "$W/out" "prune ran"
+  expect_grep "^pruned 2 versions of 1 file " "$W/out" "prune ran"
   expect_grep "chunks" "$W/out" "then gc ran"
   expect_eq "$(versions_of a.txt)" "3" "pruned by the service"
 }

@@ -309,10 +309,12 @@ TEST_P(BucketShaTest, ReadOnlyBucketStoresTheShaOnlyIfAsked) {
 TEST_P(BucketShaTest, DamagedVersionIsLoggedOnceAndSkipped) {
   HoleSource bad({{4096, RandomBytes(20000, 6)}});
   VersionInfo vbad = Commit("bad", bad);
-  // Its only chunk: the one stored so far. One byte flipped.
+  // Its chunks: all stored so far (one, or two where an encrypted bucket's
+  // random chunking key cuts the 20,000 bytes). One byte of each flipped.
   const auto stored = testing_util::StoredChunks(dir_);
-  ASSERT_EQ(stored.size(), 1u);
-  testing_util::FlipByteOf(stored[0]);
+  ASSERT_GE(stored.size(), 1u);
+  ASSERT_LE(stored.size(), 2u);
+  for (const auto& c : stored) testing_util::FlipByteOf(c);
   HoleSource b({{1 << 20, RandomBytes(30000, 7)}});
   VersionInfo vb = Commit("b", b);
   std::mutex mu;
