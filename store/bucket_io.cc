@@ -495,6 +495,18 @@ Result<std::unique_ptr<VersionReader>> OpenVersionReader(Bucket::Shared& s, Inod
                                                          ChunkStore::ReadMode mode) {
   ASSIGN_OR_RETURN(VersionInfo info, s.catalog->GetVersion(ino, vno));
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s.catalog->VersionChunks(ino, vno));
+  // A list that does not add up to the size would be read past its end.
+  uint64_t listed = 0;
+  for (const ChunkRef& c : chunks) listed += c.raw_len;
+  if (listed != info.size) {
+    auto path = s.catalog->PathOf(ino);
+    return Status::Corruption(
+        "the catalog says " +
+        (path.ok() ? *path : "inode " + std::to_string(ino.value)) + "@" +
+        std::to_string(vno.value) + " has a size of " + std::to_string(info.size) +
+        " bytes but its chunk list holds " + std::to_string(listed) +
+        "; run `katamari fsck`");
+  }
   return std::unique_ptr<VersionReader>(
       new ChunkListReader(s, std::move(info), std::move(chunks), mode));
 }

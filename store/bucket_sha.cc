@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -34,6 +35,13 @@ struct ShaWriter {
 namespace {
 
 constexpr size_t kScanBatch = 16;  // pending versions asked for per scan
+
+// A pending version of at least kSettleSize bytes is hashed by the worker
+// only once a scan has seen it (still its file's newest) kSettle ago: in an
+// edit storm on a big file each version would otherwise be read until the
+// next one superseded it, up to 16 MiB (kLockedBatchBytes) per edit.
+constexpr uint64_t kSettleSize = 64 << 20;
+constexpr std::chrono::milliseconds kSettle{2000};
 
 std::string CatalogPathOf(const Bucket::Shared& s) { return s.dir + "/catalog.db"; }
 
@@ -229,10 +237,21 @@ class ShaWorker {
       return false;
     }
     bool any = false;
+    std::map<VersionKey, std::chrono::steady_clock::time_point> seen;
     for (const Catalog::PendingSha& p : *list) {
       VersionKey key{p.ino.value, p.vno.value, p.seq.value};
       if (failed_.count(key) != 0) continue;
       if (Stopped(s_, &stop_)) return false;
+      if (p.size >= kSettleSize) {
+        auto it = first_seen_.find(key);
+        const auto now = std::chrono::steady_clock::now();
+        const auto since = it == first_seen_.end() ? now : it->second;
+        if (now - since < kSettle) {  // not settled: a later scan retries
+          seen[key] = since;
+          settling_ = true;
+          continue;
+        }
+      }
       any = true;
       Status st = CompleteOne(s_, p, &stop_, /*newest_only=*/true, opts_.on_start);
       if (st.ok()) continue;
@@ -242,6 +261,7 @@ class ShaWorker {
           std::to_string(p.vno.value) + " not completed (left to the first request): " +
           st.ToString());
     }
+    first_seen_ = std::move(seen);  // forgets versions no longer listed
     return any;
   }
 
@@ -250,12 +270,19 @@ class ShaWorker {
     std::optional<uint64_t> seen;  // newest commit when a scan found nothing
     while (!Stopped(s_, &stop_)) {
       const uint64_t now = ScanCatalog().CurrentSeq().value;
+      settling_ = false;
       if ((!seen || *seen != now) && RunOnce()) continue;  // more may be pending
-      if (!Stopped(s_, &stop_)) seen = now;
+      // A version left to settle is looked at again without a new commit.
+      if (!Stopped(s_, &stop_)) seen = settling_ ? std::nullopt : std::optional(now);
       // Scans that found nothing cost at most ~5% of the time, however
       // large the catalog, while commits keep coming.
       auto wait = std::max<std::chrono::steady_clock::duration>(opts_.poll_interval,
                                                                 20 * last_scan_);
+      if (settling_) {
+        wait = std::max<std::chrono::steady_clock::duration>(
+            std::min<std::chrono::steady_clock::duration>(opts_.poll_interval, kSettle / 4),
+            20 * last_scan_);
+      }
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, wait, [this] { return woken_; });
       woken_ = false;
@@ -275,6 +302,9 @@ class ShaWorker {
   bool woken_ = false;  // guarded by mu_
   // Worker thread only:
   std::set<VersionKey> failed_;
+  // Big versions the last scan left to settle, and when a scan first saw each.
+  std::map<VersionKey, std::chrono::steady_clock::time_point> first_seen_;
+  bool settling_ = false;  // the last scan left one to settle
   bool scan_tried_ = false;
   std::unique_ptr<Catalog> scan_;
   std::chrono::steady_clock::duration last_scan_{};

@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <memory>
@@ -118,6 +119,12 @@ class Db {
   sqlite3* raw() const { return db_; }
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
+  // Unique among the connections this process has opened (a cache key:
+  // store/segment_cache.h).
+  uint64_t uid() const { return uid_; }
+  // Whether this connection is inside a write transaction (it has written
+  // or holds BEGIN IMMEDIATE).
+  bool InWriteTxn() const { return sqlite3_txn_state(db_, nullptr) == SQLITE_TXN_WRITE; }
 
   // A cached statement for `sql`, which must be a string with static storage
   // (its address is the cache key).
@@ -139,10 +146,15 @@ class Db {
 
  private:
   Db(sqlite3* db, std::string path, bool read_only)
-      : db_(db), path_(std::move(path)), read_only_(read_only) {}
+      : db_(db), path_(std::move(path)), read_only_(read_only), uid_(NextUid()) {}
+  static uint64_t NextUid() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }
   sqlite3* db_;
   std::string path_;
   bool read_only_;
+  uint64_t uid_;
   std::unordered_map<const char*, std::unique_ptr<Stmt>> cache_;
 };
 

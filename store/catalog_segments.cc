@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <memory>
 
 #include "store/catalog_format.h"
+#include "store/segment_cache.h"
 #include "store/sha256.h"
 
 namespace katamari::catalog_segments {
@@ -406,6 +408,7 @@ Status Release(sql::Db& db, std::string_view list, const std::string& what) {
       ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlDeleteSegment));
       q.Bind(1, ids[i]);
       RETURN_IF_ERROR(q.Run());
+      segment_cache::Forget(db.uid(), ids[i]);
     }
     i = j;
   }
@@ -433,12 +436,26 @@ Result<std::vector<ChunkRef>> Expand(sql::Db& db, std::string_view list, const s
   std::vector<ChunkRef> out;
   // Segments average about 144 refs: one allocation for nearly every list.
   out.reserve(ids.size() * 2 * (kCutMask + 1));
+  // Committed segments are immutable by id (store/segment_cache.h): those
+  // read before come from the cache, and only reads of committed rows (no
+  // write transaction open here) are remembered.
+  const bool remember = !db.InWriteTxn();
   for (int64_t id : ids) {
+    if (segment_cache::Refs hit = segment_cache::Find(db.uid(), id)) {
+      out.insert(out.end(), hit->begin(), hit->end());
+      continue;
+    }
     ASSIGN_OR_RETURN(sql::Query q, db.Prepare(kSqlSegmentChunks));
     q.Bind(1, id);
     ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return MissingSegment(db, id, what);
+    const size_t first = out.size();
     RETURN_IF_ERROR(AppendRecords(q.Blob(0), id, &out));
+    segment_cache::NoteDecode();
+    if (remember) {
+      segment_cache::Put(db.uid(), id, std::make_shared<const std::vector<ChunkRef>>(
+                                           out.begin() + first, out.end()));
+    }
   }
   return out;
 }

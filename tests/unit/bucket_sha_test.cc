@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -172,6 +173,30 @@ TEST_P(BucketShaTest, BackgroundWorkerStoresTheShaOfTheContent) {
   auto fsck = b_->Fsck();
   ASSERT_TRUE(fsck.ok());
   EXPECT_TRUE(fsck->ok()) << (fsck->problems.empty() ? "" : fsck->problems[0]);
+}
+
+// A big version (64 MiB and up) is hashed only once it has been its file's
+// newest for about 2 s: an edit storm does not start a read per edit.
+TEST_P(BucketShaTest, ABigVersionIsHashedOnceItHasSettled) {
+  HoleSource big({{96 << 20, "end"}});
+  VersionInfo v = Commit("big", big);
+  ASSERT_TRUE(Pending(v));
+  std::mutex mu;
+  std::optional<std::chrono::steady_clock::time_point> started;
+  ShaCompletionOptions o;
+  o.poll_interval = std::chrono::milliseconds(10);
+  o.on_start = [&](const VersionInfo&) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!started) started = std::chrono::steady_clock::now();
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(b_->StartShaCompletion(o).ok());
+  ASSERT_TRUE(WaitFor([&] { return !Pending(v); })) << "big@1 never completed";
+  b_->StopShaCompletion();
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_GE(*started - t0, std::chrono::milliseconds(1900));
+  EXPECT_EQ(b_->GetVersion(v.ino, v.version)->sha256, Sha256Of(big.Flat()));
 }
 
 // A version being hashed for a long time (1 TiB of zeros: many minutes) is
