@@ -29,6 +29,17 @@ with open(sys.argv[1], "w") as f:
 PY
 cp "$WORK/log.0" "$MNT/app.log"
 cp "$WORK/log.0" "$WORK/cur"
+# The catalog's share too, measured with the daemon stopped (its WAL folded in).
+catalog_bytes() {
+  local n=0 f
+  for f in "$BUCKET"/catalog.db "$BUCKET"/catalog.db-wal; do
+    [ -e "$f" ] && n=$((n + $(stat -c %s "$f")))
+  done
+  echo "$n"
+}
+unmount_fs
+catalog_before=$(catalog_bytes)
+mount_fs
 before=$(pack_bytes)
 i=0
 while IFS= read -r l; do
@@ -51,6 +62,10 @@ log "pack bytes per appended version: $per"
 [ "$per" -lt 1000 ] || fail "appends cost $per pack bytes per version (a whole tail chunk each?)"
 
 unmount_fs
+total=$(( ($(pack_bytes) - before + $(catalog_bytes) - catalog_before) / N ))
+log "bytes per appended version, packs and catalog: $total"
+# docs/semantics.md, Retention and excludes: at most 2 KiB per version.
+[ "$total" -le 2048 ] || fail "appends cost $total bytes per version, packs and catalog"
 mount_fs
 check_versions "after a remount"
 "${K[@]}" fsck >/dev/null || fail "fsck with delta chunks"
