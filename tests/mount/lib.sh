@@ -107,6 +107,18 @@ mount_fs() {
 }
 
 # unmount_fs: clean unmount, then wait for the daemon to exit 0.
+# A fresh bucket mounted as scripts/run.sh lays it out (./storage/my_bucket at
+# ./mnt, under $WORK), with `katamari` on PATH: for the documents' examples
+# (tests/mount/console_walk.py).
+mount_as_run_sh() {
+  BUCKET="$WORK/storage/my_bucket"
+  init_bucket
+  mount_fs
+  mkdir "$WORK/bin"
+  ln -s "$KATAMARI" "$WORK/bin/katamari"
+  PATH="$WORK/bin:$PATH"
+}
+
 unmount_fs() {
   fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
   local rc=0

@@ -6,12 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 skip_unless_fuse
 DOC="$(cd "$(dirname "$0")/../.." && pwd)/docs/semantics.md"
-BUCKET="$WORK/storage/my_bucket"
-init_bucket
-mount_fs
-mkdir "$WORK/bin"
-ln -s "$KATAMARI" "$WORK/bin/katamari"
-PATH="$WORK/bin:$PATH"
+mount_as_run_sh
 
 mapfile -t markers < <(grep -E '^<!-- example: .* -->$' "$DOC")
 [ "${#markers[@]}" -ge 2 ] || fail "docs/semantics.md has no examples (found ${#markers[@]})"

@@ -6,12 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 skip_unless_fuse
 README="$(cd "$(dirname "$0")/../.." && pwd)/README.md"
-BUCKET="$WORK/storage/my_bucket"
-init_bucket
-mount_fs
-mkdir "$WORK/bin"
-ln -s "$KATAMARI" "$WORK/bin/katamari"
-PATH="$WORK/bin:$PATH"
+mount_as_run_sh
 
 python3 "$(dirname "$0")/console_walk.py" "$README" "<!-- walkthrough: time travel -->" "$WORK" ||
   fail "the README walk-through does not run as documented"

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-#include <fstream>
+#include <filesystem>
 #include <string>
 
 #include "store/bucket.h"
@@ -116,17 +116,12 @@ std::string Lines(size_t n, int salt) {
   return s;
 }
 
+// A chunk file of the store: one bit of its middle byte flipped.
 void FlipMiddleByte(const std::string& path) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  ASSERT_TRUE(f.good()) << path;
-  f.seekg(0, std::ios::end);
-  const std::streamoff at = f.tellg() / 2;
-  f.seekg(at);
-  char b = 0;
-  f.read(&b, 1);
-  b ^= 0x40;
-  f.seekp(at);
-  f.write(&b, 1);
+  testing_util::StoredChunk whole;
+  whole.path = path;
+  whole.length = std::filesystem::file_size(path);
+  testing_util::FlipByteOf(whole);
 }
 
 class CachedReadTest : public ::testing::Test {
