@@ -137,7 +137,7 @@ bool SettingsFromArgs(const InitArgs& a, BucketSettings* s) {
     return false;
   }
   s->compression = *codec;
-  s->level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 3 : 0);
+  s->level = a.level.value_or(*codec == Codec::kZlib ? 6 : *codec == Codec::kZstd ? 1 : 0);
   s->versioning = !a.no_versioning;
   s->delta_chunks = !a.no_delta;
   struct SizeOpt {

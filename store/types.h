@@ -71,7 +71,7 @@ using XattrEdits = std::map<std::string, std::optional<std::string>>;
 // level may later be changed for new writes (every chunk records its codec).
 struct BucketSettings {
   Codec compression = Codec::kZstd;
-  int level = 3;
+  int level = 1;
   uint32_t chunk_min = 16 * 1024;
   uint32_t chunk_avg = 64 * 1024;
   uint32_t chunk_max = 256 * 1024;
