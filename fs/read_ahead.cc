@@ -56,6 +56,28 @@ bool ReadAheadPool::Reserve(size_t bytes) {
 
 void ReadAheadPool::Release(size_t bytes) { used_ -= bytes; }
 
+std::unique_ptr<char[]> ReadAheadPool::TakeBuffer() {
+  {
+    std::lock_guard lock(buf_mu_);
+    if (!kept_.empty()) {
+      auto buf = std::move(kept_.back());
+      kept_.pop_back();
+      return buf;
+    }
+  }
+  return std::unique_ptr<char[]>(new char[kBufferSize]);  // not zeroed
+}
+
+void ReadAheadPool::GiveBuffer(std::unique_ptr<char[]> buf) {
+  std::lock_guard lock(buf_mu_);
+  if (kept_.size() < kKeptBuffers) kept_.push_back(std::move(buf));
+}
+
+size_t ReadAheadPool::kept_buffers() {
+  std::lock_guard lock(buf_mu_);
+  return kept_.size();
+}
+
 // ------------------------------------------------------------- ReadAhead
 
 namespace {
@@ -130,8 +152,8 @@ Status ReadAhead::ReadDirect(uint64_t off, size_t n, char* buf) {
 
 void ReadAhead::Fetch(uint64_t index, const std::shared_ptr<Block>& block) {
   uint64_t off = index * kBlock;
-  std::string data(static_cast<size_t>(std::min(kBlock, size_ - off)), '\0');
-  Status st = ReadDirect(off, data.size(), data.data());
+  std::unique_ptr<char[]> data = pool_->TakeBuffer();
+  Status st = ReadDirect(off, static_cast<size_t>(std::min(kBlock, size_ - off)), data.get());
   std::lock_guard lock(mu_);
   block->status = st;
   block->data = std::move(data);
@@ -145,7 +167,7 @@ void ReadAhead::ScheduleLocked(uint64_t from, uint64_t to) {
   for (uint64_t i = from; i <= to; ++i) {
     if (blocks_.count(i)) continue;
     if (!pool_->Reserve(kBlock)) return;
-    auto block = std::make_shared<Block>();
+    auto block = std::make_shared<Block>(pool_);
     blocks_.emplace(i, block);
     pool_->Submit([self = shared_from_this(), i, block] { self->Fetch(i, block); });
   }
@@ -190,7 +212,7 @@ Result<size_t> ReadAhead::Read(uint64_t off, size_t n, char* buf) {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return block->ready; });
       if (block->status.ok()) {
-        std::memcpy(dst, block->data.data() + (from - i * kBlock), to - from);
+        std::memcpy(dst, block->data.get() + (from - i * kBlock), to - from);
         continue;
       }
     }

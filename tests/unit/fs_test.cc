@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -269,6 +270,44 @@ TEST(ReadAheadTest, WorksWhenNoMoreReadersCanBeOpened) {
     ASSERT_TRUE(ra->Read(off, 131072, out.data() + off).ok());
   }
   EXPECT_EQ(out, data);
+}
+
+TEST(ReadAheadTest, PoolKeepsAFewBuffersForReuse) {
+  ReadAheadPool pool(1, 16 << 20);
+  std::vector<std::unique_ptr<char[]>> bufs;
+  for (size_t i = 0; i < ReadAheadPool::kKeptBuffers + 3; ++i) bufs.push_back(pool.TakeBuffer());
+  const char* first = bufs[0].get();
+  EXPECT_EQ(pool.kept_buffers(), 0u);
+  for (auto& b : bufs) pool.GiveBuffer(std::move(b));
+  EXPECT_EQ(pool.kept_buffers(), ReadAheadPool::kKeptBuffers);  // the rest were freed
+  std::set<const char*> again;
+  for (size_t i = 0; i < ReadAheadPool::kKeptBuffers; ++i) again.insert(pool.TakeBuffer().get());
+  EXPECT_TRUE(again.count(first));  // handed out again, not reallocated
+  EXPECT_EQ(pool.kept_buffers(), 0u);
+}
+
+TEST(ReadAheadTest, ReusedBuffersNeverShowAnotherFilesBytes) {
+  // Two versions read one after the other through one pool: the second's
+  // blocks (its last one short) land in buffers the first filled.
+  const std::string a = RandomBytes(5 * ReadAhead::kBlockSize, 21);
+  const std::string b = RandomBytes(3 * ReadAhead::kBlockSize + 777, 22);
+  ReadAheadPool pool(2, 16 << 20);
+  for (const std::string* data : {&a, &b, &a}) {
+    auto ra = ReadAhead::Create(std::make_unique<StringReader>(*data),
+                                [data]() -> Result<std::unique_ptr<VersionReader>> {
+                                  return std::unique_ptr<VersionReader>(new StringReader(*data));
+                                },
+                                &pool);
+    std::string out(data->size() + 4096, 'x');
+    for (size_t off = 0; off < data->size(); off += 131072) {
+      auto got = ra->Read(off, 131072, out.data() + off);
+      ASSERT_TRUE(got.ok());
+      ASSERT_EQ(*got, std::min<size_t>(131072, data->size() - off));
+    }
+    EXPECT_EQ(out.substr(0, data->size()), *data);
+    EXPECT_EQ(out.substr(data->size()), std::string(4096, 'x'));  // nothing past the end
+  }
+  EXPECT_LE(pool.kept_buffers(), ReadAheadPool::kKeptBuffers);
 }
 
 // ----------------------------------------------------------------- Filesystem
