@@ -54,7 +54,9 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   base.version = a.current_version;
   base.size = a.size;
   base.mtime_ns = a.mtime_ns;
-  if (a.current_version.value != 0) {
+  // An empty version has nothing to read, so nothing to pin (a pin and an
+  // unpin are a catalog transaction each).
+  if (a.current_version.value != 0 && a.size != 0) {
     auto reader = bucket_.OpenSessionBase(target, a.current_version);
     if (!reader.ok() && reader.status().IsNotFound() && !detached) {
       // The version this node last saw went meanwhile (replaced by a
@@ -352,7 +354,10 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
 
 Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, uint32_t mode,
                                       int flags, Caller who) {
-  auto made = MakeNode(parent, name, FileKind::kRegular, mode, who, {});
+  // The first version, empty, is made with the name (one transaction); the
+  // writes before the first close amend it (WriteSession::AmendOnCommit).
+  auto made = MakeNode(parent, name, FileKind::kRegular, mode, who, {}, 0,
+                       Bucket::FirstVersion::kEmpty);
   if (!made.ok()) {
     if (made.status().code() != Status::Code::kExists || (flags & O_EXCL)) return made.status();
     // Lost a race with another creator: open(O_CREAT) opens what is there.
@@ -374,8 +379,14 @@ Result<OpenedFile> Filesystem::Create(uint64_t parent, std::string_view name, ui
     Forget(entry.node, 1);
     return st;
   }
-  // A new file is a change: closing it commits its first (maybe empty) version.
-  (*session)->MarkDirty();
+  if (entry.attr.current_version.value != 0) {
+    // Its empty first version exists already: a close with nothing written
+    // commits nothing, and the next commit amends that version.
+    (*session)->AmendOnCommit(entry.attr.ino, entry.attr.current_version);
+  } else {
+    // A revived inode: closing it commits its first (maybe empty) version.
+    (*session)->MarkDirty();
+  }
   (*session)->HoldAttrsUntilCommit();
   entry.attr.size = 0;
   {
@@ -414,6 +425,16 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t off, std::string_view dat
   if (!h->session) return Status::Permission("file handle is not open for writing");
   // As on ext4: a write that would end past the largest size writes what
   // fits; one that starts there is EFBIG (docs/semantics.md, The live tree).
+  if (h->flags & O_APPEND) {
+    // O_APPEND writes at the end of the file as it is, not where the kernel
+    // put it: its cached size lags a `katamari put` beside the mount (up to
+    // the attribute timeout), and a write at the stale end would leave a
+    // hole of zeros or overwrite the new content. If it was stale, the
+    // kernel's attributes and pages are dropped once this write returns.
+    ASSIGN_OR_RETURN(uint64_t at, h->session->Append(data));
+    if (at != off && options_.invalidate) options_.invalidate(h->node->id);
+    return data.size();
+  }
   if (off < kMaxFileSize && data.size() > kMaxFileSize - off) {
     data = data.substr(0, static_cast<size_t>(kMaxFileSize - off));
   }

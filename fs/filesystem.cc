@@ -337,7 +337,7 @@ Result<Attr> Filesystem::SetAttr(uint64_t node, const AttrUpdate& asked,
 
 Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileKind kind,
                                    uint32_t mode, Caller who, std::string_view symlink_target,
-                                   uint64_t rdev) {
+                                   uint64_t rdev, Bucket::FirstVersion first) {
   if (IsVirtualNode(parent)) return VersionPaths::ReadOnly("create '" + std::string(name) + "'");
   ASSIGN_OR_RETURN(InodeId dir, TargetOf(parent));
   uint32_t gid = who.gid;
@@ -354,7 +354,7 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
     ASSIGN_OR_RETURN(mode, InheritAcls(dir, kind, mode, who.umask, &acls));
   }
   ASSIGN_OR_RETURN(Attr attr, bucket_.MakeNode(dir, name, kind, mode & 07777, who.uid, gid,
-                                               symlink_target, rdev, acls));
+                                               symlink_target, rdev, acls, first));
   // Creating a name whose deleted history is kept revives that inode (docs/semantics.md). If
   // descriptors of the unlinked file are still open here, they keep their own (discarded) session;
   // the revived file starts fresh.

@@ -225,7 +225,8 @@ class Filesystem {
   bool IsDetached(const Node& n) const;
   Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
-                         Caller who, std::string_view symlink_target, uint64_t rdev = 0);
+                         Caller who, std::string_view symlink_target, uint64_t rdev = 0,
+                         Bucket::FirstVersion first = Bucket::FirstVersion::kNone);
   void MarkIfOrphaned(InodeId ino);
   Result<std::shared_ptr<WriteSession>> PinIfOpen(const Attr& doomed);
   void Unpin(const Attr& doomed, const std::shared_ptr<WriteSession>& pinned);

@@ -136,6 +136,15 @@ void WriteSession::StreamWriteLocked(std::string_view data, bool was_append) {
 
 void WriteSession::MarkDirty() { dirty_ = true; }
 
+void WriteSession::AmendOnCommit(InodeId ino, VersionNo version) {
+  {
+    std::lock_guard lock(mu_);
+    provisional_ = Provisional{ino, version};
+  }
+  std::lock_guard lock(attr_mu_);
+  fresh_ = true;
+}
+
 void WriteSession::HoldAttrsUntilCommit() {
   std::lock_guard lock(attr_mu_);
   hold_attrs_ = true;
@@ -152,15 +161,16 @@ void MergeAttrs(WriteSession::HeldAttrs* into, const WriteSession::HeldAttrs& a)
 
 bool WriteSession::HoldAttrs(const HeldAttrs& a) {
   std::lock_guard lock(attr_mu_);
-  if (!hold_attrs_ || !dirty_.load()) return false;
+  if (!hold_attrs_ || !(dirty_.load() || fresh_)) return false;
   MergeAttrs(&held_attrs_, a);
   ctime_ = NowNs();
+  dirty_ = true;  // the first version must record them
   return true;
 }
 
 bool WriteSession::holds_attrs() const {
   std::lock_guard lock(attr_mu_);
-  return hold_attrs_ && dirty_.load();
+  return hold_attrs_ && (dirty_.load() || fresh_);
 }
 
 WriteSession::HeldAttrs WriteSession::held_attrs() const {
@@ -327,6 +337,21 @@ Status WriteSession::Write(uint64_t off, std::string_view data) {
     return TooBig(off + data.size());
   }
   std::lock_guard lock(mu_);
+  return WriteAtLocked(off, data);
+}
+
+Result<uint64_t> WriteSession::Append(std::string_view data) {
+  std::lock_guard lock(mu_);
+  RebasePendingLocked();
+  const uint64_t off = size_.load();
+  if (data.size() > kMaxFileSize - std::min(off, kMaxFileSize)) {
+    return TooBig(off + data.size());
+  }
+  RETURN_IF_ERROR(WriteAtLocked(off, data));
+  return off;
+}
+
+Status WriteSession::WriteAtLocked(uint64_t off, std::string_view data) {
   RebasePendingLocked();
   bool append = off == size_.load() && (!stream_ || stream_->bytes() == off);
   RETURN_IF_ERROR(WriteLocked(off, data));
@@ -470,9 +495,24 @@ class WriteSession::SessionView : public RandomSource {
 void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info) {
   // Pinned and read through the chunk cache, as every base
   // (Bucket::OpenSessionBase); the old base's pin goes with its reader.
-  auto reader = bucket.OpenSessionBase(target, info.version);
-  if (!reader.ok()) return;
-  base_.reader = std::move(reader).value();
+  // An empty version has nothing to read, so nothing to pin: the shell's
+  // `echo x > f` writes after the close of its first descriptor committed
+  // the empty version, and skipping the pin saves two catalog transactions
+  // (pin and unpin) per small file. Its commit then amends that version
+  // unless a reader holds it (WriteSession::provisional_version).
+  if (info.size == 0) {
+    base_.reader.reset();
+  } else {
+    auto reader = bucket.OpenSessionBase(target, info.version);
+    if (!reader.ok()) {
+      // The old base is read on: the commit released its pin, take it back.
+      if (base_.reader) {
+        (void)bucket.RepinSessionBase(base_.reader->info().ino, base_.reader->info().version);
+      }
+      return;
+    }
+    base_.reader = std::move(reader).value();
+  }
   base_.version = info.version;
   base_.size = info.size;
   base_.mtime_ns = info.mtime_ns;
@@ -487,8 +527,10 @@ void WriteSession::RebaseLocked(Bucket& bucket, InodeId target, const VersionInf
 // the next use that reads or changes the content. A session that ends right
 // after its commit (the close of the last writer) never rebases: no pin is
 // added for the new version and none moved, which is most of the cost of a
-// small file's close. The old base stays pinned meanwhile (never read again
-// before the rebase: with versioning off the commit may have dropped it).
+// small file's close. The old base's reader stays meanwhile, though never
+// read again before the rebase: with versioning off the commit may have
+// dropped it, and the commit deleted its pin row (Bucket::AddIngestedVersion;
+// a failed rebase writes the row again, as the old base is then read on).
 void WriteSession::RebasePendingLocked() {
   if (!rebase_) return;
   Pending p = std::move(*rebase_);
@@ -549,6 +591,10 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
   }
   provisional_.reset();
   if (!has_writes_.load() && info->size == 0) provisional_ = Provisional{target, info->version};
+  {
+    std::lock_guard attrs(attr_mu_);
+    fresh_ = false;
+  }
   dirty_ = false;
   has_writes_ = false;
   sequential_ = info->size == 0;

@@ -75,6 +75,9 @@ class WriteSession {
   Result<size_t> Read(uint64_t off, size_t n, char* buf);
   // Writes at off, extending the file if needed. NoSpace if staging is full.
   Status Write(uint64_t off, std::string_view data);
+  // Writes at the end of the merged view, whatever size the caller last saw
+  // (O_APPEND); returns the offset written at.
+  Result<uint64_t> Append(std::string_view data);
   // Sets the size; growing reads as zeros (a hole: costs no space, and the
   // commit records it without reading it), shrinking forgets the tail.
   // TooBig past kMaxFileSize, as is a Write that would end past it.
@@ -91,6 +94,11 @@ class WriteSession {
   // Marks the session changed although no byte changed (a newly created
   // file commits its first, possibly empty, version at close).
   void MarkDirty();
+  // The session of a file created with its first version, empty, already
+  // committed (Filesystem::Create): it is clean, so a close with nothing
+  // written commits nothing, and its next commit amends that version as a
+  // provisional one (provisional_version) unless a reader holds it.
+  void AmendOnCommit(InodeId ino, VersionNo version);
 
   // Attribute changes held for the session's first commit. tar, cp -p and
   // rsync set the owner, mode and times of a file they just created before
@@ -173,6 +181,7 @@ class WriteSession {
   Status EnsureStagingLocked();
   Result<size_t> ReadLocked(uint64_t off, size_t n, char* buf);
   Result<Extent> ExtentLocked(uint64_t off);
+  Status WriteAtLocked(uint64_t off, std::string_view data);  // size checked
   Status ReadUnstagedLocked(uint64_t off, size_t n, char* buf);
   Status ReadStagingLocked(uint64_t off, size_t n, char* buf);
   Status PwriteStagingLocked(uint64_t off, std::string_view data);
@@ -220,6 +229,7 @@ class WriteSession {
   std::atomic<bool> has_writes_{false};
   mutable std::mutex attr_mu_;  // guards the two below (never held across I/O)
   bool hold_attrs_ = false;
+  bool fresh_ = false;  // AmendOnCommit, until the first commit: holds attrs although clean
   HeldAttrs held_attrs_;
   std::atomic<uint64_t> held_{0};   // last held_bytes() count
   bool held_valid_ = false;         // held_ matches the content; guarded by mu_

@@ -318,7 +318,7 @@ Result<std::vector<ListedEntry>> Bucket::ReadDirPlus(InodeId dir, std::string_vi
 Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind kind,
                               uint32_t mode, uint32_t uid, uint32_t gid,
                               std::string_view symlink_target, uint64_t rdev,
-                              const Xattrs& xattrs) {
+                              const Xattrs& xattrs, FirstVersion first) {
   Catalog::NewNode n;
   n.kind = kind;
   n.mode = mode & 07777;
@@ -328,6 +328,7 @@ Result<Attr> Bucket::MakeNode(InodeId parent, std::string_view name, FileKind ki
   n.rdev = rdev;
   n.time_ns = NowNs();
   n.xattrs = xattrs;
+  n.empty_first_version = first == FirstVersion::kEmpty;
   return s_->catalog->CreateNode(parent, name, n);
 }
 
@@ -447,7 +448,21 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   // version between the count and the row (PinVersion takes it too).
   std::unique_lock<std::mutex> pins(s.pin_mu);
   v.held_here = HeldHereLocked(s, ino, caller_pin);
+  // The committing session never reads its base again (it rebases on this
+  // version first: fs/write_session.h), so its pin row goes in this
+  // transaction if no other reader here holds that version; the reader's
+  // unpin then costs no transaction of its own (an append is two, not three).
+  std::optional<std::pair<uint64_t, uint64_t>> release;
+  if (caller_pin) {
+    const std::pair<uint64_t, uint64_t> key{ino.value, caller_pin->value};
+    auto it = s.pin_counts.find(key);
+    if (it != s.pin_counts.end() && it->second == 1 && !s.pin_rows_released.count(key)) {
+      v.release_own_pin = *caller_pin;
+      release = key;
+    }
+  }
   auto r = s.catalog->AddVersion(v);
+  if (r.ok() && release) s.pin_rows_released.insert(*release);
   pins.unlock();
   ForgetHeldBytes(s, ino);
   return r;

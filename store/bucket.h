@@ -522,9 +522,14 @@ class Bucket {
   // without one): one catalog query for a readdirplus once cached.
   Result<std::vector<ListedEntry>> ReadDirPlus(InodeId dir, std::string_view from, size_t limit);
   // `symlink_target` for kSymlink only, `rdev` for device kinds only.
+  // kEmpty: a new regular file gets its first version, empty, in the same
+  // transaction (Catalog::NewNode::empty_first_version; a revived inode does
+  // not: the returned current_version says which).
+  enum class FirstVersion { kNone, kEmpty };
   Result<Attr> MakeNode(InodeId parent, std::string_view name, FileKind kind, uint32_t mode,
                         uint32_t uid, uint32_t gid, std::string_view symlink_target = {},
-                        uint64_t rdev = 0, const Xattrs& xattrs = {});
+                        uint64_t rdev = 0, const Xattrs& xattrs = {},
+                        FirstVersion first = FirstVersion::kNone);
   Result<Attr> Link(InodeId ino, InodeId new_parent, std::string_view new_name);
   Status Unlink(InodeId parent, std::string_view name);
   Status RemoveDir(InodeId parent, std::string_view name);
@@ -577,6 +582,11 @@ class Bucket {
   // from storage and verified as always. Readers of old versions never use
   // it: they, and fsck, always read storage and so see any damage.
   Result<std::unique_ptr<VersionReader>> OpenSessionBase(InodeId ino, VersionNo vno);
+  // A commit deletes the pin row of the committing session's base in its
+  // transaction (the session rebases on the new version before it reads
+  // again). A session whose rebase failed reads its old base still: this
+  // writes the row of that version again if a commit deleted it.
+  Status RepinSessionBase(InodeId ino, VersionNo vno);
   // Bytes of the version that are not holes (st_blocks). Remembered per
   // version after the first call (reads its chunk list once).
   Result<uint64_t> HeldBytes(InodeId ino, VersionNo vno);

@@ -127,6 +127,10 @@ struct Bucket::Shared {
   // Rows whose delete failed (catalog busy): retried at the next unpin, or
   // kept if the version is pinned again meanwhile (its row is the pin).
   std::set<std::pair<uint64_t, uint64_t>> unpin_retry;
+  // Pinned versions whose row a commit deleted (the committing session's
+  // base, which it never reads again): the last unpin deletes nothing, and
+  // a new pin of one writes its row again (PinVersion).
+  std::set<std::pair<uint64_t, uint64_t>> pin_rows_released;
   int unpin_failures_for_testing = 0;  // Bucket::FailUnpinsForTesting
 };
 

@@ -151,6 +151,12 @@ void TearDownPins(Bucket::Shared& s) {
 Status PinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
   std::lock_guard<std::mutex> l(s.pin_mu);
   int& count = s.pin_counts[{ino.value, vno.value}];
+  if (count > 0 && s.pin_rows_released.count({ino.value, vno.value})) {
+    // Held here still, but a commit deleted its row (the committing
+    // session's base): this new reader needs the row back.
+    RETURN_IF_ERROR(s.catalog->AddPin(s.pin_owner, ino, vno));
+    s.pin_rows_released.erase({ino.value, vno.value});
+  }
   if (count == 0) {
     // A row left by a failed unpin is this pin's row now (INSERT OR IGNORE).
     s.unpin_retry.erase({ino.value, vno.value});
@@ -185,10 +191,14 @@ void UnpinVersion(Bucket::Shared& s, InodeId ino, VersionNo vno) {
     if (it == s.pin_counts.end()) return;
     if (--it->second > 0) return;
     s.pin_counts.erase(it);
+    // Its row went with a commit already: nothing to delete, unless
+    // earlier deletes wait for a retry.
+    const bool released = s.pin_rows_released.erase({ino.value, vno.value}) > 0;
+    if (released && s.unpin_retry.empty()) return;
     // A row that cannot be deleted now (catalog busy) is retried at the
     // next unpin, and goes at the latest when this bucket is closed
     // (TearDownPins) or its process is gone: it only delays a prune or rm.
-    s.unpin_retry.insert({ino.value, vno.value});
+    if (!released) s.unpin_retry.insert({ino.value, vno.value});
     for (auto r = s.unpin_retry.begin(); r != s.unpin_retry.end();) {
       if (!RemovePinRow(s, InodeId(r->first), VersionNo(r->second)).ok()) break;
       unpinned.insert(r->first);
@@ -236,6 +246,15 @@ Result<std::unique_ptr<VersionReader>> OpenPinned(Bucket::Shared& s, InodeId ino
 }
 
 }  // namespace
+
+Status Bucket::RepinSessionBase(InodeId ino, VersionNo vno) {
+  std::lock_guard<std::mutex> l(s_->pin_mu);
+  const std::pair<uint64_t, uint64_t> key{ino.value, vno.value};
+  if (!s_->pin_counts.count(key) || !s_->pin_rows_released.count(key)) return Status::OK();
+  RETURN_IF_ERROR(s_->catalog->AddPin(s_->pin_owner, ino, vno));
+  s_->pin_rows_released.erase(key);
+  return Status::OK();
+}
 
 void Bucket::FailUnpinsForTesting(int n) {
   std::lock_guard<std::mutex> l(s_->pin_mu);

@@ -99,6 +99,13 @@ class Catalog {
     // Live xattrs the node starts with (ACLs inherited from the directory's
     // default ACL), written in the same transaction.
     Xattrs xattrs;
+    // A new regular file gets its first version, empty, in the same
+    // transaction (the mount's create: the writes before the first close
+    // amend it, so a new small file costs one transaction less). Not for a
+    // revived inode, which keeps the old path (its history may be held by
+    // readers the commit must see); the Attr CreateNode returns tells
+    // (current_version != 0).
+    bool empty_first_version = false;
   };
   // Creates `name` in live directory `parent`. Exists if the name is live.
   // Special files (fifo, socket, devices) are entries without content: they
@@ -185,6 +192,10 @@ class Catalog {
     // the later of this and the inode's ctime (the mount passes the time of
     // the last change it already showed, so a close does not move ctime).
     std::optional<int64_t> ctime_ns;
+    // A version of `ino` whose pin row of this catalog's own owner goes in
+    // the same transaction (the committing session's base: a commit never
+    // reads its base again, so its pin is done; Bucket's pin counts know).
+    std::optional<VersionNo> release_own_pin;
   };
   // One transaction: new Seq; chunk rows inserted or their reference counts
   // raised; the version row (see `replaces`; recording the inode's mode, uid

@@ -90,6 +90,8 @@ struct Catalog::Impl {
   // catalog_versions.cc
   // AddVersion's body inside the caller's transaction.
   Result<VersionInfo> AddVersionIn(const Write& w, const NewVersion& nv);
+  // The SHA-256 of no bytes: the content of an empty version.
+  static Sha256 EmptyContentSha256();
   Result<Xattrs> LiveXattrs(InodeId ino);
   // Deletes one version row and lowers its chunks' reference counts.
   Status DropVersion(InodeId ino, VersionNo vno);
@@ -124,6 +126,9 @@ struct Catalog::Impl {
   Catalog::PinLiveness pin_alive;
   bool has_pin_table = false;
   Result<std::map<VersionNo, std::string>> PinnedVersions(InodeId ino, bool include_own = true);
+  // Deletes this owner's pin row of (ino, vno), if any, in the caller's
+  // write transaction.
+  Status RemoveOwnPinIn(InodeId ino, VersionNo vno);
   // Drops every version of `ino` that is not in `pins` and is not `keep`;
   // sets *dropped if one went. If the current one went (a nameless file's:
   // `keep` unset), the newest left becomes current (AfterVersionsDropped);

@@ -205,6 +205,16 @@ Result<Attr> Catalog::CreateNode(InodeId parent, std::string_view name, const Ne
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   ASSIGN_OR_RETURN(InodeId ino, impl.CreateNodeIn(w, parent, name, node));
+  if (node.empty_first_version && node.kind == FileKind::kRegular) {
+    ASSIGN_OR_RETURN(Impl::InodeRow r, impl.LoadInode(ino));
+    if (r.next_version.value == 1) {  // a new inode, not a revived history
+      NewVersion v;
+      v.ino = ino;
+      v.mtime_ns = node.time_ns != 0 ? node.time_ns : w.time_ns;
+      v.sha256 = Impl::EmptyContentSha256();
+      RETURN_IF_ERROR(impl.AddVersionIn(w, v).status());
+    }
+  }
   ASSIGN_OR_RETURN(Attr a, impl.LoadAttr(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return a;

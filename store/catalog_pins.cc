@@ -91,6 +91,13 @@ Status Catalog::AddPin(std::string_view owner, InodeId ino, VersionNo vno) {
   return txn.Commit();
 }
 
+Status Catalog::Impl::RemoveOwnPinIn(InodeId ino, VersionNo vno) {
+  if (!has_pin_table || pin_owner.empty()) return Status::OK();
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlDeletePin));
+  q.BindText(1, pin_owner).Bind(2, ino).Bind(3, vno);
+  return q.Run();
+}
+
 Status Catalog::RemovePin(std::string_view owner, InodeId ino, VersionNo vno) {
   std::lock_guard<std::mutex> l(impl_->mu);
   ASSIGN_OR_RETURN(sql::Query q, impl_->db->Prepare(kSqlDeletePin));

@@ -467,6 +467,8 @@ Result<VersionInfo> Catalog::AddVersion(const NewVersion& nv) {
   return v;
 }
 
+Sha256 Catalog::Impl::EmptyContentSha256() { return *Digest::FromHex(kEmptySha256Hex); }
+
 Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion& nv) {
   RETURN_IF_ERROR(ValidateNewVersion(nv));
   Impl& impl = *this;
@@ -522,6 +524,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
   RETURN_IF_ERROR(InsertVersion(impl, v, t.list));
   RETURN_IF_ERROR(
       SetContent(impl, v.ino, v.version, v.size, v.mtime_ns, nv.ctime_ns.value_or(w.time_ns)));
+  if (nv.release_own_pin) RETURN_IF_ERROR(impl.RemoveOwnPinIn(v.ino, *nv.release_own_pin));
   // An excluded name (docs/semantics.md, Retention and excludes) keeps only
   // its current content, as every file of a bucket without versioning does.
   // Only versions made under excluded names go (Impl::ExcludedVersions).

@@ -556,5 +556,77 @@ TEST_F(UnversionedPinTest, AStalePinMetOnOneFileLeavesTheOthersForTheNextOpensSw
   ExpectFsckClean();
 }
 
+// A commit deletes the committing session's pin row in its own transaction
+// (the session never reads that base again), so its close costs no unpin
+// transaction; every other reader keeps its version pinned.
+class PinReleaseTest : public PinTest {
+ protected:
+  // Commits `body` as the next version of `v`'s file as a write session
+  // based on `v` would (caller_pin).
+  VersionInfo CommitOn(const VersionInfo& v, const std::string& body) {
+    StringSource src(body);
+    auto r = mount_->CommitContent(v.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
+                                   v.version);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : VersionInfo{};
+  }
+  bool DeletableByCli(const VersionInfo& v) {
+    Status st = cli_->DeleteVersion("f", v.version);
+    EXPECT_TRUE(st.ok() || st.code() == Status::Code::kBusy) << st.ToString();
+    return st.ok();
+  }
+};
+
+TEST_F(PinReleaseTest, TheCommitReleasesTheSessionBasesPin) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  auto base = mount_->OpenSessionBase(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  CommitOn(v1, "two");
+  EXPECT_TRUE(DeletableByCli(v1));  // no row left: the session is done with it
+  base->reset();                    // its unpin deletes nothing (and fails nothing)
+  EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));
+}
+
+TEST_F(PinReleaseTest, ASecondReaderOfTheBaseKeepsItsRow) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  auto base = mount_->OpenSessionBase(v1.ino, v1.version);
+  auto reader = mount_->OpenVersionPinned(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok() && reader.ok());
+  CommitOn(v1, "two");
+  EXPECT_FALSE(DeletableByCli(v1));
+  base->reset();
+  EXPECT_FALSE(DeletableByCli(v1));  // the reader still holds it
+  EXPECT_EQ(ReadAll(**reader), "one");
+  reader->reset();
+  EXPECT_TRUE(DeletableByCli(v1));
+}
+
+TEST_F(PinReleaseTest, AReaderOpenedAfterTheReleaseWritesTheRowAgain) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  auto base = mount_->OpenSessionBase(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok());
+  CommitOn(v1, "two");
+  auto reader = mount_->OpenVersionPinned(v1.ino, v1.version);  // `cat f@1`
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_FALSE(DeletableByCli(v1));
+  base->reset();
+  EXPECT_FALSE(DeletableByCli(v1));
+  EXPECT_EQ(ReadAll(**reader), "one");
+  reader->reset();
+  EXPECT_TRUE(DeletableByCli(v1));
+}
+
+TEST_F(PinReleaseTest, ASessionWhoseRebaseFailedPinsItsBaseAgain) {
+  VersionInfo v1 = Put(*mount_, "f", "one");
+  auto base = mount_->OpenSessionBase(v1.ino, v1.version);
+  ASSERT_TRUE(base.ok());
+  CommitOn(v1, "two");
+  ASSERT_TRUE(mount_->RepinSessionBase(v1.ino, v1.version).ok());
+  EXPECT_FALSE(DeletableByCli(v1));
+  EXPECT_EQ(ReadAll(**base), "one");
+  base->reset();
+  EXPECT_TRUE(DeletableByCli(v1));
+}
+
 }  // namespace
 }  // namespace katamari

@@ -5,6 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <vector>
+
 #include "fs/write_session.h"
 #include "tests/unit/fs_test_fixture.h"
 
@@ -188,6 +191,92 @@ TEST_F(CommitTest, FsyncLeavesTheSessionOnTheVersionItMade) {
   EXPECT_TRUE(other->DeleteVersion(InodeId(e.node), VersionNo(2)).code() == Status::Code::kBusy);
   ASSERT_TRUE(fs_->Release(o->fh).ok());
   EXPECT_EQ(Committed(e.node), "two");
+}
+
+// The commits (Seqs) the catalog has made so far.
+uint64_t Commits(Bucket& b) { return b.SeqAtTime(std::numeric_limits<int64_t>::max()).value; }
+
+// A new file's empty first version is made with its name, in the same
+// transaction; the writes before its first close amend it (one version, as
+// before, and one catalog transaction less per small file).
+TEST_F(CommitTest, ACreatedFileHasItsEmptyVersionAndTheFirstCloseAmendsIt) {
+  const uint64_t before = Commits(*bucket_);
+  uint64_t fh;
+  Entry e = MustCreate("f", &fh);
+  EXPECT_EQ(Commits(*bucket_), before + 1);
+  EXPECT_EQ(e.attr.current_version.value, 1u);
+  ASSERT_EQ(VersionCount(e.node), 1u);
+  EXPECT_EQ(Newest(e.node).sha256.Hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // The shell's `echo x > f`: a close with nothing written, then a write
+  // through the duplicate and its close.
+  ASSERT_TRUE(fs_->Flush(fh).ok());
+  EXPECT_EQ(Commits(*bucket_), before + 1);  // nothing changed: nothing committed
+  MustWrite(fh, 0, "x\n");
+  Close(fh);
+  EXPECT_EQ(Commits(*bucket_), before + 2);
+  EXPECT_EQ(VersionCount(e.node), 1u);
+  EXPECT_EQ(Committed(e.node), "x\n");
+  EXPECT_EQ(Newest(e.node).version.value, 1u);
+}
+
+TEST_F(CommitTest, ACreatedFileClosedUnwrittenKeepsItsEmptyVersionAndHeldAttrs) {
+  uint64_t fh;
+  Entry e = MustCreate("touched", &fh);
+  Close(fh);
+  EXPECT_EQ(VersionCount(e.node), 1u);
+  EXPECT_EQ(Committed(e.node), "");
+  // A chmod before the first close (no write) still reaches that version.
+  Entry g = MustCreate("secret", &fh);
+  ASSERT_TRUE(fs_->SetAttr(g.node, Mode(0600), std::nullopt).ok());
+  EXPECT_EQ(fs_->GetAttr(g.node)->mode, 0600u);
+  Close(fh);
+  ASSERT_EQ(VersionCount(g.node), 1u);
+  EXPECT_EQ(Newest(g.node).mode, 0600u);
+  EXPECT_EQ(bucket_->GetAttr(InodeId(g.node))->mode, 0600u);
+}
+
+// Another process reading the empty version keeps it: the close adds a
+// version instead of amending that one.
+TEST_F(CommitTest, AReaderOfTheEmptyFirstVersionKeepsIt) {
+  uint64_t fh;
+  Entry e = MustCreate("f", &fh);
+  auto other = Other();
+  ASSERT_TRUE(other);
+  auto reader = other->OpenVersionPinned(InodeId(e.node), VersionNo(1));
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  MustWrite(fh, 0, "data");
+  Close(fh);
+  ASSERT_EQ(VersionCount(e.node), 2u);
+  EXPECT_EQ(Committed(e.node), "data");
+  EXPECT_EQ((*reader)->info().size, 0u);
+  auto v1 = bucket_->GetVersion(InodeId(e.node), VersionNo(1));
+  ASSERT_TRUE(v1.ok());
+  EXPECT_EQ(v1->size, 0u);
+}
+
+// O_APPEND writes at the end of the file as it is: the kernel's size lags a
+// `katamari put` beside the mount, and writing where it says would leave
+// zeros (or overwrite) in the middle of the file.
+TEST_F(CommitTest, AppendWritesAtTheRealEndWhateverOffsetTheKernelSent) {
+  uint64_t fh;
+  Entry e = MustCreate("log", &fh);
+  MustWrite(fh, 0, "line 1\nline 2\n");
+  Close(fh);
+  auto other = Other();
+  ASSERT_TRUE(other);
+  StringSource put("put 1\n");
+  ASSERT_TRUE(other->Put("log", put, {}).ok());
+  invalidated_.clear();
+  auto o = fs_->Open(e.node, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  MustWrite(o->fh, 14, "line 3\n");  // the kernel's stale end
+  EXPECT_EQ(invalidated_, std::vector<uint64_t>{e.node});  // its cache is dropped
+  invalidated_.clear();
+  MustWrite(o->fh, 13, "line 4\n");  // the right end: nothing to drop
+  EXPECT_TRUE(invalidated_.empty());
+  ASSERT_TRUE(fs_->Release(o->fh).ok());
+  EXPECT_EQ(Committed(e.node), "put 1\nline 3\nline 4\n");
 }
 
 }  // namespace

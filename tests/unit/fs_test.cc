@@ -319,7 +319,9 @@ TEST_F(FilesystemTest, CreateWriteCloseMakesOneVersion) {
   MustWrite(fh, 0, "hello ");
   MustWrite(fh, 6, "world");
   EXPECT_EQ(ReadFh(fh), "hello world");
-  EXPECT_EQ(VersionCount(e.node), 0u);  // nothing before close
+  // The empty first version is made with the name; the close amends it.
+  EXPECT_EQ(VersionCount(e.node), 1u);
+  EXPECT_EQ(Committed(e.node), "");
   Close(fh);
   EXPECT_EQ(VersionCount(e.node), 1u);
   EXPECT_EQ(Committed(e.node), "hello world");
