@@ -23,8 +23,37 @@ Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t f
 // Joins the node's session, creating it on the node's current version. The
 // store is asked outside the node's lock; if another opener won the race in
 // the meantime, its session is joined instead.
-Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shared_ptr<Node>& n,
-                                                                 const Attr* known) {
+Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(
+    const std::shared_ptr<Node>& n, const Attr* known, std::optional<uint64_t> known_ended) {
+  for (;;) {
+    uint64_t ended = 0;
+    bool joined = false;
+    ASSIGN_OR_RETURN(std::shared_ptr<WriteSession> s,
+                     TryAcquireSession(n, known, known_ended, &ended, &joined));
+    if (joined) return s;
+    std::lock_guard lock(n->mu);
+    if (!n->session && n->sessions_ended != ended) {
+      // A session of this node committed and ended after the catalog was
+      // read: `s` would build on the version before that commit and undo
+      // it. Read again (`s` unpins its base as it goes).
+      known = nullptr;
+      continue;
+    }
+    if (!n->session) {
+      n->session = std::move(s);
+      n->writers = 0;
+    }
+    ++n->writers;
+    return n->session;
+  }
+}
+
+// One attempt of AcquireSession: the node's session, joined (*joined), or a
+// new one on the catalog's current version, not yet published, with *ended
+// the node's sessions_ended from before the catalog was read.
+Result<std::shared_ptr<WriteSession>> Filesystem::TryAcquireSession(
+    const std::shared_ptr<Node>& n, const Attr* known, std::optional<uint64_t> known_ended,
+    uint64_t* ended, bool* joined) {
   Attr last;
   bool orphaned;
   const bool detached = IsDetached(*n);
@@ -35,10 +64,18 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
     n->released.wait(lock, [&] { return !n->releasing; });
     if (n->session) {
       ++n->writers;
+      *joined = true;
       return n->session;
     }
     last = n->last_attr;
     orphaned = n->orphaned;
+    *ended = n->sessions_ended;
+    // `known` was read when sessions_ended was `known_ended`: stale if a
+    // session ended since (the last writer's release often runs while the
+    // next open is on its way).
+    if (known && known_ended) {
+      if (*known_ended != *ended) known = nullptr;
+    }
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   // A detached node (replaced by a rename) is the old file: its last state.
@@ -81,13 +118,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::AcquireSession(const std::shar
   }
   auto fresh = std::make_shared<WriteSession>(bucket_, what, std::move(base));
   fresh->AllowStreaming(&bucket_, target);
-  std::lock_guard lock(n->mu);
-  if (!n->session) {
-    n->session = std::move(fresh);
-    n->writers = 0;
-  }
-  ++n->writers;
-  return n->session;
+  return fresh;
 }
 
 Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
@@ -235,7 +266,10 @@ Status Filesystem::ReleaseSession(const std::shared_ptr<Node>& n,
   Status st = CommitNode(n, s);  // nothing if clean; dropped if orphaned
   {
     std::lock_guard lock(n->mu);
-    if (n->session == s && n->writers == 0) n->session.reset();
+    if (n->session == s && n->writers == 0) {
+      n->session.reset();
+      ++n->sessions_ended;
+    }
     n->releasing = false;
   }
   n->released.notify_all();
@@ -307,7 +341,13 @@ Result<OpenedFile> Filesystem::AddHandle(const std::shared_ptr<Node>& n, Attr at
 Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who) {
   if (IsVirtualNode(node)) return versions_->Open(node, flags, who);
   auto n = NodeOrTransient(node);
-  ASSIGN_OR_RETURN(Attr attr, FreshAttr(n));
+  uint64_t ended;
+  {
+    std::lock_guard lock(n->mu);
+    ended = n->sessions_ended;
+  }
+  std::optional<Attr> catalog;
+  ASSIGN_OR_RETURN(Attr attr, FreshAttr(n, &catalog));
   if (attr.kind == FileKind::kDirectory) return Status::IsDir("cannot open a directory as a file");
   // The kernel opens fifos and devices itself and never asks us; a special
   // file has no content to serve.
@@ -327,7 +367,9 @@ Result<OpenedFile> Filesystem::Open(uint64_t node, int flags, const Caller& who)
   // O_TRUNC truncates also when opening for reading only, as Linux does (the kernel
   // checked write permission for it).
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-    ASSIGN_OR_RETURN(session, AcquireSession(n));
+    // The catalog was read just now: a session that ended since is seen by
+    // the sessions_ended check, which reads it again.
+    ASSIGN_OR_RETURN(session, AcquireSession(n, catalog ? &*catalog : nullptr, ended));
     if (flags & O_TRUNC) {
       const bool was_empty = attr.size == 0;
       Status st = session->Truncate(0);

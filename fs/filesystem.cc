@@ -162,11 +162,12 @@ bool Filesystem::IsDetached(const Node& n) const {
   return n.detached;
 }
 
-Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n) {
+Result<Attr> Filesystem::FreshAttr(const std::shared_ptr<Node>& n, std::optional<Attr>* catalog) {
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   if (!IsDetached(*n)) {
     auto attr = bucket_.GetAttr(target);
     if (attr.ok()) {
+      if (catalog) *catalog = *attr;
       Attr a = std::move(attr).value();
       Overlay(*n, &a);
       return a;
@@ -363,6 +364,7 @@ Result<Entry> Filesystem::MakeNode(uint64_t parent, std::string_view name, FileK
     if (n->orphaned) {
       n->orphaned = false;
       n->session.reset();
+      ++n->sessions_ended;
       n->writers = 0;
       n->reader.reset();
       n->kernel_version = VersionNo(0);

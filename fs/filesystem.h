@@ -223,7 +223,9 @@ class Filesystem {
   std::shared_ptr<Node> NodeOfInode(InodeId ino) const;
   void Overlay(Node& n, Attr* attr) const;
   bool IsDetached(const Node& n) const;
-  Result<Attr> FreshAttr(const std::shared_ptr<Node>& n);
+  // `catalog`: set to the catalog's attributes before the overlay, when the
+  // answer came from the catalog.
+  Result<Attr> FreshAttr(const std::shared_ptr<Node>& n, std::optional<Attr>* catalog = nullptr);
   Result<Entry> MakeNode(uint64_t parent, std::string_view name, FileKind kind, uint32_t mode,
                          Caller who, std::string_view symlink_target, uint64_t rdev = 0,
                          Bucket::FirstVersion first = Bucket::FirstVersion::kNone);
@@ -247,9 +249,15 @@ class Filesystem {
 
   // file_ops.cc
   Result<std::shared_ptr<FileHandle>> GetHandle(uint64_t fh) const;
-  // `known`: the file's catalog attributes, if the caller just read them.
-  Result<std::shared_ptr<WriteSession>> AcquireSession(const std::shared_ptr<Node>& n,
-                                                       const Attr* known = nullptr);
+  // `known`: the file's catalog attributes, if the caller just read them,
+  // after the node's sessions_ended was `known_ended` (if the caller read it).
+  Result<std::shared_ptr<WriteSession>> AcquireSession(
+      const std::shared_ptr<Node>& n, const Attr* known = nullptr,
+      std::optional<uint64_t> known_ended = std::nullopt);
+  Result<std::shared_ptr<WriteSession>> TryAcquireSession(const std::shared_ptr<Node>& n,
+                                                          const Attr* known,
+                                                          std::optional<uint64_t> known_ended,
+                                                          uint64_t* ended, bool* joined);
   Status ReleaseSession(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);
   Status CommitHandle(uint64_t fh);
   Status CommitNode(const std::shared_ptr<Node>& n, const std::shared_ptr<WriteSession>& s);

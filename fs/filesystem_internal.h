@@ -57,6 +57,10 @@ struct Filesystem::Node {
   // waits for it instead of joining a session that is being committed.
   bool releasing = false;
   std::condition_variable released;  // notified when `releasing` goes false
+  // Counts sessions that ended (committed and dropped, or discarded): an
+  // opener that read the catalog before one ended would base a new session
+  // on a version older than that session's commit (AcquireSession).
+  uint64_t sessions_ended = 0;
   std::shared_ptr<ReaderSlot> reader;     // current version, for reads without a session
   VersionNo kernel_version;               // the content the kernel's page cache holds
 };

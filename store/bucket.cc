@@ -433,6 +433,14 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.mtime_ns = mtime_ns.value_or(NowNs());
   v.sha256 = in.sha256;
   v.sha256_pending = in.sha256_pending;
+  // st_blocks of the new version, known here for a whole list (an edit's
+  // reused segments would need reading): remembered, so the next getattr or
+  // open of the file does not read the list back (Bucket::HeldBytes).
+  std::optional<uint64_t> held;
+  if (in.pieces.empty()) {
+    held = 0;
+    for (const ChunkRef& c : in.chunks) *held += c.IsHole() ? 0 : c.raw_len;
+  }
   v.chunks = std::move(in.chunks);
   v.pieces = std::move(in.pieces);
   v.pieces_base_ino = in.base_ino;
@@ -465,6 +473,7 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   if (r.ok() && release) s.pin_rows_released.insert(*release);
   pins.unlock();
   ForgetHeldBytes(s, ino);
+  if (r.ok() && held) RememberHeldBytes(s, ino, r->version, *held);
   return r;
 }
 

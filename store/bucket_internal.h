@@ -334,6 +334,8 @@ void WakeShaWorker(Bucket::Shared& s);
 // Drops the remembered HeldBytes of `ino` (after a commit to it: an amend
 // keeps the version number).
 void ForgetHeldBytes(Bucket::Shared& s, InodeId ino);
+// Remembers HeldBytes of a version (its chunk list was in hand).
+void RememberHeldBytes(Bucket::Shared& s, InodeId ino, VersionNo vno, uint64_t held);
 
 int64_t NowNs();                      // wall clock
 

@@ -524,10 +524,14 @@ Result<uint64_t> Bucket::HeldBytes(InodeId ino, VersionNo vno) {
   ASSIGN_OR_RETURN(std::vector<ChunkRef> chunks, s_->catalog->VersionChunks(ino, vno));
   uint64_t held = 0;
   for (const ChunkRef& c : chunks) held += c.IsHole() ? 0 : c.raw_len;
-  std::lock_guard<std::mutex> l(s_->held_mu);
-  if (s_->held_bytes.size() >= kHeldCacheEntries) s_->held_bytes.clear();
-  s_->held_bytes[key] = held;
+  RememberHeldBytes(*s_, ino, vno, held);
   return held;
+}
+
+void RememberHeldBytes(Bucket::Shared& s, InodeId ino, VersionNo vno, uint64_t held) {
+  std::lock_guard<std::mutex> l(s.held_mu);
+  if (s.held_bytes.size() >= kHeldCacheEntries) s.held_bytes.clear();
+  s.held_bytes[std::make_pair(ino.value, vno.value)] = held;
 }
 
 void ForgetHeldBytes(Bucket::Shared& s, InodeId ino) {
