@@ -463,10 +463,12 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   PackId pid;
   int lock_fd = -1;
   Open o;
-  // On every failure the half-written pack is closed and deleted: no row
-  // points into it, and the caller (gc) holds the gc lock exclusively.
+  bool made = false;
+  // On every failure the new pack is closed and deleted, also once sealed
+  // (its upload failed): no row points into it, it holds only copies, and
+  // the caller (gc) holds the gc lock exclusively. Left in packs/, the next
+  // open or gc would upload it for nothing.
   auto fail = [&](Status st) {
-    const bool made = o.writer != nullptr;
     o.writer.reset();
     if (made) (void)env_->RemoveFile(PathOf(pid.bytes));
     if (o.lock_fd >= 0) ::close(o.lock_fd);
@@ -480,6 +482,7 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
     o.lock_fd = lock_fd;
     if (!w.ok()) return fail(w.status());
     o.writer = std::move(*w);
+    made = true;
     // The catalog points into this pack right after: its directories'
     // names must be durable first, not at the next sync point.
     while (!dirs_to_sync_.empty()) {
@@ -497,7 +500,16 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   Status st = o.writer->Sync();  // the name too
   if (st.ok()) st = Seal(o, /*queue_upload=*/false);
   // The catalog points into it right after: on the object store first.
-  if (st.ok() && remote_) st = UploadOne(pid.bytes);
+  if (st.ok() && remote_) {
+    st = UploadOne(pid.bytes);
+    if (!st.ok()) {
+      // EIO, never EPERM; an object a lost reply left is the next gc's.
+      return fail(Status::IOError("the new pack " + pid.Hex() + " of a repack could not be "
+                                  "uploaded to " + remote_->store()->Describe() + " (" +
+                                  st.message() + "); its chunks stay in their old packs "
+                                  "and a later gc tries again"));
+    }
+  }
   if (!st.ok()) return fail(st);
   *pack = pid.bytes;
   return Status::OK();

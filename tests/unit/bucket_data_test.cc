@@ -48,8 +48,15 @@ class FlakyStore : public ObjectStore {
   std::atomic<int> gets{0};
   std::atomic<int> heads{0};
   std::function<void()> on_put;
+  // While put_down: Puts alone fail (counted in refused_puts).
+  std::atomic<bool> put_down{false};
+  std::atomic<int> refused_puts{0};
   Status Put(std::string_view key, std::string_view data, PutMode mode) override {
     if (down) return Status::IOError("store down");
+    if (put_down) {
+      ++refused_puts;
+      return Status::IOError("store refuses puts");
+    }
     if (on_put) on_put();
     return inner_->Put(key, data, mode);
   }
@@ -299,6 +306,57 @@ TEST_F(BucketDataTest, ARepackWritesItsNewPackToTheStore) {
   for (int i = 0; i < 6; i += 2) {
     EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
   }
+}
+
+// The new pack of a repack that cannot be uploaded is deleted (it holds
+// only copies): the rows stay on the old packs, packs/ holds nothing for the
+// next open or gc to upload, and a later gc does the repack.
+TEST_F(BucketDataTest, ARepackWhoseUploadFailsLeavesNoLocalPack) {
+  {
+    auto b = Open();
+    b->SetPackTargetSizeForTesting(600 << 10);
+    for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  }
+  ASSERT_EQ(LocalPacks(), 0u);
+  const size_t objects = ObjectPacks();
+  auto store = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  {
+    auto b = Open(o);
+    // Puts fail from here on; Deletes, Gets and Lists still work.
+    store->put_down = true;
+    for (int i = 1; i < 6; i += 2) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+    auto gc = b->Gc();
+    ASSERT_FALSE(gc.ok()) << "the failed upload of the repack is reported";
+    EXPECT_EQ(gc.status().code(), Status::Code::kIOError) << gc.status().ToString();
+    EXPECT_GT(store->refused_puts.load(), 0) << "a repack was tried";
+    EXPECT_EQ(LocalPacks(), 0u) << "the new pack of the failed repack is gone";
+    EXPECT_EQ(ObjectPacks(), objects);
+    for (int i = 0; i < 6; i += 2) {
+      EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+    }
+    store->put_down = false;
+  }
+  EXPECT_EQ(LocalPacks(), 0u) << "nothing was left for the close or the next open to upload";
+  fs::remove_all(dir_ + "/cache");
+  auto b = Open(o);
+  for (int i = 0; i < 6; i += 2) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+  }
+  auto gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_GT(gc->packs_rewritten + gc->packs_merged, 0u);
+  EXPECT_EQ(LocalPacks(), 0u);
+  b.reset();
+  fs::remove_all(dir_ + "/cache");
+  b = Open();
+  for (int i = 0; i < 6; i += 2) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+  }
+  auto f = b->Fsck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
 }
 
 TEST_F(BucketDataTest, APrefixHoldsOneBucketsData) {
