@@ -303,12 +303,14 @@ Status PackSet::SealIfIdle(const IdlePack& idle) {
 }
 
 Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8_t, 16>& pack,
-                                                           bool* missing) const {
+                                                           bool* missing, bool* cached) const {
+  *cached = false;
   {
     std::lock_guard<std::mutex> l(read_mu_);
     auto it = readers_.find(pack);
     if (it != readers_.end()) {
       it->second.last_use = ++reader_clock_;
+      *cached = it->second.path != PathOf(pack);
       return it->second.reader;
     }
   }
@@ -317,6 +319,7 @@ Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8
   if (!r.ok() && remote_ && !env_->FileExists(path)) {
     // Uploaded: maybe still here as a whole pack in the cache.
     path = remote_->CachedPackPath(pack);
+    *cached = true;
     r = PackReader::Open(Env::Default(), path, AsPackId(pack));
   }
   if (!r.ok()) {
@@ -358,9 +361,26 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
                      bool* missing) {
   *missing = false;
   out->clear();
-  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing);
+  bool cached = false;
+  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing, &cached);
   if (!r.ok() && *missing && remote_) {
     // Not on the local disk: a ranged GET of the record (through the cache).
+    return remote_->ReadRecord(loc, id, out, missing);
+  }
+  if (cached) {
+    Status st = r.ok() ? (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out)
+                       : r.status();
+    if (st.ok() || !st.IsCorruption()) return st;
+    // The whole cached copy fails a check (cut by a crash, a bad disk): the
+    // store holds the good one. Dropped, and the record fetched again by
+    // one ranged GET and checked again; Corruption only if that fails too,
+    // so the chunk layer never quarantines a chunk for a bad cache file.
+    {
+      std::lock_guard<std::mutex> l(read_mu_);
+      readers_.erase(loc.pack);
+    }
+    remote_->DropCacheFile(remote_->CachedPackPath(loc.pack));
+    out->clear();
     return remote_->ReadRecord(loc, id, out, missing);
   }
   if (!r.ok()) {

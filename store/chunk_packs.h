@@ -69,7 +69,9 @@ class PackSet {
   Status SealIfIdle(const IdlePack& idle);
 
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
-  // *out. A missing pack is Corruption with *missing set.
+  // *out. A missing pack is Corruption with *missing set. With a remote, a
+  // cached copy that fails a check is dropped and the record fetched again
+  // from the store: Corruption only if the store's copy fails too.
   Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);
 
   bool Exists(const std::array<uint8_t, 16>& pack) const;
@@ -130,8 +132,10 @@ class PackSet {
   Status Seal(Open& o, bool queue_upload = true);
   Status UploadOne(const std::array<uint8_t, 16>& pack);
   Status UploadPending();
+  // *cached: the reader is (or the failed open was) of a whole pack in the
+  // object store's cache, not of packs/.
   Result<std::shared_ptr<const PackReader>> Reader(const std::array<uint8_t, 16>& pack,
-                                                    bool* missing) const;
+                                                    bool* missing, bool* cached) const;
 
   Env* env_;
   std::string dir_;  // bucket/packs

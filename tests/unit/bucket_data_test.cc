@@ -5,9 +5,12 @@
 // a committed byte, and is caught up with once it is back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
-#include <functional>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 
 #include "store/bucket.h"
@@ -37,6 +40,36 @@ uint64_t BytesUnder(const std::string& dir) {
     if (e.is_regular_file()) n += e.file_size();
   }
   return n;
+}
+
+// Cache files of one kind: whole packs (names of 32 hex digits) or records
+// (`<32 hex>.<offset>`), sorted.
+std::vector<std::string> CacheFiles(const std::string& dir, bool whole) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name.size() < 32 || name[0] == '.') continue;
+    if ((name.size() == 32) == whole) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void FlipByteAt(const std::string& path, uint64_t at) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  char b = 0;
+  f.seekg(static_cast<std::streamoff>(at));
+  f.read(&b, 1);
+  b ^= 0x40;
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(&b, 1);
 }
 
 // Delegates to a real store; while `down`, every call fails as an
@@ -127,6 +160,75 @@ class BucketDataTest : public ::testing::Test {
     return out;
   }
   size_t ObjectPacks() { return CountFiles(objects_ + "/packs"); }
+  // The object's bytes a record cache file `<32 hex>.<offset>` should hold.
+  std::string ObjectBytesOf(const std::string& record_file) {
+    const std::string name = fs::path(record_file).filename().string();
+    const std::string object = ReadAll(objects_ + "/packs/" + name.substr(0, 2) + "/" +
+                                       name.substr(0, 32));
+    const uint64_t offset = std::stoull(name.substr(33));
+    const uint64_t length = fs::file_size(record_file);
+    return offset + length <= object.size() ? object.substr(offset, length) : std::string();
+  }
+  // A file written and uploaded, its pack cached whole (`whole`) or, after a
+  // read with the cache gone, as records; then `damage` is done to the first
+  // cache file of that kind. Reading back through a fresh store gives the
+  // right bytes, with one ranged GET per record the damaged file held, and
+  // the damaged entry replaced by records equal to the store's.
+  void CheckDamagedCacheIsReplaced(bool whole, const std::function<void(const std::string&)>& damage) {
+    const std::string data = RandomBytes(300000, 5);
+    {
+      auto b = Open();
+      Put(*b, "f", data);
+    }
+    if (!whole) {
+      fs::remove_all(dir_ + "/cache");
+      auto b = Open();
+      ASSERT_TRUE(Get(*b, "f") == data);
+    }
+    const std::vector<std::string> before = CacheFiles(dir_ + "/cache", whole);
+    ASSERT_FALSE(before.empty());
+    const std::string victim = before.front();
+    const std::vector<std::string> records_before = CacheFiles(dir_ + "/cache", false);
+    damage(victim);
+    auto store = Flaky();
+    Bucket::OpenOptions o;
+    o.data_store = store;
+    auto b = Open(o);
+    const int at_open = store->gets.load();  // the `format` object
+    std::string out;
+    Status st = Get(*b, "f", &out);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_TRUE(out == data) << "exactly the bytes written";
+    const std::vector<std::string> records = CacheFiles(dir_ + "/cache", false);
+    const int gets = store->gets.load() - at_open;
+    if (whole) {
+      EXPECT_FALSE(fs::exists(victim)) << "the damaged whole pack is dropped";
+      EXPECT_GT(gets, 0);
+      EXPECT_EQ(static_cast<size_t>(gets), records.size()) << "one ranged GET per record";
+    } else {
+      EXPECT_EQ(gets, 1) << "one ranged GET for the one damaged record";
+      EXPECT_EQ(records, records_before);
+    }
+    for (const std::string& r : records) {
+      EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
+    }
+    if (whole) {
+      // What was read from the whole pack before it was dropped is fetched
+      // as records now.
+      EXPECT_TRUE(Get(*b, "f") == data);
+      for (const std::string& r : CacheFiles(dir_ + "/cache", false)) {
+        EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
+      }
+    }
+    const int total = store->gets.load();
+    EXPECT_TRUE(Get(*b, "f") == data);
+    EXPECT_EQ(store->gets.load(), total) << "read again: from the replaced cache entries";
+    // Nothing was judged damaged: the rows still point at the store's copy.
+    b.reset();
+    fs::remove_all(dir_ + "/cache");
+    b = Open();
+    EXPECT_TRUE(Get(*b, "f") == data);
+  }
   size_t LocalPacks() { return CountFiles(dir_ + "/packs"); }
 
   testing_util::TempDir tmp_{"data"};
@@ -212,6 +314,59 @@ TEST_F(BucketDataTest, TheOpenTimeUploadDoesNotHoldTheGcLock) {
   EXPECT_EQ(free_during, puts);
   EXPECT_EQ(LocalPacks(), 0u);
   EXPECT_TRUE(Get(*b, "a") == RandomBytes(200000, 3));
+}
+
+// A cache file cut short (a crash, a bad disk) or with a byte flipped fails
+// its checks: it is dropped and the record fetched again from the store.
+TEST_F(BucketDataTest, ACutCachedRecordIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(false, [](const std::string& p) {
+    fs::resize_file(p, fs::file_size(p) / 2);
+  });
+}
+
+TEST_F(BucketDataTest, AFlippedByteInACachedRecordIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(false, [](const std::string& p) {
+    FlipByteAt(p, fs::file_size(p) - 100);  // in the body: only its CRC tells
+  });
+}
+
+TEST_F(BucketDataTest, ACutCachedPackIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) {
+    fs::resize_file(p, fs::file_size(p) / 2);
+  });
+}
+
+TEST_F(BucketDataTest, AFlippedByteInACachedPackIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) { FlipByteAt(p, 32 + 48 + 100); });
+}
+
+TEST_F(BucketDataTest, ACachedPackWithADamagedHeaderIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) { FlipByteAt(p, 10); });
+}
+
+// Both the cache and the store's copy damaged: Corruption, not wrong bytes,
+// and the bad record is not cached.
+TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
+  const std::string data = RandomBytes(300000, 5);
+  {
+    auto b = Open();
+    Put(*b, "f", data);
+  }
+  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+  ASSERT_EQ(whole.size(), 1u);
+  const std::string hex = fs::path(whole[0]).filename().string();
+  FlipByteAt(whole[0], 32 + 48 + 100);
+  FlipByteAt(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex, 32 + 48 + 100);
+  auto b = Open();
+  std::string out;
+  Status st = Get(*b, "f", &out);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_TRUE(data.compare(0, out.size(), out) == 0) << "what was returned is a prefix of it";
+  EXPECT_LT(out.size(), data.size());
+  for (const std::string& r : CacheFiles(dir_ + "/cache", false)) {
+    EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r;
+    EXPECT_NE(fs::path(r).filename().string(), hex + ".32") << "the bad record is not cached";
+  }
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
