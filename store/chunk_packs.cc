@@ -66,9 +66,10 @@ std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
 bool PackSet::Exists(const std::array<uint8_t, 16>& pack) const {
   if (env_->FileExists(PathOf(pack))) return true;
   // With a remote, a pack not in packs/ was uploaded before its local copy
-  // went (packs never change, and gc, which deletes objects, holds the gc
-  // lock that writers exclude): the catalog row is trusted, with no request
-  // to the store on the write path of every reused chunk.
+  // went (packs never change, and gc deletes only objects that no row points
+  // into, judged under the gc lock that writers exclude): the catalog row is
+  // trusted, with no request to the store on the write path of every reused
+  // chunk.
   return remote_ != nullptr;
 }
 

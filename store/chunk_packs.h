@@ -82,8 +82,11 @@ class PackSet {
   // Only the pack files in packs/.
   Result<std::vector<std::array<uint8_t, 16>>> ListLocal() const;
 
-  // Deletes a pack unless some process may still append to it (its lock is
-  // held): false then. A pack that is already gone: true.
+  // Deletes a pack (with a remote: the object first, then the local copy and
+  // the cached pieces) unless some process holds its lock (a writer that may
+  // still append, an open uploading it): false then. A pack that is already
+  // gone: true. gc calls it without the gc lock, for packs it judged unused
+  // under it (bucket_gc.cc).
   Result<bool> RemoveIfClosed(const std::array<uint8_t, 16>& pack);
   // Whether `pack` is this process's open pack.
   bool IsOwnOpenPack(const std::array<uint8_t, 16>& pack);

@@ -7,11 +7,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "store/bucket.h"
 #include "store/bucket_internal.h"
@@ -103,8 +107,11 @@ class FlakyStore : public ObjectStore {
     if (down) return Status::IOError("store down");
     return inner_->Head(key);
   }
+  // Called in Delete; its failure is Delete's.
+  std::function<Status(std::string_view key)> on_delete;
   Status Delete(std::string_view key) override {
     if (down) return Status::IOError("store down");
+    if (on_delete) RETURN_IF_ERROR(on_delete(key));
     return inner_->Delete(key);
   }
   Result<ObjectListPage> List(std::string_view prefix, std::string_view token,
@@ -509,6 +516,89 @@ TEST_F(BucketDataTest, ARepackWhoseUploadFailsLeavesNoLocalPack) {
   for (int i = 0; i < 6; i += 2) {
     EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
   }
+  auto f = b->Fsck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
+}
+
+// gc deletes the packs it found unused after it let go of its exclusive
+// lock: a writer in another process commits while gc's DELETE is under way
+// (here the DELETE waits for that commit, then fails), and the object the
+// failed DELETE left is removed by the next gc.
+TEST_F(BucketDataTest, GcDeletesObjectsWithoutKeepingWritersWaiting) {
+  auto store = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  auto b = Open(o);
+  Put(*b, "old", RandomBytes(200000, 1));
+  ASSERT_TRUE(b->Purge("old").ok());  // its pack, still open here, waits for gc
+  auto writer = Open();  // another process, as far as the gc lock goes
+  const std::string data = RandomBytes(100000, 2);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false, committed = false;
+  Status put_status = Status::IOError("not run");
+  std::thread t([&] {
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return go; });
+    }
+    StringSource src(data);
+    Status st = writer->Put("new", src, {}).status();
+    std::lock_guard<std::mutex> l(mu);
+    put_status = st;
+    committed = true;
+    cv.notify_all();
+  });
+  std::vector<std::string> deleted;
+  bool lock_free = false, committed_during_delete = false;
+  store->on_delete = [&](std::string_view key) -> Status {
+    deleted.emplace_back(key);
+    if (deleted.size() == 1) {
+      // Not held by anyone, or the writer would block on it: then this
+      // fails at once instead of waiting.
+      lock_free = GcLock::Acquire(dir_, GcLock::Mode::kTryExclusive).value().held();
+      std::unique_lock<std::mutex> l(mu);
+      go = lock_free;
+      cv.notify_all();
+      // The bound only keeps a broken build from hanging; passing never waits for it.
+      committed_during_delete =
+          lock_free && cv.wait_for(l, std::chrono::seconds(60), [&] { return committed; });
+    }
+    return Status::IOError("store refuses deletes");
+  };
+  auto gc = b->Gc();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    go = true;  // the writer goes now at the latest
+    cv.notify_all();
+  }
+  t.join();
+  EXPECT_TRUE(lock_free) << "gc deleted with its exclusive lock held";
+  EXPECT_TRUE(committed_during_delete) << "a writer could not commit during gc's DELETE";
+  EXPECT_TRUE(put_status.ok()) << put_status.ToString();
+  ASSERT_FALSE(gc.ok()) << "the failed delete is reported";
+  EXPECT_EQ(gc.status().code(), Status::Code::kIOError) << gc.status().ToString();
+  EXPECT_NE(gc.status().message().find("the next gc deletes it"), std::string::npos)
+      << gc.status().message();
+  ASSERT_EQ(deleted.size(), 1u);
+  const std::string leftover = deleted[0];
+  EXPECT_TRUE(fs::exists(objects_ + "/" + leftover)) << "a failed delete leaves the object";
+  store->on_delete = nullptr;
+  gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_GE(gc->packs_removed, 1u);
+  EXPECT_FALSE(fs::exists(objects_ + "/" + leftover)) << "the next gc removes the leftover";
+  EXPECT_FALSE(fs::exists(dir_ + "/cache/" + leftover.substr(6))) << "and its cached copy";
+  EXPECT_TRUE(Get(*b, "new") == data);
+  EXPECT_TRUE(Get(*writer, "new") == data);
+  std::string out;
+  EXPECT_TRUE(Get(*b, "old", &out).IsNotFound());
+  writer.reset();
+  b.reset();
+  fs::remove_all(dir_ + "/cache");
+  b = Open();
+  EXPECT_TRUE(Get(*b, "new") == data);
   auto f = b->Fsck();
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
