@@ -484,17 +484,22 @@ void Bucket::SetPackTargetSizeForTesting(uint64_t bytes) {
 
 void TryReclaim(Bucket::Shared& s, const std::string& dir, bool rewrite_packs) {
   if (s.read_only) return;
-  auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
-  if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
-  auto garbage = s.catalog->TakeGarbageChunks();
-  if (!garbage.ok()) return;
-  // Durable deletes before removed files (as Bucket::Gc).
-  if (!garbage->empty() && !s.catalog->Sync().ok()) return;
-  (void)RemoveGarbage(s, *garbage, nullptr, rewrite_packs);
+  UnusedPacks unused;
+  {
+    auto lock = GcLock::Acquire(dir, GcLock::Mode::kTryExclusive);
+    if (!lock.ok() || !lock->held()) return;  // a writer is busy: gc later
+    auto garbage = s.catalog->TakeGarbageChunks();
+    if (!garbage.ok()) return;
+    // Durable deletes before removed files (as Bucket::Gc).
+    if (!garbage->empty() && !s.catalog->Sync().ok()) return;
+    (void)RemoveGarbage(s, *garbage, nullptr, rewrite_packs, &unused);
+  }
+  // Without the lock: writers need not wait for the store's DELETEs.
+  (void)DeleteUnusedPacks(s, unused, nullptr);
 }
 
 Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep,
-                     bool rewrite_packs) {
+                     bool rewrite_packs, UnusedPacks* unused) {
   std::set<std::array<uint8_t, 16>> packs;
   for (const ChunkRef& c : garbage) {
     if (c.loc) {
@@ -509,21 +514,18 @@ Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, Gc
       return st;
     }
   }
-  // A pack no row points into any more is deleted whole, unless a process
-  // still appends to it (its next gc then deletes it).
+  // A pack no row points into any more is deleted whole, once the caller
+  // let go of the gc lock, unless a process still appends to it (its next gc
+  // then deletes it).
   for (const auto& p : packs) {
     ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(p));
     if (used) {
-      GcReport ignored;
-      if (rewrite_packs) RETURN_IF_ERROR(RewriteIfMostlyDead(s, p, rep ? rep : &ignored));
+      if (rewrite_packs) RETURN_IF_ERROR(RewriteIfMostlyDead(s, p, unused));
       continue;
     }
+    if (s.chunks->packs()->IsOpenForWriting(p)) continue;
     auto size = s.chunks->packs()->SizeOf(p);
-    ASSIGN_OR_RETURN(bool removed, s.chunks->packs()->RemoveIfClosed(p));
-    if (removed && rep) {
-      ++rep->packs_removed;
-      if (size.ok()) rep->bytes_freed += *size;
-    }
+    unused->Add(p, size.ok() ? *size : 0, UnusedPacks::Counter::kRemoved);
   }
   if (rep) {
     for (const ChunkRef& c : garbage) {

@@ -246,6 +246,44 @@ Result<FsckReport> Bucket::Fsck(const ProgressFn& progress) {
   return rep;
 }
 
+namespace {
+
+// Bucket::Gc's part under the exclusive gc lock: everything but deleting
+// the packs it finds unused (*unused), which runs after the lock is gone.
+Status GcUnderLock(Bucket::Shared& s, const ProgressFn& progress, GcReport* out,
+                   UnusedPacks* unused) {
+  GcReport& rep = *out;
+  // Exclusive: waits for writers in flight, then keeps new ones out.
+  ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(s.dir, GcLock::Mode::kExclusive));
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> garbage, s.catalog->TakeGarbageChunks());
+  // The rows' deletion (and the deletes of versions that freed them) must
+  // survive a power cut before any file goes: else the catalog could come
+  // back with rows pointing at removed files.
+  if (!garbage.empty()) RETURN_IF_ERROR(s.catalog->Sync());
+  RETURN_IF_ERROR(RemoveGarbage(s, garbage, &rep, /*rewrite_packs=*/false, unused));
+  // Orphans: chunk files no row records as a file (left by puts that failed
+  // or crashed, or whose chunk now lives in a pack).
+  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, s.catalog->AllChunks());
+  std::set<ChunkId> known;
+  for (const ChunkRef& r : rows) {
+    if (!r.loc) known.insert(r.id);
+  }
+  ASSIGN_OR_RETURN(std::vector<ChunkId> files, s.chunks->List(0));
+  uint64_t n = 0;
+  for (const ChunkId& id : files) {
+    if (progress && (++n % 1024) == 0) progress(n, files.size());
+    if (known.count(id)) continue;
+    auto size = s.env->GetFileSize(s.chunks->PathOf(id));
+    Status st = s.chunks->Remove(id);
+    if (!st.ok() && !st.IsNotFound()) return st;
+    ++rep.orphans_removed;
+    if (size.ok()) rep.bytes_freed += *size;
+  }
+  return GcPacks(s, unused);
+}
+
+}  // namespace
+
 Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   GcReport rep;
@@ -256,33 +294,13 @@ Result<GcReport> Bucket::Gc(const ProgressFn& progress) {
     std::fprintf(stderr, "katamari: %s: gc: releasing what pins kept failed (%s); going on\n",
                  dir_.c_str(), st.ToString().c_str());
   }
-  // Exclusive: waits for writers in flight, then keeps new ones out.
-  ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kExclusive));
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> garbage, s_->catalog->TakeGarbageChunks());
-  // The rows' deletion (and the deletes of versions that freed them) must
-  // survive a power cut before any file goes: else the catalog could come
-  // back with rows pointing at removed files.
-  if (!garbage.empty()) RETURN_IF_ERROR(s_->catalog->Sync());
-  RETURN_IF_ERROR(RemoveGarbage(*s_, garbage, &rep, /*rewrite_packs=*/false));  // below
-  // Orphans: chunk files no row records as a file (left by puts that failed
-  // or crashed, or whose chunk now lives in a pack).
-  ASSIGN_OR_RETURN(std::vector<ChunkRef> rows, s_->catalog->AllChunks());
-  std::set<ChunkId> known;
-  for (const ChunkRef& r : rows) {
-    if (!r.loc) known.insert(r.id);
-  }
-  ASSIGN_OR_RETURN(std::vector<ChunkId> files, s_->chunks->List(0));
-  uint64_t n = 0;
-  for (const ChunkId& id : files) {
-    if (progress && (++n % 1024) == 0) progress(n, files.size());
-    if (known.count(id)) continue;
-    auto size = s_->env->GetFileSize(s_->chunks->PathOf(id));
-    Status st = s_->chunks->Remove(id);
-    if (!st.ok() && !st.IsNotFound()) return st;
-    ++rep.orphans_removed;
-    if (size.ok()) rep.bytes_freed += *size;
-  }
-  RETURN_IF_ERROR(GcPacks(*s_, &rep));
+  UnusedPacks unused;
+  const Status st = GcUnderLock(*s_, progress, &rep, &unused);
+  // The lock is released: the store's DELETEs (retried for up to ~15 s each)
+  // keep no writer waiting. Also after a failure, for what was judged.
+  const Status deleted = DeleteUnusedPacks(*s_, unused, &rep);
+  RETURN_IF_ERROR(st);
+  RETURN_IF_ERROR(deleted);
   return rep;
 }
 

@@ -2,6 +2,30 @@
 // points into are deleted; packs mostly dead are rewritten. The caller
 // (Bucket::Gc) holds the gc lock exclusively: no writer is between appending
 // a chunk and committing the row that references it, in any process.
+//
+// Which packs go is decided under that lock; the deletes run after it is
+// released (DeleteUnusedPacks), since an object-store DELETE may take ~15 s
+// under retries and the lock keeps every writer waiting. That is safe
+// because a pack judged unused under the lock stays unused:
+// - no row points into it, and the deletion or move of its rows is
+//   committed and synced first (Bucket::Gc, Repack), so no crash brings one
+//   back;
+// - a row gets a pack location only from an append to its writer's own open
+//   pack (PackSet::Append, under that pack's flock, for a version committed
+//   under the shared gc lock) or from gc's move into a pack it just wrote
+//   (PackSet::WriteSealed). Both packs are created under a fresh random
+//   128-bit id (PackSet::CreatePack, PackId::Random), never an old one's;
+//   a pack whose flock was free under the lock is sealed (or its writer is
+//   dead) and is never appended to again (a crashed writer's pack is not
+//   reopened: docs/pack-format.md);
+// - a writer that reuses a chunk (dedup) finds its row, with that row's
+//   location, under the shared gc lock; rows deleted under the exclusive
+//   lock are not found any more, and the chunk is written again elsewhere.
+// Meanwhile readers of this process may still hold an old location; they
+// look the row up again when the pack is missing (ChunkStore::Fetch), as
+// when a delete ran under the lock.
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <utility>
 
@@ -23,11 +47,11 @@ constexpr uint64_t kSmallPackFraction = 4;
 
 // Copies the live records of `group` (one mostly dead pack, or several
 // small ones merged) into a new sealed pack, points their rows there in one
-// transaction, makes that durable, then deletes the old packs. A crash
-// before the transaction leaves an orphan new pack (deleted by the next
-// gc); after it, the old ones (likewise). Returns how many old packs went.
-Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t, 16>>& group,
-                        GcReport* rep) {
+// transaction, makes that durable, then hands the old packs to *unused
+// (counted as `counter`). A crash before the transaction leaves an orphan
+// new pack (deleted by the next gc); after it, the old ones (likewise).
+Status Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t, 16>>& group,
+              UnusedPacks::Counter counter, UnusedPacks* unused) {
   PackSet& packs = *s.chunks->packs();
   std::vector<ChunkRef> live;
   std::vector<ChunkId> ids;
@@ -65,25 +89,57 @@ Result<uint64_t> Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t,
     RETURN_IF_ERROR(s.catalog->MoveChunks(live, locs).status());
     RETURN_IF_ERROR(s.catalog->Sync());
   }
-  uint64_t removed_packs = 0, removed_bytes = 0;
+  // bytes_freed gains what the old packs held beyond the new one's size.
+  uint64_t debit = new_size;
   for (const auto& pack : group) {
     // Damaged packs, and (never: the lock) a pack a row moved into meanwhile, stay.
     ASSIGN_OR_RETURN(bool used, s.catalog->PackInUse(pack));
-    if (used) continue;
+    if (used || packs.IsOpenForWriting(pack)) continue;
     auto size = packs.SizeOf(pack);
-    ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(pack));
-    if (!removed) continue;
-    ++removed_packs;
-    if (size.ok()) removed_bytes += *size;
+    const uint64_t bytes = size.ok() ? *size : 0;
+    const uint64_t paid = std::min(bytes, debit);
+    debit -= paid;
+    unused->Add(pack, bytes - paid, counter);
   }
-  if (removed_bytes > new_size) rep->bytes_freed += removed_bytes - new_size;
-  return removed_packs;
+  return Status::OK();
 }
 
 }  // namespace
 
+void UnusedPacks::Add(const std::array<uint8_t, 16>& pack, uint64_t freed, Counter counter) {
+  if (seen_.insert(pack).second) entries_.push_back(Entry{pack, freed, counter});
+}
+
+Status DeleteUnusedPacks(Bucket::Shared& s, const UnusedPacks& unused, GcReport* rep) {
+  PackSet& packs = *s.chunks->packs();
+  Status first;
+  for (const UnusedPacks::Entry& e : unused.entries_) {
+    // Under the pack's own lock again: an open that uploads it meanwhile
+    // holds it, and the pack is left for the next gc.
+    Result<bool> removed = packs.RemoveIfClosed(e.pack);
+    if (!removed.ok()) {
+      PackId id;
+      id.bytes = e.pack;
+      const Status st = Status::IOError(
+          "gc: pack " + id.Hex() + " is no longer used but could not be deleted (" +
+          removed.status().message() + "); the next gc deletes it");
+      if (first.ok()) first = st;
+      else std::fprintf(stderr, "katamari: %s\n", st.message().c_str());
+      continue;
+    }
+    if (!*removed || !rep) continue;
+    rep->bytes_freed += e.freed;
+    switch (e.counter) {
+      case UnusedPacks::Counter::kRemoved: ++rep->packs_removed; break;
+      case UnusedPacks::Counter::kRewritten: ++rep->packs_rewritten; break;
+      case UnusedPacks::Counter::kMerged: ++rep->packs_merged; break;
+    }
+  }
+  return first;
+}
+
 Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pack,
-                           GcReport* rep) {
+                           UnusedPacks* unused) {
   PackSet& packs = *s.chunks->packs();
   auto size = packs.SizeOf(pack);
   if (!size.ok()) return Status::OK();  // gone: nothing to rewrite
@@ -98,12 +154,10 @@ Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pac
   }
   if (packs.IsOwnOpenPack(pack)) RETURN_IF_ERROR(packs.SealAll());
   if (packs.IsOpenForWriting(pack)) return Status::OK();  // another process appends to it
-  ASSIGN_OR_RETURN(uint64_t removed, Repack(s, {pack}, rep));
-  rep->packs_rewritten += removed;
-  return Status::OK();
+  return Repack(s, {pack}, UnusedPacks::Counter::kRewritten, unused);
 }
 
-Status GcPacks(Bucket::Shared& s, GcReport* rep) {
+Status GcPacks(Bucket::Shared& s, UnusedPacks* unused) {
   PackSet& packs = *s.chunks->packs();
   // This process's packs are sealed first (no writer of ours is between an
   // append and its commit: we hold the gc lock), so that they may be judged;
@@ -128,21 +182,13 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
       continue;
     }
     // Not while a process still appends to it (its lock).
-    ASSIGN_OR_RETURN(bool removed, packs.RemoveIfClosed(p));
-    if (removed) {
-      ++rep->packs_removed;
-      rep->bytes_freed += *size;
-    }
+    if (!packs.IsOpenForWriting(p)) unused->Add(p, *size, UnusedPacks::Counter::kRemoved);
   }
   // A rewrite that fails (a full disk) is skipped and the rest still tried;
   // the first failure is returned at the end.
   Status first_error;
-  auto note = [&](const Result<uint64_t>& r, uint64_t* count) {
-    if (r.ok()) {
-      *count += *r;
-    } else if (first_error.ok()) {
-      first_error = r.status();
-    }
+  auto note = [&](const Status& st) {
+    if (!st.ok() && first_error.ok()) first_error = st;
   };
   std::vector<std::array<uint8_t, 16>> small;
   std::vector<uint64_t> small_bytes;
@@ -155,7 +201,7 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
     const uint64_t needed =
         kPackHeaderSize + u.live_bytes + u.chunks * kPackIndexEntrySize + kPackTrailerSize;
     if (static_cast<double>(needed) < kGcRepackBelowLiveFraction * static_cast<double>(size)) {
-      note(Repack(s, {p}, rep), &rep->packs_rewritten);
+      note(Repack(s, {p}, UnusedPacks::Counter::kRewritten, unused));
     } else if (size < packs.target_size() / kSmallPackFraction) {
       small.push_back(p);
       small_bytes.push_back(size);
@@ -172,7 +218,7 @@ Status GcPacks(Bucket::Shared& s, GcReport* rep) {
       bytes += small_bytes[i];
     }
     if (group.size() < 2) continue;
-    note(Repack(s, group, rep), &rep->packs_merged);
+    note(Repack(s, group, UnusedPacks::Counter::kMerged, unused));
   }
   return first_error;
 }

@@ -1,6 +1,7 @@
 // Private parts shared by bucket*.cc. Not a public header.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -24,9 +25,10 @@ namespace katamari {
 
 // The gc lock (dir/gc.lock, flock): writers hold it shared from their first
 // chunk write until the catalog row that references their chunks commits;
-// chunk deletion (gc, automatic reclamation) holds it exclusive. So a chunk
-// that a put is about to reference (written or deduplicated) is never
-// deleted underneath it, across threads and processes.
+// chunk deletion (gc, automatic reclamation) holds it exclusive (whole packs
+// it judged unused are deleted after it: UnusedPacks). So a chunk that a put
+// is about to reference (written or deduplicated) is never deleted
+// underneath it, across threads and processes.
 class GcLock {
  public:
   enum class Mode { kShared, kExclusive, kTryExclusive };
@@ -285,20 +287,50 @@ Status StreamChunks(Bucket::Shared& s, const std::vector<ChunkRef>& chunks, Byte
 // rewrites the rest.
 void TryReclaim(Bucket::Shared& s, const std::string& dir, bool rewrite_packs = false);
 
-// gc of packs (bucket_gc.cc): deletes packs no row points into and rewrites
-// those mostly dead. The caller holds the gc lock exclusively.
-Status GcPacks(Bucket::Shared& s, GcReport* rep);
+// Packs that gc, under the exclusive gc lock, found no row points into (the
+// rows' deletion or move committed and synced) and no process appends to;
+// deleted by DeleteUnusedPacks once the lock is released, so that writers
+// do not wait for object-store DELETEs (bucket_gc.cc says why that is safe).
+class UnusedPacks {
+ public:
+  enum class Counter { kRemoved, kRewritten, kMerged };  // which GcReport field
+  // `freed`: what bytes_freed gains once the pack is deleted. A pack added
+  // twice is kept once.
+  void Add(const std::array<uint8_t, 16>& pack, uint64_t freed, Counter counter);
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  friend Status DeleteUnusedPacks(Bucket::Shared& s, const UnusedPacks& unused, GcReport* rep);
+  struct Entry {
+    std::array<uint8_t, 16> pack{};
+    uint64_t freed = 0;
+    Counter counter = Counter::kRemoved;
+  };
+  std::vector<Entry> entries_;
+  std::set<std::array<uint8_t, 16>> seen_;
+};
+// Deletes them (on the object store first, then the local copy), counting
+// into *rep if given. The caller must NOT hold the gc lock. Each is tried;
+// one that fails, or that a process holds locked meanwhile, stays as an
+// unreferenced pack for the next gc; the first failure is returned.
+Status DeleteUnusedPacks(Bucket::Shared& s, const UnusedPacks& unused, GcReport* rep);
+
+// gc of packs (bucket_gc.cc): finds packs no row points into and rewrites
+// those mostly dead; the old packs go to *unused. The caller holds the gc
+// lock exclusively.
+Status GcPacks(Bucket::Shared& s, UnusedPacks* unused);
 // Rewrites `pack` if less than half of it is live and no other process
-// appends to it (this process's own open pack is sealed first). The caller
-// holds the gc lock exclusively.
+// appends to it (this process's own open pack is sealed first); the old pack
+// goes to *unused. The caller holds the gc lock exclusively.
 Status RewriteIfMostlyDead(Bucket::Shared& s, const std::array<uint8_t, 16>& pack,
-                           GcReport* rep);
+                           UnusedPacks* unused);
 
 // Removes what the chunk rows `garbage` (already deleted and synced) held:
-// their chunk files, and every pack of theirs no row points into any more.
-// Counts into *rep if given. The caller holds the gc lock exclusively.
+// their chunk files now, and every pack of theirs no row points into any
+// more later (added to *unused). Counts into *rep if given. The caller holds
+// the gc lock exclusively.
 Status RemoveGarbage(Bucket::Shared& s, const std::vector<ChunkRef>& garbage, GcReport* rep,
-                     bool rewrite_packs);
+                     bool rewrite_packs, UnusedPacks* unused);
 
 // After a read of chunk `id` failed with Corruption: moves its file to
 // chunks/damaged/ (ChunkStore::MoveAsideIfDamaged) if the gc lock can be had

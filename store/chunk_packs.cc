@@ -66,9 +66,10 @@ std::string PackSet::PathOf(const std::array<uint8_t, 16>& pack) const {
 bool PackSet::Exists(const std::array<uint8_t, 16>& pack) const {
   if (env_->FileExists(PathOf(pack))) return true;
   // With a remote, a pack not in packs/ was uploaded before its local copy
-  // went (packs never change, and gc, which deletes objects, holds the gc
-  // lock that writers exclude): the catalog row is trusted, with no request
-  // to the store on the write path of every reused chunk.
+  // went (packs never change, and gc deletes only objects that no row points
+  // into, judged under the gc lock that writers exclude): the catalog row is
+  // trusted, with no request to the store on the write path of every reused
+  // chunk.
   return remote_ != nullptr;
 }
 
@@ -303,12 +304,14 @@ Status PackSet::SealIfIdle(const IdlePack& idle) {
 }
 
 Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8_t, 16>& pack,
-                                                           bool* missing) const {
+                                                           bool* missing, bool* cached) const {
+  *cached = false;
   {
     std::lock_guard<std::mutex> l(read_mu_);
     auto it = readers_.find(pack);
     if (it != readers_.end()) {
       it->second.last_use = ++reader_clock_;
+      *cached = it->second.path != PathOf(pack);
       return it->second.reader;
     }
   }
@@ -317,6 +320,7 @@ Result<std::shared_ptr<const PackReader>> PackSet::Reader(const std::array<uint8
   if (!r.ok() && remote_ && !env_->FileExists(path)) {
     // Uploaded: maybe still here as a whole pack in the cache.
     path = remote_->CachedPackPath(pack);
+    *cached = true;
     r = PackReader::Open(Env::Default(), path, AsPackId(pack));
   }
   if (!r.ok()) {
@@ -358,9 +362,26 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
                      bool* missing) {
   *missing = false;
   out->clear();
-  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing);
+  bool cached = false;
+  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing, &cached);
   if (!r.ok() && *missing && remote_) {
     // Not on the local disk: a ranged GET of the record (through the cache).
+    return remote_->ReadRecord(loc, id, out, missing);
+  }
+  if (cached) {
+    Status st = r.ok() ? (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out)
+                       : r.status();
+    if (st.ok() || !st.IsCorruption()) return st;
+    // The whole cached copy fails a check (cut by a crash, a bad disk): the
+    // store holds the good one. Dropped, and the record fetched again by
+    // one ranged GET and checked again; Corruption only if that fails too,
+    // so the chunk layer never quarantines a chunk for a bad cache file.
+    {
+      std::lock_guard<std::mutex> l(read_mu_);
+      readers_.erase(loc.pack);
+    }
+    remote_->DropCacheFile(remote_->CachedPackPath(loc.pack));
+    out->clear();
     return remote_->ReadRecord(loc, id, out, missing);
   }
   if (!r.ok()) {
@@ -463,10 +484,12 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   PackId pid;
   int lock_fd = -1;
   Open o;
-  // On every failure the half-written pack is closed and deleted: no row
-  // points into it, and the caller (gc) holds the gc lock exclusively.
+  bool made = false;
+  // On every failure the new pack is closed and deleted, also once sealed
+  // (its upload failed): no row points into it, it holds only copies, and
+  // the caller (gc) holds the gc lock exclusively. Left in packs/, the next
+  // open or gc would upload it for nothing.
   auto fail = [&](Status st) {
-    const bool made = o.writer != nullptr;
     o.writer.reset();
     if (made) (void)env_->RemoveFile(PathOf(pid.bytes));
     if (o.lock_fd >= 0) ::close(o.lock_fd);
@@ -480,6 +503,7 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
     o.lock_fd = lock_fd;
     if (!w.ok()) return fail(w.status());
     o.writer = std::move(*w);
+    made = true;
     // The catalog points into this pack right after: its directories'
     // names must be durable first, not at the next sync point.
     while (!dirs_to_sync_.empty()) {
@@ -497,7 +521,16 @@ Status PackSet::WriteSealed(const std::vector<ChunkId>& ids,
   Status st = o.writer->Sync();  // the name too
   if (st.ok()) st = Seal(o, /*queue_upload=*/false);
   // The catalog points into it right after: on the object store first.
-  if (st.ok() && remote_) st = UploadOne(pid.bytes);
+  if (st.ok() && remote_) {
+    st = UploadOne(pid.bytes);
+    if (!st.ok()) {
+      // EIO, never EPERM; an object a lost reply left is the next gc's.
+      return fail(Status::IOError("the new pack " + pid.Hex() + " of a repack could not be "
+                                  "uploaded to " + remote_->store()->Describe() + " (" +
+                                  st.message() + "); its chunks stay in their old packs "
+                                  "and a later gc tries again"));
+    }
+  }
   if (!st.ok()) return fail(st);
   *pack = pid.bytes;
   return Status::OK();

@@ -69,7 +69,9 @@ class PackSet {
   Status SealIfIdle(const IdlePack& idle);
 
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
-  // *out. A missing pack is Corruption with *missing set.
+  // *out. A missing pack is Corruption with *missing set. With a remote, a
+  // cached copy that fails a check is dropped and the record fetched again
+  // from the store: Corruption only if the store's copy fails too.
   Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);
 
   bool Exists(const std::array<uint8_t, 16>& pack) const;
@@ -80,8 +82,11 @@ class PackSet {
   // Only the pack files in packs/.
   Result<std::vector<std::array<uint8_t, 16>>> ListLocal() const;
 
-  // Deletes a pack unless some process may still append to it (its lock is
-  // held): false then. A pack that is already gone: true.
+  // Deletes a pack (with a remote: the object first, then the local copy and
+  // the cached pieces) unless some process holds its lock (a writer that may
+  // still append, an open uploading it): false then. A pack that is already
+  // gone: true. gc calls it without the gc lock, for packs it judged unused
+  // under it (bucket_gc.cc).
   Result<bool> RemoveIfClosed(const std::array<uint8_t, 16>& pack);
   // Whether `pack` is this process's open pack.
   bool IsOwnOpenPack(const std::array<uint8_t, 16>& pack);
@@ -130,8 +135,10 @@ class PackSet {
   Status Seal(Open& o, bool queue_upload = true);
   Status UploadOne(const std::array<uint8_t, 16>& pack);
   Status UploadPending();
+  // *cached: the reader is (or the failed open was) of a whole pack in the
+  // object store's cache, not of packs/.
   Result<std::shared_ptr<const PackReader>> Reader(const std::array<uint8_t, 16>& pack,
-                                                    bool* missing) const;
+                                                    bool* missing, bool* cached) const;
 
   Env* env_;
   std::string dir_;  // bucket/packs

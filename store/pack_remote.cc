@@ -201,6 +201,16 @@ void PackRemote::DropCached(const std::array<uint8_t, 16>& pack) {
   }
 }
 
+void PackRemote::DropCacheFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  ::unlink(path.c_str());  // a reader that has it open keeps its descriptor
+  auto e = entries_.find(path);
+  if (e == entries_.end()) return;
+  by_use_.erase({e->second.second, path});
+  total_ -= e->second.first;
+  entries_.erase(e);
+}
+
 Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::string* out,
                               bool* missing) {
   *missing = false;
@@ -213,7 +223,9 @@ Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::
       Touch(path);
       return Status::OK();
     }
-    ::unlink(path.c_str());  // a damaged cache entry: fetched again
+    // Cut short or damaged (a crash, a bad disk): the store has the good
+    // copy, fetched again below and checked again before it is cached.
+    DropCacheFile(path);
   }
   Result<std::string> got = store_->Get(key, loc.offset, kPackRecordHeaderSize + uint64_t{loc.length});
   if (!got.ok()) {

@@ -6,7 +6,9 @@
 // with create-only. Cache: <bucket>/cache/ab/<32 hex> is a whole pack (the
 // local copy of one this process uploaded), <bucket>/cache/ab/<32 hex>.<offset>
 // one record (header and body) fetched by a ranged GET. Packs are immutable,
-// so nothing cached is ever revalidated. The cache holds at most
+// so nothing cached is ever revalidated against the store; a cache file that
+// fails its checks when read is dropped and the record fetched again
+// (ReadRecord, PackSet::Read). The cache holds at most
 // `cache_bytes` (the oldest used entries go first); losing it loses nothing.
 //
 // Thread-safe.
@@ -54,6 +56,9 @@ class PackRemote {
   void Adopt(const std::array<uint8_t, 16>& pack, const std::string& local);
   // Drops every cached piece of `pack`.
   void DropCached(const std::array<uint8_t, 16>& pack);
+  // Drops one cache file (a whole pack or a record that failed its checks)
+  // from the disk and the index.
+  void DropCacheFile(const std::string& path);
 
   Result<std::vector<std::array<uint8_t, 16>>> List();
   Result<uint64_t> Size(const std::array<uint8_t, 16>& pack);

@@ -5,10 +5,17 @@
 // a committed byte, and is caught up with once it is back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
-#include <functional>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "store/bucket.h"
 #include "store/bucket_internal.h"
@@ -39,6 +46,36 @@ uint64_t BytesUnder(const std::string& dir) {
   return n;
 }
 
+// Cache files of one kind: whole packs (names of 32 hex digits) or records
+// (`<32 hex>.<offset>`), sorted.
+std::vector<std::string> CacheFiles(const std::string& dir, bool whole) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name.size() < 32 || name[0] == '.') continue;
+    if ((name.size() == 32) == whole) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void FlipByteAt(const std::string& path, uint64_t at) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  char b = 0;
+  f.seekg(static_cast<std::streamoff>(at));
+  f.read(&b, 1);
+  b ^= 0x40;
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(&b, 1);
+}
+
 // Delegates to a real store; while `down`, every call fails as an
 // unreachable S3 does after its retries.
 class FlakyStore : public ObjectStore {
@@ -48,8 +85,15 @@ class FlakyStore : public ObjectStore {
   std::atomic<int> gets{0};
   std::atomic<int> heads{0};
   std::function<void()> on_put;
+  // While put_down: Puts alone fail (counted in refused_puts).
+  std::atomic<bool> put_down{false};
+  std::atomic<int> refused_puts{0};
   Status Put(std::string_view key, std::string_view data, PutMode mode) override {
     if (down) return Status::IOError("store down");
+    if (put_down) {
+      ++refused_puts;
+      return Status::IOError("store refuses puts");
+    }
     if (on_put) on_put();
     return inner_->Put(key, data, mode);
   }
@@ -63,8 +107,11 @@ class FlakyStore : public ObjectStore {
     if (down) return Status::IOError("store down");
     return inner_->Head(key);
   }
+  // Called in Delete; its failure is Delete's.
+  std::function<Status(std::string_view key)> on_delete;
   Status Delete(std::string_view key) override {
     if (down) return Status::IOError("store down");
+    if (on_delete) RETURN_IF_ERROR(on_delete(key));
     return inner_->Delete(key);
   }
   Result<ObjectListPage> List(std::string_view prefix, std::string_view token,
@@ -120,6 +167,75 @@ class BucketDataTest : public ::testing::Test {
     return out;
   }
   size_t ObjectPacks() { return CountFiles(objects_ + "/packs"); }
+  // The object's bytes a record cache file `<32 hex>.<offset>` should hold.
+  std::string ObjectBytesOf(const std::string& record_file) {
+    const std::string name = fs::path(record_file).filename().string();
+    const std::string object = ReadAll(objects_ + "/packs/" + name.substr(0, 2) + "/" +
+                                       name.substr(0, 32));
+    const uint64_t offset = std::stoull(name.substr(33));
+    const uint64_t length = fs::file_size(record_file);
+    return offset + length <= object.size() ? object.substr(offset, length) : std::string();
+  }
+  // A file written and uploaded, its pack cached whole (`whole`) or, after a
+  // read with the cache gone, as records; then `damage` is done to the first
+  // cache file of that kind. Reading back through a fresh store gives the
+  // right bytes, with one ranged GET per record the damaged file held, and
+  // the damaged entry replaced by records equal to the store's.
+  void CheckDamagedCacheIsReplaced(bool whole, const std::function<void(const std::string&)>& damage) {
+    const std::string data = RandomBytes(300000, 5);
+    {
+      auto b = Open();
+      Put(*b, "f", data);
+    }
+    if (!whole) {
+      fs::remove_all(dir_ + "/cache");
+      auto b = Open();
+      ASSERT_TRUE(Get(*b, "f") == data);
+    }
+    const std::vector<std::string> before = CacheFiles(dir_ + "/cache", whole);
+    ASSERT_FALSE(before.empty());
+    const std::string victim = before.front();
+    const std::vector<std::string> records_before = CacheFiles(dir_ + "/cache", false);
+    damage(victim);
+    auto store = Flaky();
+    Bucket::OpenOptions o;
+    o.data_store = store;
+    auto b = Open(o);
+    const int at_open = store->gets.load();  // the `format` object
+    std::string out;
+    Status st = Get(*b, "f", &out);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_TRUE(out == data) << "exactly the bytes written";
+    const std::vector<std::string> records = CacheFiles(dir_ + "/cache", false);
+    const int gets = store->gets.load() - at_open;
+    if (whole) {
+      EXPECT_FALSE(fs::exists(victim)) << "the damaged whole pack is dropped";
+      EXPECT_GT(gets, 0);
+      EXPECT_EQ(static_cast<size_t>(gets), records.size()) << "one ranged GET per record";
+    } else {
+      EXPECT_EQ(gets, 1) << "one ranged GET for the one damaged record";
+      EXPECT_EQ(records, records_before);
+    }
+    for (const std::string& r : records) {
+      EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
+    }
+    if (whole) {
+      // What was read from the whole pack before it was dropped is fetched
+      // as records now.
+      EXPECT_TRUE(Get(*b, "f") == data);
+      for (const std::string& r : CacheFiles(dir_ + "/cache", false)) {
+        EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
+      }
+    }
+    const int total = store->gets.load();
+    EXPECT_TRUE(Get(*b, "f") == data);
+    EXPECT_EQ(store->gets.load(), total) << "read again: from the replaced cache entries";
+    // Nothing was judged damaged: the rows still point at the store's copy.
+    b.reset();
+    fs::remove_all(dir_ + "/cache");
+    b = Open();
+    EXPECT_TRUE(Get(*b, "f") == data);
+  }
   size_t LocalPacks() { return CountFiles(dir_ + "/packs"); }
 
   testing_util::TempDir tmp_{"data"};
@@ -205,6 +321,59 @@ TEST_F(BucketDataTest, TheOpenTimeUploadDoesNotHoldTheGcLock) {
   EXPECT_EQ(free_during, puts);
   EXPECT_EQ(LocalPacks(), 0u);
   EXPECT_TRUE(Get(*b, "a") == RandomBytes(200000, 3));
+}
+
+// A cache file cut short (a crash, a bad disk) or with a byte flipped fails
+// its checks: it is dropped and the record fetched again from the store.
+TEST_F(BucketDataTest, ACutCachedRecordIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(false, [](const std::string& p) {
+    fs::resize_file(p, fs::file_size(p) / 2);
+  });
+}
+
+TEST_F(BucketDataTest, AFlippedByteInACachedRecordIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(false, [](const std::string& p) {
+    FlipByteAt(p, fs::file_size(p) - 100);  // in the body: only its CRC tells
+  });
+}
+
+TEST_F(BucketDataTest, ACutCachedPackIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) {
+    fs::resize_file(p, fs::file_size(p) / 2);
+  });
+}
+
+TEST_F(BucketDataTest, AFlippedByteInACachedPackIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) { FlipByteAt(p, 32 + 48 + 100); });
+}
+
+TEST_F(BucketDataTest, ACachedPackWithADamagedHeaderIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) { FlipByteAt(p, 10); });
+}
+
+// Both the cache and the store's copy damaged: Corruption, not wrong bytes,
+// and the bad record is not cached.
+TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
+  const std::string data = RandomBytes(300000, 5);
+  {
+    auto b = Open();
+    Put(*b, "f", data);
+  }
+  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+  ASSERT_EQ(whole.size(), 1u);
+  const std::string hex = fs::path(whole[0]).filename().string();
+  FlipByteAt(whole[0], 32 + 48 + 100);
+  FlipByteAt(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex, 32 + 48 + 100);
+  auto b = Open();
+  std::string out;
+  Status st = Get(*b, "f", &out);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_TRUE(data.compare(0, out.size(), out) == 0) << "what was returned is a prefix of it";
+  EXPECT_LT(out.size(), data.size());
+  for (const std::string& r : CacheFiles(dir_ + "/cache", false)) {
+    EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r;
+    EXPECT_NE(fs::path(r).filename().string(), hex + ".32") << "the bad record is not cached";
+  }
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
@@ -299,6 +468,140 @@ TEST_F(BucketDataTest, ARepackWritesItsNewPackToTheStore) {
   for (int i = 0; i < 6; i += 2) {
     EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
   }
+}
+
+// The new pack of a repack that cannot be uploaded is deleted (it holds
+// only copies): the rows stay on the old packs, packs/ holds nothing for the
+// next open or gc to upload, and a later gc does the repack.
+TEST_F(BucketDataTest, ARepackWhoseUploadFailsLeavesNoLocalPack) {
+  {
+    auto b = Open();
+    b->SetPackTargetSizeForTesting(600 << 10);
+    for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  }
+  ASSERT_EQ(LocalPacks(), 0u);
+  const size_t objects = ObjectPacks();
+  auto store = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  {
+    auto b = Open(o);
+    // Puts fail from here on; Deletes, Gets and Lists still work.
+    store->put_down = true;
+    for (int i = 1; i < 6; i += 2) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+    auto gc = b->Gc();
+    ASSERT_FALSE(gc.ok()) << "the failed upload of the repack is reported";
+    EXPECT_EQ(gc.status().code(), Status::Code::kIOError) << gc.status().ToString();
+    EXPECT_GT(store->refused_puts.load(), 0) << "a repack was tried";
+    EXPECT_EQ(LocalPacks(), 0u) << "the new pack of the failed repack is gone";
+    EXPECT_EQ(ObjectPacks(), objects);
+    for (int i = 0; i < 6; i += 2) {
+      EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+    }
+    store->put_down = false;
+  }
+  EXPECT_EQ(LocalPacks(), 0u) << "nothing was left for the close or the next open to upload";
+  fs::remove_all(dir_ + "/cache");
+  auto b = Open(o);
+  for (int i = 0; i < 6; i += 2) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+  }
+  auto gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_GT(gc->packs_rewritten + gc->packs_merged, 0u);
+  EXPECT_EQ(LocalPacks(), 0u);
+  b.reset();
+  fs::remove_all(dir_ + "/cache");
+  b = Open();
+  for (int i = 0; i < 6; i += 2) {
+    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+  }
+  auto f = b->Fsck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
+}
+
+// gc deletes the packs it found unused after it let go of its exclusive
+// lock: a writer in another process commits while gc's DELETE is under way
+// (here the DELETE waits for that commit, then fails), and the object the
+// failed DELETE left is removed by the next gc.
+TEST_F(BucketDataTest, GcDeletesObjectsWithoutKeepingWritersWaiting) {
+  auto store = Flaky();
+  Bucket::OpenOptions o;
+  o.data_store = store;
+  auto b = Open(o);
+  Put(*b, "old", RandomBytes(200000, 1));
+  ASSERT_TRUE(b->Purge("old").ok());  // its pack, still open here, waits for gc
+  auto writer = Open();  // another process, as far as the gc lock goes
+  const std::string data = RandomBytes(100000, 2);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false, committed = false;
+  Status put_status = Status::IOError("not run");
+  std::thread t([&] {
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return go; });
+    }
+    StringSource src(data);
+    Status st = writer->Put("new", src, {}).status();
+    std::lock_guard<std::mutex> l(mu);
+    put_status = st;
+    committed = true;
+    cv.notify_all();
+  });
+  std::vector<std::string> deleted;
+  bool lock_free = false, committed_during_delete = false;
+  store->on_delete = [&](std::string_view key) -> Status {
+    deleted.emplace_back(key);
+    if (deleted.size() == 1) {
+      // Not held by anyone, or the writer would block on it: then this
+      // fails at once instead of waiting.
+      lock_free = GcLock::Acquire(dir_, GcLock::Mode::kTryExclusive).value().held();
+      std::unique_lock<std::mutex> l(mu);
+      go = lock_free;
+      cv.notify_all();
+      // The bound only keeps a broken build from hanging; passing never waits for it.
+      committed_during_delete =
+          lock_free && cv.wait_for(l, std::chrono::seconds(60), [&] { return committed; });
+    }
+    return Status::IOError("store refuses deletes");
+  };
+  auto gc = b->Gc();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    go = true;  // the writer goes now at the latest
+    cv.notify_all();
+  }
+  t.join();
+  EXPECT_TRUE(lock_free) << "gc deleted with its exclusive lock held";
+  EXPECT_TRUE(committed_during_delete) << "a writer could not commit during gc's DELETE";
+  EXPECT_TRUE(put_status.ok()) << put_status.ToString();
+  ASSERT_FALSE(gc.ok()) << "the failed delete is reported";
+  EXPECT_EQ(gc.status().code(), Status::Code::kIOError) << gc.status().ToString();
+  EXPECT_NE(gc.status().message().find("the next gc deletes it"), std::string::npos)
+      << gc.status().message();
+  ASSERT_EQ(deleted.size(), 1u);
+  const std::string leftover = deleted[0];
+  EXPECT_TRUE(fs::exists(objects_ + "/" + leftover)) << "a failed delete leaves the object";
+  store->on_delete = nullptr;
+  gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_GE(gc->packs_removed, 1u);
+  EXPECT_FALSE(fs::exists(objects_ + "/" + leftover)) << "the next gc removes the leftover";
+  EXPECT_FALSE(fs::exists(dir_ + "/cache/" + leftover.substr(6))) << "and its cached copy";
+  EXPECT_TRUE(Get(*b, "new") == data);
+  EXPECT_TRUE(Get(*writer, "new") == data);
+  std::string out;
+  EXPECT_TRUE(Get(*b, "old", &out).IsNotFound());
+  writer.reset();
+  b.reset();
+  fs::remove_all(dir_ + "/cache");
+  b = Open();
+  EXPECT_TRUE(Get(*b, "new") == data);
+  auto f = b->Fsck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
 }
 
 TEST_F(BucketDataTest, APrefixHoldsOneBucketsData) {
