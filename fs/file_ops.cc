@@ -73,9 +73,7 @@ Result<std::shared_ptr<WriteSession>> Filesystem::TryAcquireSession(
     // `known` was read when sessions_ended was `known_ended`: stale if a
     // session ended since (the last writer's release often runs while the
     // next open is on its way).
-    if (known && known_ended) {
-      if (*known_ended != *ended) known = nullptr;
-    }
+    if (known_ended && *known_ended != *ended) known = nullptr;
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
   // A detached node (replaced by a rename) is the old file: its last state.

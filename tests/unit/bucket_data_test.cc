@@ -159,6 +159,12 @@ class BucketDataTest : public ::testing::Test {
     *out = sink.out;
     return st;
   }
+  // The files f0, f2, f4 the repack tests keep (200,000 random bytes each).
+  static void ExpectKeptFilesRead(Bucket& b) {
+    for (int i = 0; i < 6; i += 2) {
+      EXPECT_TRUE(Get(b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
+    }
+  }
   static std::string Get(Bucket& b, const std::string& key,
                          std::optional<uint64_t> version = std::nullopt) {
     std::string out;
@@ -465,9 +471,7 @@ TEST_F(BucketDataTest, ARepackWritesItsNewPackToTheStore) {
   b.reset();
   fs::remove_all(dir_ + "/cache");
   b = Open();
-  for (int i = 0; i < 6; i += 2) {
-    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
-  }
+  ExpectKeptFilesRead(*b);
 }
 
 // The new pack of a repack that cannot be uploaded is deleted (it holds
@@ -495,17 +499,13 @@ TEST_F(BucketDataTest, ARepackWhoseUploadFailsLeavesNoLocalPack) {
     EXPECT_GT(store->refused_puts.load(), 0) << "a repack was tried";
     EXPECT_EQ(LocalPacks(), 0u) << "the new pack of the failed repack is gone";
     EXPECT_EQ(ObjectPacks(), objects);
-    for (int i = 0; i < 6; i += 2) {
-      EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
-    }
+    ExpectKeptFilesRead(*b);
     store->put_down = false;
   }
   EXPECT_EQ(LocalPacks(), 0u) << "nothing was left for the close or the next open to upload";
   fs::remove_all(dir_ + "/cache");
   auto b = Open(o);
-  for (int i = 0; i < 6; i += 2) {
-    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
-  }
+  ExpectKeptFilesRead(*b);
   auto gc = b->Gc();
   ASSERT_TRUE(gc.ok()) << gc.status().ToString();
   EXPECT_GT(gc->packs_rewritten + gc->packs_merged, 0u);
@@ -513,9 +513,7 @@ TEST_F(BucketDataTest, ARepackWhoseUploadFailsLeavesNoLocalPack) {
   b.reset();
   fs::remove_all(dir_ + "/cache");
   b = Open();
-  for (int i = 0; i < 6; i += 2) {
-    EXPECT_TRUE(Get(*b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
-  }
+  ExpectKeptFilesRead(*b);
   auto f = b->Fsck();
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE(f->ok()) << (f->problems.empty() ? "" : f->problems[0]);
