@@ -11,6 +11,21 @@
 
 namespace katamari::fs {
 
+namespace {
+
+// The catalog change that records attributes a session held.
+Bucket::AttrChange HeldChange(const WriteSession::HeldAttrs& held, const WriteSession& s) {
+  Bucket::AttrChange change;
+  change.mode = held.mode;
+  change.uid = held.uid;
+  change.gid = held.gid;
+  change.atime_ns = held.atime_ns;
+  change.ctime_ns = s.ctime_ns();
+  return change;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Filesystem::FileHandle>> Filesystem::GetHandle(uint64_t fh) const {
   std::lock_guard lock(mu_);
   auto it = handles_.find(fh);
@@ -131,9 +146,22 @@ Status Filesystem::CommitNode(const std::shared_ptr<Node>& n,
     if (n->orphaned || n->session != s) return Status::OK();
   }
   ASSIGN_OR_RETURN(InodeId target, TargetOf(n->id));
-  // Held attributes reach the inode first, so the version records them.
-  RETURN_IF_ERROR(RecordHeldAttrs(n, s, target, /*stop=*/false));
-  auto committed = s->Commit(bucket_, target);
+  // Held attributes reach the inode in the commit's transaction, before the
+  // version records the file's owner and mode (one transaction per file
+  // that tar or cp -p makes, not two).
+  const WriteSession::HeldAttrs held = s->TakeHeldAttrs(/*stop=*/false);
+  std::optional<Bucket::AttrChange> change;
+  if (held.any()) change = HeldChange(held, *s);
+  bool attrs_done = false;
+  auto committed = s->Commit(bucket_, target, change, &attrs_done);
+  if (change && !attrs_done) {
+    // Not made by the commit (it failed, or there was nothing to commit):
+    // held again, and recorded on their own if the commit had nothing to do.
+    s->RestoreHeldAttrs(held);
+    if (committed.ok()) RETURN_IF_ERROR(RecordHeldAttrs(n, s, target, /*stop=*/false));
+  } else if (change && (held.mode || held.uid || held.gid)) {
+    versions_->AttrsChanged(target);
+  }
   if (!committed.ok() && committed.status().IsNotFound()) {
     // Unlinked (and gone from the catalog) by someone else while this
     // close was on its way: the file has no name, its data is dropped.
@@ -200,13 +228,7 @@ Status Filesystem::RecordHeldAttrs(const std::shared_ptr<Node>& n,
                                    bool stop) {
   WriteSession::HeldAttrs held = s->TakeHeldAttrs(stop);
   if (!held.any()) return Status::OK();
-  Bucket::AttrChange change;
-  change.mode = held.mode;
-  change.uid = held.uid;
-  change.gid = held.gid;
-  change.atime_ns = held.atime_ns;
-  change.ctime_ns = s->ctime_ns();
-  auto changed = bucket_.SetAttr(target, change);
+  auto changed = bucket_.SetAttr(target, HeldChange(held, *s));
   if (!changed.ok()) {
     if (!stop) s->RestoreHeldAttrs(held);
     LogLine("recording the owner, mode or times of " + Describe(n) +

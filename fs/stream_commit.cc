@@ -30,8 +30,11 @@ void StreamCommit::Run() {
   // time of the close that finished the file.
   // ctime 0: the inode keeps its ctime; the session sets the one of its
   // last change when the stream is finished (WriteSession::Commit).
-  auto r = bucket_.CommitContent(target_, src, std::nullopt, {}, replaces_, int64_t{0},
-                                 caller_pin_);
+  Bucket::CommitOptions options;
+  options.replaces = replaces_;
+  options.ctime_ns = int64_t{0};
+  options.caller_pin = caller_pin_;
+  auto r = bucket_.CommitContent(target_, src, options);
   std::lock_guard lock(mu_);
   result_ = std::move(r);
   done_ = true;

@@ -449,8 +449,8 @@ Status WriteSession::Materialize() {
 
 // The streamed commit, if it still describes the whole file. nullopt if
 // there is none or it failed (then the caller commits from staging).
-Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& bucket,
-                                                                  InodeId target) {
+Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(
+    Bucket& bucket, InodeId target, const std::optional<Bucket::AttrChange>& attrs) {
   if (!stream_) return std::optional<VersionInfo>();
   if (stream_->target() != target || stream_->bytes() != size_.load()) {
     AbortStreamLocked();
@@ -463,8 +463,10 @@ Result<std::optional<VersionInfo>> WriteSession::FinishStreamLocked(Bucket& buck
   // The store stamped the version with the time the stream ended and left
   // the inode's ctime (StreamCommit); the inode keeps the time of the last
   // write (or the one the writer set, cp -p) and the ctime of that change,
-  // as stat showed while the file was open.
-  Bucket::AttrChange change;
+  // as stat showed while the file was open. Held attribute changes go in
+  // the same transaction (it restamps the new version with a new owner or
+  // mode, as a change before the version would have recorded them).
+  Bucket::AttrChange change = attrs.value_or(Bucket::AttrChange{});
   change.mtime_ns = mtime_.load();
   change.ctime_ns = ctime_.load();
   RETURN_IF_ERROR(bucket.SetAttr(target, change).status());
@@ -566,11 +568,21 @@ std::optional<VersionNo> WriteSession::OwnPinLocked(InodeId target) const {
   return base_.reader->info().version;
 }
 
-Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId target) {
+Result<std::optional<VersionInfo>> WriteSession::Commit(
+    Bucket& bucket, InodeId target, const std::optional<Bucket::AttrChange>& attrs,
+    bool* attrs_done) {
+  if (attrs_done) *attrs_done = false;
   std::lock_guard lock(mu_);
   if (!dirty_.load()) return std::optional<VersionInfo>();
   RebasePendingLocked();  // (a change since the last commit rebased already)
-  ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target));
+  ASSIGN_OR_RETURN(std::optional<VersionInfo> info, FinishStreamLocked(bucket, target, attrs));
+  if (info && attrs_done) *attrs_done = attrs.has_value();
+  Bucket::CommitOptions options;
+  options.mtime_ns = mtime_.load();
+  options.replaces = ReplacesLocked(target);
+  options.ctime_ns = ctime_.load();
+  options.caller_pin = OwnPinLocked(target);
+  if (!info) options.attrs = attrs;
   if (!info && base_.reader) {
     // Only what was written (and where the size changed) is read and
     // chunked; the base version's chunks are reused everywhere else.
@@ -580,14 +592,12 @@ Result<std::optional<VersionInfo>> WriteSession::Commit(Bucket& bucket, InodeId 
     edit.base_valid = base_valid_;
     for (const auto& [start, end] : staged_.ranges()) edit.dirty.emplace_back(start, end);
     SessionView view(this);
-    ASSIGN_OR_RETURN(info, bucket.CommitEdit(target, view, edit, mtime_.load(),
-                                             ReplacesLocked(target), ctime_.load(),
-                                             OwnPinLocked(target)));
+    ASSIGN_OR_RETURN(info, bucket.CommitEdit(target, view, edit, options));
+    if (attrs_done) *attrs_done = attrs.has_value();
   } else if (!info) {
     MergedSource src(this);
-    ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, mtime_.load(), {},
-                                                ReplacesLocked(target), ctime_.load(),
-                                                OwnPinLocked(target)));
+    ASSIGN_OR_RETURN(info, bucket.CommitContent(target, src, options));
+    if (attrs_done) *attrs_done = attrs.has_value();
   }
   provisional_.reset();
   if (!has_writes_.load() && info->size == 0) provisional_ = Provisional{target, info->version};

@@ -169,7 +169,12 @@ class WriteSession {
   // call retries). The session rebases on the new version (pins it, gives
   // the staging space back) lazily: at its next read, change or Rebase(),
   // never if it ends first (the close of the last writer).
-  Result<std::optional<VersionInfo>> Commit(Bucket& bucket, InodeId target);
+  // `attrs`: attribute changes to make in the commit's transaction
+  // (Bucket::CommitOptions::attrs); `*attrs_done` says whether they were
+  // (not if clean, nor for a streamed commit, which started before them).
+  Result<std::optional<VersionInfo>> Commit(
+      Bucket& bucket, InodeId target,
+      const std::optional<Bucket::AttrChange>& attrs = std::nullopt, bool* attrs_done = nullptr);
   // Rebases now on what the last commit made, if not done yet (fsync, so a
   // session left open holds its current version, not the one before).
   void Rebase();
@@ -191,7 +196,8 @@ class WriteSession {
   void Touch(bool wrote);
   void StreamWriteLocked(std::string_view data, bool was_append);
   void AbortStreamLocked();
-  Result<std::optional<VersionInfo>> FinishStreamLocked(Bucket& bucket, InodeId target);
+  Result<std::optional<VersionInfo>> FinishStreamLocked(
+      Bucket& bucket, InodeId target, const std::optional<Bucket::AttrChange>& attrs);
   void RebaseLocked(Bucket& bucket, InodeId target, const VersionInfo& info);
   void RebasePendingLocked();
   struct Pending {

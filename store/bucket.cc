@@ -357,7 +357,9 @@ Result<std::optional<InodeId>> Bucket::Rename(InodeId parent, std::string_view n
   return r.merged_into;
 }
 
-Result<Attr> Bucket::SetAttr(InodeId ino, const AttrChange& change) {
+namespace {
+
+Catalog::AttrChange ToCatalog(const Bucket::AttrChange& change) {
   Catalog::AttrChange c;
   c.mode = change.mode;
   c.uid = change.uid;
@@ -366,7 +368,13 @@ Result<Attr> Bucket::SetAttr(InodeId ino, const AttrChange& change) {
   c.mtime_ns = change.mtime_ns;
   c.ctime_ns = change.ctime_ns.value_or(NowNs());
   c.xattrs = change.xattrs;
-  return s_->catalog->SetAttr(ino, c);
+  return c;
+}
+
+}  // namespace
+
+Result<Attr> Bucket::SetAttr(InodeId ino, const AttrChange& change) {
+  return s_->catalog->SetAttr(ino, ToCatalog(change));
 }
 
 Result<std::string> Bucket::ReadLink(InodeId ino) { return s_->catalog->ReadLink(ino); }
@@ -402,11 +410,7 @@ Seq Bucket::SeqAtTime(int64_t time_ns) { return s_->catalog->SeqAtTime(time_ns);
 Result<std::string> Bucket::PathOf(InodeId ino) { return s_->catalog->PathOf(ino); }
 
 Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
-                                          std::optional<int64_t> mtime_ns,
-                                          const ProgressFn& progress,
-                                          std::optional<VersionNo> replaces,
-                                          std::optional<int64_t> ctime_ns,
-                                          std::optional<VersionNo> caller_pin) {
+                                          const CommitOptions& options) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   Result<VersionInfo> r = Status::IOError("not committed");
   {
@@ -415,22 +419,20 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     // is left pending (docs/semantics.md, Files, versions and history).
     std::unique_ptr<DeltaBases> bases = CurrentDeltaBases(*s_, ino);
     ASSIGN_OR_RETURN(Ingested in,
-                     IngestStream(*s_, src, progress, /*hash_holes=*/false, bases.get()));
-    r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns, caller_pin);
+                     IngestStream(*s_, src, options.progress, /*hash_holes=*/false, bases.get()));
+    r = AddIngestedVersion(*s_, ino, std::move(in), options);
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);
   return r;
 }
 
 Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
-                                       std::optional<int64_t> mtime_ns,
-                                       std::optional<VersionNo> replaces,
-                                       std::optional<int64_t> ctime_ns,
-                                       std::optional<VersionNo> caller_pin) {
+                                       const Bucket::CommitOptions& options) {
+  const std::optional<VersionNo>& caller_pin = options.caller_pin;
   Catalog::NewVersion v;
   v.ino = ino;
   v.size = in.size;
-  v.mtime_ns = mtime_ns.value_or(NowNs());
+  v.mtime_ns = options.mtime_ns.value_or(NowNs());
   v.sha256 = in.sha256;
   v.sha256_pending = in.sha256_pending;
   // st_blocks of the new version, known here for a whole list (an edit's
@@ -445,8 +447,9 @@ Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested 
   v.pieces = std::move(in.pieces);
   v.pieces_base_ino = in.base_ino;
   v.pieces_base = in.base;
-  v.replaces = replaces;
-  v.ctime_ns = ctime_ns;
+  v.replaces = options.replaces;
+  v.ctime_ns = options.ctime_ns;
+  if (options.attrs) v.attrs = ToCatalog(*options.attrs);
   // The last look before the row: a shutdown abandons the commit here too.
   RETURN_IF_ERROR(CheckCancelled(s));
   // What readers of this process besides the committing session hold is

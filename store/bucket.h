@@ -590,28 +590,36 @@ class Bucket {
   // Bytes of the version that are not holes (st_blocks). Remembered per
   // version after the first call (reads its chunk list once).
   Result<uint64_t> HeldBytes(InodeId ino, VersionNo vno);
+  // How a commit (CommitContent, CommitEdit) records its version.
+  struct CommitOptions {
+    // The version's mtime; nullopt: the commit's time.
+    std::optional<int64_t> mtime_ns;
+    // Amend this version instead if it is still the newest and current one
+    // (Catalog::NewVersion::replaces); the result says which number the
+    // content got.
+    std::optional<VersionNo> replaces;
+    // nullopt: the inode's ctime becomes the commit's time; else the later
+    // of this and the ctime it has (the mount's last shown change).
+    std::optional<int64_t> ctime_ns;
+    // A version of `ino` the caller itself holds pinned (a write session's
+    // base, OpenVersionPinned). Every other pin of this process is a
+    // reader: the version it holds is neither amended nor dropped by this
+    // commit (with versioning off, or for an excluded name, superseded
+    // versions go now; a held one goes once its reader lets go, or with the
+    // next commit or prune).
+    std::optional<VersionNo> caller_pin;
+    // Attribute changes made in the commit's transaction before the version
+    // records the file's owner and mode, as SetAttr just before would (the
+    // mount's held changes of a file being written: tar, cp -p).
+    std::optional<AttrChange> attrs;
+    ProgressFn progress;  // CommitContent only
+  };
   // Chunks `src` and commits it as the next version of `ino` (see Put for
-  // durability). mtime_ns nullopt = now; xattrs nullopt = live set.
-  // ctime_ns: nullopt = the commit's time; else the inode's ctime becomes the
-  // later of it and the ctime it has (the mount's last shown change). Holes
-  // `src` reports (ByteSource::Next) become hole refs and leave the
-  // version's SHA-256 pending (never hashed on this path). TooBig past
-  // kMaxFileSize; Cancelled after CancelWork (nothing committed).
-  // `replaces`: amend that version instead if it is still the newest and
-  // current one (Catalog::NewVersion::replaces); the result says which
-  // number the content got.
-  // `caller_pin`: a version of `ino` the caller itself holds pinned (a write
-  // session's base, OpenVersionPinned). Every other pin of this process is a
-  // reader: the version it holds is neither amended nor dropped by this
-  // commit (with versioning off, or for an excluded name, superseded
-  // versions go now; a held one goes once its reader lets go, or with the
-  // next commit or prune).
+  // durability). Holes `src` reports (ByteSource::Next) become hole refs and
+  // leave the version's SHA-256 pending (never hashed on this path). TooBig
+  // past kMaxFileSize; Cancelled after CancelWork (nothing committed).
   Result<VersionInfo> CommitContent(InodeId ino, ByteSource& src,
-                                    std::optional<int64_t> mtime_ns,
-                                    const ProgressFn& progress = {},
-                                    std::optional<VersionNo> replaces = std::nullopt,
-                                    std::optional<int64_t> ctime_ns = std::nullopt,
-                                    std::optional<VersionNo> caller_pin = std::nullopt);
+                                    const CommitOptions& options = {});
   // As CommitContent, for content that is an edit of an existing version
   // (docs/semantics.md, When a version is made: a commit costs what
   // changed). The base version's chunk refs are reused wherever `edit` says
@@ -620,13 +628,9 @@ class Bucket {
   // read, chunked and stored. The result is the chunk list a full ingest
   // would make. Large changes, a base that is gone and small files take the
   // full path (their SHA-256 is computed inline); otherwise the version's
-  // SHA-256 is left pending (completed off the close path). `caller_pin`
-  // as for CommitContent.
+  // SHA-256 is left pending (completed off the close path).
   Result<VersionInfo> CommitEdit(InodeId ino, RandomSource& src, const EditedRanges& edit,
-                                 std::optional<int64_t> mtime_ns,
-                                 std::optional<VersionNo> replaces = std::nullopt,
-                                 std::optional<int64_t> ctime_ns = std::nullopt,
-                                 std::optional<VersionNo> caller_pin = std::nullopt);
+                                 const CommitOptions& options = {});
 
   // ---- retention policy, prune and exclude patterns (store/bucket_policy.cc;
   // docs/semantics.md, Retention and excludes). Settings stored in the

@@ -327,10 +327,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
 }
 
 Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const EditedRanges& edit,
-                                       std::optional<int64_t> mtime_ns,
-                                       std::optional<VersionNo> replaces,
-                                       std::optional<int64_t> ctime_ns,
-                                       std::optional<VersionNo> caller_pin) {
+                                       const CommitOptions& options) {
   if (s_->read_only) return Status::ReadOnly("bucket " + dir_ + " is open read-only");
   const uint64_t size = src.size();
   const uint64_t valid = std::min(edit.base_valid, size);
@@ -357,8 +354,7 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
     if (incremental) {
       std::unique_ptr<DeltaBases> bases = deltas ? std::make_unique<DeltaBases>() : nullptr;
       auto ingested = IngestEdit(*s_, src, edit, std::move(base), bases.get());
-      r = ingested.ok() ? AddIngestedVersion(*s_, ino, std::move(ingested).value(), mtime_ns,
-                                             replaces, ctime_ns, caller_pin)
+      r = ingested.ok() ? AddIngestedVersion(*s_, ino, std::move(ingested).value(), options)
                         : Result<VersionInfo>(ingested.status());
       // A segment of the base gone meanwhile (the base deleted by another
       // process): the whole content instead. Any other error fails the commit.
@@ -370,7 +366,7 @@ Result<VersionInfo> Bucket::CommitEdit(InodeId ino, RandomSource& src, const Edi
       SequentialView view(src);
       ASSIGN_OR_RETURN(Ingested in,
                        IngestStream(*s_, view, {}, /*hash_holes=*/false, bases.get()));
-      r = AddIngestedVersion(*s_, ino, std::move(in), mtime_ns, replaces, ctime_ns, caller_pin);
+      r = AddIngestedVersion(*s_, ino, std::move(in), options);
     }
   }  // gc lock released: the version row now holds its chunks
   if (r.ok() && !s_->catalog->settings().versioning) TryReclaim(*s_, dir_);

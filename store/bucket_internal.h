@@ -257,10 +257,7 @@ Result<Ingested> IngestEdit(Bucket::Shared& s, RandomSource& src, const EditedRa
 // Adds the version `in` describes to `ino` (the tail of CommitContent and
 // CommitEdit; the caller holds the gc lock shared).
 Result<VersionInfo> AddIngestedVersion(Bucket::Shared& s, InodeId ino, Ingested in,
-                                       std::optional<int64_t> mtime_ns,
-                                       std::optional<VersionNo> replaces,
-                                       std::optional<int64_t> ctime_ns,
-                                       std::optional<VersionNo> caller_pin);
+                                       const Bucket::CommitOptions& options);
 
 // SHA-256 of the content of `chunks` (holes as zeros); Cancelled after
 // CancelWork. `what` names the version in errors.

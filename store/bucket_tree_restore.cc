@@ -187,7 +187,7 @@ Status Restorer::File(InodeId src, InodeId parent, const std::string& name,
     // No content at that time (created, not yet written): an empty file.
     if (live->current_version.value != 0 || created) {
       StringSource empty("");
-      RETURN_IF_ERROR(b_.CommitContent(live->ino, empty, n->mtime_ns).status());
+      RETURN_IF_ERROR(b_.CommitContent(live->ino, empty, {.mtime_ns = n->mtime_ns}).status());
       ++r_->files_restored;
     } else {
       ++r_->unchanged;

@@ -196,6 +196,12 @@ class Catalog {
     // the same transaction (the committing session's base: a commit never
     // reads its base again, so its pin is done; Bucket's pin counts know).
     std::optional<VersionNo> release_own_pin;
+    // Attribute changes made in the same transaction, before the version
+    // records the file's owner and mode (as a SetAttr just before it would:
+    // the file's previous current version is restamped too). The mount's
+    // close of a file whose owner, mode or times were set while it was open
+    // (tar, cp -p, rsync) is one transaction, not two.
+    std::optional<AttrChange> attrs;
   };
   // One transaction: new Seq; chunk rows inserted or their reference counts
   // raised; the version row (see `replaces`; recording the inode's mode, uid

@@ -106,6 +106,10 @@ struct Catalog::Impl {
   // readable under the new attributes anyway) records the inode's owner and
   // mode, so that time views show the mode a file had after `chmod +x`.
   Status RestampCurrentVersion(InodeId ino);
+  // SetAttr's body inside the caller's transaction (also a commit's held
+  // attributes: Catalog::NewVersion::attrs); `time_ns` the ctime if the
+  // change names none.
+  Status ApplyAttrChange(InodeId ino, const AttrChange& c, int64_t time_ns);
   // catalog_xattrs.cc: sets / removes live xattrs (validated first) and, if
   // a system.posix_acl_* name is among them, the same in the current
   // version's xattr snapshot (see Catalog::SetAttr).

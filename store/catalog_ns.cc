@@ -398,16 +398,21 @@ Result<Attr> Catalog::SetAttr(InodeId ino, const AttrChange& c) {
   Impl& impl = *impl_;
   ASSIGN_OR_RETURN(Impl::Write w, impl.BeginWrite());
   RETURN_IF_ERROR(impl.LoadInode(ino).status());
-  std::optional<uint32_t> mode;
-  if (c.mode) mode = *c.mode & 07777;
-  ASSIGN_OR_RETURN(sql::Query q, impl.db->Prepare(kSqlSetAttr));
-  q.BindAll(ino, mode, c.uid, c.gid, c.atime_ns, c.mtime_ns, c.ctime_ns.value_or(w.time_ns));
-  RETURN_IF_ERROR(q.Run());
-  if (c.mode || c.uid || c.gid) RETURN_IF_ERROR(impl.RestampCurrentVersion(ino));
-  if (!c.xattrs.empty()) RETURN_IF_ERROR(impl.ApplyXattrEdits(ino, c.xattrs));
+  RETURN_IF_ERROR(impl.ApplyAttrChange(ino, c, w.time_ns));
   ASSIGN_OR_RETURN(Attr a, impl.LoadAttr(ino));
   RETURN_IF_ERROR(w.txn.Commit());
   return a;
+}
+
+Status Catalog::Impl::ApplyAttrChange(InodeId ino, const AttrChange& c, int64_t time_ns) {
+  std::optional<uint32_t> mode;
+  if (c.mode) mode = *c.mode & 07777;
+  ASSIGN_OR_RETURN(sql::Query q, db->Prepare(kSqlSetAttr));
+  q.BindAll(ino, mode, c.uid, c.gid, c.atime_ns, c.mtime_ns, c.ctime_ns.value_or(time_ns));
+  RETURN_IF_ERROR(q.Run());
+  if (c.mode || c.uid || c.gid) RETURN_IF_ERROR(RestampCurrentVersion(ino));
+  if (!c.xattrs.empty()) RETURN_IF_ERROR(ApplyXattrEdits(ino, c.xattrs));
+  return Status::OK();
 }
 
 Result<std::vector<ListedEntry>> Catalog::ReadDirPlus(InodeId dir, std::string_view from,

@@ -477,6 +477,7 @@ Result<VersionInfo> Catalog::Impl::AddVersionIn(const Write& w, const NewVersion
     return Status::InvalidArgument("inode " + std::to_string(nv.ino.value) +
                                    " is not a regular file and cannot take a version");
   }
+  if (nv.attrs) RETURN_IF_ERROR(impl.ApplyAttrChange(nv.ino, *nv.attrs, w.time_ns));
   VersionInfo v;
   if (nv.xattrs) {
     v.xattrs = *nv.xattrs;

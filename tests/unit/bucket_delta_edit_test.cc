@@ -108,7 +108,7 @@ TEST_P(BucketDeltaEditTest, RandomEditsReadBackBeforeAndAfterGc) {
   VersionNo base;
   {
     StringSource src(content);
-    auto v = b_->CommitContent(ino_, src, std::nullopt);
+    auto v = b_->CommitContent(ino_, src);
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     model[v->version.value] = content;
     base = v->version;
@@ -148,7 +148,7 @@ TEST_P(BucketDeltaEditTest, RandomEditsReadBackBeforeAndAfterGc) {
       b += (4096 - b % 4096) % 4096;
     }
     StringRandomSource src(content);
-    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    auto v = b_->CommitEdit(ino_, src, edit);
     ASSERT_TRUE(v.ok()) << "round " << round << ": " << v.status().ToString();
     ASSERT_EQ(v->size, content.size()) << "round " << round;
     incremental += v->sha256_pending ? 1 : 0;

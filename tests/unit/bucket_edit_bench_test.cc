@@ -88,7 +88,7 @@ TEST(EditBench, OneByteEditOfABigFileAgainstA1MiBFile) {
     files[k].ino = f->ino;
     files[k].src = std::make_unique<GeneratedSource>(sizes[k]);
     const auto t0 = std::chrono::steady_clock::now();
-    auto v = b->CommitContent(f->ino, *files[k].src, std::nullopt);
+    auto v = b->CommitContent(f->ino, *files[k].src);
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     files[k].v = v->version;
     std::printf("ingest %s: %.0f ms, %llu chunks\n", k == 0 ? "big" : "small",
@@ -102,7 +102,7 @@ TEST(EditBench, OneByteEditOfABigFileAgainstA1MiBFile) {
       f.src->Patch(off, static_cast<char>('a' + i % 26));
       EditedRanges edit{f.ino, f.v, f.src->size(), {{off - off % 4096, off - off % 4096 + 4096}}};
       const auto t0 = std::chrono::steady_clock::now();
-      auto v = b->CommitEdit(f.ino, *f.src, edit, std::nullopt);
+      auto v = b->CommitEdit(f.ino, *f.src, edit);
       f.ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
               .count());

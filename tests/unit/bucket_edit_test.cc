@@ -111,7 +111,7 @@ class BucketEditTest : public ::testing::TestWithParam<bool> {
   }
   VersionInfo Full(InodeId ino, const std::string& content) {
     StringSource src(content);
-    auto v = b_->CommitContent(ino, src, std::nullopt);
+    auto v = b_->CommitContent(ino, src);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v : VersionInfo{};
   }
@@ -150,7 +150,7 @@ class BucketEditTest : public ::testing::TestWithParam<bool> {
   VersionInfo EditAndCheck(const VersionInfo& base, const std::string& content,
                            EditedRanges edit, const std::string& where) {
     ModelSource src(content);
-    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    auto v = b_->CommitEdit(ino_, src, edit);
     EXPECT_TRUE(v.ok()) << where << ": " << v.status().ToString();
     if (!v.ok()) return base;
     EXPECT_TRUE(v->sha256_pending) << where << ": not the incremental path";
@@ -184,7 +184,7 @@ TEST_P(BucketEditTest, OneByteEditOfABigFileReadsAndStoresAboutOneChunk) {
   content[20 << 20] ^= 0x5a;
   ModelSource src(content);
   EditedRanges edit{ino_, v1.version, content.size(), {{20 << 20, (20 << 20) + 4096}}};
-  auto v2 = b_->CommitEdit(ino_, src, edit, std::nullopt);
+  auto v2 = b_->CommitEdit(ino_, src, edit);
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   EXPECT_EQ(v2->version.value, 2u);
   EXPECT_TRUE(v2->sha256_pending);  // completed off the close path
@@ -251,7 +251,7 @@ TEST_P(BucketEditTest, RandomEditsMatchTheModelAndAFullIngestsChunks) {
       b += (4096 - b % 4096) % 4096;
     }
     ModelSource src(content);
-    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    auto v = b_->CommitEdit(ino_, src, edit);
     ASSERT_TRUE(v.ok()) << "round " << round << ": " << v.status().ToString();
     ASSERT_EQ(v->size, content.size());
     ASSERT_EQ(ReadAll(ino_, v->version), content) << "round " << round;
@@ -277,7 +277,7 @@ TEST_P(BucketEditTest, HolesOfTheNewContentAreNotReadAndStayHoles) {
   content += tail;
   ModelSource src(content, {{2 << 20, 3 << 20}, {old_size, old_size + (4 << 20)}});
   EditedRanges edit{ino_, v1.version, old_size, {{2 << 20, 3 << 20}}};
-  auto v2 = b_->CommitEdit(ino_, src, edit, std::nullopt);
+  auto v2 = b_->CommitEdit(ino_, src, edit);
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   EXPECT_EQ(ReadAll(ino_, v2->version), content);
   auto r = b_->OpenVersion(ino_, v2->version);
@@ -299,8 +299,7 @@ TEST_P(BucketEditTest, AGoneBaseOrABigChangeTakesTheFullPath) {
   std::string c = a;
   c[3 << 20] ^= 1;
   ModelSource src(c);
-  auto v3 = b_->CommitEdit(ino_, src, {ino_, v1.version, c.size(), {{3 << 20, (3 << 20) + 1}}},
-                           std::nullopt);
+  auto v3 = b_->CommitEdit(ino_, src, {ino_, v1.version, c.size(), {{3 << 20, (3 << 20) + 1}}});
   ASSERT_TRUE(v3.ok()) << v3.status().ToString();
   EXPECT_EQ(src.bytes_read(), c.size());
   EXPECT_FALSE(v3->sha256_pending);
@@ -309,8 +308,7 @@ TEST_P(BucketEditTest, AGoneBaseOrABigChangeTakesTheFullPath) {
   // More than half changed: the full path, SHA-256 inline.
   std::string d = RandomBytes(4 << 20, 6);
   ModelSource src2(d);
-  auto v4 = b_->CommitEdit(ino_, src2, {ino_, v3->version, d.size(), {{0, d.size()}}},
-                           std::nullopt);
+  auto v4 = b_->CommitEdit(ino_, src2, {ino_, v3->version, d.size(), {{0, d.size()}}});
   ASSERT_TRUE(v4.ok());
   EXPECT_FALSE(v4->sha256_pending);
   EXPECT_EQ(ReadAll(ino_, v4->version), d);

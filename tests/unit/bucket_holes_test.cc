@@ -119,7 +119,7 @@ TEST_P(BucketHolesTest, CommitRecordsHolesUnreadAndLeavesTheShaPending) {
   const uint64_t tb = uint64_t{1} << 40;
   std::string head = RandomBytes(100000, 1), tail = RandomBytes(5000, 2);
   SparseSource src({Data(head), Hole(tb), Hole(tb), Data(tail)});
-  auto v = b_->CommitContent(ino_, src, std::nullopt);
+  auto v = b_->CommitContent(ino_, src);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(src.bytes_read(), head.size() + tail.size());
   EXPECT_EQ(v->size, 2 * tb + head.size() + tail.size());
@@ -151,7 +151,7 @@ TEST_P(BucketHolesTest, CommitRecordsHolesUnreadAndLeavesTheShaPending) {
 TEST_P(BucketHolesTest, PendingShaIsCompletedStoredAndChecked) {
   SparseSource src({Hole(3 << 20), Data(RandomBytes(70000, 3)), Hole(5000)});
   const std::string flat = src.Flat();
-  auto v = b_->CommitContent(ino_, src, std::nullopt);
+  auto v = b_->CommitContent(ino_, src);
   ASSERT_TRUE(v.ok());
   ASSERT_TRUE(v->sha256_pending);
   EXPECT_EQ(ReadAll(*v), flat);
@@ -205,27 +205,27 @@ TEST_P(BucketHolesTest, PutHashesHolesInline) {
 
 TEST_P(BucketHolesTest, PastTheLargestSizeIsTooBig) {
   SparseSource src({Hole(kMaxFileSize), Data("x")});
-  auto v = b_->CommitContent(ino_, src, std::nullopt);
+  auto v = b_->CommitContent(ino_, src);
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.status().code(), Status::Code::kTooBig);
   auto a = b_->GetAttr(ino_);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->current_version.value, 0u);
   SparseSource fits({Hole(kMaxFileSize - 1), Data("x")});
-  EXPECT_TRUE(b_->CommitContent(ino_, fits, std::nullopt).ok());
+  EXPECT_TRUE(b_->CommitContent(ino_, fits).ok());
 }
 
 TEST_P(BucketHolesTest, CancelWorkAbandonsACommitInFlight) {
   std::string first = RandomBytes(200000, 4);
   StringSource one(first);
-  auto v1 = b_->CommitContent(ino_, one, std::nullopt);
+  auto v1 = b_->CommitContent(ino_, one);
   ASSERT_TRUE(v1.ok());
   // The shutdown comes while the second commit reads its data.
   SparseSource src({Data(RandomBytes(24 << 20, 5))});
   src.on_read = [&](uint64_t n) {
     if (n > (8 << 20)) b_->CancelWork();
   };
-  auto v2 = b_->CommitContent(ino_, src, std::nullopt);
+  auto v2 = b_->CommitContent(ino_, src);
   ASSERT_FALSE(v2.ok());
   EXPECT_TRUE(v2.status().IsCancelled()) << v2.status().ToString();
   EXPECT_LT(src.bytes_read(), uint64_t{24} << 20);  // stopped early
@@ -234,7 +234,7 @@ TEST_P(BucketHolesTest, CancelWorkAbandonsACommitInFlight) {
   EXPECT_EQ(a->current_version, v1->version);  // rolled back: no row of its own
   EXPECT_TRUE(b_->cancelled());
   StringSource later("later");
-  EXPECT_TRUE(b_->CommitContent(ino_, later, std::nullopt).status().IsCancelled());
+  EXPECT_TRUE(b_->CommitContent(ino_, later).status().IsCancelled());
   EXPECT_TRUE(b_->Sync().ok());  // metadata and sync keep working
   b_.reset();
   Bucket::OpenOptions o;

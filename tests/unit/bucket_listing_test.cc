@@ -128,10 +128,10 @@ TEST_F(BucketListingTest, EveryKindMatchesTheLookupsOneByOne) {
   Attr data = Make(kRootInode, "data", FileKind::kRegular, 0644);
   std::string content = RandomBytes(300000, 7);
   StringSource src(content);
-  ASSERT_TRUE(b_->CommitContent(data.ino, src, std::nullopt).ok());
+  ASSERT_TRUE(b_->CommitContent(data.ino, src).ok());
   Attr sparse = Make(kRootInode, "sparse", FileKind::kRegular, 0600);
   HoleySource holey(RandomBytes(70000, 8), uint64_t{1} << 30, RandomBytes(5000, 9));
-  ASSERT_TRUE(b_->CommitContent(sparse.ino, holey, std::nullopt).ok());
+  ASSERT_TRUE(b_->CommitContent(sparse.ino, holey).ok());
   ASSERT_TRUE(b_->Link(data.ino, sub.ino, "data-link").ok());  // data's nlink is 2
   Make(kRootInode, "link", FileKind::kSymlink, 0777, "some/where");
   Make(kRootInode, "fifo", FileKind::kFifo, 0644);

@@ -286,7 +286,7 @@ class AmendPinTest : public PinTest {
     auto a = mount_->MakeNode(kRootInode, name, FileKind::kRegular, 0644, 0, 0);
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     StringSource empty("");
-    auto v = mount_->CommitContent(a->ino, empty, std::nullopt);
+    auto v = mount_->CommitContent(a->ino, empty);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v : VersionInfo{};
   }
@@ -294,8 +294,7 @@ class AmendPinTest : public PinTest {
   Result<VersionInfo> Amend(const VersionInfo& p, const std::string& body,
                             std::optional<VersionNo> session_pin) {
     StringSource src(body);
-    return mount_->CommitContent(p.ino, src, std::nullopt, {}, p.version, std::nullopt,
-                                 session_pin);
+    return mount_->CommitContent(p.ino, src, {.replaces = p.version, .caller_pin = session_pin});
   }
 };
 
@@ -356,8 +355,7 @@ TEST_F(PinTest, AnExcludedFilesOwnCommitKeepsTheVersionAReaderHere) {
   auto session = mount_->OpenVersionPinned(v1.ino, v1.version);
   ASSERT_TRUE(reader.ok() && session.ok());
   StringSource src(testing_util::RandomBytes(300000, 12));
-  auto v2 = mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
-                                  v1.version);
+  auto v2 = mount_->CommitContent(v1.ino, src, {.caller_pin = v1.version});
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   session->reset();
   ASSERT_TRUE(mount_->Gc().ok());
@@ -440,8 +438,7 @@ TEST_F(UnversionedPinTest, AReaderHereKeepsTheVersionTheOwnersCommitSupersedes) 
   auto session = mount_->OpenVersionPinned(v1.ino, v1.version);  // the writer's base
   ASSERT_TRUE(reader.ok() && session.ok());
   StringSource src(testing_util::RandomBytes(300000, 14));
-  auto v2 = mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
-                                  v1.version);
+  auto v2 = mount_->CommitContent(v1.ino, src, {.caller_pin = v1.version});
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   session->reset();
   ASSERT_TRUE(cli_->Gc().ok());
@@ -458,8 +455,7 @@ TEST_F(UnversionedPinTest, TheCommittingSessionsOwnBaseGoesWithTheCommit) {
   auto session = mount_->OpenVersionPinned(v1.ino, v1.version);
   ASSERT_TRUE(session.ok());
   StringSource src("new");
-  ASSERT_TRUE(mount_->CommitContent(v1.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
-                                    v1.version).ok());
+  ASSERT_TRUE(mount_->CommitContent(v1.ino, src, {.caller_pin = v1.version}).ok());
   EXPECT_EQ(Versions(*cli_, "f"), (std::vector<uint64_t>{2}));  // no extra write at unpin
 }
 
@@ -565,8 +561,7 @@ class PinReleaseTest : public PinTest {
   // based on `v` would (caller_pin).
   VersionInfo CommitOn(const VersionInfo& v, const std::string& body) {
     StringSource src(body);
-    auto r = mount_->CommitContent(v.ino, src, std::nullopt, {}, std::nullopt, std::nullopt,
-                                   v.version);
+    auto r = mount_->CommitContent(v.ino, src, {.caller_pin = v.version});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : VersionInfo{};
   }

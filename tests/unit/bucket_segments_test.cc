@@ -130,7 +130,7 @@ class BucketSegmentsTest : public ::testing::TestWithParam<bool> {
                    Ranges dirty, uint64_t base_valid) {
     HoledSource src(content, holes);
     EditedRanges edit{ino_, base.version, base_valid, std::move(dirty)};
-    auto v = b_->CommitEdit(ino_, src, edit, std::nullopt);
+    auto v = b_->CommitEdit(ino_, src, edit);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v : base;
   }
@@ -145,7 +145,7 @@ class BucketSegmentsTest : public ::testing::TestWithParam<bool> {
 TEST_P(BucketSegmentsTest, ReadsAndRunsOfAManySegmentListMatchTheContent) {
   std::string content = RandomBytes(8 << 20, 3);
   StringSource src(content);
-  auto v1 = b_->CommitContent(ino_, src, std::nullopt);
+  auto v1 = b_->CommitContent(ino_, src);
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
   ASSERT_GE(SegmentCount(*v1), 10u);
   Check(*v1, content, {}, "v1");
@@ -175,7 +175,7 @@ TEST_P(BucketSegmentsTest, ReadsAndRunsOfAManySegmentListMatchTheContent) {
 TEST_P(BucketSegmentsTest, ACachedSegmentIsNotDecodedAgain) {
   std::string content = RandomBytes(8 << 20, 5);
   StringSource src(content);
-  auto v1 = b_->CommitContent(ino_, src, std::nullopt);
+  auto v1 = b_->CommitContent(ino_, src);
   ASSERT_TRUE(v1.ok());
   const size_t segments = SegmentCount(*v1);
   ASSERT_GE(segments, 10u);
@@ -208,7 +208,7 @@ TEST_P(BucketSegmentsTest, ACachedSegmentIsNotDecodedAgain) {
 TEST_P(BucketSegmentsTest, AListThatDoesNotAddUpToTheSizeIsCorruption) {
   std::string content = RandomBytes(1 << 20, 6);
   StringSource src(content);
-  auto v1 = b_->CommitContent(ino_, src, std::nullopt);
+  auto v1 = b_->CommitContent(ino_, src);
   ASSERT_TRUE(v1.ok());
   b_.reset();
   catalog_aging::RawExec(dir_ + "/catalog.db",

@@ -132,7 +132,7 @@ class BucketShaTest : public ::testing::TestWithParam<bool> {
   VersionInfo Commit(const std::string& name, HoleSource& src) {
     auto f = b_->MakeNode(kRootInode, name, FileKind::kRegular, 0644, 0, 0);
     EXPECT_TRUE(f.ok());
-    auto v = b_->CommitContent(f->ino, src, std::nullopt);
+    auto v = b_->CommitContent(f->ino, src);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     EXPECT_TRUE(v->sha256_pending);
     return *v;
@@ -248,7 +248,7 @@ TEST_P(BucketShaTest, BackgroundWorkerSkipsSupersededVersions) {
   VersionInfo v1 = Commit("f", first);
   // Larger, so that smallest-first would have started with v1.
   HoleSource second({{2 << 20, RandomBytes(4000, 6)}});
-  auto v2 = b_->CommitContent(v1.ino, second, std::nullopt);
+  auto v2 = b_->CommitContent(v1.ino, second);
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   ASSERT_TRUE(v2->sha256_pending);
   std::mutex mu;

@@ -54,7 +54,7 @@ class BucketSyncTest : public ::testing::Test {
   }
   static VersionNo Commit(Bucket& b, InodeId ino, const std::string& content) {
     StringSource src(content);
-    auto v = b.CommitContent(ino, src, std::nullopt);
+    auto v = b.CommitContent(ino, src);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? v->version : VersionNo(0);
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -317,7 +318,7 @@ TEST_F(BucketTest, CommitContentAmendsOnlyTheNewestVersion) {
   auto v1 = b_->CommitContent(f->ino, empty, {});
   ASSERT_TRUE(v1.ok());
   StringSource x("x");
-  auto amended = b_->CommitContent(f->ino, x, {}, {}, v1->version);
+  auto amended = b_->CommitContent(f->ino, x, {.replaces = v1->version});
   ASSERT_TRUE(amended.ok()) << amended.status().ToString();
   EXPECT_EQ(amended->version, v1->version);
   EXPECT_GT(amended->seq.value, v1->seq.value);
@@ -325,7 +326,7 @@ TEST_F(BucketTest, CommitContentAmendsOnlyTheNewestVersion) {
   EXPECT_EQ(b_->Versions("f")->size(), 1u);
   StringSource y("y"), z("z");
   ASSERT_TRUE(b_->CommitContent(f->ino, y, {}).ok());
-  auto kept = b_->CommitContent(f->ino, z, {}, {}, v1->version);  // no longer the newest
+  auto kept = b_->CommitContent(f->ino, z, {.replaces = v1->version});  // no longer the newest
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(kept->version.value, 3u);
   EXPECT_EQ(Get("f", {VersionNo(1), {}}), "x");
@@ -476,18 +477,53 @@ TEST_F(BucketTest, MakeNodeWithXattrsAndCommitCtime) {
   // an earlier one never moves it back; nullopt: the commit's time.
   int64_t before = b_->GetAttr(n->ino)->ctime_ns;
   StringSource s1("x");
-  ASSERT_TRUE(b_->CommitContent(n->ino, s1, 5, {}, std::nullopt, int64_t{0}).ok());
+  ASSERT_TRUE(b_->CommitContent(n->ino, s1, {.mtime_ns = 5, .ctime_ns = 0}).ok());
   EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before);
   StringSource s2("y");
-  ASSERT_TRUE(b_->CommitContent(n->ino, s2, 5, {}, std::nullopt, before + 7).ok());
+  ASSERT_TRUE(b_->CommitContent(n->ino, s2, {.mtime_ns = 5, .ctime_ns = before + 7}).ok());
   EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before + 7);
   Bucket::AttrChange back;
   back.ctime_ns = before;
   ASSERT_TRUE(b_->SetAttr(n->ino, back).ok());
   EXPECT_EQ(b_->GetAttr(n->ino)->ctime_ns, before + 7);
   StringSource s3("z");
-  ASSERT_TRUE(b_->CommitContent(n->ino, s3, 5).ok());
+  ASSERT_TRUE(b_->CommitContent(n->ino, s3, {.mtime_ns = 5}).ok());
   EXPECT_GT(b_->GetAttr(n->ino)->ctime_ns, before + 7);
+}
+
+// A commit's attribute changes are made as a SetAttr just before it would:
+// the inode and the new version get them, the version that was current is
+// restamped, and it all is one commit of the catalog.
+TEST_F(BucketTest, ACommitMakesItsAttrChangesInItsTransaction) {
+  auto n = b_->MakeNode(kRootInode, "n", FileKind::kRegular, 0644, 10, 20);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  StringSource one("one");
+  auto v1 = b_->CommitContent(n->ino, one);
+  ASSERT_TRUE(v1.ok());
+  Bucket::AttrChange change;
+  change.mode = 0751;
+  change.uid = 30;
+  change.gid = 40;
+  change.atime_ns = 1234;
+  const Seq before = b_->SeqAtTime(std::numeric_limits<int64_t>::max());
+  StringSource two("two");
+  auto v2 = b_->CommitContent(n->ino, two, {.mtime_ns = 99, .attrs = change});
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(b_->SeqAtTime(std::numeric_limits<int64_t>::max()).value, before.value + 1);
+  EXPECT_EQ(v2->mode, 0751u);
+  EXPECT_EQ(v2->uid, 30u);
+  EXPECT_EQ(v2->gid, 40u);
+  auto a = b_->GetAttr(n->ino);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, 0751u);
+  EXPECT_EQ(a->uid, 30u);
+  EXPECT_EQ(a->gid, 40u);
+  EXPECT_EQ(a->atime_ns, 1234);
+  EXPECT_EQ(a->mtime_ns, 99);
+  auto old = b_->GetVersion(n->ino, v1->version);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->mode, 0751u);  // restamped, as chmod before the commit does
+  EXPECT_EQ(old->uid, 30u);
 }
 
 }  // namespace

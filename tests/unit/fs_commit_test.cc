@@ -27,6 +27,9 @@ class CommitTest : public FilesystemTest {
     EXPECT_TRUE(v.ok() && !v->empty());
     return v.ok() && !v->empty() ? v->back() : VersionInfo{};
   }
+  // The bucket's newest commit sequence number: one per catalog write
+  // transaction.
+  uint64_t LastSeq() { return bucket_->SeqAtTime(std::numeric_limits<int64_t>::max()).value; }
   AttrUpdate Mode(uint32_t mode) {
     AttrUpdate u;
     u.mode = mode;
@@ -65,7 +68,10 @@ TEST_F(CommitTest, AttrsSetBeforeTheFirstCloseGoIntoItsCommit) {
   auto before = bucket_->GetAttr(InodeId(e.node));
   ASSERT_TRUE(before.ok());
   EXPECT_EQ(before->mode, 0644u);
+  const uint64_t seq = LastSeq();
   Close(fh);
+  // One catalog transaction: the attributes went in with the version.
+  EXPECT_EQ(LastSeq(), seq + 1);
   EXPECT_EQ(VersionCount(e.node), 1u);
   VersionInfo v = Newest(e.node);
   EXPECT_EQ(v.mode, 0751u);
@@ -80,6 +86,31 @@ TEST_F(CommitTest, AttrsSetBeforeTheFirstCloseGoIntoItsCommit) {
   EXPECT_EQ(after->mtime_ns, mtime);
   EXPECT_EQ(after->atime_ns, atime);
   EXPECT_EQ(Committed(e.node), "hello");
+}
+
+// A file big enough to be committed while it is written (a stream that
+// started before the attributes were set): they still reach the version.
+TEST_F(CommitTest, AttrsSetOnAStreamedFileReachItsVersion) {
+  uint64_t fh;
+  Entry e = MustCreate("big", &fh);
+  const std::string big = testing_util::RandomBytes(WriteSession::kStreamThreshold + (1 << 20), 3);
+  MustWrite(fh, 0, big);
+  AttrUpdate owner;
+  owner.uid = 4321;
+  owner.gid = 8765;
+  ASSERT_TRUE(fs_->SetAttr(e.node, owner, std::nullopt).ok());
+  ASSERT_TRUE(fs_->SetAttr(e.node, Mode(0700), std::nullopt).ok());
+  Close(fh);
+  EXPECT_EQ(VersionCount(e.node), 1u);
+  VersionInfo v = Newest(e.node);
+  EXPECT_EQ(v.mode, 0700u);
+  EXPECT_EQ(v.uid, 4321u);
+  EXPECT_EQ(v.gid, 8765u);
+  auto a = bucket_->GetAttr(InodeId(e.node));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, 0700u);
+  EXPECT_EQ(a->uid, 4321u);
+  EXPECT_EQ(Committed(e.node), big);
 }
 
 TEST_F(CommitTest, AChmodAfterTheCloseOrOfAnOldFileGoesToTheCatalogAtOnce) {

@@ -101,7 +101,7 @@ TEST_F(FilesystemTest, ProvisionalVersionIsKeptOnceAnotherCommitFollowed) {
   Entry e = MustCreate("f", &fh);
   ASSERT_TRUE(fs_->Flush(fh).ok());
   StringSource cli("from the cli");
-  ASSERT_TRUE(bucket_->CommitContent(InodeId(e.node), cli, std::nullopt).ok());
+  ASSERT_TRUE(bucket_->CommitContent(InodeId(e.node), cli).ok());
   MustWrite(fh, 0, "mine");
   Close(fh);
   auto versions = bucket_->ListVersions(InodeId(e.node));
