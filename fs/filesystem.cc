@@ -134,7 +134,7 @@ void Filesystem::Overlay(Node& n, Attr* attr) const {
   // Already known when the attributes came from Bucket::ReadDirPlus.
   if (attr->kind == FileKind::kRegular && !has_session && !attr->held_bytes) {
     attr->held_bytes = 0;
-    if (attr->current_version.value != 0) {
+    if (attr->current_version.value != 0 && attr->size != 0) {
       auto held = bucket_.HeldBytes(attr->ino, attr->current_version);  // the catalog's ino
       attr->held_bytes = held.ok() ? std::optional<uint64_t>(*held) : std::nullopt;
     }

@@ -417,7 +417,9 @@ Result<VersionInfo> Bucket::CommitContent(InodeId ino, ByteSource& src,
     ASSIGN_OR_RETURN(GcLock lock, GcLock::Acquire(dir_, GcLock::Mode::kShared));
     // Holes are not hashed on this path (the mount's close): the SHA-256
     // is left pending (docs/semantics.md, Files, versions and history).
-    std::unique_ptr<DeltaBases> bases = CurrentDeltaBases(*s_, ino);
+    // Amending (the mount's empty first version): nothing to patch against.
+    std::unique_ptr<DeltaBases> bases =
+        options.replaces ? nullptr : CurrentDeltaBases(*s_, ino);
     ASSIGN_OR_RETURN(Ingested in,
                      IngestStream(*s_, src, options.progress, /*hash_holes=*/false, bases.get()));
     r = AddIngestedVersion(*s_, ino, std::move(in), options);

@@ -56,7 +56,8 @@ std::unique_ptr<DeltaBases> LoadDeltaBases(Bucket::Shared& s, InodeId ino, Versi
 std::unique_ptr<DeltaBases> CurrentDeltaBases(Bucket::Shared& s, InodeId ino) {
   if (!s.catalog->settings().delta_chunks) return nullptr;
   auto attr = s.catalog->GetAttr(ino);
-  if (!attr.ok() || attr->kind != FileKind::kRegular) return nullptr;
+  // An empty version (a new file's first) has nothing to patch against.
+  if (!attr.ok() || attr->kind != FileKind::kRegular || attr->size == 0) return nullptr;
   return LoadDeltaBases(s, ino, attr->current_version);
 }
 

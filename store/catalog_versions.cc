@@ -685,8 +685,13 @@ Status Catalog::PurgeHistory(InodeId ino) {
 
 Result<Xattrs> Catalog::GetXattrs(InodeId ino) {
   std::lock_guard<std::mutex> l(impl_->mu);
+  // One read transaction for both statements (each alone would be one).
+  ASSIGN_OR_RETURN(std::optional<sql::Txn> snapshot,
+                   catalog_segments::SnapshotIfNone(*impl_->db));
   RETURN_IF_ERROR(impl_->LoadInode(ino).status());
-  return impl_->LiveXattrs(ino);
+  ASSIGN_OR_RETURN(Xattrs x, impl_->LiveXattrs(ino));
+  if (snapshot) RETURN_IF_ERROR(snapshot->Commit());
+  return x;
 }
 
 Status Catalog::SetXattr(InodeId ino, std::string_view name, std::string_view value,
