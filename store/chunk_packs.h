@@ -69,7 +69,8 @@ class PackSet {
   Status SealIfIdle(const IdlePack& idle);
 
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
-  // *out. A missing pack is Corruption with *missing set. With a remote, a
+  // *out. A pack missing from the local disk is Corruption, one the object
+  // store says it lacks IOError, both with *missing set. With a remote, a
   // cached copy that fails a check is dropped and the record fetched again
   // from the store: Corruption only if the store's copy fails too.
   Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);

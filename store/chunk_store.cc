@@ -475,7 +475,13 @@ Result<bool> ChunkStore::MoveAside(const ChunkId& id, int hops) {
 // A record in a pack cannot be renamed away: what could be read of it is
 // copied to chunks/damaged/ (evidence; empty if the pack is gone) and the
 // row's location is cleared, so that the chunk reads as missing and the next
-// write of the same content stores it again, in any process.
+// write of the same content stores it again, in any process. Clearing it
+// forgets where the data was, so a pack an object store says it lacks
+// (IOError), like any I/O error, judges nothing. A pack gone from packs/ of
+// a local bucket is judged gone: that directory is its only copy, a local
+// file system does not answer "no such file" for a while, gc never deletes
+// a pack a row points into, and the caller's exclusive gc lock keeps a
+// repack from moving the row meanwhile.
 Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops) {
   std::string bytes;
   bool missing = false;

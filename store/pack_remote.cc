@@ -230,9 +230,17 @@ Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::
   Result<std::string> got = store_->Get(key, loc.offset, kPackRecordHeaderSize + uint64_t{loc.length});
   if (!got.ok()) {
     if (got.status().IsNotFound()) {
+      // Absence is no evidence of damage: a store answers 404 for a while
+      // when its URL or prefix is wrong, while it restarts, or before an
+      // eventually consistent listing caught up. Judged damaged, the chunk
+      // would lose its catalog location for good; as IOError the read fails
+      // (EIO) and the next one, once the store answers, finds the data.
       *missing = true;
-      return Status::Corruption("pack " + HexOf(loc.pack) + " is missing from " +
-                                store_->Describe());
+      return Status::IOError("chunk " + id.Hex() + ": pack " + HexOf(loc.pack) +
+                             " is missing from " + store_->Describe() + " (" + key +
+                             " not found); the catalog keeps its location: check that "
+                             "the store's URL and prefix are this bucket's, or put the "
+                             "object back");
     }
     // Any other store failure (a 403 too) is EIO on the mount, never EPERM;
     // the message still says what to check.

@@ -44,8 +44,9 @@ class PackRemote {
   Status Upload(const std::array<uint8_t, 16>& pack, std::string_view data);
 
   // The record at `loc` from the cache, else by one ranged GET (then cached),
-  // checked as PackReader::ReadRecord checks it. A pack that is not in the
-  // store: Corruption with *missing set. The store unreachable: IOError.
+  // checked as PackReader::ReadRecord checks it. A pack the store says is
+  // not there: IOError with *missing set, never Corruption (a store may say
+  // so for a while about data it holds). The store unreachable: IOError.
   Status ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::string* out,
                     bool* missing);
 

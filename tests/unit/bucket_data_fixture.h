@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "store/bucket.h"
+#include "store/catalog.h"
 #include "store/data_backend.h"
 #include "tests/unit/test_util.h"
 
@@ -81,6 +84,13 @@ class FlakyStore : public ObjectStore {
  public:
   explicit FlakyStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
   std::atomic<bool> down{false};
+  // While not_found: Gets and Heads answer NotFound, as a store does for a
+  // while under a wrong prefix, while radosgw restarts, or before an
+  // eventually consistent store has caught up.
+  std::atomic<bool> not_found{false};
+  // While get_not_found: Gets alone answer NotFound (a flapping store, or
+  // one whose reads lag behind its HEADs).
+  std::atomic<bool> get_not_found{false};
   std::atomic<int> gets{0};
   std::atomic<int> heads{0};
   std::function<void()> on_put;
@@ -99,11 +109,13 @@ class FlakyStore : public ObjectStore {
   Result<std::string> Get(std::string_view key, uint64_t offset, uint64_t length) override {
     ++gets;
     if (down) return Status::IOError("store down");
+    if (not_found || get_not_found) return Status::NotFound("no such key " + std::string(key));
     return inner_->Get(key, offset, length);
   }
   Result<uint64_t> Head(std::string_view key) override {
     ++heads;
     if (down) return Status::IOError("store down");
+    if (not_found) return Status::NotFound("no such key " + std::string(key));
     return inner_->Head(key);
   }
   // Called in Delete; its failure is Delete's.
@@ -236,12 +248,35 @@ class BucketDataTest : public ::testing::Test {
     EXPECT_TRUE(Get(*b, "f") == data);
     EXPECT_EQ(store->gets.load(), total) << "read again: from the replaced cache entries";
     // Nothing was judged damaged: the rows still point at the store's copy.
+    EXPECT_TRUE(Evidence().empty()) << "nothing quarantined";
     b.reset();
+    EXPECT_EQ(ChunksWithoutLocation(), 0u);
     fs::remove_all(dir_ + "/cache");
     b = Open();
     EXPECT_TRUE(Get(*b, "f") == data);
   }
   size_t LocalPacks() { return CountFiles(dir_ + "/packs"); }
+  // The contents of the quarantine's evidence files (chunks/damaged/).
+  std::vector<std::string> Evidence() {
+    std::vector<std::string> out;
+    if (!fs::exists(dir_ + "/chunks/damaged")) return out;
+    for (auto& e : fs::directory_iterator(dir_ + "/chunks/damaged")) {
+      if (e.is_regular_file()) out.push_back(ReadAll(e.path().string()));
+    }
+    return out;
+  }
+  // Chunk rows whose location a quarantine cleared (read from the catalog
+  // directly; a bucket may be open meanwhile).
+  size_t ChunksWithoutLocation() {
+    auto cat = Catalog::Open(dir_ + "/catalog.db", /*read_only=*/true);
+    EXPECT_TRUE(cat.ok()) << cat.status().ToString();
+    if (!cat.ok()) return SIZE_MAX;
+    auto rows = (*cat)->AllChunks();
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    if (!rows.ok()) return SIZE_MAX;
+    return static_cast<size_t>(
+        std::count_if(rows->begin(), rows->end(), [](const ChunkRef& c) { return !c.loc; }));
+  }
 
   testing_util::TempDir tmp_{"data"};
   std::string dir_, objects_;
