@@ -5,6 +5,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,7 @@
 #include "store/bucket.h"
 #include "store/catalog.h"
 #include "store/data_backend.h"
+#include "store/pack_file.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
@@ -76,6 +78,34 @@ inline void FlipByteAt(const std::string& path, uint64_t at) {
   b ^= 0x40;
   f.seekp(static_cast<std::streamoff>(at));
   f.write(&b, 1);
+}
+
+// Flips byte `at` of the body of the record whose header starts at
+// `record_offset` in `path` (a pack, or a record cache file at 0) and sets
+// its body and header CRCs to match: damage that only the chunk layer's own
+// check (codec, tag, id) can see.
+inline void FlipBodyByteKeepingCrcs(const std::string& path, uint64_t record_offset,
+                                     uint32_t at = 100) {
+  std::string file = ReadAll(path);
+  ASSERT_GE(file.size(), record_offset + kPackRecordHeaderSize) << path;
+  char* h = file.data() + record_offset;
+  auto get32 = [](const char* p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(p[i])} << (8 * i);
+    return v;
+  };
+  auto put32 = [](char* p, uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  };
+  const uint32_t length = get32(h + 4);
+  ASSERT_GE(file.size(), record_offset + kPackRecordHeaderSize + length) << path;
+  ASSERT_GT(at, 24u) << "past the chunk header: in the payload";
+  ASSERT_GT(length, at);
+  char* body = h + kPackRecordHeaderSize;
+  body[at] ^= 0x40;
+  put32(h + 40, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body), length)));
+  put32(h + 44, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(h), 44)));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << file;
 }
 
 // Delegates to a real store; while `down`, every call fails as an
@@ -276,6 +306,17 @@ class BucketDataTest : public ::testing::Test {
     if (!rows.ok()) return SIZE_MAX;
     return static_cast<size_t>(
         std::count_if(rows->begin(), rows->end(), [](const ChunkRef& c) { return !c.loc; }));
+  }
+  // The bytes of the record whose header is at `offset` in pack object `hex`
+  // (header and body when `with_header`, else the body alone).
+  std::string ObjectRecord(const std::string& hex, uint64_t offset, bool with_header) {
+    const std::string object = ReadAll(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex);
+    if (object.size() < offset + kPackRecordHeaderSize) return std::string();
+    const char* h = object.data() + offset;
+    uint32_t length = 0;
+    for (int i = 0; i < 4; ++i) length |= uint32_t{static_cast<uint8_t>(h[4 + i])} << (8 * i);
+    return with_header ? object.substr(offset, kPackRecordHeaderSize + length)
+                       : object.substr(offset + kPackRecordHeaderSize, length);
   }
 
   testing_util::TempDir tmp_{"data"};

@@ -1,8 +1,10 @@
 // When a reader of a bucket whose packs live on an object store judges a
 // chunk damaged (the quarantine: ChunkStore::MoveAsideIfDamaged clears the
 // chunk's catalog location so that the next write of its content stores it
-// again): only bad bytes count. A pack the store says it lacks is an error
-// that forgets nothing (docs/object-store.md, "Reading").
+// again): only bad bytes from the store itself count. A pack the store says
+// it lacks is an error that forgets nothing, and a cached copy whose body
+// fails the chunk's own check is replaced by the store's before anything is
+// judged (docs/object-store.md, "Reading").
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -97,6 +99,52 @@ TEST_F(BucketDataTest, GcLeavesAPackTheStoreSaysIsMissingAlone) {
   EXPECT_EQ(ChunksWithoutLocation(), 0u);
   store->get_not_found = false;
   ExpectKeptFilesRead(*b);
+}
+
+// A cached record (or whole pack) whose CRCs pass but whose body fails the
+// chunk's own check, while the store holds good bytes: the read returns the
+// right bytes, the cached copy is replaced by the store's, and nothing is
+// quarantined (CheckDamagedCacheIsReplaced checks all of that).
+TEST_F(BucketDataTest, ACachedRecordBadOnlyToTheChunkCheckIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(false, [](const std::string& p) { FlipBodyByteKeepingCrcs(p, 0); });
+}
+
+TEST_F(BucketDataTest, ACachedPackBadOnlyToTheChunkCheckIsFetchedAgain) {
+  CheckDamagedCacheIsReplaced(true, [](const std::string& p) { FlipBodyByteKeepingCrcs(p, 32); });
+}
+
+// Damage to one record's body both in the cached pack and in the store's
+// object (different bytes, CRCs made to match): Corruption, never wrong
+// bytes; the chunk is quarantined with the store's bad body as evidence (the
+// bytes judged, not the cache's), no copy of it stays cached, and writing
+// the content again heals the file.
+TEST_F(BucketDataTest, AChunkBadInTheCacheAndTheStoreIsQuarantined) {
+  const std::string data = RandomBytes(300000, 5);
+  {
+    auto b = Open();
+    Put(*b, "f", data);
+  }
+  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+  ASSERT_EQ(whole.size(), 1u);
+  const std::string hex = fs::path(whole[0]).filename().string();
+  FlipBodyByteKeepingCrcs(whole[0], 32, 100);
+  FlipBodyByteKeepingCrcs(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex, 32, 200);
+  auto b = Open();
+  std::string out;
+  Status st = Get(*b, "f", &out);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_TRUE(data.compare(0, out.size(), out) == 0) << "what was returned is a prefix of it";
+  EXPECT_LT(out.size(), data.size());
+  const std::vector<std::string> evidence = Evidence();
+  ASSERT_EQ(evidence.size(), 1u);
+  EXPECT_FALSE(evidence[0].empty());
+  EXPECT_TRUE(evidence[0] == ObjectRecord(hex, 32, /*with_header=*/false))
+      << "the evidence is the store's body, " << evidence[0].size() << " bytes";
+  EXPECT_FALSE(fs::exists(dir_ + "/cache/" + hex.substr(0, 2) + "/" + hex + ".32"))
+      << "the bad record is not cached";
+  EXPECT_EQ(ChunksWithoutLocation(), 1u);
+  Put(*b, "again", data);
+  EXPECT_TRUE(Get(*b, "f") == data) << "stored again, the chunk heals the file";
 }
 
 }  // namespace

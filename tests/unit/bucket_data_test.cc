@@ -135,7 +135,8 @@ TEST_F(BucketDataTest, ACachedPackWithADamagedHeaderIsFetchedAgain) {
 }
 
 // Both the cache and the store's copy damaged: Corruption, not wrong bytes,
-// and the bad record is not cached.
+// the bad record is not cached, and the quarantine keeps the store's bad
+// record (header and body: its framing failed) as evidence.
 TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
   const std::string data = RandomBytes(300000, 5);
   {
@@ -157,6 +158,12 @@ TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
     EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r;
     EXPECT_NE(fs::path(r).filename().string(), hex + ".32") << "the bad record is not cached";
   }
+  const std::vector<std::string> evidence = Evidence();
+  ASSERT_EQ(evidence.size(), 1u);
+  EXPECT_TRUE(evidence[0] == ObjectRecord(hex, 32, /*with_header=*/true))
+      << "the evidence is the store's record, " << evidence[0].size() << " bytes";
+  b.reset();
+  EXPECT_EQ(ChunksWithoutLocation(), 1u) << "the damaged chunk's location is cleared";
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
