@@ -108,7 +108,10 @@ void CheckVersion(Bucket::Shared& s, const Catalog::VersionKey& k,
   ++rep->versions_checked;
   rep->chunks_checked += chunks->size();
   if (!st.ok()) {
-    rep->problems.push_back(st.message());
+    // Corruption names the version already (StreamChunks). Anything else —
+    // a pack the object store says it lacks, the store unreachable — is
+    // reported as it is and moves nothing aside: no bad bytes were seen.
+    rep->problems.push_back(st.IsCorruption() ? st.message() : name + ": " + st.message());
     rep->damaged.push_back(name);
     if (st.IsCorruption()) CheckEveryChunk(s, *chunks, name, rep, to_quarantine);
     return;

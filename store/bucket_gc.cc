@@ -62,10 +62,12 @@ Status Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t, 16>>& gro
     bool damaged = false;
     for (const ChunkRef& c : in_pack) {
       std::string body;
-      bool missing = false;
-      Status st = packs.Read(*c.loc, c.id, &body, &missing);
-      // A damaged record stays where it is (fsck reports it); so does its pack.
-      if (!st.ok() && !st.IsCorruption()) return st;
+      RecordRead how;
+      Status st = packs.Read(*c.loc, c.id, &body, &how);
+      // A damaged record stays where it is (fsck reports it); so does its
+      // pack, and so does one the object store says it lacks (IOError), so
+      // that one such pack does not fail every gc.
+      if (!st.ok() && !st.IsCorruption() && !how.missing) return st;
       if (!st.ok()) {
         damaged = true;
         break;

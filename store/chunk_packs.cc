@@ -359,33 +359,28 @@ void PackSet::DropRemovedReaders() {
 }
 
 Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* out,
-                     bool* missing) {
-  *missing = false;
+                     RecordRead* how) {
+  *how = RecordRead();
   out->clear();
   bool cached = false;
-  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, missing, &cached);
-  if (!r.ok() && *missing && remote_) {
+  Result<std::shared_ptr<const PackReader>> r = Reader(loc.pack, &how->missing, &cached);
+  if (!r.ok() && how->missing && remote_) {
     // Not on the local disk: a ranged GET of the record (through the cache).
-    return remote_->ReadRecord(loc, id, out, missing);
+    return remote_->ReadRecord(loc, id, out, how);
   }
   if (cached) {
     Status st = r.ok() ? (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out)
                        : r.status();
+    how->cached = st.ok();
     if (st.ok() || !st.IsCorruption()) return st;
     // The whole cached copy fails a check (cut by a crash, a bad disk): the
     // store holds the good one. Dropped, and the record fetched again by
     // one ranged GET and checked again; Corruption only if that fails too,
     // so the chunk layer never quarantines a chunk for a bad cache file.
-    {
-      std::lock_guard<std::mutex> l(read_mu_);
-      readers_.erase(loc.pack);
-    }
-    remote_->DropCacheFile(remote_->CachedPackPath(loc.pack));
-    out->clear();
-    return remote_->ReadRecord(loc, id, out, missing);
+    return ReadFromStore(loc, id, out, how);
   }
   if (!r.ok()) {
-    if (*missing) {
+    if (how->missing) {
       // Our own open pack deleted under us (by hand: gc never does): later
       // chunks go to a new pack, not to a file no name reaches.
       std::lock_guard<std::mutex> l(write_mu_);
@@ -393,10 +388,44 @@ Status PackSet::Read(const ChunkLocation& loc, const ChunkId& id, std::string* o
         retired_.push_back(std::move(open_));
         open_ = Open();
       }
+    } else if (r.status().IsCorruption()) {
+      how->raw = RawRecordAt(loc);  // a damaged pack header
     }
     return r.status();
   }
-  return (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out);
+  Status st = (*r)->ReadRecord(PackLocation{loc.offset, loc.length}, id, out);
+  if (st.IsCorruption()) how->raw = RawRecordAt(loc);
+  return st;
+}
+
+Status PackSet::ReadFromStore(const ChunkLocation& loc, const ChunkId& id, std::string* out,
+                              RecordRead* how) {
+  out->clear();
+  if (!remote_) return Status::InvalidArgument("ReadFromStore on a bucket without a remote");
+  DropCachedRecord(loc);
+  return remote_->ReadRecord(loc, id, out, how);
+}
+
+void PackSet::DropCachedRecord(const ChunkLocation& loc) {
+  if (!remote_) return;
+  {
+    // A cached reader keeps the dropped whole pack readable: it goes too.
+    std::lock_guard<std::mutex> l(read_mu_);
+    auto it = readers_.find(loc.pack);
+    if (it != readers_.end() && it->second.path != PathOf(loc.pack)) readers_.erase(it);
+  }
+  remote_->DropCachedRecord(loc);
+}
+
+std::string PackSet::RawRecordAt(const ChunkLocation& loc) const {
+  std::string bytes;
+  auto f = env_->NewRandomAccessFile(PathOf(loc.pack));
+  if (!f.ok()) return bytes;
+  bytes.resize(kPackRecordHeaderSize + loc.length);
+  size_t got = 0;
+  if (!(*f)->Read(loc.offset, bytes.size(), bytes.data(), &got).ok()) got = 0;
+  bytes.resize(got);
+  return bytes;
 }
 
 Result<std::vector<std::array<uint8_t, 16>>> PackSet::List() const {

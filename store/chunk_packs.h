@@ -69,10 +69,21 @@ class PackSet {
   Status SealIfIdle(const IdlePack& idle);
 
   // Reads the record at `loc` (checked: header, length, id, body CRC) into
-  // *out. A missing pack is Corruption with *missing set. With a remote, a
-  // cached copy that fails a check is dropped and the record fetched again
-  // from the store: Corruption only if the store's copy fails too.
-  Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, bool* missing);
+  // *out; *how says where it came from (RecordRead). A pack missing from
+  // the local disk is Corruption, one the object store says it lacks
+  // IOError, both with how->missing set. With a remote, a cached copy that
+  // fails a check is dropped and the record fetched again from the store:
+  // Corruption only if the store's copy fails too.
+  Status Read(const ChunkLocation& loc, const ChunkId& id, std::string* out, RecordRead* how);
+  // With a remote, for a body Read took from the cache (how->cached) that
+  // failed the chunk layer's own check: drops the cached copies of the
+  // record (its record file, the whole cached pack) and reads it from the
+  // store by one ranged GET, as Read does on a cache miss.
+  Status ReadFromStore(const ChunkLocation& loc, const ChunkId& id, std::string* out,
+                       RecordRead* how);
+  // Drops the cached copies of the record at `loc` (with a remote; else
+  // nothing), so that a copy the chunk layer judged bad is not read again.
+  void DropCachedRecord(const ChunkLocation& loc);
 
   bool Exists(const std::array<uint8_t, 16>& pack) const;
   std::string PathOf(const std::array<uint8_t, 16>& pack) const;
@@ -139,6 +150,9 @@ class PackSet {
   // object store's cache, not of packs/.
   Result<std::shared_ptr<const PackReader>> Reader(const std::array<uint8_t, 16>& pack,
                                                     bool* missing, bool* cached) const;
+  // The bytes at `loc` in its pack in packs/ (record header and body, as
+  // many as there are): a failed record's evidence.
+  std::string RawRecordAt(const ChunkLocation& loc) const;
 
   Env* env_;
   std::string dir_;  // bucket/packs

@@ -271,16 +271,44 @@ Status ChunkStore::ReadAt(const ChunkRef& ref, std::string* out, int level, Delt
   out->clear();
   DeltaChain own;
   if (chain == nullptr) chain = &own;
-  RETURN_IF_ERROR(Fetch(ref, scratch));
-  RETURN_IF_ERROR(Decode(ref, scratch, out, level, chain, nullptr, mode));
+  Fetched from;
+  RETURN_IF_ERROR(Fetch(ref, scratch, &from));
+  std::optional<ChunkId> bad_base;
+  Status st = Decode(ref, scratch, out, level, chain, &bad_base, mode);
+  // A delta whose base failed has its base's own second look behind it.
+  if (st.IsCorruption() && from.cached && !bad_base) {
+    st = DecodeFromStore(ref, *from.loc, scratch, out, level, chain, mode);
+  }
+  RETURN_IF_ERROR(st);
   if (cached) cache_->Put(ref.id, *out, *chain);
   return Status::OK();
+}
+
+// A cached body passed its record's CRC, which a few flipped bits or a
+// copy made wrong before it was framed can pass too, but not the chunk's
+// own check (tag, codec, id). That says nothing about the store's copy: the
+// cached one is dropped and the store's read by one ranged GET and judged
+// instead. If it fails too it is not left in the cache, so the quarantine
+// that follows judges the store's bytes again, not a copy of them.
+Status ChunkStore::DecodeFromStore(const ChunkRef& ref, const ChunkLocation& loc,
+                                   std::string* bytes, std::string* out, int level,
+                                   DeltaChain* chain, ReadMode mode) const {
+  out->clear();
+  RecordRead how;
+  Status st = packs_->ReadFromStore(loc, ref.id, bytes, &how);
+  if (st.ok()) st = Decode(ref, bytes, out, level, chain, nullptr, mode);
+  if (!st.IsCorruption()) return st;
+  packs_->DropCachedRecord(loc);
+  return Status::Corruption(st.message() + " (the object store's copy; the cached one failed "
+                                           "too); run `katamari fsck` to find the files "
+                                           "that use chunk " + ref.id.Hex());
 }
 
 // Where the chunk is: the ref's location (a chunk just written, or a row
 // listed with it), else its catalog row's. A pack that is gone may have
 // been repacked by gc between the lookup and the open: looked up once more.
-Status ChunkStore::Fetch(const ChunkRef& ref, std::string* bytes) const {
+Status ChunkStore::Fetch(const ChunkRef& ref, std::string* bytes, Fetched* from) const {
+  *from = Fetched();
   if (!packs_) return FetchFile(ref, bytes);
   std::optional<ChunkLocation> loc = ref.loc;
   for (int attempt = 0;; ++attempt) {
@@ -290,8 +318,10 @@ Status ChunkStore::Fetch(const ChunkRef& ref, std::string* bytes) const {
       if (!r.ok() || !*r) return FetchFile(ref, bytes);
       loc = **r;
     }
-    bool missing = false;
-    Status st = packs_->Read(*loc, ref.id, bytes, &missing);
+    RecordRead how;
+    Status st = packs_->Read(*loc, ref.id, bytes, &how);
+    const bool missing = how.missing;
+    if (st.ok()) *from = Fetched{loc, how.cached};
     if (!missing || attempt > 0) {
       if (st.ok() || !st.IsCorruption()) return st;
       return Status::Corruption(st.message() + "; run `katamari fsck` to find the files that "
@@ -472,45 +502,55 @@ Result<bool> ChunkStore::MoveAside(const ChunkId& id, int hops) {
   return true;
 }
 
-// A record in a pack cannot be renamed away: what could be read of it is
-// copied to chunks/damaged/ (evidence; empty if the pack is gone) and the
-// row's location is cleared, so that the chunk reads as missing and the next
-// write of the same content stores it again, in any process.
+// A record in a pack cannot be renamed away: the bytes judged bad (the
+// body, or the record whose framing failed; empty if the pack is gone from
+// the local disk) are copied to chunks/damaged/ as evidence and the row's
+// location is cleared, so that the chunk reads as missing and the next
+// write of the same content stores it again, in any process. Clearing it
+// forgets where the data was, so only bad bytes from the copy that counts
+// are evidence: a cached copy of an object store's record is judged again
+// by the store's own bytes, and absence reported by a store (IOError), like
+// any I/O error, judges nothing. A pack gone from packs/ of a local bucket
+// is judged gone: that directory is its only copy, a local file system does
+// not answer "no such file" for a while, gc never deletes a pack a row
+// points into, and the caller's exclusive gc lock keeps a repack from
+// moving the row meanwhile.
 Result<bool> ChunkStore::MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops) {
   std::string bytes;
-  bool missing = false;
-  Status st = packs_->Read(loc, id, &bytes, &missing);
-  if (st.ok()) {
-    const uint32_t raw_len =
-        bytes.size() >= kChunkHeaderSize ? GetU32LE(bytes.data() + kOffRawLen) : 0;
-    std::string copy = bytes, plain;
-    std::optional<ChunkId> bad_base;
-    st = Decode(ChunkRef{id, raw_len, 0}, &copy, &plain, 0, nullptr, &bad_base);
-    if (st.ok()) return false;
-    if (bad_base && st.IsCorruption() && hops < kMaxDeltaChain) {
-      return MoveAside(*bad_base, hops + 1);
-    }
+  RecordRead how;
+  std::optional<ChunkId> bad_base;
+  Status st = packs_->Read(loc, id, &bytes, &how);
+  if (st.ok()) st = JudgeBody(id, bytes, &bad_base);
+  if (st.IsCorruption() && how.cached && !bad_base) {
+    bytes.clear();
+    st = packs_->ReadFromStore(loc, id, &bytes, &how);
+    if (st.ok()) st = JudgeBody(id, bytes, &bad_base);
   }
-  if (!st.IsCorruption()) return false;  // I/O error, no key: judge nothing
-  if (bytes.empty() && !missing) {
-    // Framing failed: keep the raw bytes at the location as evidence.
-    if (auto f = env_->NewRandomAccessFile(packs_->PathOf(loc.pack)); f.ok()) {
-      bytes.resize(kPackRecordHeaderSize + loc.length);
-      size_t got = 0;
-      if (!(*f)->Read(loc.offset, bytes.size(), bytes.data(), &got).ok()) got = 0;
-      bytes.resize(got);
-    }
+  if (st.ok()) return false;
+  if (bad_base && st.IsCorruption() && hops < kMaxDeltaChain) {
+    return MoveAside(*bad_base, hops + 1);
   }
+  if (!st.IsCorruption()) return false;  // I/O error, no key, not in the store: judge nothing
+  packs_->DropCachedRecord(loc);  // with a remote: no copy of bad bytes stays cached
+  const std::string& evidence_bytes = bytes.empty() ? how.raw : bytes;
   const std::string damaged = DamagedDir();
   RETURN_IF_ERROR(env_->CreateDir(damaged, 0700));
   const std::string evidence = damaged + "/" + id.Hex() + "." + TempSuffix();
   {
     ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, env_->NewWritableFile(evidence));
-    RETURN_IF_ERROR(f->Append(bytes));
+    RETURN_IF_ERROR(f->Append(evidence_bytes));
     RETURN_IF_ERROR(f->Close());
   }
   RETURN_IF_ERROR(forget_(id, loc));
   return true;
+}
+
+Status ChunkStore::JudgeBody(const ChunkId& id, const std::string& body,
+                             std::optional<ChunkId>* bad_base) const {
+  const uint32_t raw_len =
+      body.size() >= kChunkHeaderSize ? GetU32LE(body.data() + kOffRawLen) : 0;
+  std::string copy = body, plain;
+  return Decode(ChunkRef{id, raw_len, 0}, &copy, &plain, 0, nullptr, bad_base);
 }
 
 Status ChunkStore::Remove(const ChunkId& id) { return env_->RemoveFile(PathOf(id)); }

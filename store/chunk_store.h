@@ -134,7 +134,10 @@ class ChunkStore {
   // bytes). A missing file, bad header, failed GCM tag (encrypted: tampered,
   // truncated, or another chunk's file), codec error, wrong length or id
   // mismatch is a Corruption status naming the chunk id; never wrong bytes.
-  // A sealed chunk read without keys is NotSupported.
+  // A sealed chunk read without keys is NotSupported. On an object store, a
+  // cached body that fails is replaced by the store's copy, read again, and
+  // only that copy failing is Corruption; a pack the store says it lacks is
+  // IOError (PackSet::Read).
   Status Read(const ChunkRef& ref, std::string* out,
               ReadMode mode = ReadMode::kFromStorage) const;
   // Read, also telling the chunk's delta chain (depth 0: a full chunk).
@@ -152,8 +155,11 @@ class ChunkStore {
   // raw length its header gives: bad header, failed tag, codec error, wrong
   // content), renames it to chunks/damaged/<id>.<random> and returns true.
   // A missing, intact or unreadable (I/O error, no key) file is left alone:
-  // false. The caller holds the gc lock exclusively, so no writer can be
-  // re-creating the same chunk meanwhile. Errors keep the Env's code.
+  // false. A pack record is judged the same way (MovePackedAside); on an
+  // object store only the store's own bytes are judged, and a pack the
+  // store says it lacks is never damage. The caller holds the gc lock
+  // exclusively, so no writer can be re-creating the same chunk meanwhile.
+  // Errors keep the Env's code.
   Result<bool> MoveAsideIfDamaged(const ChunkId& id);
   std::string DamagedDir() const { return dir_ + "/damaged"; }
 
@@ -174,8 +180,17 @@ class ChunkStore {
   void Seal(const ChunkId& id, bool raw, std::string_view plaintext, std::string* buf) const;
   Status Unseal(const ChunkRef& ref, std::string* file) const;
   void SweepTemp(const std::string& path, int64_t now, int64_t min_age_sec);
+  // Where Fetch found a pack record: for a second look at the object
+  // store's copy when a cached one fails the chunk's own check.
+  struct Fetched {
+    std::optional<ChunkLocation> loc;  // none: a chunk file
+    bool cached = false;               // from the object store's local cache
+  };
   // The bytes of the chunk (a file's, or a pack record's body) into *bytes.
-  Status Fetch(const ChunkRef& ref, std::string* bytes) const;
+  Status Fetch(const ChunkRef& ref, std::string* bytes, Fetched* from) const;
+  // The store's copy of the record at `loc`, decoded as ReadAt decodes.
+  Status DecodeFromStore(const ChunkRef& ref, const ChunkLocation& loc, std::string* bytes,
+                         std::string* out, int level, DeltaChain* chain, ReadMode mode) const;
   Status FetchFile(const ChunkRef& ref, std::string* bytes) const;
   // Decodes a chunk's bytes (scratch) into *out; `level` is how deep in a
   // delta chain this chunk is read, *depth receives its own chain length,
@@ -191,6 +206,10 @@ class ChunkStore {
   Result<bool> BuildPatch(const ChunkId& id, std::string_view plaintext,
                           const DeltaCandidate& delta, size_t plain_payload, std::string* patch);
   Result<bool> MovePackedAside(const ChunkId& id, const ChunkLocation& loc, int hops);
+  // Decodes a record's body by its own header's length (the quarantine's
+  // judgement); *bad_base: a base of a delta that failed.
+  Status JudgeBody(const ChunkId& id, const std::string& body,
+                   std::optional<ChunkId>* bad_base) const;
   Result<bool> MoveAside(const ChunkId& id, int hops);
   Status DecodePatch(const ChunkRef& ref, std::string_view payload, std::string* out, int level,
                      DeltaChain* chain, std::optional<ChunkId>* bad_base, ReadMode mode) const;

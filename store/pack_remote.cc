@@ -211,16 +211,26 @@ void PackRemote::DropCacheFile(const std::string& path) {
   entries_.erase(e);
 }
 
+std::string PackRemote::CachedRecordPath(const ChunkLocation& loc) const {
+  return CachedPackPath(loc.pack) + "." + std::to_string(loc.offset);
+}
+
+void PackRemote::DropCachedRecord(const ChunkLocation& loc) {
+  DropCacheFile(CachedRecordPath(loc));
+  DropCacheFile(CachedPackPath(loc.pack));
+}
+
 Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::string* out,
-                              bool* missing) {
-  *missing = false;
+                              RecordRead* how) {
+  *how = RecordRead();
   PackLocation at{loc.offset, loc.length};
-  const std::string path = CachedPackPath(loc.pack) + "." + std::to_string(loc.offset);
+  const std::string path = CachedRecordPath(loc);
   const std::string key = KeyOf(loc.pack);
   std::string rec;
   if (ReadWholeFile(path, &rec)) {
     if (CheckRecordBytes(rec, at, id, "cached " + path, out).ok()) {
       Touch(path);
+      how->cached = true;
       return Status::OK();
     }
     // Cut short or damaged (a crash, a bad disk): the store has the good
@@ -230,16 +240,28 @@ Status PackRemote::ReadRecord(const ChunkLocation& loc, const ChunkId& id, std::
   Result<std::string> got = store_->Get(key, loc.offset, kPackRecordHeaderSize + uint64_t{loc.length});
   if (!got.ok()) {
     if (got.status().IsNotFound()) {
-      *missing = true;
-      return Status::Corruption("pack " + HexOf(loc.pack) + " is missing from " +
-                                store_->Describe());
+      // Absence is no evidence of damage: a store answers 404 for a while
+      // when its URL or prefix is wrong, while it restarts, or before an
+      // eventually consistent listing caught up. Judged damaged, the chunk
+      // would lose its catalog location for good; as IOError the read fails
+      // (EIO) and the next one, once the store answers, finds the data.
+      how->missing = true;
+      return Status::IOError("chunk " + id.Hex() + ": pack " + HexOf(loc.pack) +
+                             " is missing from " + store_->Describe() + " (" + key +
+                             " not found); the catalog keeps its location: check that "
+                             "the store's URL and prefix are this bucket's, or put the "
+                             "object back");
     }
     // Any other store failure (a 403 too) is EIO on the mount, never EPERM;
     // the message still says what to check.
     if (got.status().code() == Status::Code::kIOError) return got.status();
     return Status::IOError(got.status().message());
   }
-  RETURN_IF_ERROR(CheckRecordBytes(*got, at, id, store_->Describe() + "/" + key, out));
+  Status st = CheckRecordBytes(*got, at, id, store_->Describe() + "/" + key, out);
+  if (!st.ok()) {
+    if (st.IsCorruption()) how->raw = std::move(*got);
+    return st;
+  }
   if (WriteCacheFile(path, *got)) Note(path, got->size());
   return Status::OK();
 }

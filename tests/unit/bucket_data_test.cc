@@ -5,14 +5,9 @@
 // a committed byte, and is caught up with once it is back.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -20,233 +15,15 @@
 #include "store/bucket.h"
 #include "store/bucket_internal.h"
 #include "store/data_backend.h"
+#include "tests/unit/bucket_data_fixture.h"
 #include "tests/unit/test_util.h"
 
 namespace katamari {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace bucket_data_testing;  // the fixture and its helpers
 using testing_util::RandomBytes;
-
-size_t CountFiles(const std::string& dir, size_t name_len = 32) {
-  size_t n = 0;
-  if (!fs::exists(dir)) return 0;
-  for (auto& e : fs::recursive_directory_iterator(dir)) {
-    n += e.is_regular_file() && e.path().filename().string().size() == name_len;
-  }
-  return n;
-}
-
-uint64_t BytesUnder(const std::string& dir) {
-  uint64_t n = 0;
-  if (!fs::exists(dir)) return 0;
-  for (auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) n += e.file_size();
-  }
-  return n;
-}
-
-// Cache files of one kind: whole packs (names of 32 hex digits) or records
-// (`<32 hex>.<offset>`), sorted.
-std::vector<std::string> CacheFiles(const std::string& dir, bool whole) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (auto& e : fs::recursive_directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_regular_file() || name.size() < 32 || name[0] == '.') continue;
-    if ((name.size() == 32) == whole) out.push_back(e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void FlipByteAt(const std::string& path, uint64_t at) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  ASSERT_TRUE(f.good()) << path;
-  char b = 0;
-  f.seekg(static_cast<std::streamoff>(at));
-  f.read(&b, 1);
-  b ^= 0x40;
-  f.seekp(static_cast<std::streamoff>(at));
-  f.write(&b, 1);
-}
-
-// Delegates to a real store; while `down`, every call fails as an
-// unreachable S3 does after its retries.
-class FlakyStore : public ObjectStore {
- public:
-  explicit FlakyStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
-  std::atomic<bool> down{false};
-  std::atomic<int> gets{0};
-  std::atomic<int> heads{0};
-  std::function<void()> on_put;
-  // While put_down: Puts alone fail (counted in refused_puts).
-  std::atomic<bool> put_down{false};
-  std::atomic<int> refused_puts{0};
-  Status Put(std::string_view key, std::string_view data, PutMode mode) override {
-    if (down) return Status::IOError("store down");
-    if (put_down) {
-      ++refused_puts;
-      return Status::IOError("store refuses puts");
-    }
-    if (on_put) on_put();
-    return inner_->Put(key, data, mode);
-  }
-  Result<std::string> Get(std::string_view key, uint64_t offset, uint64_t length) override {
-    ++gets;
-    if (down) return Status::IOError("store down");
-    return inner_->Get(key, offset, length);
-  }
-  Result<uint64_t> Head(std::string_view key) override {
-    ++heads;
-    if (down) return Status::IOError("store down");
-    return inner_->Head(key);
-  }
-  // Called in Delete; its failure is Delete's.
-  std::function<Status(std::string_view key)> on_delete;
-  Status Delete(std::string_view key) override {
-    if (down) return Status::IOError("store down");
-    if (on_delete) RETURN_IF_ERROR(on_delete(key));
-    return inner_->Delete(key);
-  }
-  Result<ObjectListPage> List(std::string_view prefix, std::string_view token,
-                              size_t max_keys) override {
-    if (down) return Status::IOError("store down");
-    return inner_->List(prefix, token, max_keys);
-  }
-  std::string Describe() const override { return "flaky " + inner_->Describe(); }
-
- private:
-  std::unique_ptr<ObjectStore> inner_;
-};
-
-class BucketDataTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = tmp_.path() + "/b";
-    objects_ = tmp_.path() + "/objects";
-    BucketSettings s;
-    s.data_url = "file://" + objects_;
-    Status st = Bucket::Create(dir_, s);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-  }
-  std::unique_ptr<Bucket> Open(Bucket::OpenOptions o = {}) {
-    auto r = Bucket::Open(dir_, o);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? std::move(*r) : nullptr;
-  }
-  std::shared_ptr<FlakyStore> Flaky() {
-    auto inner = NewLocalObjectStore(objects_);
-    EXPECT_TRUE(inner.ok());
-    return std::make_shared<FlakyStore>(std::move(*inner));
-  }
-  static void Put(Bucket& b, const std::string& key, const std::string& data) {
-    StringSource src(data);
-    auto r = b.Put(key, src, {});
-    ASSERT_TRUE(r.ok()) << key << ": " << r.status().ToString();
-  }
-  static Status Get(Bucket& b, const std::string& key, std::string* out,
-                    std::optional<uint64_t> version = std::nullopt) {
-    StringSink sink;
-    VersionSelector sel;
-    if (version) sel.version = VersionNo(*version);
-    Status st = b.Get(key, sel, sink);
-    *out = sink.out;
-    return st;
-  }
-  // The files f0, f2, f4 the repack tests keep (200,000 random bytes each).
-  static void ExpectKeptFilesRead(Bucket& b) {
-    for (int i = 0; i < 6; i += 2) {
-      EXPECT_TRUE(Get(b, "f" + std::to_string(i)) == RandomBytes(200000, i)) << i;
-    }
-  }
-  static std::string Get(Bucket& b, const std::string& key,
-                         std::optional<uint64_t> version = std::nullopt) {
-    std::string out;
-    Status st = Get(b, key, &out, version);
-    EXPECT_TRUE(st.ok()) << key << ": " << st.ToString();
-    return out;
-  }
-  size_t ObjectPacks() { return CountFiles(objects_ + "/packs"); }
-  // The object's bytes a record cache file `<32 hex>.<offset>` should hold.
-  std::string ObjectBytesOf(const std::string& record_file) {
-    const std::string name = fs::path(record_file).filename().string();
-    const std::string object = ReadAll(objects_ + "/packs/" + name.substr(0, 2) + "/" +
-                                       name.substr(0, 32));
-    const uint64_t offset = std::stoull(name.substr(33));
-    const uint64_t length = fs::file_size(record_file);
-    return offset + length <= object.size() ? object.substr(offset, length) : std::string();
-  }
-  // A file written and uploaded, its pack cached whole (`whole`) or, after a
-  // read with the cache gone, as records; then `damage` is done to the first
-  // cache file of that kind. Reading back through a fresh store gives the
-  // right bytes, with one ranged GET per record the damaged file held, and
-  // the damaged entry replaced by records equal to the store's.
-  void CheckDamagedCacheIsReplaced(bool whole, const std::function<void(const std::string&)>& damage) {
-    const std::string data = RandomBytes(300000, 5);
-    {
-      auto b = Open();
-      Put(*b, "f", data);
-    }
-    if (!whole) {
-      fs::remove_all(dir_ + "/cache");
-      auto b = Open();
-      ASSERT_TRUE(Get(*b, "f") == data);
-    }
-    const std::vector<std::string> before = CacheFiles(dir_ + "/cache", whole);
-    ASSERT_FALSE(before.empty());
-    const std::string victim = before.front();
-    const std::vector<std::string> records_before = CacheFiles(dir_ + "/cache", false);
-    damage(victim);
-    auto store = Flaky();
-    Bucket::OpenOptions o;
-    o.data_store = store;
-    auto b = Open(o);
-    const int at_open = store->gets.load();  // the `format` object
-    std::string out;
-    Status st = Get(*b, "f", &out);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    EXPECT_TRUE(out == data) << "exactly the bytes written";
-    const std::vector<std::string> records = CacheFiles(dir_ + "/cache", false);
-    const int gets = store->gets.load() - at_open;
-    if (whole) {
-      EXPECT_FALSE(fs::exists(victim)) << "the damaged whole pack is dropped";
-      EXPECT_GT(gets, 0);
-      EXPECT_EQ(static_cast<size_t>(gets), records.size()) << "one ranged GET per record";
-    } else {
-      EXPECT_EQ(gets, 1) << "one ranged GET for the one damaged record";
-      EXPECT_EQ(records, records_before);
-    }
-    for (const std::string& r : records) {
-      EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
-    }
-    if (whole) {
-      // What was read from the whole pack before it was dropped is fetched
-      // as records now.
-      EXPECT_TRUE(Get(*b, "f") == data);
-      for (const std::string& r : CacheFiles(dir_ + "/cache", false)) {
-        EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r << " holds the store's record";
-      }
-    }
-    const int total = store->gets.load();
-    EXPECT_TRUE(Get(*b, "f") == data);
-    EXPECT_EQ(store->gets.load(), total) << "read again: from the replaced cache entries";
-    // Nothing was judged damaged: the rows still point at the store's copy.
-    b.reset();
-    fs::remove_all(dir_ + "/cache");
-    b = Open();
-    EXPECT_TRUE(Get(*b, "f") == data);
-  }
-  size_t LocalPacks() { return CountFiles(dir_ + "/packs"); }
-
-  testing_util::TempDir tmp_{"data"};
-  std::string dir_, objects_;
-};
 
 // Everything written reaches the store at close; with the local cache and
 // packs/ gone, every file and old version reads back byte for byte from it.
@@ -358,7 +135,8 @@ TEST_F(BucketDataTest, ACachedPackWithADamagedHeaderIsFetchedAgain) {
 }
 
 // Both the cache and the store's copy damaged: Corruption, not wrong bytes,
-// and the bad record is not cached.
+// the bad record is not cached, and the quarantine keeps the store's bad
+// record (header and body: its framing failed) as evidence.
 TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
   const std::string data = RandomBytes(300000, 5);
   {
@@ -380,6 +158,12 @@ TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
     EXPECT_TRUE(ReadAll(r) == ObjectBytesOf(r)) << r;
     EXPECT_NE(fs::path(r).filename().string(), hex + ".32") << "the bad record is not cached";
   }
+  const std::vector<std::string> evidence = Evidence();
+  ASSERT_EQ(evidence.size(), 1u);
+  EXPECT_TRUE(evidence[0] == ObjectRecord(hex, 32, /*with_header=*/true))
+      << "the evidence is the store's record, " << evidence[0].size() << " bytes";
+  b.reset();
+  EXPECT_EQ(ChunksWithoutLocation(), 1u) << "the damaged chunk's location is cleared";
 }
 
 TEST_F(BucketDataTest, TheCacheStaysWithinItsBound) {
