@@ -214,6 +214,21 @@ class BucketDataTest : public ::testing::Test {
     return out;
   }
   size_t ObjectPacks() { return CountFiles(objects_ + "/packs"); }
+  // The store's object of pack `hex` (32 hex digits).
+  std::string ObjectPackPath(const std::string& hex) {
+    return objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex;
+  }
+  // Puts `data` as "f" in a bucket opened and closed again, and returns the
+  // one whole pack left in the cache (its file name is the pack's hex id).
+  std::string PutWithOneCachedPack(const std::string& data) {
+    {
+      auto b = Open();
+      Put(*b, "f", data);
+    }
+    const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+    EXPECT_EQ(whole.size(), 1u);
+    return whole.empty() ? std::string() : whole[0];
+  }
   // The object's bytes a record cache file `<32 hex>.<offset>` should hold.
   std::string ObjectBytesOf(const std::string& record_file) {
     const std::string name = fs::path(record_file).filename().string();
@@ -310,7 +325,7 @@ class BucketDataTest : public ::testing::Test {
   // The bytes of the record whose header is at `offset` in pack object `hex`
   // (header and body when `with_header`, else the body alone).
   std::string ObjectRecord(const std::string& hex, uint64_t offset, bool with_header) {
-    const std::string object = ReadAll(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex);
+    const std::string object = ReadAll(ObjectPackPath(hex));
     if (object.size() < offset + kPackRecordHeaderSize) return std::string();
     const char* h = object.data() + offset;
     uint32_t length = 0;

@@ -120,15 +120,11 @@ TEST_F(BucketDataTest, ACachedPackBadOnlyToTheChunkCheckIsFetchedAgain) {
 // the content again heals the file.
 TEST_F(BucketDataTest, AChunkBadInTheCacheAndTheStoreIsQuarantined) {
   const std::string data = RandomBytes(300000, 5);
-  {
-    auto b = Open();
-    Put(*b, "f", data);
-  }
-  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
-  ASSERT_EQ(whole.size(), 1u);
-  const std::string hex = fs::path(whole[0]).filename().string();
-  FlipBodyByteKeepingCrcs(whole[0], 32, 100);
-  FlipBodyByteKeepingCrcs(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex, 32, 200);
+  const std::string cached = PutWithOneCachedPack(data);
+  ASSERT_FALSE(cached.empty());
+  const std::string hex = fs::path(cached).filename().string();
+  FlipBodyByteKeepingCrcs(cached, 32, 100);
+  FlipBodyByteKeepingCrcs(ObjectPackPath(hex), 32, 200);
   auto b = Open();
   std::string out;
   Status st = Get(*b, "f", &out);

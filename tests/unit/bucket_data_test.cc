@@ -139,15 +139,11 @@ TEST_F(BucketDataTest, ACachedPackWithADamagedHeaderIsFetchedAgain) {
 // record (header and body: its framing failed) as evidence.
 TEST_F(BucketDataTest, ARecordBadInTheCacheAndTheStoreIsCorruption) {
   const std::string data = RandomBytes(300000, 5);
-  {
-    auto b = Open();
-    Put(*b, "f", data);
-  }
-  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
-  ASSERT_EQ(whole.size(), 1u);
-  const std::string hex = fs::path(whole[0]).filename().string();
-  FlipByteAt(whole[0], 32 + 48 + 100);
-  FlipByteAt(objects_ + "/packs/" + hex.substr(0, 2) + "/" + hex, 32 + 48 + 100);
+  const std::string cached = PutWithOneCachedPack(data);
+  ASSERT_FALSE(cached.empty());
+  const std::string hex = fs::path(cached).filename().string();
+  FlipByteAt(cached, 32 + 48 + 100);
+  FlipByteAt(ObjectPackPath(hex), 32 + 48 + 100);
   auto b = Open();
   std::string out;
   Status st = Get(*b, "f", &out);
