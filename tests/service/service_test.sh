@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: service tests need root"; exit 77; fi
 if [ ! -c /dev/fuse ]; then echo "SKIP: no /dev/fuse"; exit 77; fi
-for tool in systemd-analyze python3 findmnt mount umount meson setpriv; do
+for tool in systemd-analyze python3 findmnt mount umount meson setpriv flock; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (scripts/deps.sh installs it)"; exit 1; }
 done
 
@@ -403,6 +403,15 @@ else
 fi
 
 # --- mount(8) through /sbin/mount.katamari -------------------------------------------
+# /sbin/mount.katamari is one per machine: a second run of this suite at the same time
+# would swap or remove it under our mounts. Take turns; fd 8 stays open (the lock held)
+# until this shell exits, after cleanup has put back what it found.
+LOCK_DIR=/run/lock
+[ -d "$LOCK_DIR" ] || LOCK_DIR=/tmp
+exec 8>"$LOCK_DIR/katamari-service-test.lock"
+if ! flock -w 900 8; then
+  echo "FAIL: another service test has held $HELPER for 15 minutes"; exit 1
+fi
 if [ -e "$HELPER" ]; then
   HELPER_BACKUP="$TMP/mount.katamari.orig"
   cp -a "$HELPER" "$HELPER_BACKUP"
