@@ -68,7 +68,18 @@ Status Repack(Bucket::Shared& s, const std::vector<std::array<uint8_t, 16>>& gro
       // pack, and so does one the object store says it lacks (IOError), so
       // that one such pack does not fail every gc.
       if (!st.ok() && !st.IsCorruption() && !how.missing) return st;
-      if (!st.ok()) {
+      // The copy becomes the only one once the old pack is deleted: beyond
+      // the record's CRC, the chunk's own check (tag, digest, delta base)
+      // passes first. A cached copy failing it is judged by the object
+      // store's. Without the key (NotSupported) the CRC-checked body is
+      // copied as is. A body not proven good keeps its pack where it is.
+      if (st.ok()) st = s.chunks->VerifyRecordBody(c.id, body);
+      if (st.IsCorruption() && how.cached) {
+        body.clear();
+        st = packs.ReadFromStore(*c.loc, c.id, &body, &how);
+        if (st.ok()) st = s.chunks->VerifyRecordBody(c.id, body);
+      }
+      if (!st.ok() && st.code() != Status::Code::kNotSupported) {
         damaged = true;
         break;
       }

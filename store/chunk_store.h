@@ -161,6 +161,15 @@ class ChunkStore {
   // exclusively, so no writer can be re-creating the same chunk meanwhile.
   // Errors keep the Env's code.
   Result<bool> MoveAsideIfDamaged(const ChunkId& id);
+  // Decodes the pack record body `body` of `id` by its own header (tag,
+  // codec, delta base, content digest), as the quarantine judges it: OK,
+  // Corruption, NotSupported (encrypted, no key) or the I/O error of a base.
+  // For gc's repack, which copies a body into a new pack and then deletes
+  // the old one: only a body that is the chunk may be the last copy.
+  Status VerifyRecordBody(const ChunkId& id, const std::string& body) const {
+    std::optional<ChunkId> bad_base;
+    return JudgeBody(id, body, &bad_base);
+  }
   std::string DamagedDir() const { return dir_ + "/damaged"; }
 
   // Removes the chunk file of `id` (gc). Chunks in packs are removed with

@@ -143,5 +143,64 @@ TEST_F(BucketDataTest, AChunkBadInTheCacheAndTheStoreIsQuarantined) {
   EXPECT_TRUE(Get(*b, "f") == data) << "stored again, the chunk heals the file";
 }
 
+// gc's repack copies live records into a new pack and deletes the old
+// object: the copy must be the chunk, not just pass the record's CRC. With
+// f0's first record bad in the cached pack only (CRCs made to match), the
+// repack takes the store's good body, and after it, with the cache gone,
+// every kept file reads back exactly from the new pack alone.
+TEST_F(BucketDataTest, GcRepackCopiesTheStoresBodyNotABadCachedOne) {
+  std::string cached;
+  {
+    auto b = Open();
+    b->SetPackTargetSizeForTesting(4 << 20);
+    for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  }
+  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+  ASSERT_EQ(whole.size(), 1u);
+  const std::string old_hex = fs::path(whole[0]).filename().string();
+  FlipBodyByteKeepingCrcs(whole[0], 32, 100);
+  {
+    auto b = Open();
+    for (int i = 1; i < 6; i += 2) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+    auto gc = b->Gc();
+    ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+    EXPECT_EQ(gc->packs_rewritten, 1u);
+  }
+  EXPECT_FALSE(fs::exists(ObjectPackPath(old_hex))) << "the old pack was replaced";
+  EXPECT_EQ(ObjectPacks(), 1u);
+  EXPECT_TRUE(Evidence().empty());
+  fs::remove_all(dir_ + "/cache");
+  auto b = Open();
+  ExpectKeptFilesRead(*b);
+}
+
+// The same record bad in the cache and in the store: the repack leaves that
+// pack, and its rows, where they are (fsck reports the chunk), and gc
+// succeeds; the other kept files still read back.
+TEST_F(BucketDataTest, GcRepackLeavesAPackWithARecordBadEverywhere) {
+  {
+    auto b = Open();
+    b->SetPackTargetSizeForTesting(4 << 20);
+    for (int i = 0; i < 6; ++i) Put(*b, "f" + std::to_string(i), RandomBytes(200000, i));
+  }
+  const std::vector<std::string> whole = CacheFiles(dir_ + "/cache", true);
+  ASSERT_EQ(whole.size(), 1u);
+  const std::string hex = fs::path(whole[0]).filename().string();
+  FlipBodyByteKeepingCrcs(whole[0], 32, 100);
+  FlipBodyByteKeepingCrcs(ObjectPackPath(hex), 32, 200);
+  auto b = Open();
+  for (int i = 1; i < 6; i += 2) ASSERT_TRUE(b->Purge("f" + std::to_string(i)).ok());
+  auto gc = b->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->packs_rewritten, 0u);
+  EXPECT_TRUE(fs::exists(ObjectPackPath(hex))) << "the pack stays";
+  EXPECT_EQ(ObjectPacks(), 1u) << "and no new one was kept";
+  EXPECT_EQ(ChunksWithoutLocation(), 0u);
+  std::string out;
+  EXPECT_TRUE(Get(*b, "f0", &out).IsCorruption());
+  EXPECT_TRUE(Get(*b, "f2") == RandomBytes(200000, 2));
+  EXPECT_TRUE(Get(*b, "f4") == RandomBytes(200000, 4));
+}
+
 }  // namespace
 }  // namespace katamari
